@@ -1,0 +1,3 @@
+"""triage: a terminal support-triage assistant."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,157 @@
+"""The command line: parses flags, resolves settings and hands over to a front end.
+
+Heavy modules (rich's Markdown, prompt-toolkit, the openai SDK) are imported inside the commands,
+so `--help` and `--version` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from triage_cli import __version__
+from triage_cli.errors import TriageError, UsageError
+
+app = typer.Typer(
+    name="triage",
+    help=(
+        "Triage customer messages about orders: look the order up, explain it in plain "
+        "language, and say whether to answer or escalate.\n\n"
+        "Works offline out of the box (a rules engine, no model); point it at any "
+        "OpenAI-compatible model with --provider/--model or a config file."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+OrderOpt = Annotated[
+    Optional[str], typer.Option("--order", "-o", help="Order id to look up, e.g. A1002.", show_default=False)
+]
+ProviderOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--provider", "-p", show_default=False,
+        help="openai, groq, ollama, openrouter, sambanova, vllm, together, cerebras, custom or offline.",
+    ),
+]
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", show_default=False, help="Model name; PROVIDER/MODEL also picks the provider."),
+]
+BaseUrlOpt = Annotated[
+    Optional[str],
+    typer.Option("--base-url", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"triage {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Triage customer messages about orders."""
+
+
+@app.command()
+def ask(
+    question: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="The customer's message. Read from stdin when omitted and stdin is not a terminal.",
+                       show_default=False),
+    ] = None,
+    order: OrderOpt = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Answer one customer message and exit.
+
+    \b
+    Examples:
+      triage ask "Where is order A1003?"
+      triage ask --order A1002 "It still hasn't arrived"
+      echo "Where is A1003?" | triage ask
+    """
+    with _user_errors():
+        from triage_cli.ui.oneshot import run_ask
+
+        text = read_question(question)
+        settings = _settings(provider, model, base_url)
+        code = run_ask(settings, text, order=order)
+    raise typer.Exit(code)
+
+
+@app.command()
+def chat(
+    order: OrderOpt = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Start an interactive session that keeps the conversation across turns.
+
+    Type a message and press Enter. Leave with exit, quit or Ctrl-D.
+    """
+    with _user_errors():
+        if not sys.stdin.isatty():
+            raise UsageError("triage chat needs a terminal; for piped input use: triage ask")
+        from triage_cli.ui.repl import run_chat
+
+        code = run_chat(_settings(provider, model, base_url), order=order)
+    raise typer.Exit(code)
+
+
+def read_question(words: list[str] | None) -> str:
+    """The question from the arguments, else from stdin when it is not a terminal."""
+    if words:
+        return " ".join(words)
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    data = sys.stdin.buffer.read()
+    return data.decode("utf-8", errors="replace").replace("\x00", "")
+
+
+def _settings(provider: str | None, model: str | None, base_url: str | None):  # -> Settings
+    from triage_cli.config import load_settings
+
+    return load_settings({"provider": provider, "model": model, "base_url": base_url})
+
+
+class _user_errors:
+    """Turn our own exceptions into one line on stderr and their exit code."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if isinstance(error, TriageError):
+            _print_error(str(error))
+            raise typer.Exit(error.exit_code)
+        if isinstance(error, KeyboardInterrupt):
+            _print_error("interrupted")
+            raise typer.Exit(130)
+        return False
+
+
+def _print_error(message: str) -> None:
+    from triage_cli.ui.sanitize import clean
+
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\x1b[1;31merror:\x1b[0m {clean(message)}\n")
+    else:
+        sys.stderr.write(f"error: {clean(message)}\n")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,242 @@
+"""Settings from defaults < config file < environment < flags.
+
+Each source is a *layer*. Within a layer, `model = "groq/openai/gpt-oss-120b"` also names the
+provider when no provider is set in that layer or above it. A model or base URL set below the
+layer that chose the provider belongs to some other provider and gives way to the preset's.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from triage_cli.envfile import read_env_file
+from triage_cli.errors import ConfigError
+from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset
+
+APP_NAME = "triage"
+
+# key -> (type, description used in error messages)
+_FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "provider": (str, "a provider name"),
+    "model": (str, "a model name"),
+    "base_url": (str, "a URL"),
+    "timeout": ((int, float), "a number of seconds"),
+    "tool_timeout": ((int, float), "a number of seconds"),
+    "max_rounds": (int, "a whole number"),
+    "home": (str, "a directory path"),
+    "orders_db": (str, "a file path"),
+    "providers": (dict, "a table of provider tables"),
+}
+_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model"}
+
+_ENV_KEYS = {
+    "TRIAGE_PROVIDER": "provider",
+    "TRIAGE_MODEL": "model",
+    "TRIAGE_BASE_URL": "base_url",
+    "TRIAGE_TIMEOUT": "timeout",
+    "TRIAGE_TOOL_TIMEOUT": "tool_timeout",
+    "TRIAGE_MAX_ROUNDS": "max_rounds",
+    "TRIAGE_HOME": "home",
+    "TRIAGE_ORDERS_DB": "orders_db",
+}
+
+DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs, resolved and validated. The API key is never shown in repr."""
+
+    provider: str
+    model: str | None
+    base_url: str | None
+    api_key: str | None = field(repr=False)
+    key_env: str | None
+    timeout: float
+    tool_timeout: float
+    max_rounds: int
+    home: Path
+    orders_db: Path | None
+    config_path: Path | None
+
+    @property
+    def offline(self) -> bool:
+        return self.provider == OFFLINE
+
+    def describe(self) -> str:
+        """`groq · openai/gpt-oss-120b`, or the offline engine's name."""
+        if self.offline:
+            return "offline rules engine"
+        return f"{self.provider} · {self.model}"
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Resolve settings for one run. Raises ConfigError with a one-line message."""
+    env = dict(read_env_file((cwd or Path.cwd()) / ".env"))
+    env.update(os.environ if environ is None else environ)
+    config_path, file_values = _read_config_file(env)
+    tables = file_values.pop("providers", {})
+    layers = [
+        file_values,
+        {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
+        {k: v for k, v in (flags or {}).items() if v is not None},
+    ]
+    _split_model_prefixes(layers, tables)
+
+    def top(key: str) -> tuple[int, Any]:
+        """(layer number, value) of the highest layer setting `key`; layer 0 means unset."""
+        for number in range(len(layers), 0, -1):
+            if key in layers[number - 1]:
+                return number, layers[number - 1][key]
+        return 0, None
+
+    provider_layer, provider_name = top("provider")
+    if provider_name is None:
+        if env.get("OPENAI_API_KEY"):
+            provider_name = "openai"
+        elif top("base_url")[1]:
+            provider_name = CUSTOM
+        else:
+            provider_name = OFFLINE
+    if not known(provider_name, tables):
+        choices = ", ".join(sorted(set(PRESETS) | set(tables)))
+        raise ConfigError(f"unknown provider '{provider_name}' (choose one of: {choices})")
+    chosen = preset(provider_name, tables.get(provider_name))
+
+    def own(key: str) -> Any:
+        """A value set at or above the layer that picked the provider, else None."""
+        layer, value = top(key)
+        return value if layer >= provider_layer and layer > 0 else None
+
+    home = Path(str(top("home")[1] or _default_home())).expanduser()
+    orders_db = top("orders_db")[1]
+    common = dict(
+        timeout=_number(top("timeout"), "timeout", float, minimum=0.1),
+        tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1),
+        max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1),
+        home=home,
+        orders_db=Path(orders_db).expanduser() if orders_db else None,
+        config_path=config_path,
+    )
+    if chosen.name == OFFLINE:
+        return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
+
+    base_url = own("base_url") or _preset_base_url(chosen, env)
+    if not base_url:
+        raise ConfigError(f"provider '{chosen.name}' needs a base URL: pass --base-url URL")
+    model = own("model") or chosen.default_model
+    if not model:
+        raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
+    return Settings(
+        provider=chosen.name,
+        model=str(model),
+        base_url=str(base_url),
+        api_key=_api_key(chosen, env),
+        key_env=chosen.key_env,
+        **common,
+    )
+
+
+def _split_model_prefixes(layers: list[dict[str, Any]], tables: dict) -> None:
+    """Turn `model = "groq/x"` into provider groq, model x where no provider outranks it."""
+    for number, layer in enumerate(layers):
+        model = layer.get("model")
+        if not isinstance(model, str) or "/" not in model:
+            continue
+        if any("provider" in higher for higher in layers[number:]):
+            continue
+        prefix, rest = model.split("/", 1)
+        if rest and known(prefix, tables):
+            layer["provider"], layer["model"] = prefix, rest
+
+
+def _preset_base_url(chosen: Provider, env: Mapping[str, str]) -> str | None:
+    if chosen.name == "openai" and env.get("OPENAI_BASE_URL"):
+        return env["OPENAI_BASE_URL"]
+    return chosen.base_url
+
+
+def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:
+    key = env.get(chosen.key_env) if chosen.key_env else None
+    if key:
+        return key
+    if chosen.key_required:
+        raise ConfigError(
+            f"provider '{chosen.name}' needs an API key: set {chosen.key_env} "
+            "in the environment or in a .env file"
+        )
+    # Local servers accept anything; the SDK insists on a non-empty string.
+    return "not-needed"
+
+
+def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float) -> Any:
+    _, value = found
+    if value is None:
+        return DEFAULTS[key]
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{key} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+def config_file_path(env: Mapping[str, str]) -> tuple[Path, bool]:
+    """The config file to read, and whether the user named it explicitly."""
+    if env.get("TRIAGE_CONFIG"):
+        return Path(env["TRIAGE_CONFIG"]).expanduser(), True
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / "config.toml", False
+
+
+def _read_config_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
+    path, explicit = config_file_path(env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            raise ConfigError(f"config file not found: {path} (from TRIAGE_CONFIG)") from None
+        return None, {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    _check_file_values(path, values)
+    return path, values
+
+
+def _check_file_values(path: Path, values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if key not in _FILE_KEYS:
+            raise ConfigError(f"{path}: unknown key '{key}' (see config.example.toml)")
+        kind, description = _FILE_KEYS[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ConfigError(f"{path}: '{key}' must be {description}, got {value!r}")
+    for name, table in values.get("providers", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [providers.{name}] must be a table")
+        for key, value in table.items():
+            if key not in _PROVIDER_TABLE_KEYS:
+                raise ConfigError(f"{path}: unknown key '{key}' in [providers.{name}]")
+            if not isinstance(value, str):
+                raise ConfigError(f"{path}: 'providers.{name}.{key}' must be a string")

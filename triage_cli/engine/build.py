@@ -1,0 +1,47 @@
+"""Building the engine a run uses from its settings: the model agent or the offline rules."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from triage_cli.config import Settings
+from triage_cli.engine.conversation import Conversation
+from triage_cli.engine.events import Event
+from triage_cli.store.orders import OrderStore
+from triage_cli.tools.orders import order_registry
+from triage_cli.tools.registry import ToolRegistry
+
+
+class Engine(Protocol):
+    def run(self, conversation: Conversation) -> AsyncIterator[Event]: ...
+
+
+def open_order_store(settings: Settings) -> OrderStore:
+    if settings.orders_db is not None:
+        return OrderStore.open(settings.orders_db)
+    return OrderStore.demo(settings.home)
+
+
+def build_tools(settings: Settings) -> ToolRegistry:
+    return order_registry(open_order_store(settings), timeout=settings.tool_timeout)
+
+
+def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:
+    tools = tools or build_tools(settings)
+    if settings.offline:
+        from triage_cli.engine.offline import OfflineEngine
+
+        return OfflineEngine(tools)
+    from triage_cli.engine.agent import Agent
+    from triage_cli.engine.llm import Endpoint, OpenAIChatModel
+
+    endpoint = Endpoint(
+        provider=settings.provider,
+        base_url=settings.base_url or "",
+        api_key=settings.api_key or "",
+        model=settings.model or "",
+        timeout=settings.timeout,
+        key_env=settings.key_env,
+    )
+    return Agent(OpenAIChatModel(endpoint), tools, max_rounds=settings.max_rounds)

@@ -1,0 +1,214 @@
+"""The offline rules engine: no model, the same tool and the same events.
+
+It finds order ids in the question (or, for a follow-up, in earlier turns), looks them up through
+the tool registry, writes a plain-language reply from the data and applies the escalation policy.
+It says plainly that it is not a model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from typing import Any
+
+from triage_cli.engine.conversation import Conversation
+from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
+from triage_cli.engine.policy import out_of_scope_topics
+from triage_cli.engine.tool_round import round_messages, run_tool_round
+from triage_cli.tools.orders import ORDER_TOOL
+from triage_cli.tools.registry import ToolRegistry
+
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]\d{3,9})(?![A-Za-z0-9])")
+MAX_ORDERS = 10
+
+NOTICE = "Answered by the offline rules engine, not a model."
+HINT = "To use a model, set OPENAI_API_KEY or pass --provider NAME (see config.example.toml)."
+
+_HEADLINES = {
+    "packed": "is packed and waiting for collection",
+    "shipped": "has shipped",
+    "in_transit": "is on its way",
+    "delayed": "is delayed",
+    "delivered": "was delivered",
+    "cancelled": "was cancelled",
+    "returned": "has been returned",
+    "lost": "has been reported lost",
+}
+_EXPECTED = {"packed", "shipped", "in_transit", "delayed"}
+
+
+def find_order_ids(text: str) -> list[str]:
+    """Order ids in the order they appear, upper-cased, without repeats."""
+    return list(dict.fromkeys(match.upper() for match in ORDER_ID.findall(text)))[:MAX_ORDERS]
+
+
+class OfflineEngine:
+    name = "offline"
+
+    def __init__(self, tools: ToolRegistry, *, today: date | None = None) -> None:
+        self.tools = tools
+        self.today = today
+
+    async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
+        started = time.perf_counter()
+        questions = conversation.texts("user")
+        question = questions[-1] if questions else ""
+        order_ids = find_order_ids(question) or _earlier_order_ids(questions[:-1])
+        orders: list[dict[str, Any]] = []
+        if order_ids:
+            calls = tuple(
+                ToolCall(f"offline_{i}", ORDER_TOOL, json.dumps({"order_id": order_id}))
+                for i, order_id in enumerate(order_ids)
+            )
+            yield ToolCallsPlanned(1, calls)
+            results: dict[str, str] = {}
+            async for event in run_tool_round(self.tools, calls, results):
+                yield event
+            conversation.extend(round_messages("", calls, results))
+            orders = [_parse_result(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
+
+        reply, record = write_answer(question, orders, self.today or date.today())
+        ttft = (time.perf_counter() - started) * 1000
+        for piece in _pieces(reply):
+            yield TextDelta(piece)
+        conversation.add_assistant(reply)
+        yield record
+        yield Notice(NOTICE, hint=HINT)
+        yield Usage(model_calls=0, ttft_ms=ttft, total_ms=(time.perf_counter() - started) * 1000)
+        yield Done(reply)
+
+
+def _earlier_order_ids(questions: list[str]) -> list[str]:
+    for text in reversed(questions):
+        found = find_order_ids(text)
+        if found:
+            return found
+    return []
+
+
+def _parse_result(content: str, order_id: str) -> dict[str, Any]:
+    try:
+        data = json.loads(content)
+    except json.JSONDecodeError:
+        data = None
+    if not isinstance(data, dict):
+        return {"found": False, "order_id": order_id, "error": content}
+    return data
+
+
+def _pieces(text: str) -> list[str]:
+    """The reply in word-sized pieces, so it streams like any other answer."""
+    return re.findall(r"\S+\s*|\s+", text)
+
+
+def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tuple[str, TriageRecord]:
+    """The reply (Markdown) and its record, from the question and the lookups' data."""
+    topics = out_of_scope_topics(question)
+    missing = [o["order_id"] for o in orders if not o.get("found")]
+    sections = [_describe(order, today) for order in orders]
+    if not orders:
+        sections.append(
+            "I could not find an order id in this message. Ask the customer for their order number "
+            "(it looks like **A1002**), then run triage again with it."
+        )
+
+    reasons = []
+    if missing:
+        reasons.append(f"no order {', '.join(missing)} in the order system")
+    if topics:
+        reasons.append(f"the customer raises {_join(topics)}, which the order data does not cover")
+    if any(o.get("status") == "lost" for o in orders):
+        reasons.append("a lost parcel needs a replacement or refund, which needs approval")
+    next_step = "escalate" if reasons else "answer"
+    if next_step == "escalate":
+        verdict = f"**Next step:** escalate: {'; '.join(reasons)}."
+    elif orders:
+        verdict = "**Next step:** answer: the order data above covers the question."
+    else:
+        verdict = "**Next step:** answer: ask the customer for the order id."
+    reply = "\n\n".join(sections + [verdict]) + "\n"
+
+    found = [o for o in orders if o.get("found")]
+    record = TriageRecord(
+        order_id=", ".join(o["order_id"] for o in orders) or None,
+        status=_record_status(orders),
+        next_step=next_step,
+        summary=_summary(found, missing, topics, next_step),
+    )
+    return reply, record
+
+
+def _describe(order: dict[str, Any], today: date) -> str:
+    order_id = order.get("order_id", "?")
+    if not order.get("found"):
+        if order.get("error"):
+            return f"The lookup of **{order_id}** failed: {order['error']}"
+        return f"There is **no order {order_id}** in the order system. Check the id with the customer."
+    status = str(order.get("status") or "unknown")
+    headline = _HEADLINES.get(status, f"has the status '{status}'")
+    if status == "delivered" and order.get("last_event_at"):
+        headline += f" {_when(order['last_event_at'], today)}"
+    elif order.get("carrier") and status in {"shipped", "in_transit", "lost"}:
+        headline += f" with {order['carrier']}" if status != "lost" else f" by {order['carrier']}"
+    lines = [f"Order **{order_id}** {headline}."]
+    if status in _EXPECTED and order.get("eta"):
+        lines.append(f"- **Expected delivery:** {_day(order['eta'], today)}")
+    if order.get("note"):
+        lines.append(f"- **Note:** {order['note']}")
+    if order.get("last_event"):
+        when = f"{_when(order['last_event_at'], today)}: " if order.get("last_event_at") else ""
+        lines.append(f"- **Latest update:** {when}{order['last_event']}")
+    if order.get("carrier"):
+        tracking = f", tracking {order['tracking']}" if order.get("tracking") else ""
+        lines.append(f"- **Carrier:** {order['carrier']}{tracking}")
+    if order.get("items"):
+        lines.append(f"- **Items:** {order['items']}")
+    return "\n".join(lines)
+
+
+def _record_status(orders: list[dict[str, Any]]) -> str:
+    if not orders:
+        return "no order id given"
+    if len(orders) == 1:
+        return str(orders[0].get("status") or "not found") if orders[0].get("found") else "not found"
+    return "; ".join(
+        f"{o['order_id']}: {o.get('status') if o.get('found') else 'not found'}" for o in orders
+    )
+
+
+def _summary(found: list[dict], missing: list[str], topics: list[str], next_step: str) -> str:
+    parts = [f"{o['order_id']} is {str(o.get('status', 'unknown')).replace('_', ' ')}" for o in found]
+    parts += [f"{order_id} was not found" for order_id in missing]
+    text = "; ".join(parts) + "." if parts else "The customer gave no order id."
+    if topics:
+        text += f" Customer raises {_join(topics)}."
+    return f"{text} Next step: {next_step}."
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _day(iso_day: str, today: date) -> str:
+    """`tomorrow (Sun 22 Nov)`, or the date alone when it is further away."""
+    try:
+        day = date.fromisoformat(iso_day[:10])
+    except ValueError:
+        return iso_day
+    label = day.strftime("%a %d %b %Y" if day.year != today.year else "%a %d %b")
+    relative = {0: "today", 1: "tomorrow", -1: "yesterday"}.get((day - today).days)
+    return f"{relative} ({label})" if relative else label
+
+
+def _when(iso_moment: str, today: date) -> str:
+    """`yesterday at 16:20`, `on Mon 16 Nov at 09:14`."""
+    try:
+        moment = datetime.fromisoformat(iso_moment)
+    except ValueError:
+        return iso_moment
+    relative = {0: "today", -1: "yesterday"}.get((moment.date() - today).days)
+    day = relative or f"on {_day(moment.date().isoformat(), today)}"
+    return f"{day} at {moment:%H:%M}" if len(iso_moment) > 10 else day

@@ -1,0 +1,38 @@
+"""A small reader for `.env` files (KEY=VALUE lines), so keys can live beside the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse `path` if it exists. Supports comments, `export KEY=...` and quoted values.
+
+    Lines that are not assignments are ignored rather than fatal: a .env file is often shared
+    with other tools that accept looser syntax.
+    """
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    values: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            continue
+        values[key] = _unquote(value.strip())
+    return values
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    # An unquoted value may carry a trailing comment: KEY=abc  # note
+    hash_at = value.find(" #")
+    return value[:hash_at].rstrip() if hash_at >= 0 else value

@@ -1,0 +1,133 @@
+"""The order store: a SQLite table of orders, the demo one or the user's own.
+
+Schema of a user's own database (only `order_id` and `status` are required; other columns may be
+missing and read as empty):
+
+    CREATE TABLE orders (
+        order_id      TEXT PRIMARY KEY,  -- e.g. A1002
+        status        TEXT NOT NULL,     -- packed, shipped, in_transit, delayed, delivered,
+                                         -- cancelled, returned, lost (others are shown as given)
+        carrier       TEXT,
+        tracking      TEXT,
+        eta           TEXT,              -- ISO date, YYYY-MM-DD
+        last_event    TEXT,              -- the latest tracking event, in words
+        last_event_at TEXT,              -- ISO date-time, YYYY-MM-DDTHH:MM
+        note          TEXT,              -- anything the support team should know
+        items         TEXT
+    );
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from triage_cli.errors import StoreError
+from triage_cli.store.demo_orders import demo_rows
+
+COLUMNS = ("order_id", "status", "carrier", "tracking", "eta", "last_event", "last_event_at", "note", "items")
+
+_SCHEMA = """
+CREATE TABLE orders (
+    order_id      TEXT PRIMARY KEY,
+    status        TEXT NOT NULL,
+    carrier       TEXT,
+    tracking      TEXT,
+    eta           TEXT,
+    last_event    TEXT,
+    last_event_at TEXT,
+    note          TEXT,
+    items         TEXT
+)
+"""
+
+
+class OrderStore:
+    """Read-only lookups of orders. Each lookup opens its own connection, so lookups may run in
+    parallel threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._columns: tuple[str, ...] | None = None
+
+    @classmethod
+    def demo(cls, home: Path) -> "OrderStore":
+        """The demo store under `home`, created with its sample orders on first use."""
+        path = home / "orders.sqlite"
+        if not path.exists():
+            _create_demo_database(path)
+        return cls(path)
+
+    @classmethod
+    def open(cls, path: Path) -> "OrderStore":
+        """A user's own database; checked now so a wrong path fails before any question."""
+        if not path.is_file():
+            raise StoreError(f"order database not found: {path}")
+        store = cls(path)
+        store.columns()
+        return store
+
+    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        try:
+            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open order database {self.path}: {exc}") from None
+        connection.row_factory = sqlite3.Row
+        try:
+            return connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"order database {self.path}: {exc}") from None
+        finally:
+            connection.close()
+
+    def columns(self) -> tuple[str, ...]:
+        if self._columns is None:
+            found = {row["name"] for row in self._query("PRAGMA table_info(orders)")}
+            missing = {"order_id", "status"} - found
+            if missing:
+                raise StoreError(
+                    f"{self.path} has no usable 'orders' table (missing: {', '.join(sorted(missing))})"
+                )
+            self._columns = tuple(c for c in COLUMNS if c in found)
+        return self._columns
+
+    def lookup(self, order_id: str) -> dict[str, str | None] | None:
+        """The order's columns, or None when there is no such order. Always a bound parameter."""
+        columns = self.columns()
+        rows = self._query(
+            f"SELECT {', '.join(columns)} FROM orders WHERE order_id = ? COLLATE NOCASE",
+            (order_id.strip(),),
+        )
+        if not rows:
+            return None
+        return {column: rows[0][column] if column in columns else None for column in COLUMNS}
+
+    def order_ids(self, limit: int = 1000) -> list[str]:
+        """Known order ids, for completion."""
+        return [row[0] for row in self._query("SELECT order_id FROM orders ORDER BY order_id LIMIT ?", (limit,))]
+
+
+def _create_demo_database(path: Path) -> None:
+    """Build the demo database beside its final place, then move it in atomically, so two
+    processes starting at once never see a half-written file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(prefix=".orders-", suffix=".sqlite", dir=path.parent)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {path.parent}: {exc.strerror}") from None
+    os.close(handle)
+    try:
+        connection = sqlite3.connect(temp_name)
+        with connection:
+            connection.execute(_SCHEMA)
+            connection.executemany(
+                f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                [tuple(row[c] for c in COLUMNS) for row in demo_rows()],
+            )
+        connection.close()
+        os.replace(temp_name, path)
+    finally:
+        if os.path.exists(temp_name):
+            os.unlink(temp_name)

@@ -1,0 +1,37 @@
+"""The order tool: what the engine (model or offline rules) uses to look an order up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triage_cli.store.orders import OrderStore
+from triage_cli.tools.registry import ToolRegistry
+
+ORDER_TOOL = "get_order_status"
+
+
+class OrderTools:
+    def __init__(self, store: OrderStore) -> None:
+        self.store = store
+
+    def get_order_status(self, order_id: str) -> dict[str, Any]:
+        """Look up one order in the order system: its status, carrier, tracking number, estimated
+        delivery date (eta), latest tracking event and any note from the team.
+
+        Args:
+            order_id: The order id, e.g. A1002.
+        """
+        wanted = order_id.strip().upper()
+        if not wanted or len(wanted) > 64:
+            raise ValueError("order_id must be a non-empty id of at most 64 characters, e.g. A1002")
+        order = self.store.lookup(wanted)
+        if order is None:
+            return {"found": False, "order_id": wanted, "message": f"No order {wanted} in the order system."}
+        return {"found": True, **{key: value for key, value in order.items() if value is not None}}
+
+
+def order_registry(store: OrderStore, *, timeout: float = 10.0) -> ToolRegistry:
+    """A registry holding the order tool, backed by `store`."""
+    registry = ToolRegistry(timeout=timeout)
+    registry.register(OrderTools(store).get_order_status, name=ORDER_TOOL)
+    return registry

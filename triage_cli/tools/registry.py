@@ -1,0 +1,142 @@
+"""Tools the engine may call: a schema from each function's signature and docstring, argument
+validation, a timeout, and errors turned into text a model can act on."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, get_type_hints
+
+_JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+MAX_RESULT_CHARS = 16_000
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: Callable[..., Any]
+
+    def schema(self) -> dict[str, Any]:
+        """The entry for the `tools` list of a chat-completion request."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    ok: bool
+    content: str  # what the model reads: JSON data, or one sentence saying what went wrong
+    duration_ms: float
+
+
+class ToolRegistry:
+    def __init__(self, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._tools: dict[str, Tool] = {}
+
+    def register(self, function: Callable[..., Any], *, name: str | None = None) -> Tool:
+        tool = describe(function, name=name)
+        self._tools[tool.name] = tool
+        return tool
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [tool.schema() for tool in self._tools.values()]
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    async def call(self, name: str, arguments: str) -> ToolOutcome:
+        """Run one tool call. Never raises for the call's own faults: they come back as text."""
+        started = time.perf_counter()
+        try:
+            tool = self._tools.get(name)
+            if tool is None:
+                raise _CallError(f"unknown tool '{name}'; available tools: {', '.join(self._tools)}")
+            kwargs = _validate(tool, arguments)
+            result = await asyncio.wait_for(_invoke(tool.function, kwargs), self.timeout)
+            ok, content = True, _to_text(result)
+        except _CallError as exc:
+            ok, content = False, f"error: {exc}"
+        except TimeoutError:
+            ok, content = False, f"error: tool '{name}' timed out after {self.timeout:g} s"
+        except Exception as exc:  # a tool's own failure is data for the model, not a crash
+            ok, content = False, f"error: tool '{name}' failed: {exc}"
+        return ToolOutcome(ok, content, (time.perf_counter() - started) * 1000)
+
+
+class _CallError(Exception):
+    pass
+
+
+def describe(function: Callable[..., Any], *, name: str | None = None) -> Tool:
+    """Build a Tool from a function: its docstring's first paragraph is the description, an
+    `Args:` section describes the parameters, and the type hints give their JSON types."""
+    doc = inspect.getdoc(function) or ""
+    summary, _, rest = doc.partition("\n\n")
+    arg_docs = dict(re.findall(r"^\s{2,}(\w+)(?:\s*\([^)]*\))?:\s*(.+)$", rest, flags=re.MULTILINE))
+    hints = get_type_hints(function)
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for parameter in inspect.signature(function).parameters.values():
+        json_type = _JSON_TYPES.get(hints.get(parameter.name, str), "string")
+        properties[parameter.name] = {"type": json_type}
+        if parameter.name in arg_docs:
+            properties[parameter.name]["description"] = arg_docs[parameter.name].strip()
+        if parameter.default is inspect.Parameter.empty:
+            required.append(parameter.name)
+    parameters = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return Tool(name or function.__name__, " ".join(summary.split()), parameters, function)
+
+
+def _validate(tool: Tool, arguments: str) -> dict[str, Any]:
+    try:
+        kwargs = json.loads(arguments) if arguments.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise _CallError(f"arguments are not valid JSON ({exc.msg}); send a JSON object") from None
+    if not isinstance(kwargs, dict):
+        raise _CallError("arguments must be a JSON object")
+    properties = tool.parameters["properties"]
+    unknown = sorted(set(kwargs) - set(properties))
+    if unknown:
+        raise _CallError(f"unknown argument(s) {', '.join(unknown)}; expected {', '.join(properties)}")
+    missing = [p for p in tool.parameters["required"] if p not in kwargs]
+    if missing:
+        raise _CallError(f"missing required argument(s): {', '.join(missing)}")
+    for key, value in kwargs.items():
+        expected = properties[key]["type"]
+        if not _has_json_type(value, expected):
+            raise _CallError(f"argument '{key}' must be a {expected}, got {json.dumps(value)[:40]}")
+    return kwargs
+
+
+def _has_json_type(value: Any, expected: str) -> bool:
+    if expected == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if expected == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    python_type = {"string": str, "boolean": bool}.get(expected)
+    return python_type is None or isinstance(value, python_type)
+
+
+async def _invoke(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(function):
+        return await function(**kwargs)
+    # Blocking tools (SQLite) run in threads, so the calls of one round overlap.
+    return await asyncio.to_thread(function, **kwargs)
+
+
+def _to_text(result: Any) -> str:
+    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
+    if len(text) > MAX_RESULT_CHARS:
+        cut = len(text) - MAX_RESULT_CHARS
+        text = f"{text[:MAX_RESULT_CHARS]}… [truncated: {cut} more characters]"
+    return text
