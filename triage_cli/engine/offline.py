@@ -24,8 +24,8 @@ from triage_cli.tools.registry import ToolRegistry
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]\d{3,9})(?![A-Za-z0-9])")
 MAX_ORDERS = 10
 
-NOTICE = "Answered by the offline rules engine, not a model."
-HINT = "To use a model, set OPENAI_API_KEY or pass --provider NAME (see config.example.toml)."
+NOTICE = "Answered by the offline rules engine (no model)."
+HINT = "To use a model: set OPENAI_API_KEY or pass --provider."
 
 _HEADLINES = {
     "packed": "is packed and waiting for collection",
@@ -119,7 +119,7 @@ def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tu
     if missing:
         reasons.append(f"no order {', '.join(missing)} in the order system")
     if topics:
-        reasons.append(f"the customer raises {_join(topics)}, which the order data does not cover")
+        reasons.append(f"the customer asks about {_join(topics)}, which the order data does not cover")
     if any(o.get("status") == "lost" for o in orders):
         reasons.append("a lost parcel needs a replacement or refund, which needs approval")
     next_step = "escalate" if reasons else "answer"
@@ -184,7 +184,7 @@ def _summary(found: list[dict], missing: list[str], topics: list[str], next_step
     parts += [f"{order_id} was not found" for order_id in missing]
     text = "; ".join(parts) + "." if parts else "The customer gave no order id."
     if topics:
-        text += f" Customer raises {_join(topics)}."
+        text += f" The customer asks about: {_join(topics)}."
     return f"{text} Next step: {next_step}."
 
 

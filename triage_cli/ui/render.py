@@ -7,6 +7,7 @@ model or a tool passes through the sanitizer before it reaches the terminal.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -71,9 +72,11 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
 
     ticking = asyncio.create_task(ticker())
     try:
-        async for event in events:
-            _collect(result, event)
-            renderer.handle(event)
+        # aclosing: a cancelled run closes the engine's generator (and its HTTP stream) now.
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                _collect(result, event)
+                renderer.handle(event)
     except asyncio.CancelledError:
         result.interrupted = True
         raise
@@ -117,7 +120,7 @@ def summarize_result(result: str) -> str:
         return _shorten(clean(result), 80)
     if data.get("found") is False:
         return "not found"
-    preferred = [data[k] for k in ("status", "carrier", "eta") if data.get(k)]
+    preferred = [f"{k} {data[k]}" if k == "eta" else data[k] for k in ("status", "carrier", "eta") if data.get(k)]
     values = preferred or [v for v in data.values() if isinstance(v, (str, int, float)) and not isinstance(v, bool)][:3]
     return _shorten(clean(" · ".join(str(v) for v in values)), 80)
 
@@ -215,13 +218,12 @@ class TerminalRenderer:
         self._sanitizer = StreamSanitizer()
         self._tools: dict[str, _ToolLine] = {}
         self._spinners: dict[str, Spinner] = {}
-        self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
-        self._live.update(Group(*self._live_parts()), refresh=False)
         self._started = False
         self._dirty = False
         self._thinking_tokens = 0
         self._record: TriageRecord | None = None
         self._notices: list[Notice] = []
+        self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
 
     # the live area ---------------------------------------------------------------------------
 

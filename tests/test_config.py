@@ -1,0 +1,136 @@
+"""Settings: defaults < config file < environment < flags, presets, keys and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from triage_cli.config import load_settings
+from triage_cli.errors import ConfigError
+
+
+def settings(tmp_path: Path, flags=None, env=None, config: str | None = None, dotenv: str | None = None):
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(config or "")
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    environ = {"TRIAGE_CONFIG": str(config_path), "TRIAGE_HOME": str(tmp_path / "home"), **(env or {})}
+    return load_settings(flags or {}, environ=environ, cwd=tmp_path)
+
+
+def test_no_provider_and_no_key_means_offline(tmp_path):
+    s = settings(tmp_path)
+    assert s.offline and s.model is None and s.api_key is None
+
+
+def test_an_openai_key_alone_selects_openai_with_its_default_model(tmp_path):
+    s = settings(tmp_path, env={"OPENAI_API_KEY": "sk-x"})
+    assert (s.provider, s.model, s.base_url) == ("openai", "gpt-4.1-mini", "https://api.openai.com/v1")
+    assert s.api_key == "sk-x"
+
+
+def test_openai_base_url_is_honoured(tmp_path):
+    s = settings(tmp_path, env={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert s.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_file_then_env_then_flags_each_override_the_layer_below(tmp_path):
+    config = 'provider = "groq"\nmodel = "file-model"\ntimeout = 11\n'
+    env = {"GROQ_API_KEY": "g"}
+    only_file = settings(tmp_path, config=config, env=env)
+    assert (only_file.provider, only_file.model, only_file.timeout) == ("groq", "file-model", 11.0)
+
+    with_env = settings(tmp_path, config=config, env={**env, "TRIAGE_MODEL": "env-model", "TRIAGE_TIMEOUT": "22"})
+    assert (with_env.provider, with_env.model, with_env.timeout) == ("groq", "env-model", 22.0)
+
+    with_flags = settings(tmp_path, config=config, env={**env, "TRIAGE_MODEL": "env-model"},
+                          flags={"model": "flag-model"})
+    assert (with_flags.provider, with_flags.model) == ("groq", "flag-model")
+
+
+def test_a_provider_chosen_higher_up_drops_a_model_meant_for_another_provider(tmp_path):
+    s = settings(tmp_path, config='provider = "groq"\nmodel = "openai/gpt-oss-120b"\n',
+                 env={"GROQ_API_KEY": "g"}, flags={"provider": "ollama"})
+    assert (s.provider, s.model, s.base_url) == ("ollama", "llama3.2", "http://localhost:11434/v1")
+
+
+def test_provider_slash_model_picks_the_provider(tmp_path):
+    s = settings(tmp_path, env={"GROQ_API_KEY": "g"}, flags={"model": "groq/openai/gpt-oss-120b"})
+    assert (s.provider, s.model) == ("groq", "openai/gpt-oss-120b")
+    assert s.base_url == "https://api.groq.com/openai/v1"
+
+
+def test_a_slashed_model_is_kept_whole_when_the_provider_is_named(tmp_path):
+    s = settings(tmp_path, env={"OPENROUTER_API_KEY": "o"},
+                 flags={"provider": "openrouter", "model": "openai/gpt-4o"})
+    assert (s.provider, s.model) == ("openrouter", "openai/gpt-4o")
+
+
+def test_every_preset_resolves_with_its_key(tmp_path):
+    keys = {"openai": "OPENAI_API_KEY", "groq": "GROQ_API_KEY", "openrouter": "OPENROUTER_API_KEY",
+            "sambanova": "SAMBANOVA_API_KEY", "together": "TOGETHER_API_KEY", "cerebras": "CEREBRAS_API_KEY"}
+    for provider, key in keys.items():
+        s = settings(tmp_path, env={key: "secret"}, flags={"provider": provider})
+        assert s.provider == provider and s.api_key == "secret" and s.model and s.base_url.startswith("https://")
+    ollama = settings(tmp_path, flags={"provider": "ollama"})
+    assert ollama.api_key  # no key needed; the SDK still gets a placeholder
+    vllm = settings(tmp_path, flags={"provider": "vllm", "model": "Qwen/Qwen3-8B"})
+    assert (vllm.base_url, vllm.model) == ("http://localhost:8000/v1", "Qwen/Qwen3-8B")
+
+
+def test_a_missing_key_is_one_line_naming_the_variable(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, flags={"provider": "groq"})
+    assert "GROQ_API_KEY" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_an_unknown_provider_lists_the_choices(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown provider 'acme'.*groq"):
+        settings(tmp_path, flags={"provider": "acme"})
+
+
+def test_a_base_url_alone_selects_a_custom_endpoint_that_needs_a_model(tmp_path):
+    with pytest.raises(ConfigError, match="--model"):
+        settings(tmp_path, flags={"base_url": "http://127.0.0.1:8080/v1"})
+    s = settings(tmp_path, flags={"base_url": "http://127.0.0.1:8080/v1", "model": "local"})
+    assert (s.provider, s.base_url, s.model) == ("custom", "http://127.0.0.1:8080/v1", "local")
+
+
+def test_a_config_table_defines_a_provider(tmp_path):
+    config = '[providers.corp]\nbase_url = "http://llm.corp/v1"\napi_key_env = "CORP_KEY"\nmodel = "big"\n'
+    s = settings(tmp_path, config=config, env={"CORP_KEY": "c"}, flags={"provider": "corp"})
+    assert (s.provider, s.base_url, s.model, s.api_key) == ("corp", "http://llm.corp/v1", "big", "c")
+
+
+def test_dotenv_supplies_keys_but_the_real_environment_wins(tmp_path):
+    s = settings(tmp_path, dotenv='export OPENAI_API_KEY="from-dotenv"  \n# comment\n')
+    assert (s.provider, s.api_key) == ("openai", "from-dotenv")
+    s = settings(tmp_path, dotenv="OPENAI_API_KEY=from-dotenv\n", env={"OPENAI_API_KEY": "from-env"})
+    assert s.api_key == "from-env"
+
+
+def test_the_api_key_never_appears_in_repr(tmp_path):
+    s = settings(tmp_path, env={"OPENAI_API_KEY": "sk-very-secret"})
+    assert "sk-very-secret" not in repr(s)
+
+
+@pytest.mark.parametrize("config, message", [
+    ("provider = ", "invalid TOML"),
+    ("colour = 'blue'", "unknown key 'colour'"),
+    ("timeout = 'soon'", "'timeout' must be a number of seconds"),
+    ("[providers.x]\nurl = 'y'", "unknown key 'url' in [providers.x]"),
+])
+def test_a_bad_config_file_names_the_file_and_the_problem(tmp_path, config, message):
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, config=config)
+    assert message in str(caught.value) and "config.toml" in str(caught.value)
+
+
+def test_bad_numbers_in_the_environment_are_reported(tmp_path):
+    with pytest.raises(ConfigError, match="timeout must be a number"):
+        settings(tmp_path, env={"TRIAGE_TIMEOUT": "soon"})
+
+
+def test_triage_home_comes_from_the_environment(tmp_path):
+    assert settings(tmp_path).home == tmp_path / "home"

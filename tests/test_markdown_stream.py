@@ -1,0 +1,82 @@
+"""Streaming Markdown: finished blocks freeze, and the pieces equal one full render."""
+
+from __future__ import annotations
+
+import io
+import random
+
+from rich.console import Console
+
+from triage_cli.ui.markdown_stream import LinesRenderable, MarkdownStream, render_markdown_lines
+
+DOCUMENT = (
+    "# Order A1002\n\nThe parcel is *delayed* by one day\nbecause of weather.\n\n"
+    "- carrier: DHL\n- eta: tomorrow\n\n1. check\n2. reply\n\n---\nafter a rule\n\n"
+    "```python\nprint('x')\n\nprint('y')\n```\n\n> a quote\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "Setext heading\n---\n\nA [link](https://example.com/track) at the end."
+)
+
+
+def console() -> Console:
+    return Console(file=io.StringIO(), width=60, force_terminal=True, color_system="truecolor")
+
+
+def full_render(text: str) -> str:
+    c = console()
+    c.print(LinesRenderable(render_markdown_lines(c, text, 60)))
+    return c.file.getvalue()
+
+
+def streamed_render(text: str, rng: random.Random) -> tuple[str, int]:
+    c = console()
+    stream = MarkdownStream(c)
+    frozen = 0
+    i = 0
+    while i < len(text):
+        n = rng.randint(1, 9)
+        stream.feed(text[i:i + n])
+        i += n
+        finished = stream.take_finished()
+        if finished:
+            frozen += 1
+            c.print(LinesRenderable(stream.render_piece(finished, 60)))
+    c.print(LinesRenderable(stream.render_open(60)))
+    return c.file.getvalue(), frozen
+
+
+def test_the_streamed_pieces_equal_a_full_render():
+    expected = full_render(DOCUMENT)
+    rng = random.Random(7)
+    for _ in range(25):
+        got, frozen = streamed_render(DOCUMENT, rng)
+        assert got == expected
+        assert frozen >= 5  # blocks really were frozen along the way
+
+
+def test_only_the_last_block_stays_open():
+    stream = MarkdownStream(console())
+    stream.feed("First paragraph.\n\nSecond")
+    assert stream.take_finished() is None  # the second block's first line is not complete yet
+    stream.feed(" line\n")
+    assert stream.take_finished() == "First paragraph.\n\n"
+    assert stream.take_finished() is None
+    stream.feed(" paragraph, still open")
+    assert stream.take_finished() is None
+
+
+def test_a_half_written_line_never_finishes_a_block():
+    stream = MarkdownStream(console())
+    stream.feed("Title\n")
+    assert stream.take_finished() is None
+    stream.feed("---")  # turns the paragraph into a heading: it must not have been frozen
+    assert stream.take_finished() is None
+
+
+def test_an_open_code_fence_keeps_everything_after_it_open():
+    stream = MarkdownStream(console())
+    stream.feed("```\ncode\n\nmore code\n\n")
+    assert stream.take_finished() is None
+
+
+def test_links_show_their_real_url():
+    assert "https://example.com/track" in full_render("[track it](https://example.com/track)")
