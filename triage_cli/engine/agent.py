@@ -87,7 +87,8 @@ class Agent:
             for round_number in range(1, self.max_rounds + 2):
                 allow_tools = round_number <= self.max_rounds
                 if not allow_tools:
-                    yield Notice(f"Stopped after {self.max_rounds} tool rounds; answering with what was found.")
+                    rounds = "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
+                    yield Notice(f"Stopped after {rounds}; answering with what was found.")
                     messages.append({"role": "system", "content": ROUND_CAP_NOTE})
                 current = _Round()
                 meter.model_calls += 1
@@ -101,11 +102,13 @@ class Agent:
                 calls = current.tool_calls(round_number) if allow_tools else ()
                 if not calls:
                     reply = "".join(shown)
+                    if not reply.strip():
+                        yield Error("the model returned an empty answer; try again or rephrase", kind="empty")
+                        yield meter.usage()
+                        return
                     conversation.add_assistant("".join(current.text))
                     finished = True
-                    if not reply.strip():
-                        yield Notice("The model returned an empty answer.")
-                    elif current.finish_reason == "length":
+                    if current.finish_reason == "length":
                         yield Notice("The answer was cut off: the model reached its output limit.")
                     yield meter.usage()
                     yield Done(reply, current.finish_reason)

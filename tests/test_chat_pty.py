@@ -1,0 +1,173 @@
+"""`triage chat` in a real pseudo-terminal: prompt-toolkit reads the keys, rich draws the answer.
+
+The child runs `python -m triage_cli chat` under pexpect. Its output is full of terminal escapes
+(colour, cursor moves, redraws), so checks strip them first. The prompt is "›"; prompt-toolkit
+redraws it while the user types, so a turn is only over once the answer's own last words have
+been seen, and the next prompt after them."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import pexpect
+import pytest
+
+from scripted_server import text, tools
+
+PROMPT = "›"
+TIMEOUT = 20
+OFFLINE_END = "Answered by the offline rules engine"  # the notice printed after each offline answer
+
+# CSI (incl. private modes like ESC[?2004h), OSC, other two-character escapes, and backspaces.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x08\r]")
+
+
+def plain(output: str) -> str:
+    return _ANSI.sub("", output)
+
+
+@pytest.fixture
+def spawn_chat(triage_env):
+    """Start `triage chat` in a 40x120 pty; the child is ended at teardown if a test left it alive."""
+    children: list[pexpect.spawn] = []
+
+    def spawn(extra_env: dict[str, str] | None = None, *args: str) -> pexpect.spawn:
+        env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm-256color",
+               **(extra_env or {})}
+        child = pexpect.spawn(
+            sys.executable, ["-m", "triage_cli", "chat", *args], env=env, cwd=".",
+            dimensions=(40, 120), encoding="utf-8", timeout=TIMEOUT,
+        )
+        children.append(child)
+        child.expect(PROMPT)  # the first prompt: the REPL is ready for input
+        return child
+
+    yield spawn
+    for child in children:
+        if child.isalive():
+            child.close(force=True)
+
+
+def turn(child: pexpect.spawn, line: str, end_marker: str) -> str:
+    """Type `line` + Enter, wait for `end_marker` in the answer and for the next prompt;
+    return the turn's output without escapes."""
+    child.sendline(line)
+    child.expect(end_marker)
+    seen = child.before + child.after
+    child.expect(PROMPT)
+    return plain(seen + child.before)
+
+
+def exit_status(child: pexpect.spawn) -> int | None:
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.signalstatus is None, f"killed by signal {child.signalstatus}"
+    return child.exitstatus
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_offline_follow_up_without_an_id_still_answers_about_the_earlier_order_and_ctrl_d_exits_0(spawn_chat):
+    child = spawn_chat()
+    assert "triage chat" in plain(child.before)
+    assert "offline rules engine" in plain(child.before)
+
+    first = turn(child, "Where is A1002?", OFFLINE_END)
+    assert "delayed" in first
+    assert "Order A1002 is delayed." in first
+
+    follow_up = turn(child, "when will it arrive?", OFFLINE_END)
+    answer = follow_up.split("when will it arrive?", 1)[-1]  # drop the echo of the typed line
+    assert "A1002" in answer  # the id comes from the earlier turn
+    assert "delayed" in answer
+    assert "Expected delivery" in answer
+
+    child.sendcontrol("d")
+    assert exit_status(child) == 0
+
+
+def test_offline_question_without_any_order_id_asks_for_one(spawn_chat):
+    child = spawn_chat()
+
+    out = turn(child, "my parcel never came", OFFLINE_END)
+
+    assert "could not find an order id" in out
+    child.sendline("exit")
+    assert exit_status(child) == 0
+
+
+# --------------------------------------------------------------------------- with a model
+
+
+def test_model_chat_keeps_the_conversation_across_turns_and_exit_leaves_with_0(spawn_chat, server, model_env):
+    first_answer = "Order A1002 is delayed by weather at the DHL hub. Next step: answer."
+    second_answer = "It should arrive tomorrow, one day late. Next step: answer."
+    server.add(
+        tools(("get_order_status", {"order_id": "A1002"})),
+        text(first_answer),
+        text(second_answer),
+    )
+    child = spawn_chat(model_env)
+    assert "openai" in plain(child.before)
+
+    first = turn(child, "Where is A1002?", "Next step: answer.")
+    assert "delayed by weather" in first
+    assert "get_order_status" in first  # the tool call is shown as progress
+    assert len(server.requests) == 2
+
+    second = turn(child, "when will it arrive?", "one day late")
+    assert "It should arrive tomorrow" in second
+    assert len(server.requests) == 3
+
+    follow_up = server.requests[2]["messages"]
+    assert [m["role"] for m in follow_up] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    contents = [m.get("content") for m in follow_up]
+    assert "Where is A1002?" in contents
+    assert first_answer in contents
+    assert follow_up[-1] == {"role": "user", "content": "when will it arrive?"}
+    # The earlier tool result is kept too, so the model need not look the order up again.
+    assert '"delayed"' in follow_up[3]["content"]
+    # Only the first question caused a tool round; the follow-up was answered in one call.
+    assert server.requests[2]["tool_choice"] == "auto"
+
+    child.sendline("exit")
+    assert exit_status(child) == 0
+
+
+def test_model_error_in_chat_is_reported_and_the_session_goes_on(spawn_chat, server, model_env):
+    from scripted_server import error
+
+    server.add(error(401, "bad key"), text("Order A1002 is delayed. Next step: answer."))
+    child = spawn_chat(model_env)
+
+    failed = turn(child, "Where is A1002?", "check the key")
+    assert "error:" in failed
+    assert "sk-test-not-a-real-key" not in failed
+
+    ok = turn(child, "Where is A1002 now?", "Next step: answer.")
+    assert "Order A1002 is delayed." in ok
+
+    child.sendline("quit")
+    assert exit_status(child) == 0
+
+
+# --------------------------------------------------------------------------- leaving
+
+
+@pytest.mark.parametrize("word", ["quit", "exit", "/quit", "QUIT"])
+def test_exit_words_leave_with_status_0(spawn_chat, word):
+    child = spawn_chat()
+
+    child.sendline(word)
+
+    assert exit_status(child) == 0
+
+
+def test_ctrl_d_at_the_first_prompt_leaves_with_status_0(spawn_chat):
+    child = spawn_chat()
+
+    child.sendcontrol("d")
+
+    assert exit_status(child) == 0
