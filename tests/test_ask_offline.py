@@ -73,7 +73,7 @@ def test_a_users_own_order_database_is_used(run_triage, tmp_path):
     result = run_triage("ask", "Where is B2001?", env={"TRIAGE_ORDERS_DB": str(path)})
     assert result.code == 0 and "FedEx" in result.out and "Fragile" in result.out
     missing = run_triage("ask", "Where is B2001?", env={"TRIAGE_ORDERS_DB": str(tmp_path / "nope.sqlite")})
-    assert missing.code == 1 and "order database not found" in missing.err
+    assert missing.code == 2 and "order database not found" in missing.err  # a configuration error
 
 
 def test_version_and_help_read_well_and_skip_the_sdk(triage_env):

@@ -134,3 +134,33 @@ def test_bad_numbers_in_the_environment_are_reported(tmp_path):
 
 def test_triage_home_comes_from_the_environment(tmp_path):
     assert settings(tmp_path).home == tmp_path / "home"
+
+
+def test_a_slashed_model_is_the_named_providers_own_model_whichever_layer_named_it(tmp_path):
+    s = settings(tmp_path, env={"TRIAGE_PROVIDER": "groq", "GROQ_API_KEY": "g"}, flags={"model": "openai/gpt-oss-20b"})
+    assert (s.provider, s.model) == ("groq", "openai/gpt-oss-20b")
+    s = settings(tmp_path, config='provider = "openrouter"\n',
+                 env={"TRIAGE_MODEL": "openai/gpt-4o", "OPENROUTER_API_KEY": "o"})
+    assert (s.provider, s.model) == ("openrouter", "openai/gpt-4o")
+
+
+def test_an_explicit_base_url_never_receives_the_openai_key(tmp_path):
+    s = settings(tmp_path, env={"OPENAI_API_KEY": "sk-real"},
+                 flags={"base_url": "http://127.0.0.1:8080/v1", "model": "local"})
+    assert s.provider == "custom" and s.api_key != "sk-real"
+
+
+def test_dotenv_cannot_redirect_keys_or_swap_settings(tmp_path):
+    s = settings(tmp_path, dotenv="OPENAI_API_KEY=k\nOPENAI_BASE_URL=http://evil.example/v1\nTRIAGE_PROVIDER=groq\n")
+    assert (s.provider, s.base_url) == ("openai", "https://api.openai.com/v1")
+
+
+def test_dotenv_quoted_values_may_carry_comments(tmp_path):
+    s = settings(tmp_path, dotenv='OPENAI_API_KEY="sk-abc" # my key\n')
+    assert s.api_key == "sk-abc"
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "-3"])
+def test_timeouts_must_be_finite_and_positive(tmp_path, value):
+    with pytest.raises(ConfigError, match="timeout"):
+        settings(tmp_path, env={"TRIAGE_TIMEOUT": value})

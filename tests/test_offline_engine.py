@@ -9,7 +9,8 @@ import pytest
 
 from triage_cli.engine.conversation import Conversation, compose_question
 from triage_cli.engine.events import Done, Notice, TextDelta, ToolCallsPlanned, ToolFinished, TriageRecord
-from triage_cli.engine.offline import OfflineEngine, find_order_ids
+from triage_cli.engine.conversation import find_order_ids
+from triage_cli.engine.offline import OfflineEngine
 from triage_cli.store.orders import OrderStore
 from triage_cli.tools.orders import order_registry
 
@@ -123,3 +124,27 @@ def test_it_says_it_is_not_a_model(engine):
 def test_the_reply_streams_in_pieces(engine):
     events, _ = ask(engine, "Where is A1002?")
     assert len([e for e in events if isinstance(e, TextDelta)]) > 10
+
+
+def test_the_order_in_context_is_added_only_when_the_message_names_none():
+    assert compose_question("It has not arrived", " a1002 ") == "Order A1002: It has not arrived"
+    assert compose_question("And A1003?", "A1002") == "And A1003?"
+    assert compose_question("", "A1002") == "What is the status of order A1002?"
+    assert compose_question("Hi", "  ") == "Hi"
+
+
+def test_a_failed_lookup_escalates_as_a_failure_not_as_a_missing_order(tmp_path):
+    from triage_cli.tools.registry import ToolRegistry
+
+    registry = ToolRegistry()
+
+    def get_order_status(order_id: str) -> dict:
+        """Always fails."""
+        raise RuntimeError("database is locked")
+
+    registry.register(get_order_status)
+    events, _ = ask(OfflineEngine(registry), "Where is A1002?")
+    reply = reply_of(events)
+    assert "lookup of **A1002** failed" in reply and "no order A1002" not in reply
+    record = record_of(events)
+    assert (record.status, record.next_step) == ("lookup failed", "escalate")

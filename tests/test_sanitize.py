@@ -43,3 +43,7 @@ def test_ordinary_text_passes_unchanged():
 def test_an_unterminated_sequence_cannot_swallow_the_whole_answer():
     text = "a\x1b]0;" + "x" * 5000 + " tail"
     assert clean(text).endswith(" tail")
+
+
+def test_a_stray_csi_before_other_scripts_does_not_hide_them():
+    assert clean("a\x1b[Привет, мир\nnext") == "aПривет, мир\nnext"

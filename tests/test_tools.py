@@ -165,3 +165,12 @@ def test_a_database_without_an_orders_table_is_refused(tmp_path):
         OrderStore.open(path)
     with pytest.raises(StoreError, match="not found"):
         OrderStore.open(tmp_path / "absent.sqlite")
+
+
+def test_the_demo_database_is_rebuilt_on_a_later_day(tmp_path):
+    store = OrderStore.demo(tmp_path)
+    with sqlite3.connect(tmp_path / "orders.sqlite") as db:
+        db.execute("UPDATE demo_meta SET value = '2000-01-01'")
+        db.execute("UPDATE orders SET status = 'stale' WHERE order_id = 'A1001'")
+    assert store.lookup("A1001")["status"] == "stale"
+    assert OrderStore.demo(tmp_path).lookup("A1001")["status"] == "packed"

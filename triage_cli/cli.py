@@ -6,6 +6,7 @@ so `--help` and `--version` stay fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Optional
 
@@ -147,7 +148,7 @@ class _user_errors:
 def _print_error(message: str) -> None:
     from triage_cli.ui.sanitize import clean
 
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         sys.stderr.write(f"\x1b[1;31merror:\x1b[0m {clean(message)}\n")
     else:
         sys.stderr.write(f"error: {clean(message)}\n")

@@ -1,12 +1,13 @@
 """Settings from defaults < config file < environment < flags.
 
-Each source is a *layer*. Within a layer, `model = "groq/openai/gpt-oss-120b"` also names the
-provider when no provider is set in that layer or above it. A model or base URL set below the
+Each source is a *layer*. `model = "groq/openai/gpt-oss-120b"` also names the provider when no
+layer sets one. A model or base URL set below the
 layer that chose the provider belongs to some other provider and gives way to the preset's.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -82,7 +83,9 @@ def load_settings(
     cwd: Path | None = None,
 ) -> Settings:
     """Resolve settings for one run. Raises ConfigError with a one-line message."""
-    env = dict(read_env_file((cwd or Path.cwd()) / ".env"))
+    # A .env file supplies API keys only: one in an untrusted checkout must not be able to
+    # redirect a real key to another endpoint or swap the config file.
+    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
     env.update(os.environ if environ is None else environ)
     config_path, file_values = _read_config_file(env)
     tables = file_values.pop("providers", {})
@@ -102,10 +105,12 @@ def load_settings(
 
     provider_layer, provider_name = top("provider")
     if provider_name is None:
-        if env.get("OPENAI_API_KEY"):
-            provider_name = "openai"
-        elif top("base_url")[1]:
+        # An explicit endpoint with no provider is a custom one: an OpenAI key must never be
+        # sent to a URL the user did not pair it with.
+        if top("base_url")[1]:
             provider_name = CUSTOM
+        elif env.get("OPENAI_API_KEY"):
+            provider_name = "openai"
         else:
             provider_name = OFFLINE
     if not known(provider_name, tables):
@@ -147,14 +152,22 @@ def load_settings(
     )
 
 
+def _dotenv_path(cwd: Path | None) -> Path:
+    try:
+        return (cwd or Path.cwd()) / ".env"
+    except OSError:  # the working directory was deleted
+        return Path(".env")
+
+
 def _split_model_prefixes(layers: list[dict[str, Any]], tables: dict) -> None:
-    """Turn `model = "groq/x"` into provider groq, model x where no provider outranks it."""
+    """Turn `model = "groq/x"` into provider groq, model x, when no layer names a provider:
+    with a provider named, `openai/gpt-oss-120b` is that provider's own model name."""
     for number, layer in enumerate(layers):
         model = layer.get("model")
         if not isinstance(model, str) or "/" not in model:
             continue
-        if any("provider" in higher for higher in layers[number:]):
-            continue
+        if any("provider" in any_layer for any_layer in layers):
+            return
         prefix, rest = model.split("/", 1)
         if rest and known(prefix, tables):
             layer["provider"], layer["model"] = prefix, rest
@@ -187,7 +200,7 @@ def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float) -> 
         number = kind(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
-    if number < minimum:
+    if not math.isfinite(number) or number < minimum:
         raise ConfigError(f"{key} must be at least {minimum}, got {value!r}")
     return number
 

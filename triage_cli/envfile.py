@@ -31,8 +31,10 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
+    if value[:1] in ("'", '"'):
+        end = value.find(value[0], 1)
+        if end > 0:  # a quoted value ends at its closing quote; a comment may follow
+            return value[1:end]
     # An unquoted value may carry a trailing comment: KEY=abc  # note
     hash_at = value.find(" #")
     return value[:hash_at].rstrip() if hash_at >= 0 else value

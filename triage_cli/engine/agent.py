@@ -60,21 +60,46 @@ class _Round:
     """What one model call produced."""
 
     text: list[str] = field(default_factory=list)
-    calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    calls: list[dict[str, str]] = field(default_factory=list)
     finish_reason: str = "stop"
+    _slots: dict[int | None, int] = field(default_factory=dict)
+
+    def add_call_piece(self, piece: ToolCallPiece) -> None:
+        """Fragments with one index belong together, but a fragment carrying a new id starts a
+        new call: some servers send every call with index 0, or with no index at all."""
+        slot = self._slots.get(piece.index)
+        if slot is None or (piece.id and self.calls[slot]["id"] and piece.id != self.calls[slot]["id"]):
+            self.calls.append({"id": "", "name": "", "arguments": ""})
+            slot = self._slots[piece.index] = len(self.calls) - 1
+        call = self.calls[slot]
+        call["id"] = call["id"] or (piece.id or "")
+        call["name"] += piece.name or ""
+        call["arguments"] += piece.arguments
 
     def tool_calls(self, round_number: int) -> tuple[ToolCall, ...]:
-        return tuple(
-            ToolCall(id=c["id"] or f"call_{round_number}_{i}", name=c["name"], arguments=c["arguments"])
-            for i, c in sorted(self.calls.items())
-        )
+        """The calls, each with an id unique in this round (results are matched by id)."""
+        made: list[ToolCall] = []
+        seen: set[str] = set()
+        for i, c in enumerate(self.calls):
+            call_id = c["id"] if c["id"] and c["id"] not in seen else f"call_{round_number}_{i}"
+            seen.add(call_id)
+            made.append(ToolCall(id=call_id, name=c["name"], arguments=c["arguments"]))
+        return tuple(made)
 
 
 class Agent:
+    """Runs a model with tools; see the module docstring for the shape of a run."""
+
     def __init__(self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5) -> None:
         self.model = model
         self.tools = tools
         self.max_rounds = max_rounds
+
+    async def aclose(self) -> None:
+        await self.model.aclose()
+
+    def _rounds(self) -> str:
+        return "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
 
     async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
         """Answer the conversation's last user message. The conversation gains the tool rounds
@@ -87,9 +112,9 @@ class Agent:
             for round_number in range(1, self.max_rounds + 2):
                 allow_tools = round_number <= self.max_rounds
                 if not allow_tools:
-                    rounds = "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
-                    yield Notice(f"Stopped after {rounds}; answering with what was found.")
-                    messages.append({"role": "system", "content": ROUND_CAP_NOTE})
+                    yield Notice(f"Stopped after {self._rounds()}; answering with what was found.")
+                    # As a user turn: many chat templates reject a system message after tool results.
+                    messages.append({"role": "user", "content": ROUND_CAP_NOTE})
                 current = _Round()
                 meter.model_calls += 1
                 try:
@@ -103,7 +128,9 @@ class Agent:
                 if not calls:
                     reply = "".join(shown)
                     if not reply.strip():
-                        yield Error("the model returned an empty answer; try again or rephrase", kind="empty")
+                        why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
+                               if current.calls else "the model returned an empty answer; try again or rephrase")
+                        yield Error(why, kind="empty")
                         yield meter.usage()
                         return
                     conversation.add_assistant("".join(current.text))
@@ -149,10 +176,7 @@ class Agent:
             elif isinstance(piece, ReasoningPiece):
                 yield ReasoningDelta(piece.text)
             elif isinstance(piece, ToolCallPiece):
-                call = current.calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
-                call["id"] = call["id"] or (piece.id or "")
-                call["name"] += piece.name or ""
-                call["arguments"] += piece.arguments
+                current.add_call_piece(piece)
             elif isinstance(piece, UsagePiece):
                 meter.prompt_tokens += piece.prompt_tokens
                 meter.completion_tokens += piece.completion_tokens

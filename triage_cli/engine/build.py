@@ -8,6 +8,7 @@ from typing import Protocol
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import Event
+from triage_cli.errors import ConfigError
 from triage_cli.store.orders import OrderStore
 from triage_cli.tools.orders import order_registry
 from triage_cli.tools.registry import ToolRegistry
@@ -16,9 +17,13 @@ from triage_cli.tools.registry import ToolRegistry
 class Engine(Protocol):
     def run(self, conversation: Conversation) -> AsyncIterator[Event]: ...
 
+    async def aclose(self) -> None: ...
+
 
 def open_order_store(settings: Settings) -> OrderStore:
     if settings.orders_db is not None:
+        if not settings.orders_db.is_file():
+            raise ConfigError(f"order database not found: {settings.orders_db} (from orders_db)")
         return OrderStore.open(settings.orders_db)
     return OrderStore.demo(settings.home)
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]\d{3,9})(?![A-Za-z0-9])")
 
 
 @dataclass
@@ -24,10 +27,18 @@ class Conversation:
         return [m["content"] for m in self.messages if m["role"] == role and isinstance(m.get("content"), str)]
 
 
+def find_order_ids(text: str, limit: int = 10) -> list[str]:
+    """Order ids (a letter and 3-9 digits, like A1002) in the order they appear, upper-cased,
+    without repeats."""
+    return list(dict.fromkeys(match.upper() for match in ORDER_ID.findall(text)))[:limit]
+
+
 def compose_question(question: str, order_id: str | None) -> str:
-    """The user's message as the engine receives it, with the order in context if one was given."""
+    """The user's message as the engine receives it, with the order in context when one was
+    given and the message does not name an order itself."""
     question = question.strip()
-    if not order_id:
+    order_id = (order_id or "").strip().upper()
+    if not order_id or find_order_ids(question):
         return question
     if not question:
         return f"What is the status of order {order_id}?"

@@ -27,7 +27,7 @@ class ReasoningPiece:
 class ToolCallPiece:
     """A fragment of a streamed tool call; fragments with one index belong together."""
 
-    index: int
+    index: int | None  # some servers leave it out
     id: str | None
     name: str | None
     arguments: str
@@ -56,6 +56,8 @@ class ChatModel(Protocol):
         self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, allow_tools: bool = True
     ) -> AsyncIterator[Piece]: ...
 
+    async def aclose(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -76,9 +78,10 @@ class OpenAIChatModel:
         self._max_retries = max_retries
         self._client: Any = None
 
-    def warm_up(self) -> None:
-        """Import the SDK and build the client now (the REPL does this while the user types)."""
-        self._get_client()
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     def _get_client(self) -> Any:
         if self._client is None:
@@ -108,13 +111,20 @@ class OpenAIChatModel:
             request["tools"] = tools
             request["tool_choice"] = "auto" if allow_tools else "none"
         response = None
+        started = False  # once chunks arrive, a failure is a cut stream, not a refused connection
         try:
             response = await client.chat.completions.create(**request)
             async for chunk in response:
+                started = True
                 for piece in _pieces(chunk):
                     yield piece
         except openai.APIError as exc:
+            if started and isinstance(exc, openai.APIConnectionError):
+                raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
             raise ModelError(describe_api_error(exc, self.endpoint)) from None
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            # A malformed event or a dropped socket that the SDK did not wrap.
+            raise ModelError(f"{self.endpoint.provider} sent a stream triage cannot read: {exc}") from None
         finally:
             if response is not None:
                 # Closing matters on cancel: it drops the HTTP stream at once.
@@ -137,7 +147,7 @@ def _pieces(chunk: Any) -> list[Piece]:
             for call in delta.tool_calls or ():
                 function = call.function
                 pieces.append(ToolCallPiece(
-                    index=call.index,
+                    index=getattr(call, "index", None),
                     id=call.id,
                     name=function.name if function else None,
                     arguments=(function.arguments or "") if function else "",
@@ -174,8 +184,10 @@ def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
 
 def _server_message(exc: Exception) -> str:
     body = getattr(exc, "body", None)
+    message = None
     if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message") if isinstance(body.get("error"), dict) else body.get("message")
-        if message:
-            return " ".join(str(message).split())[:300]
-    return " ".join(str(getattr(exc, "message", exc)).split())[:300]
+        inner = body.get("error")
+        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
+    if not message:
+        message = getattr(exc, "message", None) or str(exc)
+    return " ".join(str(message).split())[:300]

@@ -14,15 +14,13 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from triage_cli.engine.conversation import Conversation
+from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
 from triage_cli.engine.policy import out_of_scope_topics
 from triage_cli.engine.tool_round import round_messages, run_tool_round
 from triage_cli.tools.orders import ORDER_TOOL
 from triage_cli.tools.registry import ToolRegistry
 
-ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]\d{3,9})(?![A-Za-z0-9])")
-MAX_ORDERS = 10
 
 NOTICE = "Answered by the offline rules engine (no model)."
 HINT = "To use a model: set OPENAI_API_KEY or pass --provider."
@@ -40,17 +38,15 @@ _HEADLINES = {
 _EXPECTED = {"packed", "shipped", "in_transit", "delayed"}
 
 
-def find_order_ids(text: str) -> list[str]:
-    """Order ids in the order they appear, upper-cased, without repeats."""
-    return list(dict.fromkeys(match.upper() for match in ORDER_ID.findall(text)))[:MAX_ORDERS]
-
-
 class OfflineEngine:
     name = "offline"
 
     def __init__(self, tools: ToolRegistry, *, today: date | None = None) -> None:
         self.tools = tools
         self.today = today
+
+    async def aclose(self) -> None:
+        pass
 
     async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
         started = time.perf_counter()
@@ -72,9 +68,12 @@ class OfflineEngine:
 
         reply, record = write_answer(question, orders, self.today or date.today())
         ttft = (time.perf_counter() - started) * 1000
-        for piece in _pieces(reply):
-            yield TextDelta(piece)
-        conversation.add_assistant(reply)
+        try:
+            for piece in _pieces(reply):
+                yield TextDelta(piece)
+        finally:
+            # Even if the turn is cut short the conversation gets its answer: it was already whole.
+            conversation.add_assistant(reply)
         yield record
         yield Notice(NOTICE, hint=HINT)
         yield Usage(model_calls=0, ttft_ms=ttft, total_ms=(time.perf_counter() - started) * 1000)
@@ -90,13 +89,14 @@ def _earlier_order_ids(questions: list[str]) -> list[str]:
 
 
 def _parse_result(content: str, order_id: str) -> dict[str, Any]:
+    """The lookup's data with every value as text; a failed lookup carries `error`."""
     try:
         data = json.loads(content)
     except json.JSONDecodeError:
         data = None
     if not isinstance(data, dict):
-        return {"found": False, "order_id": order_id, "error": content}
-    return data
+        return {"found": False, "order_id": order_id, "error": content.removeprefix("error: ")}
+    return {k: v if isinstance(v, bool) or v is None else str(v) for k, v in data.items()}
 
 
 def _pieces(text: str) -> list[str]:
@@ -107,7 +107,8 @@ def _pieces(text: str) -> list[str]:
 def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tuple[str, TriageRecord]:
     """The reply (Markdown) and its record, from the question and the lookups' data."""
     topics = out_of_scope_topics(question)
-    missing = [o["order_id"] for o in orders if not o.get("found")]
+    missing = [o["order_id"] for o in orders if not o.get("found") and not o.get("error")]
+    failed = [o["order_id"] for o in orders if o.get("error")]
     sections = [_describe(order, today) for order in orders]
     if not orders:
         sections.append(
@@ -118,6 +119,8 @@ def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tu
     reasons = []
     if missing:
         reasons.append(f"no order {', '.join(missing)} in the order system")
+    if failed:
+        reasons.append(f"the order system could not be read for {', '.join(failed)}")
     if topics:
         reasons.append(f"the customer asks about {_join(topics)}, which the order data does not cover")
     if any(o.get("status") == "lost" for o in orders):
@@ -172,15 +175,17 @@ def _describe(order: dict[str, Any], today: date) -> str:
 def _record_status(orders: list[dict[str, Any]]) -> str:
     if not orders:
         return "no order id given"
+    states = [
+        (o.get("status") or "unknown") if o.get("found") else "lookup failed" if o.get("error") else "not found"
+        for o in orders
+    ]
     if len(orders) == 1:
-        return str(orders[0].get("status") or "not found") if orders[0].get("found") else "not found"
-    return "; ".join(
-        f"{o['order_id']}: {o.get('status') if o.get('found') else 'not found'}" for o in orders
-    )
+        return states[0]
+    return "; ".join(f"{o['order_id']}: {state}" for o, state in zip(orders, states))
 
 
 def _summary(found: list[dict], missing: list[str], topics: list[str], next_step: str) -> str:
-    parts = [f"{o['order_id']} is {str(o.get('status', 'unknown')).replace('_', ' ')}" for o in found]
+    parts = [f"{o['order_id']} is {(o.get('status') or 'unknown').replace('_', ' ')}" for o in found]
     parts += [f"{order_id} was not found" for order_id in missing]
     text = "; ".join(parts) + "." if parts else "The customer gave no order id."
     if topics:

@@ -26,7 +26,7 @@ Today is {today}.
 """
 
 ROUND_CAP_NOTE = (
-    "You have used every tool round allowed for this answer. Do not call tools again: answer now "
+    "[triage] You have used every tool round allowed for this answer. Do not call tools again: answer now "
     "with what the lookups so far returned, and say what could not be checked."
 )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from datetime import date
 from pathlib import Path
 
 from triage_cli.errors import StoreError
@@ -54,11 +55,20 @@ class OrderStore:
 
     @classmethod
     def demo(cls, home: Path) -> "OrderStore":
-        """The demo store under `home`, created with its sample orders on first use."""
+        """The demo store under `home`, created with its sample orders on first use and rebuilt
+        on a later day, so "ships today" and "delivered yesterday" stay true."""
         path = home / "orders.sqlite"
-        if not path.exists():
+        store = cls(path)
+        if not path.exists() or store._demo_day() != date.today().isoformat():
             _create_demo_database(path)
-        return cls(path)
+        return store
+
+    def _demo_day(self) -> str | None:
+        try:
+            rows = self._query("SELECT value FROM demo_meta WHERE key = 'created'")
+        except StoreError:
+            return None
+        return rows[0][0] if rows else None
 
     @classmethod
     def open(cls, path: Path) -> "OrderStore":
@@ -122,6 +132,8 @@ def _create_demo_database(path: Path) -> None:
         connection = sqlite3.connect(temp_name)
         with connection:
             connection.execute(_SCHEMA)
+            connection.execute("CREATE TABLE demo_meta (key TEXT PRIMARY KEY, value TEXT)")
+            connection.execute("INSERT INTO demo_meta VALUES ('created', ?)", (date.today().isoformat(),))
             connection.executemany(
                 f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [tuple(row[c] for c in COLUMNS) for row in demo_rows()],

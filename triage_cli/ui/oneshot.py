@@ -15,11 +15,17 @@ from triage_cli.ui.terminal import make_console
 
 def run_ask(settings: Settings, question: str, *, order: str | None = None) -> int:
     """Answer `question` and return the exit code (0 answered, 1 the model or API failed)."""
-    if not question.strip() and not order:
+    if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
     conversation = Conversation()
     conversation.add_user(compose_question(question, order))
     engine = build_engine(settings)
     renderer: Renderer = TerminalRenderer(make_console()) if sys.stdout.isatty() else PlainRenderer()
-    result = asyncio.run(present(engine.run(conversation), renderer))
-    return result.exit_code
+
+    async def answer() -> int:
+        try:
+            return (await present(engine.run(conversation), renderer)).exit_code
+        finally:
+            await engine.aclose()
+
+    return asyncio.run(answer())

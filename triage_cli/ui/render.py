@@ -53,11 +53,10 @@ class RunResult:
     error: str | None = None
     record: TriageRecord | None = None
     usage: Usage | None = None
-    interrupted: bool = False
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.error or self.interrupted else 0
+        return 1 if self.error else 0
 
 
 async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult:
@@ -77,9 +76,6 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
             async for event in events:
                 _collect(result, event)
                 renderer.handle(event)
-    except asyncio.CancelledError:
-        result.interrupted = True
-        raise
     finally:
         ticking.cancel()
         renderer.finish()
@@ -107,7 +103,7 @@ def format_arguments(arguments: str) -> str:
         return _shorten(clean(arguments), 60)
     if not isinstance(values, dict):
         return _shorten(clean(arguments), 60)
-    return _shorten(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items()), 60)
+    return _shorten(clean(", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in values.items())), 60)
 
 
 def summarize_result(result: str) -> str:
@@ -195,7 +191,7 @@ class _ToolLine:
     finished: ToolFinished | None = None
 
     def render(self, spinner: Spinner) -> RenderableType:
-        call = Text.assemble((self.name, "bold"), ("(", "dim"), format_arguments(self.arguments), (")", "dim"))
+        call = Text.assemble((clean(self.name), "bold"), ("(", "dim"), format_arguments(self.arguments), (")", "dim"))
         if self.finished is None:
             spinner.update(text=Text.assemble(call, (f"  {time.perf_counter() - self.started:.1f}s", "dim")))
             return spinner

@@ -13,8 +13,9 @@ from rich.text import Text
 from triage_cli.config import Settings
 from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.engine.offline import find_order_ids
+from triage_cli.errors import TriageError
 from triage_cli.ui.render import TerminalRenderer, present
+from triage_cli.ui.sanitize import clean
 from triage_cli.ui.terminal import make_console
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
@@ -24,7 +25,7 @@ class Repl:
     def __init__(self, settings: Settings, console: Console, *, order: str | None = None) -> None:
         self.settings = settings
         self.console = console
-        self.order = order.strip().upper() if order else None
+        self.order = order
         self.conversation = Conversation()
         self.engine = build_engine(settings)
 
@@ -52,9 +53,12 @@ class Repl:
                 return 0
             await self.answer(text)
 
+    async def close(self) -> None:
+        await self.engine.aclose()
+
     async def answer(self, text: str) -> None:
-        order = self.order if self.order and not find_order_ids(text) else None
-        self.conversation.add_user(compose_question(text, order))
+        """One turn. Ctrl-C cancels it; a failure is reported and the session goes on."""
+        self.conversation.add_user(compose_question(text, self.order))
         task = asyncio.create_task(present(self.engine.run(self.conversation), TerminalRenderer(self.console)))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -62,6 +66,8 @@ class Repl:
             await task
         except asyncio.CancelledError:
             self.console.print(Text("[interrupted]", style="yellow"))
+        except TriageError as exc:
+            self.console.print(Text.assemble(("error: ", "bold red"), clean(str(exc))))
         finally:
             loop.remove_signal_handler(signal.SIGINT)
         self.console.print()
@@ -69,4 +75,11 @@ class Repl:
 
 def run_chat(settings: Settings, *, order: str | None = None) -> int:
     repl = Repl(settings, make_console(), order=order)
-    return asyncio.run(repl.loop())
+
+    async def session() -> int:
+        try:
+            return await repl.loop()
+        finally:
+            await repl.close()
+
+    return asyncio.run(session())

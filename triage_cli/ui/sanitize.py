@@ -38,8 +38,8 @@ class StreamSanitizer:
                     i = match.end()
                     continue
                 self._control(chunk[i], out)
-            else:
-                self._in_sequence(chunk[i])
+            elif not self._in_sequence(chunk[i]):
+                continue  # the sequence was malformed: this character is text again
             i += 1
         return "".join(out)
 
@@ -55,10 +55,14 @@ class StreamSanitizer:
     def _enter(self, state: str) -> None:
         self._state, self._length = state, 0
 
-    def _in_sequence(self, char: str) -> None:
+    def _in_sequence(self, char: str) -> bool:
+        """Advance through a sequence; False when `char` cannot belong to it (it is then text)."""
         self._length += 1
         code = ord(char)
         state = self._state
+        if self._length > MAX_SEQUENCE:
+            self._state = "text"
+            return False
         if state == "esc":
             if char == "[":
                 self._enter("csi")
@@ -66,13 +70,18 @@ class StreamSanitizer:
                 self._enter("string")
             elif 0x20 <= code <= 0x2F:
                 self._enter("nf")  # ESC with intermediate bytes, e.g. ESC ( B
-            else:
+            elif 0x30 <= code <= 0x7E:
                 self._state = "text"  # a two-character escape: both dropped
-        elif state in ("csi", "nf"):
-            if 0x40 <= code <= 0x7E if state == "csi" else 0x30 <= code <= 0x7E:
+            else:
                 self._state = "text"
-            elif code < 0x20 and char not in "\n\t" or self._length > MAX_SEQUENCE:
-                self._state = "text"  # malformed: give up on the sequence
+                return False
+        elif state in ("csi", "nf"):
+            final = range(0x40, 0x7F) if state == "csi" else range(0x30, 0x7F)
+            if code in final:
+                self._state = "text"
+            elif not 0x20 <= code <= 0x3F:
+                self._state = "text"  # malformed: drop what we had, keep this character
+                return False
         elif state == "string":
             if char in (BEL, ST_C1):
                 self._state = "text"
@@ -80,8 +89,7 @@ class StreamSanitizer:
                 self._state = "string_esc"
         elif state == "string_esc":
             self._state = "text" if char == "\\" else "string"
-        if self._length > MAX_SEQUENCE:
-            self._state = "text"
+        return True
 
 
 def clean(text: str) -> str:
