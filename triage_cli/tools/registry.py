@@ -51,9 +51,6 @@ class ToolRegistry:
     def schemas(self) -> list[dict[str, Any]]:
         return [tool.schema() for tool in self._tools.values()]
 
-    def names(self) -> list[str]:
-        return list(self._tools)
-
     async def call(self, name: str, arguments: str) -> ToolOutcome:
         """Run one tool call. Never raises for the call's own faults: they come back as text."""
         started = time.perf_counter()

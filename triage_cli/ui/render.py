@@ -22,7 +22,6 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from triage_cli.engine.events import (
-    Done,
     Error,
     Event,
     Notice,
@@ -31,7 +30,6 @@ from triage_cli.engine.events import (
     ToolFinished,
     ToolStarted,
     TriageRecord,
-    Usage,
 )
 from triage_cli.ui.markdown_stream import LinesRenderable, MarkdownStream
 from triage_cli.ui.sanitize import StreamSanitizer, clean
@@ -49,10 +47,7 @@ class Renderer(Protocol):
 class RunResult:
     """What a front end needs to know once the events stop."""
 
-    reply: str = ""
     error: str | None = None
-    record: TriageRecord | None = None
-    usage: Usage | None = None
 
     @property
     def exit_code(self) -> int:
@@ -74,25 +69,13 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
         # aclosing: a cancelled run closes the engine's generator (and its HTTP stream) now.
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
-                _collect(result, event)
+                if isinstance(event, Error):
+                    result.error = event.message
                 renderer.handle(event)
     finally:
         ticking.cancel()
         renderer.finish()
     return result
-
-
-def _collect(result: RunResult, event: Event) -> None:
-    if isinstance(event, TextDelta):
-        result.reply += event.text
-    elif isinstance(event, Done):
-        result.reply = event.reply
-    elif isinstance(event, Error):
-        result.error = event.message
-    elif isinstance(event, TriageRecord):
-        result.record = event
-    elif isinstance(event, Usage):
-        result.usage = event
 
 
 def format_arguments(arguments: str) -> str:
