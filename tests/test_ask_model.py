@@ -42,6 +42,12 @@ def tool_names(request: dict) -> list[str]:
     return [t["function"]["name"] for t in request.get("tools") or []]
 
 
+def reply_text(result) -> str:
+    """The reply printed on stdout, without the triage record lines that follow it."""
+    assert "\n\nOrder: " in result.out, f"no triage record after the reply:\n{result.out}"
+    return result.out.split("\n\nOrder: ", 1)[0].strip()
+
+
 def assert_key_not_shown(result) -> None:
     assert KEY not in result.out
     assert KEY not in result.err
@@ -86,8 +92,12 @@ def test_the_whole_streamed_answer_is_printed_on_stdout(run_triage, server, mode
     result = run_triage("ask", QUESTION, env=model_env)
 
     assert_answered(result, server, 2)
-    # The scripted server streams the answer in 4-character pieces; all of them arrive, in order.
-    assert result.out.strip() == ANSWER
+    # The scripted server streams the answer in 4-character pieces; all of them arrive, in order,
+    # and the triage record follows after a blank line.
+    reply, record = result.out.split("\n\nOrder: ", 1)
+    assert reply.strip() == ANSWER
+    assert record.startswith("A1002\n")
+    assert "Next step: answer\n" in record
     assert result.out.endswith("\n")
 
 
@@ -188,7 +198,7 @@ def test_question_piped_on_stdin_reaches_the_model_as_the_user_message(run_triag
     assert_answered(result, server, 2)
     assert QUESTION in last_user_message(server.requests[0])
     assert last_user_message(server.requests[0]) == QUESTION  # the trailing newline is trimmed
-    assert result.out.strip() == ANSWER
+    assert reply_text(result) == ANSWER
 
 
 def test_order_flag_alone_asks_for_that_orders_status(run_triage, server, model_env):
@@ -349,7 +359,7 @@ def test_an_unknown_tool_gets_an_error_as_its_result_and_the_run_still_answers(r
     assert content.startswith("error:")
     assert "cancel_order" in content
     assert TOOL in content  # tells the model what it can call instead
-    assert result.out.strip() == ANSWER
+    assert reply_text(result) == ANSWER
 
 
 def test_invalid_json_arguments_get_an_error_as_the_result_and_the_run_still_answers(run_triage, server, model_env):
@@ -363,7 +373,7 @@ def test_invalid_json_arguments_get_an_error_as_the_result_and_the_run_still_ans
     content = tool_messages(server.requests[1])[0]["content"]
     assert content.startswith("error:")
     assert "JSON" in content
-    assert result.out.strip() == ANSWER
+    assert reply_text(result) == ANSWER
 
 
 def test_a_failed_call_and_a_good_call_in_one_round_each_get_their_own_result(run_triage, server, model_env):
@@ -423,7 +433,7 @@ def test_a_lower_round_cap_from_the_environment_is_respected(run_triage, server,
     assert server.requests[0]["tool_choice"] == "auto"
     assert server.requests[1]["tool_choice"] == "none"
     assert "Stopped after 1 tool round;" in result.err
-    assert result.out.strip() == ANSWER
+    assert reply_text(result) == ANSWER
 
 
 def test_a_model_that_still_only_calls_tools_at_the_cap_is_an_error_not_an_answer(run_triage, server, model_env):

@@ -31,9 +31,11 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "max_rounds": (int, "a whole number"),
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
+    "structured_output": (str, '"auto", "json_schema" or "off"'),
     "providers": (dict, "a table of provider tables"),
 }
-_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model"}
+_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output"}
+STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "off")
 
 _ENV_KEYS = {
     "TRIAGE_PROVIDER": "provider",
@@ -44,6 +46,7 @@ _ENV_KEYS = {
     "TRIAGE_MAX_ROUNDS": "max_rounds",
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
+    "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
 }
 
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5}
@@ -64,6 +67,7 @@ class Settings:
     home: Path
     orders_db: Path | None
     config_path: Path | None
+    structured_output: str = "auto"
 
     @property
     def offline(self) -> bool:
@@ -148,8 +152,20 @@ def load_settings(
         base_url=str(base_url),
         api_key=_api_key(chosen, env),
         key_env=chosen.key_env,
+        structured_output=_structured_output(top("structured_output")[1], chosen.name, tables.get(chosen.name) or {}),
         **common,
     )
+
+
+def _structured_output(value: Any, provider: str, table: Mapping[str, Any]) -> str:
+    """The setting itself wins; else the provider table's; else auto."""
+    where = "structured_output"
+    if value is None and table.get("structured_output"):
+        value, where = table["structured_output"], f"providers.{provider}.structured_output"
+    mode = str(value or "auto").strip().lower()
+    if mode not in STRUCTURED_OUTPUT_MODES:
+        raise ConfigError(f"{where} must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, got {value!r}")
+    return mode
 
 
 def _dotenv_path(cwd: Path | None) -> Path:

@@ -27,3 +27,7 @@ class StoreError(TriageError):
 
 class ModelError(TriageError):
     """The model endpoint failed: unreachable, refused the key, returned an error."""
+
+
+class StructuredOutputRejected(ModelError):
+    """The endpoint refused a request because of its response_format (no structured output)."""

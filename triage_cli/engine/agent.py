@@ -2,7 +2,9 @@
 
 Every model call streams. A call whose output turns into tool calls is a tool round: its calls run
 concurrently and their results go back to the model. The call that answers in text is the final
-answer, streamed as it arrives, so an answer costs exactly tool rounds + 1 model calls.
+answer, streamed as it arrives, so an answer costs exactly tool rounds + 1 model calls. The same
+call carries the triage record (engine/answer_format.py), settled against the lookups and the
+policy in engine/record.py before it is sent, after the reply.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from triage_cli.engine.answer_format import RESPONSE_FORMAT, AnswerReader
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import (
     Done,
@@ -33,11 +36,14 @@ from triage_cli.engine.llm import (
     UsagePiece,
 )
 from triage_cli.engine.prompts import ROUND_CAP_NOTE, system_prompt
+from triage_cli.engine.record import lookups_from_calls, settle
 from triage_cli.engine.tool_round import round_messages, run_tool_round
-from triage_cli.errors import ModelError
+from triage_cli.errors import ModelError, StructuredOutputRejected
 from triage_cli.tools.registry import ToolRegistry
 
 INTERRUPTED_MARK = "[interrupted]"
+STRUCTURED_FALLBACK_NOTE = "This endpoint does not take structured output; using the text fallback for the record."
+STRUCTURED_FALLBACK_HINT = 'Set structured_output = "off" for it to skip the first try.'
 
 
 @dataclass
@@ -62,6 +68,8 @@ class _Round:
     text: list[str] = field(default_factory=list)
     calls: list[dict[str, str]] = field(default_factory=list)
     finish_reason: str = "stop"
+    reader: AnswerReader = field(default_factory=AnswerReader)
+    shown_any: bool = False
     _slots: dict[int | None, int] = field(default_factory=dict)
 
     def add_call_piece(self, piece: ToolCallPiece) -> None:
@@ -88,12 +96,20 @@ class _Round:
 
 
 class Agent:
-    """Runs a model with tools; see the module docstring for the shape of a run."""
+    """Runs a model with tools; see the module docstring for the shape of a run.
 
-    def __init__(self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5) -> None:
+    `structured_output` is "json_schema" (always ask for the JSON answer), "off" (Markdown with a
+    record trailer) or "auto": JSON until the endpoint rejects it, then the trailer for the rest
+    of the session."""
+
+    def __init__(
+        self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto"
+    ) -> None:
         self.model = model
         self.tools = tools
         self.max_rounds = max_rounds
+        self.structured_output = structured_output
+        self._structured = structured_output != "off"
 
     async def aclose(self) -> None:
         await self.model.aclose()
@@ -101,12 +117,17 @@ class Agent:
     def _rounds(self) -> str:
         return "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
 
+    def _system(self) -> dict[str, Any]:
+        return {"role": "system", "content": system_prompt(structured=self._structured)}
+
     async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
         """Answer the conversation's last user message. The conversation gains the tool rounds
         and the answer (marked interrupted if the run is cut short)."""
         meter = _Meter()
-        messages: list[dict[str, Any]] = [{"role": "system", "content": system_prompt()}, *conversation.messages]
+        messages: list[dict[str, Any]] = [self._system(), *conversation.messages]
+        questions = conversation.texts("user")
         shown: list[str] = []  # answer text already streamed to the user
+        looked_up: list[tuple[ToolCall, str]] = []
         finished = False
         try:
             for round_number in range(1, self.max_rounds + 2):
@@ -115,17 +136,31 @@ class Agent:
                     yield Notice(f"Stopped after {self._rounds()}; answering with what was found.")
                     # As a user turn: many chat templates reject a system message after tool results.
                     messages.append({"role": "user", "content": ROUND_CAP_NOTE})
-                current = _Round()
-                meter.model_calls += 1
-                try:
-                    async for event in self._stream_round(messages, allow_tools, current, meter, shown):
-                        yield event
-                except ModelError as exc:
-                    yield Error(str(exc), kind="model")
-                    yield meter.usage()
-                    return
+                while True:
+                    current = _Round()
+                    meter.model_calls += 1
+                    try:
+                        async for event in self._stream_round(messages, allow_tools, current, meter, shown):
+                            yield event
+                        break
+                    except StructuredOutputRejected as exc:
+                        if self.structured_output != "auto":
+                            yield Error(f"{exc} (set structured_output = \"off\" for this provider)", kind="model")
+                            yield meter.usage()
+                            return
+                        self._structured = False
+                        messages[0] = self._system()
+                        yield Notice(STRUCTURED_FALLBACK_NOTE, hint=STRUCTURED_FALLBACK_HINT)
+                    except ModelError as exc:
+                        yield Error(str(exc), kind="model")
+                        yield meter.usage()
+                        return
                 calls = current.tool_calls(round_number) if allow_tools else ()
                 if not calls:
+                    rest, fields = current.reader.finish()
+                    if rest:
+                        shown.append(rest)
+                        yield TextDelta(rest)
                     reply = "".join(shown)
                     if not reply.strip():
                         why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
@@ -133,8 +168,16 @@ class Agent:
                         yield Error(why, kind="empty")
                         yield meter.usage()
                         return
-                    conversation.add_assistant("".join(current.text))
+                    question = questions[-1] if questions else ""
+                    record, verdict = settle(fields, question, reply, lookups_from_calls(looked_up))
+                    if verdict:
+                        addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
+                        shown.append(addition)
+                        yield TextDelta(addition)
+                        reply += addition
+                    conversation.add_assistant(reply)
                     finished = True
+                    yield record
                     if current.finish_reason == "length":
                         yield Notice("The answer was cut off: the model reached its output limit.")
                     yield meter.usage()
@@ -144,6 +187,7 @@ class Agent:
                 results: dict[str, str] = {}
                 async for event in run_tool_round(self.tools, calls, results):
                     yield event
+                looked_up.extend((call, results[call.id]) for call in calls)
                 completed = round_messages("".join(current.text), calls, results)
                 messages.extend(completed)
                 conversation.extend(completed)
@@ -161,18 +205,25 @@ class Agent:
         meter: _Meter,
         shown: list[str],
     ) -> AsyncIterator[Event]:
-        async for piece in self.model.stream(messages, self.tools.schemas(), allow_tools=allow_tools):
+        response_format = RESPONSE_FORMAT if self._structured else None
+        stream = self.model.stream(messages, self.tools.schemas(), allow_tools=allow_tools,
+                                   response_format=response_format)
+        async for piece in stream:
             if isinstance(piece, TextPiece):
                 current.text.append(piece.text)
                 if current.calls and allow_tools:
                     continue  # text after a tool call belongs to the tool round, not the answer
+                visible = current.reader.feed(piece.text)
+                if not visible:
+                    continue
                 if meter.ttft_ms is None:
                     meter.ttft_ms = meter.elapsed_ms()
-                if len(current.text) == 1 and shown and not shown[-1].endswith("\n"):
+                if not current.shown_any and shown and not shown[-1].endswith("\n"):
                     shown.append("\n\n")  # a preamble from an earlier round ends its paragraph
                     yield TextDelta("\n\n")
-                shown.append(piece.text)
-                yield TextDelta(piece.text)
+                current.shown_any = True
+                shown.append(visible)
+                yield TextDelta(visible)
             elif isinstance(piece, ReasoningPiece):
                 yield ReasoningDelta(piece.text)
             elif isinstance(piece, ToolCallPiece):

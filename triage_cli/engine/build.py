@@ -49,4 +49,7 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
         timeout=settings.timeout,
         key_env=settings.key_env,
     )
-    return Agent(OpenAIChatModel(endpoint), tools, max_rounds=settings.max_rounds)
+    return Agent(
+        OpenAIChatModel(endpoint), tools,
+        max_rounds=settings.max_rounds, structured_output=settings.structured_output,
+    )

@@ -71,13 +71,16 @@ class ToolFinished(Event):
 
 @dataclass(frozen=True)
 class TriageRecord(Event):
-    """The structured decision that comes with every answer."""
+    """The structured decision that comes with every answer, after its reply. `ticket` is the
+    escalation ticket filed for it, once one is."""
 
     type: ClassVar[str] = "triage"
     order_id: str | None
+    issue: str
     status: str
     next_step: Literal["answer", "escalate"]
     summary: str
+    ticket: int | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from triage_cli.errors import ModelError
+from triage_cli.errors import ModelError, StructuredOutputRejected
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,12 @@ class ChatModel(Protocol):
     name: str
 
     def stream(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, allow_tools: bool = True
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        allow_tools: bool = True,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Piece]: ...
 
     async def aclose(self) -> None: ...
@@ -96,8 +101,15 @@ class OpenAIChatModel:
         return self._client
 
     async def stream(
-        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], *, allow_tools: bool = True
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        allow_tools: bool = True,
+        response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Piece]:
+        """One streamed chat completion. Raises StructuredOutputRejected when the endpoint
+        refuses `response_format`, ModelError for any other failure."""
         import openai
 
         client = self._get_client()
@@ -110,6 +122,8 @@ class OpenAIChatModel:
         if tools:
             request["tools"] = tools
             request["tool_choice"] = "auto" if allow_tools else "none"
+        if response_format is not None:
+            request["response_format"] = response_format
         response = None
         started = False  # once chunks arrive, a failure is a cut stream, not a refused connection
         try:
@@ -121,6 +135,8 @@ class OpenAIChatModel:
         except openai.APIError as exc:
             if started and isinstance(exc, openai.APIConnectionError):
                 raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
+            if response_format is not None and _rejects_response_format(exc):
+                raise StructuredOutputRejected(describe_api_error(exc, self.endpoint)) from None
             raise ModelError(describe_api_error(exc, self.endpoint)) from None
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             # A malformed event or a dropped socket that the SDK did not wrap.
@@ -180,6 +196,14 @@ def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
     if status is not None:
         return f"{provider} failed with HTTP {status}: {detail}"
     return f"{provider} stream failed: {detail}"
+
+
+def _rejects_response_format(exc: Exception) -> bool:
+    """A 400 or 422 whose message is about structured output, as servers without it answer."""
+    if getattr(exc, "status_code", None) not in (400, 422):
+        return False
+    message = _server_message(exc).lower()
+    return any(word in message for word in ("response_format", "response format", "json_schema", "structured"))
 
 
 def _server_message(exc: Exception) -> str:

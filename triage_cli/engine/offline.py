@@ -16,7 +16,7 @@ from typing import Any
 
 from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
-from triage_cli.engine.policy import out_of_scope_topics
+from triage_cli.engine.record import assess, parse_lookup, rules_record, verdict_line
 from triage_cli.engine.tool_round import round_messages, run_tool_round
 from triage_cli.tools.orders import ORDER_TOOL
 from triage_cli.tools.registry import ToolRegistry
@@ -64,7 +64,7 @@ class OfflineEngine:
             async for event in run_tool_round(self.tools, calls, results):
                 yield event
             conversation.extend(round_messages("", calls, results))
-            orders = [_parse_result(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
+            orders = [parse_lookup(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
 
         reply, record = write_answer(question, orders, self.today or date.today())
         ttft = (time.perf_counter() - started) * 1000
@@ -88,17 +88,6 @@ def _earlier_order_ids(questions: list[str]) -> list[str]:
     return []
 
 
-def _parse_result(content: str, order_id: str) -> dict[str, Any]:
-    """The lookup's data with every value as text; a failed lookup carries `error`."""
-    try:
-        data = json.loads(content)
-    except json.JSONDecodeError:
-        data = None
-    if not isinstance(data, dict):
-        return {"found": False, "order_id": order_id, "error": content.removeprefix("error: ")}
-    return {k: v if isinstance(v, bool) or v is None else str(v) for k, v in data.items()}
-
-
 def _pieces(text: str) -> list[str]:
     """The reply in word-sized pieces, so it streams like any other answer."""
     return re.findall(r"\S+\s*|\s+", text)
@@ -106,42 +95,21 @@ def _pieces(text: str) -> list[str]:
 
 def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tuple[str, TriageRecord]:
     """The reply (Markdown) and its record, from the question and the lookups' data."""
-    topics = out_of_scope_topics(question)
-    missing = [o["order_id"] for o in orders if not o.get("found") and not o.get("error")]
-    failed = [o["order_id"] for o in orders if o.get("error")]
+    assessment = assess(question, orders)
     sections = [_describe(order, today) for order in orders]
     if not orders:
         sections.append(
             "I could not find an order id in this message. Ask the customer for their order number "
             "(it looks like **A1002**), then run triage again with it."
         )
-
-    reasons = []
-    if missing:
-        reasons.append(f"no order {', '.join(missing)} in the order system")
-    if failed:
-        reasons.append(f"the order system could not be read for {', '.join(failed)}")
-    if topics:
-        reasons.append(f"the customer asks about {_join(topics)}, which the order data does not cover")
-    if any(o.get("status") == "lost" for o in orders):
-        reasons.append("a lost parcel needs a replacement or refund, which needs approval")
-    next_step = "escalate" if reasons else "answer"
-    if next_step == "escalate":
-        verdict = f"**Next step:** escalate: {'; '.join(reasons)}."
+    if assessment.next_step == "escalate":
+        verdict = verdict_line("escalate", assessment.reasons)
     elif orders:
-        verdict = "**Next step:** answer: the order data above covers the question."
+        verdict = verdict_line("answer", ["the order data above covers the question"])
     else:
-        verdict = "**Next step:** answer: ask the customer for the order id."
+        verdict = verdict_line("answer", ["ask the customer for the order id"])
     reply = "\n\n".join(sections + [verdict]) + "\n"
-
-    found = [o for o in orders if o.get("found")]
-    record = TriageRecord(
-        order_id=", ".join(o["order_id"] for o in orders) or None,
-        status=_record_status(orders),
-        next_step=next_step,
-        summary=_summary(found, missing, topics, next_step),
-    )
-    return reply, record
+    return reply, rules_record(question, orders, assessment)
 
 
 def _describe(order: dict[str, Any], today: date) -> str:
@@ -170,31 +138,6 @@ def _describe(order: dict[str, Any], today: date) -> str:
     if order.get("items"):
         lines.append(f"- **Items:** {order['items']}")
     return "\n".join(lines)
-
-
-def _record_status(orders: list[dict[str, Any]]) -> str:
-    if not orders:
-        return "no order id given"
-    states = [
-        (o.get("status") or "unknown") if o.get("found") else "lookup failed" if o.get("error") else "not found"
-        for o in orders
-    ]
-    if len(orders) == 1:
-        return states[0]
-    return "; ".join(f"{o['order_id']}: {state}" for o, state in zip(orders, states))
-
-
-def _summary(found: list[dict], missing: list[str], topics: list[str], next_step: str) -> str:
-    parts = [f"{o['order_id']} is {(o.get('status') or 'unknown').replace('_', ' ')}" for o in found]
-    parts += [f"{order_id} was not found" for order_id in missing]
-    text = "; ".join(parts) + "." if parts else "The customer gave no order id."
-    if topics:
-        text += f" The customer asks about: {_join(topics)}."
-    return f"{text} Next step: {next_step}."
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def _day(iso_day: str, today: date) -> str:

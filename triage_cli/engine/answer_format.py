@@ -1,0 +1,242 @@
+"""The shape of a final answer: the reply and its triage record from one generation.
+
+With structured output the model answers with a JSON object whose first field is the reply;
+`JsonReplyReader` streams that field's text as it arrives, long before the object is complete.
+Without it the model writes Markdown and ends with a hidden `<triage>{...}</triage>` trailer;
+`TrailerReader` streams the Markdown and holds back the trailer. `AnswerReader` picks one of the
+two from the first characters, so a server that ignores `response_format` still works.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+RECORD_FIELDS = ("order_id", "issue", "status", "next_step", "summary")
+TRAILER_OPEN, TRAILER_CLOSE = "<triage>", "</triage>"
+
+_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reply": {"type": "string", "description": "The answer for the support agent, in Markdown."},
+        "order_id": {"type": ["string", "null"], "description": "The order the answer is about, or null."},
+        "issue": {"type": "string", "description": "The customer's problem in a few words."},
+        "status": {"type": "string", "description": "The order's status in a few words, from the order data."},
+        "next_step": {"type": "string", "enum": ["answer", "escalate"]},
+        "summary": {"type": "string", "description": "One or two sentences for the ticket."},
+    },
+    "required": ["reply", *RECORD_FIELDS],
+    "additionalProperties": False,
+}
+
+RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "triage_answer", "strict": True, "schema": _ANSWER_SCHEMA},
+}
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_PLAIN_RUN = re.compile(r'[^"\\]+')
+
+
+class JsonReplyReader:
+    """Streams the decoded text of the top-level `"reply"` string of a JSON object, piece by
+    piece, whatever the chunk boundaries (inside escapes and surrogate pairs too)."""
+
+    def __init__(self) -> None:
+        self._raw: list[str] = []
+        self._depth = 0
+        self._expect_key = False
+        self._in_string = False
+        self._is_key = False
+        self._capturing = False
+        self._key = ""
+        self._key_chars: list[str] = []
+        self._escape = False
+        self._hex: str | None = None
+        self._high_surrogate: int | None = None
+        self._out: list[str] = []
+
+    def feed(self, text: str) -> str:
+        self._raw.append(text)
+        i, n = 0, len(text)
+        while i < n:
+            if self._in_string and self._hex is None and not self._escape:
+                run = _PLAIN_RUN.match(text, i)
+                if run:
+                    self._take(run.group())
+                    i = run.end()
+                    continue
+            self._step(text[i])
+            i += 1
+        out, self._out = "".join(self._out), []
+        return out
+
+    def _step(self, ch: str) -> None:
+        if self._in_string:
+            if self._hex is not None:
+                self._hex += ch
+                if len(self._hex) == 4:
+                    code, self._hex = self._hex, None
+                    self._take_code(int(code, 16) if _is_hex(code) else 0xFFFD)
+            elif self._escape:
+                self._escape = False
+                if ch == "u":
+                    self._hex = ""
+                else:
+                    self._take(_ESCAPES.get(ch, ch))
+            elif ch == "\\":
+                self._escape = True
+            elif ch == '"':
+                self._in_string = False
+                self._take("")  # a lone high surrogate at the end becomes U+FFFD
+                if self._is_key:
+                    self._key = "".join(self._key_chars)
+            return
+        if ch == '"':
+            self._in_string = True
+            self._is_key = self._depth == 1 and self._expect_key
+            self._capturing = self._depth == 1 and not self._is_key and self._key == "reply"
+            self._key_chars = []
+        elif ch in "{[":
+            self._depth += 1
+            self._expect_key = self._depth == 1 and ch == "{"
+        elif ch in "}]":
+            self._depth -= 1
+        elif self._depth == 1 and ch in ":,":
+            self._expect_key = ch == ","
+
+    def _take_code(self, code: int) -> None:
+        if 0xD800 <= code < 0xDC00:
+            self._take("")
+            self._high_surrogate = code
+        elif 0xDC00 <= code < 0xE000 and self._high_surrogate is not None:
+            high, self._high_surrogate = self._high_surrogate, None
+            self._take(chr(0x10000 + ((high - 0xD800) << 10) + (code - 0xDC00)))
+        else:
+            self._take(chr(code) if not 0xD800 <= code < 0xE000 else "\ufffd")
+
+    def _take(self, text: str) -> None:
+        if self._high_surrogate is not None:
+            self._high_surrogate = None
+            text = "\ufffd" + text
+        if not text:
+            return
+        if self._is_key:
+            self._key_chars.append(text)
+        elif self._capturing:
+            self._out.append(text)
+
+    def finish(self) -> tuple[str, dict[str, Any] | None]:
+        """Nothing more to show; the whole object, or None when it is incomplete or invalid."""
+        return "", _decode_object("".join(self._raw))
+
+
+class TrailerReader:
+    """Streams a Markdown reply and holds back a `<triage>{...}</triage>` trailer (and a code
+    fence opened just before it), which carries the record."""
+
+    _FENCE_TAIL = re.compile(r"(?:^|\n)[ \t]*```[\w-]*[ \t]*\n?[ \t]*\Z")
+
+    def __init__(self) -> None:
+        self._held = ""
+        self._trailer: list[str] | None = None
+
+    def feed(self, text: str) -> str:
+        if self._trailer is not None:
+            self._trailer.append(text)
+            return ""
+        buffer = self._held + text
+        at = buffer.find(TRAILER_OPEN)
+        if at >= 0:
+            self._trailer = [buffer[at + len(TRAILER_OPEN):]]
+            self._held = ""
+            shown = buffer[:at]
+            fence = self._FENCE_TAIL.search(shown)
+            return shown[: fence.start()] if fence else shown
+        keep = _partial_marker_length(buffer)
+        fence = self._FENCE_TAIL.search(buffer, 0, len(buffer) - keep) if "`" in buffer else None
+        cut = fence.start() if fence else len(buffer) - keep
+        self._held = buffer[cut:]
+        return buffer[:cut]
+
+    def finish(self) -> tuple[str, dict[str, Any] | None]:
+        if self._trailer is None:
+            rest, self._held = self._held, ""
+            return rest, None
+        body = "".join(self._trailer).split(TRAILER_CLOSE, 1)[0]
+        start = body.find("{")
+        return "", _decode_object(body[start:]) if start >= 0 else None
+
+
+class AnswerReader:
+    """Reads a final answer in whichever shape it comes: feed() returns the reply text to show,
+    finish() the rest of it and the record fields the model gave (None when it gave none)."""
+
+    def __init__(self) -> None:
+        self._lead = ""
+        self._reader: JsonReplyReader | TrailerReader | None = None
+
+    def feed(self, text: str) -> str:
+        if self._reader is not None:
+            return self._reader.feed(text)
+        self._lead += text
+        shape = _shape(self._lead)
+        if shape is None:
+            return ""
+        lead, self._lead = self._lead, ""
+        if shape == "json":
+            self._reader = JsonReplyReader()
+            return self._reader.feed(lead)
+        self._reader = TrailerReader()
+        return self._reader.feed(lead)
+
+    def finish(self) -> tuple[str, dict[str, Any] | None]:
+        if self._reader is None:
+            lead, self._lead = self._lead, ""
+            reader = TrailerReader()
+            shown = reader.feed(lead)
+            rest, fields = reader.finish()
+            return shown + rest, fields
+        return self._reader.finish()
+
+
+def _shape(lead: str) -> str | None:
+    """'json' or 'markdown' once the first characters decide it; None while they cannot."""
+    text = lead.lstrip()
+    if not text:
+        return None
+    if text[0] == "{":
+        return "json"
+    if not text.startswith("```"):
+        return "markdown" if not "```".startswith(text) else None
+    # A fenced block first: JSON inside a ```json fence, or Markdown that opens with code.
+    if "\n" not in text:
+        return None
+    after = text.split("\n", 1)[1].lstrip()
+    if not after:
+        return None
+    return "json" if after[0] == "{" else "markdown"
+
+
+def _partial_marker_length(text: str) -> int:
+    """How many characters at the end of `text` could be the start of the trailer marker."""
+    for size in range(min(len(TRAILER_OPEN) - 1, len(text)), 0, -1):
+        if text.endswith(TRAILER_OPEN[:size]):
+            return size
+    return 0
+
+
+def _decode_object(text: str) -> dict[str, Any] | None:
+    text = text.strip()
+    if text.startswith("```"):
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text.strip())
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
