@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ToolCall", "Reply", "text", "tools", "error", "ScriptedServer"]
+__all__ = ["ToolCall", "Reply", "text", "answer", "tools", "error", "ScriptedServer"]
 
 ARGUMENT_PIECE_CHARS = 7  # tool-call arguments are streamed in pieces of this size
 
@@ -68,6 +68,14 @@ class Reply:
 def text(content: str, **kw: Any) -> Reply:
     """A plain assistant text reply."""
     return Reply(content=content, **kw)
+
+
+def answer(reply: str, *, order_id: str | None = None, issue: str = "", status: str = "",
+           next_step: str = "answer", summary: str = "", **kw: Any) -> Reply:
+    """A structured-output answer: the JSON object triage asks for, reply first."""
+    record = {"reply": reply, "order_id": order_id, "issue": issue, "status": status,
+              "next_step": next_step, "summary": summary}
+    return Reply(content=json.dumps(record), **kw)
 
 
 def tools(*calls: ToolCall | tuple[str, dict | str], **kw: Any) -> Reply:

@@ -75,21 +75,33 @@ def ask(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: reply, triage record, tool calls, usage.")
+    ] = False,
+    events: Annotated[
+        bool, typer.Option("--events", help="Print the event stream as NDJSON, one event a line, as it happens.")
+    ] = False,
 ) -> None:
     """Answer one customer message and exit.
+
+    Exit status: 0 answered, 1 the model or its API failed, 2 bad input or configuration.
+    An answer that escalates also opens a ticket (see: triage tickets).
 
     \b
     Examples:
       triage ask "Where is order A1003?"
       triage ask --order A1002 "It still hasn't arrived"
       echo "Where is A1003?" | triage ask
+      triage ask --json --order A9999 "Where is my parcel?"
     """
     with _user_errors():
+        if as_json and events:
+            raise UsageError("--json and --events cannot be used together")
         from triage_cli.ui.oneshot import run_ask
 
         text = read_question(question)
         settings = _settings(provider, model, base_url)
-        code = run_ask(settings, text, order=order)
+        code = run_ask(settings, text, order=order, output="json" if as_json else "events" if events else "auto")
     raise typer.Exit(code)
 
 
@@ -111,6 +123,71 @@ def chat(
 
         code = run_chat(_settings(provider, model, base_url), order=order)
     raise typer.Exit(code)
+
+
+tickets_app = typer.Typer(
+    help="The escalation queue: a ticket for every answer that escalates.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(tickets_app, name="tickets")
+
+StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: open, closed or all.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, newest first.")]
+TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", show_default=False)]
+
+
+@tickets_app.callback(invoke_without_command=True)
+def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
+    """List tickets, newest first (the open ones unless --status says otherwise).
+
+    \b
+    Examples:
+      triage tickets
+      triage tickets --status all --json
+      triage tickets show 3
+      triage tickets close 3 --note "Refund approved"
+    """
+    if ctx.invoked_subcommand is None:
+        tickets_list(status, as_json, limit)
+
+
+@tickets_app.command("list")
+def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
+    """List tickets, newest first."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import list_tickets
+
+        list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
+
+
+@tickets_app.command("show")
+def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
+    """Show one ticket: the record, the customer's message and the reply."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import show_ticket
+
+        show_ticket(_store_home(), ticket_id, as_json=as_json)
+
+
+@tickets_app.command("close")
+def tickets_close(
+    ticket_id: TicketArg,
+    note: Annotated[Optional[str], typer.Option("--note", help="What was done, kept with the ticket.",
+                                                show_default=False)] = None,
+) -> None:
+    """Close a ticket, with an optional note."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import close_ticket
+
+        close_ticket(_store_home(), ticket_id, note=note)
+
+
+def _store_home():  # -> Path
+    """The data directory; the ticket commands need no model, so no provider is resolved."""
+    from triage_cli.config import load_home
+
+    return load_home()
 
 
 def read_question(words: list[str] | None) -> str:

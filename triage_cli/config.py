@@ -157,6 +157,14 @@ def load_settings(
     )
 
 
+def load_home(environ: Mapping[str, str] | None = None) -> Path:
+    """Only the data directory (for commands that need no model, like `triage tickets`)."""
+    env = os.environ if environ is None else environ
+    _, file_values = _read_config_file(env)
+    value = env.get("TRIAGE_HOME") or file_values.get("home")
+    return Path(str(value or _default_home())).expanduser()
+
+
 def _structured_output(value: Any, provider: str, table: Mapping[str, Any]) -> str:
     """The setting itself wins; else the provider table's; else auto."""
     where = "structured_output"

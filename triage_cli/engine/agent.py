@@ -145,15 +145,15 @@ class Agent:
                         break
                     except StructuredOutputRejected as exc:
                         if self.structured_output != "auto":
+                            yield meter.usage()  # the error comes last: it ends the stream
                             yield Error(f"{exc} (set structured_output = \"off\" for this provider)", kind="model")
-                            yield meter.usage()
                             return
                         self._structured = False
                         messages[0] = self._system()
                         yield Notice(STRUCTURED_FALLBACK_NOTE, hint=STRUCTURED_FALLBACK_HINT)
                     except ModelError as exc:
+                        yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(str(exc), kind="model")
-                        yield meter.usage()
                         return
                 calls = current.tool_calls(round_number) if allow_tools else ()
                 if not calls:
@@ -165,8 +165,8 @@ class Agent:
                     if not reply.strip():
                         why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
                                if current.calls else "the model returned an empty answer; try again or rephrase")
+                        yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(why, kind="empty")
-                        yield meter.usage()
                         return
                     question = questions[-1] if questions else ""
                     record, verdict = settle(fields, question, reply, lookups_from_calls(looked_up))

@@ -136,11 +136,15 @@ class TrailerReader:
     """Streams a Markdown reply and holds back a `<triage>{...}</triage>` trailer (and a code
     fence opened just before it), which carries the record."""
 
-    _FENCE_TAIL = re.compile(r"(?:^|\n)[ \t]*```[\w-]*[ \t]*\n?[ \t]*\Z")
+    # A fence line (or the start of one) at the very end of the text seen so far.
+    _FENCE_TAIL = re.compile(r"(?:^|\n)[ \t]*`{1,3}[\w-]*[ \t]*\n?[ \t]*\Z")
+    _FENCE_LINE = re.compile(r"[ \t]*```")
 
     def __init__(self) -> None:
         self._held = ""
         self._trailer: list[str] | None = None
+        self._in_code = False  # inside a fenced code block of the text shown so far
+        self._line = ""  # the shown text's unfinished last line
 
     def feed(self, text: str) -> str:
         if self._trailer is not None:
@@ -151,14 +155,42 @@ class TrailerReader:
         if at >= 0:
             self._trailer = [buffer[at + len(TRAILER_OPEN):]]
             self._held = ""
-            shown = buffer[:at]
-            fence = self._FENCE_TAIL.search(shown)
-            return shown[: fence.start()] if fence else shown
+            return self._show(buffer[:at], final=True)
         keep = _partial_marker_length(buffer)
-        fence = self._FENCE_TAIL.search(buffer, 0, len(buffer) - keep) if "`" in buffer else None
-        cut = fence.start() if fence else len(buffer) - keep
+        cut = len(buffer) - keep
+        fence = self._opening_fence(buffer, cut)
+        if fence is not None:
+            cut = fence
         self._held = buffer[cut:]
-        return buffer[:cut]
+        return self._show(buffer[:cut])
+
+    def _opening_fence(self, text: str, end: int) -> int | None:
+        """Where a fence that would open a code block ends `text[:end]`, if one does: it may
+        be the wrapper of the trailer, so it is not shown yet. A closing fence is shown."""
+        if "`" not in text or self._in_code:
+            return None
+        match = self._FENCE_TAIL.search(text, 0, end)
+        if match is None:
+            return None
+        start = match.start()
+        # The fence text itself may still complete other fences seen in this same piece.
+        if self._fences_in(text[:start]) % 2:
+            return None
+        return start
+
+    def _fences_in(self, text: str) -> int:
+        lines = (self._line + text).split("\n")[:-1]
+        return sum(1 for line in lines if self._FENCE_LINE.match(line))
+
+    def _show(self, text: str, *, final: bool = False) -> str:
+        if final:
+            fence = self._opening_fence(text, len(text))
+            if fence is not None:
+                text = text[:fence]
+        if self._fences_in(text) % 2:
+            self._in_code = not self._in_code
+        self._line = (self._line + text).rsplit("\n", 1)[-1]
+        return text
 
     def finish(self) -> tuple[str, dict[str, Any] | None]:
         if self._trailer is None:
@@ -167,7 +199,6 @@ class TrailerReader:
         body = "".join(self._trailer).split(TRAILER_CLOSE, 1)[0]
         start = body.find("{")
         return "", _decode_object(body[start:]) if start >= 0 else None
-
 
 class AnswerReader:
     """Reads a final answer in whichever shape it comes: feed() returns the reply text to show,

@@ -1,4 +1,5 @@
-"""`triage ask`: one question, one answer, rendered for a terminal or as plain text for a pipe."""
+"""`triage ask`: one question, one answer, rendered for a terminal, as plain text for a pipe, or
+as JSON (`--json`, `--events`) for scripts."""
 
 from __future__ import annotations
 
@@ -8,24 +9,42 @@ import sys
 from triage_cli.config import Settings
 from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
+from triage_cli.engine.escalation import filing_escalations
 from triage_cli.errors import UsageError
+from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import PlainRenderer, Renderer, TerminalRenderer, present
-from triage_cli.ui.terminal import make_console
 
-
-def run_ask(settings: Settings, question: str, *, order: str | None = None) -> int:
+def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto") -> int:
     """Answer `question` and return the exit code (0 answered, 1 the model or API failed)."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
+    message = compose_question(question, order)
     conversation = Conversation()
-    conversation.add_user(compose_question(question, order))
+    conversation.add_user(message)
     engine = build_engine(settings)
-    renderer: Renderer = TerminalRenderer(make_console()) if sys.stdout.isatty() else PlainRenderer()
+    renderer = _renderer(settings, output)
 
     async def answer() -> int:
         try:
-            return (await present(engine.run(conversation), renderer)).exit_code
+            events = filing_escalations(engine.run(conversation), TicketStore(settings.home), message)
+            return (await present(events, renderer)).exit_code
         finally:
             await engine.aclose()
 
     return asyncio.run(answer())
+
+
+def _renderer(settings: Settings, output: str) -> Renderer:
+    if output == "json":
+        from triage_cli.ui.machine_output import JsonReport
+
+        return JsonReport(settings.provider, settings.model)
+    if output == "events":
+        from triage_cli.ui.machine_output import EventLines
+
+        return EventLines()
+    if sys.stdout.isatty():
+        from triage_cli.ui.terminal import make_console
+
+        return TerminalRenderer(make_console())
+    return PlainRenderer()

@@ -110,12 +110,17 @@ def _shorten(text: str, limit: int) -> str:
 
 
 def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
-    return [
-        ("Order", clean(record.order_id or "none")),
-        ("Status", clean(record.status)),
+    """The record as (label, one-line value) pairs, safe to print."""
+    lines = [
+        ("Order", record.order_id or "none"),
+        ("Issue", record.issue),
+        ("Status", record.status),
         ("Next step", record.next_step),
-        ("Summary", clean(record.summary)),
+        ("Summary", record.summary),
     ]
+    if record.ticket is not None:
+        lines.append(("Ticket", f"#{record.ticket} (open)"))
+    return [(label, " ".join(clean(value).split())) for label, value in lines]
 
 
 # --------------------------------------------------------------------------- plain text
@@ -304,7 +309,7 @@ def record_panel(record: TriageRecord) -> Panel:
     colour = "green" if record.next_step == "answer" else "bold red"
     body = Text()
     for key, value in record_lines(record):
-        style = colour if key == "Next step" else ""
+        style = colour if key in ("Next step", "Ticket") else ""
         body.append(f"{key:<10}", style="dim")
         body.append(value + "\n", style=style)
     body.rstrip()

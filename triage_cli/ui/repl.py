@@ -13,7 +13,9 @@ from rich.text import Text
 from triage_cli.config import Settings
 from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
+from triage_cli.engine.escalation import filing_escalations
 from triage_cli.errors import TriageError
+from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import TerminalRenderer, present
 from triage_cli.ui.sanitize import clean
 from triage_cli.ui.terminal import make_console
@@ -28,6 +30,7 @@ class Repl:
         self.order = order
         self.conversation = Conversation()
         self.engine = build_engine(settings)
+        self.tickets = TicketStore(settings.home)
 
     def welcome(self) -> None:
         self.console.print(Text.assemble(
@@ -58,8 +61,10 @@ class Repl:
 
     async def answer(self, text: str) -> None:
         """One turn. Ctrl-C cancels it; a failure is reported and the session goes on."""
-        self.conversation.add_user(compose_question(text, self.order))
-        task = asyncio.create_task(present(self.engine.run(self.conversation), TerminalRenderer(self.console)))
+        message = compose_question(text, self.order)
+        self.conversation.add_user(message)
+        events = filing_escalations(self.engine.run(self.conversation), self.tickets, message)
+        task = asyncio.create_task(present(events, TerminalRenderer(self.console)))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:

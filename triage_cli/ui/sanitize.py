@@ -95,3 +95,15 @@ class StreamSanitizer:
 def clean(text: str) -> str:
     """Sanitize a whole string at once (tool arguments, results, error messages)."""
     return StreamSanitizer().feed(text)
+
+
+_JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029]")
+
+
+def json_text(value: object) -> str:
+    """`value` as one line of JSON, readable (UTF-8) but terminal-safe: C0 controls are escaped
+    by JSON itself, and DEL, C1, bidi and line-separator characters are escaped here too."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

@@ -1,0 +1,33 @@
+"""Filing escalations: every answer whose record says "escalate" becomes a ticket in the queue.
+
+It wraps any engine's event stream, so the model agent, the offline rules and every front end
+get the same behaviour. The record is passed on with the ticket's id; if the ticket cannot be
+saved, the answer still arrives, followed by a notice saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+from triage_cli.engine.events import Event, Notice, TextDelta, TriageRecord
+from triage_cli.errors import StoreError
+from triage_cli.store.tickets import TicketStore
+
+
+async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore, question: str) -> AsyncIterator[Event]:
+    reply: list[str] = []
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            if isinstance(event, TextDelta):
+                reply.append(event.text)
+            elif isinstance(event, TriageRecord) and event.next_step == "escalate" and event.ticket is None:
+                try:
+                    ticket = tickets.open_ticket(event, question=question, reply="".join(reply))
+                except StoreError as exc:
+                    yield event
+                    yield Notice(f"The escalation ticket could not be saved: {exc}")
+                    continue
+                event = replace(event, ticket=ticket.id)
+            yield event

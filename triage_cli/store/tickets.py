@@ -1,0 +1,109 @@
+"""The escalation queue: one ticket per escalated answer, worked through by a person."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from triage_cli.engine.events import TriageRecord
+from triage_cli.errors import StoreError, UsageError
+from triage_cli.store.database import connect
+
+TICKET_STATES = ("open", "closed", "all")
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    created_at: str
+    order_id: str | None
+    issue: str
+    order_status: str
+    summary: str
+    question: str
+    reply: str
+    status: str  # open or closed
+    closed_at: str | None
+    note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class TicketStore:
+    """Tickets in the state database under `home`; each call opens and closes its connection,
+    so a long REPL session never holds the database."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        connection = connect(self.home)
+        try:
+            yield connection
+        except sqlite3.Error as exc:
+            raise StoreError(f"the ticket database failed: {exc}") from None
+        finally:
+            connection.close()
+
+    def open_ticket(self, record: TriageRecord, *, question: str, reply: str) -> Ticket:
+        with self._connection() as db:
+            cursor = db.execute(
+                "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), record.order_id, record.issue, record.status, record.summary, question, reply),
+            )
+            return self._get(db, cursor.lastrowid or 0)
+
+    def list(self, status: str = "open", limit: int | None = None) -> list[Ticket]:
+        """Tickets, newest first; `status` is open, closed or all."""
+        if status not in TICKET_STATES:
+            raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status}'")
+        where = "" if status == "all" else "WHERE status = ?"
+        params: tuple[Any, ...] = () if status == "all" else (status,)
+        sql = f"SELECT * FROM tickets {where} ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        with self._connection() as db:
+            return [Ticket(**dict(row)) for row in db.execute(sql, params)]
+
+    def get(self, ticket_id: int) -> Ticket:
+        with self._connection() as db:
+            return self._get(db, ticket_id)
+
+    def close(self, ticket_id: int, note: str | None = None) -> Ticket:
+        with self._connection() as db:
+            ticket = self._get(db, ticket_id)
+            if ticket.status == "closed":
+                raise UsageError(f"ticket {ticket_id} is already closed (since {ticket.closed_at[:16].replace('T', ' ')} UTC)")
+            db.execute(
+                "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
+                (_now(), note, ticket_id),
+            )
+            return self._get(db, ticket_id)
+
+    @staticmethod
+    def _get(db: sqlite3.Connection, ticket_id: int) -> Ticket:
+        row = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        if row is None:
+            raise UsageError(f"no ticket {ticket_id} (see: triage tickets --status all)")
+        return Ticket(**dict(row))
+
+
+def parse_ticket_id(text: str) -> int:
+    """`12` or `#12` -> 12; anything else is a usage error."""
+    digits = text.strip().lstrip("#")
+    if not digits.isdigit() or not 0 < int(digits) < 2**63:
+        raise UsageError(f"a ticket id is a number like 12, got '{text}'")
+    return int(digits)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

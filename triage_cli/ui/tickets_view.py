@@ -1,0 +1,100 @@
+"""`triage tickets`: the escalation queue as a rich table on a terminal, tab-separated text in
+a pipe, or JSON. Ticket text came from a model or a customer, so all of it is sanitized."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
+from triage_cli.ui.sanitize import clean, json_text
+from triage_cli.ui.terminal import make_console
+
+_COLUMNS = ("id", "created", "status", "order", "issue", "summary")
+
+
+def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
+    tickets = TicketStore(home).list(status.strip().lower(), limit)
+    if as_json:
+        _print_json([t.to_dict() for t in tickets])
+    elif not sys.stdout.isatty():
+        rows = ["\t".join(_COLUMNS)] + ["\t".join(_one_line(v) for v in _row(t)) for t in tickets]
+        sys.stdout.write("\n".join(rows) + "\n")
+    elif not tickets:
+        make_console().print(Text(f"No {'' if status == 'all' else status + ' '}tickets.", style="dim"))
+    else:
+        table = Table(title=f"{status.capitalize()} tickets" if status != "all" else "Tickets", title_justify="left")
+        for column in _COLUMNS:
+            table.add_column(column.capitalize(), overflow="fold", no_wrap=column in ("id", "created", "status"),
+                             ratio=3 if column == "summary" else None)
+        for ticket in tickets:
+            values = [_one_line(v) for v in _row(ticket)]
+            values[2] = f"[{'red' if ticket.status == 'open' else 'green'}]{values[2]}[/]"
+            table.add_row(*values[:2], Text.from_markup(values[2]), *(Text(v) for v in values[3:]))
+        make_console().print(table)
+
+
+def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
+    ticket = TicketStore(home).get(parse_ticket_id(ticket_id))
+    if as_json:
+        _print_json(ticket.to_dict())
+        return
+    fields = [
+        ("Ticket", f"#{ticket.id} ({ticket.status})"),
+        ("Created", _when(ticket.created_at)),
+        ("Order", ticket.order_id or "none"),
+        ("Issue", ticket.issue),
+        ("Status", ticket.order_status),
+        ("Summary", ticket.summary),
+    ]
+    if ticket.closed_at:
+        fields += [("Closed", _when(ticket.closed_at)), ("Note", ticket.note or "")]
+    if not sys.stdout.isatty():
+        lines = [f"{label}: {_one_line(value)}" for label, value in fields]
+        sys.stdout.write("\n".join(lines) + f"\n\nCustomer:\n{clean(ticket.question)}\n\nReply:\n{clean(ticket.reply)}\n")
+        return
+    from rich.markdown import Markdown
+    from rich.panel import Panel
+
+    console = make_console()
+    body = Text()
+    for label, value in fields:
+        body.append(f"{label:<9}", style="dim")
+        body.append(_one_line(value) + "\n", style="bold red" if value == f"#{ticket.id} (open)" else "")
+    body.rstrip()
+    console.print(Panel(body, title=f"ticket #{ticket.id}", title_align="left", expand=False))
+    console.print(Text("Customer", style="dim"))
+    console.print(Text(clean(ticket.question)))
+    console.print(Text("\nReply", style="dim"))
+    console.print(Markdown(clean(ticket.reply), hyperlinks=False))
+
+
+def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
+    ticket = TicketStore(home).close(parse_ticket_id(ticket_id), note)
+    order = f" ({_one_line(ticket.order_id)})" if ticket.order_id else ""
+    print(f"Closed ticket #{ticket.id}{order}.")
+
+
+def _row(ticket: Ticket) -> list[str]:
+    return [str(ticket.id), _when(ticket.created_at), ticket.status, ticket.order_id or "",
+            ticket.issue, ticket.summary]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(clean(text).split())
+
+
+def _when(iso: str) -> str:
+    """A stored UTC time in local time, to the minute."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json_text(value) + "\n")
