@@ -171,3 +171,16 @@ def test_ctrl_d_at_the_first_prompt_leaves_with_status_0(spawn_chat):
     child.sendcontrol("d")
 
     assert exit_status(child) == 0
+
+
+def test_an_escalation_in_chat_shows_the_record_and_opens_a_ticket(spawn_chat, run_triage):
+    child = spawn_chat()
+    seen = turn(child, "A9999 never arrived", OFFLINE_END)
+    assert "no order A9999" in seen
+    assert "Next step" in seen and "escalate" in seen and "#1 (open)" in seen  # the record panel
+    seen = turn(child, "And what about A1002?", OFFLINE_END)
+    assert "#2" not in seen  # an answer opens no ticket
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    tickets = run_triage("tickets", "--json")
+    assert '"order_id":"A9999"' in tickets.out and tickets.out.count('"id":') == 1

@@ -126,7 +126,6 @@ def chat(
 
 
 tickets_app = typer.Typer(
-    help="The escalation queue: a ticket for every answer that escalates.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(tickets_app, name="tickets")
@@ -134,12 +133,14 @@ app.add_typer(tickets_app, name="tickets")
 StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: open, closed or all.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, newest first.")]
-TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", show_default=False)]
+TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False)]
 
 
 @tickets_app.callback(invoke_without_command=True)
 def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
-    """List tickets, newest first (the open ones unless --status says otherwise).
+    """The escalation queue: every answer that escalates opens a ticket.
+
+    With no command, lists tickets newest first (the open ones unless --status says otherwise).
 
     \b
     Examples:

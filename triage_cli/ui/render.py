@@ -310,7 +310,7 @@ def record_panel(record: TriageRecord) -> Panel:
     body = Text()
     for key, value in record_lines(record):
         style = colour if key in ("Next step", "Ticket") else ""
-        body.append(f"{key:<10}", style="dim")
+        body.append(f"{key:<11}", style="dim")
         body.append(value + "\n", style=style)
     body.rstrip()
     return Panel(body, title="triage", title_align="left", border_style=colour.split()[-1], expand=False)

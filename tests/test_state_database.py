@@ -1,0 +1,123 @@
+"""The state database under TRIAGE_HOME: migrations, WAL, concurrent use, and the ticket store."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from triage_cli.engine.events import TriageRecord
+from triage_cli.errors import StoreError, UsageError
+from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect
+from triage_cli.store.tickets import TicketStore, parse_ticket_id
+
+RECORD = TriageRecord(order_id="A9999", issue="order not found", status="not found", next_step="escalate",
+                      summary="A9999 was not found.")
+
+
+def test_a_new_database_is_migrated_to_the_latest_schema_in_wal_mode(tmp_path: Path):
+    db = connect(tmp_path / "home")
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+        assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")} >= {"tickets"}
+    finally:
+        db.close()
+
+
+def test_an_older_database_keeps_its_data_and_gains_the_missing_tables(tmp_path: Path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with sqlite3.connect(home / DATABASE_NAME) as old:  # version 0: something else already there
+        old.execute("CREATE TABLE notes (text TEXT)")
+        old.execute("INSERT INTO notes VALUES ('kept')")
+    db = connect(home)
+    try:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert db.execute("SELECT text FROM notes").fetchone()[0] == "kept"
+        db.execute("SELECT id, status FROM tickets").fetchall()
+    finally:
+        db.close()
+
+
+def test_reconnecting_does_not_migrate_twice(tmp_path: Path):
+    TicketStore(tmp_path).open_ticket(RECORD, question="q", reply="r")
+    TicketStore(tmp_path).open_ticket(RECORD, question="q", reply="r")
+    assert [t.id for t in TicketStore(tmp_path).list("all")] == [2, 1]
+
+
+def test_a_database_from_a_newer_triage_is_refused_in_one_line(tmp_path: Path):
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
+    with pytest.raises(StoreError, match="newer triage"):
+        connect(tmp_path)
+
+
+def test_a_data_directory_that_is_a_file_is_a_store_error(tmp_path: Path):
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(StoreError, match="cannot open the data directory"):
+        connect(blocked)
+
+
+def test_processes_migrating_and_writing_at_once_all_succeed(tmp_path: Path):
+    home = tmp_path / "shared"
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from triage_cli.engine.events import TriageRecord\n"
+        "from triage_cli.store.tickets import TicketStore\n"
+        "r = TriageRecord('A1', 'x', 'y', 'escalate', 's')\n"
+        "for _ in range(20): TicketStore(Path(sys.argv[1])).open_ticket(r, question='q', reply='r')\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(home)], stderr=subprocess.PIPE) for _ in range(4)]
+    errors = [w.communicate(timeout=60)[1].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+    assert len(TicketStore(home).list("all")) == 80
+
+
+def test_tickets_open_list_get_and_close(tmp_path: Path):
+    store = TicketStore(tmp_path)
+    first = store.open_ticket(RECORD, question="Where is A9999?", reply="No such order.")
+    assert first.status == "open" and first.order_status == "not found" and first.created_at.endswith("+00:00")
+    second = store.open_ticket(RECORD, question="again", reply="again")
+    closed = store.close(first.id, "typo in the id")
+    assert closed.status == "closed" and closed.note == "typo in the id" and closed.closed_at
+    assert [t.id for t in store.list("open")] == [second.id]
+    assert [t.id for t in store.list("closed")] == [first.id]
+    assert [t.id for t in store.list("all", limit=1)] == [second.id]
+    assert store.get(first.id).question == "Where is A9999?"
+
+
+def test_unknown_ids_double_closes_and_bad_states_are_usage_errors(tmp_path: Path):
+    store = TicketStore(tmp_path)
+    with pytest.raises(UsageError, match="no ticket 4"):
+        store.get(4)
+    ticket = store.open_ticket(RECORD, question="q", reply="r")
+    store.close(ticket.id)
+    with pytest.raises(UsageError, match="already closed"):
+        store.close(ticket.id)
+    with pytest.raises(UsageError, match="--status"):
+        store.list("pending")
+
+
+@pytest.mark.parametrize("text, expected", [("12", 12), ("#3", 3), (" 7 ", 7)])
+def test_ticket_ids_are_numbers_with_an_optional_hash(text: str, expected: int):
+    assert parse_ticket_id(text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-1", "1.5", "", "99999999999999999999999"])
+def test_anything_else_is_not_a_ticket_id(text: str):
+    with pytest.raises(UsageError):
+        parse_ticket_id(text)
+
+
+def test_text_is_stored_with_bound_parameters(tmp_path: Path):
+    nasty = "A1'; DROP TABLE tickets;--"
+    store = TicketStore(tmp_path)
+    record = TriageRecord(order_id=nasty, issue=nasty, status=nasty, next_step="escalate", summary=nasty)
+    ticket = store.open_ticket(record, question=nasty, reply=nasty)
+    assert store.get(ticket.id).order_id == nasty and len(store.list("all")) == 1
