@@ -365,11 +365,38 @@ def test_trailer_reader_gives_none_for_an_invalid_trailer(body):
     assert fields is None
 
 
-def test_trailer_reader_drops_text_after_the_closing_tag():
-    doc = MARKDOWN + TRAILER + "\ntrailing chatter"
-    shown, fields, _ = read_in_chunks(TrailerReader(), [doc])
-    assert shown == MARKDOWN
-    assert fields == TRAILER_FIELDS
+def test_trailer_reader_keeps_reply_text_after_the_closing_tag():
+    doc = MARKDOWN + TRAILER + "\nLet me know if you need more."
+    for i, chunks in two_chunk_splits(doc):
+        shown, fields, _ = read_in_chunks(TrailerReader(), chunks)
+        assert shown == MARKDOWN + "\nLet me know if you need more.", f"split at {i}"
+        assert fields == TRAILER_FIELDS
+
+
+def test_trailer_reader_shows_the_reply_when_the_record_comes_first():
+    doc = TRAILER + "\n\n" + MARKDOWN
+    for i, chunks in two_chunk_splits(doc):
+        shown, fields, _ = read_in_chunks(TrailerReader(), chunks)
+        assert shown == MARKDOWN, f"split at {i}"
+        assert fields == TRAILER_FIELDS
+
+
+def test_trailer_reader_hides_the_closing_fence_of_a_wrapped_record_in_the_middle():
+    doc = MARKDOWN + "```json\n" + TRAILER + "\n```\nMore words."
+    for i, chunks in two_chunk_splits(doc):
+        shown, fields, _ = read_in_chunks(TrailerReader(), chunks)
+        assert shown == MARKDOWN + "More words.", f"split at {i}"
+        assert fields == TRAILER_FIELDS
+
+
+def test_trailer_reader_hides_a_record_fence_opened_right_after_a_code_block_closes():
+    reply = "Tracking:\n\n```\nJD007347940\n```\n\n"
+    doc = reply + "```json\n" + TRAILER + "\n```"
+    for size in range(1, 12):
+        chunks = [doc[i:i + size] for i in range(0, len(doc), size)]
+        shown, fields, _ = read_in_chunks(TrailerReader(), chunks)
+        assert shown.rstrip("\n") == reply.rstrip("\n"), f"pieces of {size}"
+        assert fields == TRAILER_FIELDS
 
 
 # --- AnswerReader ------------------------------------------------------------------------------
@@ -512,3 +539,19 @@ def test_response_format_schema_field_types_follow_strict_mode():
         assert "type" in spec, name
         if spec["type"] == "object":  # strict mode: every nested object closed too
             assert spec.get("additionalProperties") is False
+
+
+def test_answer_reader_finds_a_json_answer_after_a_few_words_of_markdown():
+    doc = "Here is the answer:\n" + json_document()
+    for i, chunks in two_chunk_splits(doc):
+        shown, fields, _ = read_in_chunks(AnswerReader(), chunks)
+        assert shown == "Here is the answer:\n" + REPLY_TEXT, f"split at {i}"
+        assert fields is not None and fields["reply"] == REPLY_TEXT
+
+
+def test_answer_reader_shows_a_reply_that_opens_with_a_json_code_block():
+    doc = '```json\n{"a": 1}\n```\n\n- item one\n- item two\n'
+    for i, chunks in two_chunk_splits(doc):
+        shown, fields, _ = read_in_chunks(AnswerReader(), chunks)
+        assert shown == doc, f"split at {i}"
+        assert fields is None

@@ -91,6 +91,9 @@ def test_a_not_found_lookup_escalates_whatever_the_model_says(run_triage, server
     assert code == 0, err
     assert report["triage"]["next_step"] == "escalate"
     assert report["triage"]["ticket"] == 1
+    # What the model got wrong about the order does not reach the record either.
+    assert report["triage"]["status"] == "not found"
+    assert "A9999 was not found" in report["triage"]["summary"]
     # The reply is corrected, so it never says one thing while the record says another.
     last_line = report["reply"].strip().splitlines()[-1]
     assert last_line.startswith("**Next step:** escalate") and "A9999" in last_line
@@ -284,3 +287,29 @@ def test_on_a_terminal_the_reply_appears_while_the_json_still_streams(triage_env
     screen = ANSI.sub("", child.before)
     assert '"reply"' not in screen and "next_step" not in screen
     assert child.exitstatus == 0
+
+
+def test_interrupted_events_still_end_with_an_error_event_and_no_ticket(triage_env, model_env):
+    import signal
+    import subprocess
+
+    slow = answer("word " * 400, order_id="A9999", issue="x", status="x", next_step="escalate", summary="s")
+    with ScriptedServer([slow], tokens_per_second=100) as srv:
+        env = {**triage_env, **model_env, "OPENAI_BASE_URL": srv.base_url}
+        child = subprocess.Popen([sys.executable, "-m", "triage_cli", "ask", "--events", "Where is A9999?"],
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert child.stdout is not None
+        lines = []
+        for line in child.stdout:  # wait until the answer is streaming
+            lines.append(line)
+            if '"type":"content"' in line:
+                break
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=20)
+    events = [json.loads(line) for line in lines + out.splitlines()]
+    assert events[-1] == {"type": "error", "message": "interrupted", "kind": "interrupted"}
+    assert not [e for e in events if e["type"] in ("triage", "done")]
+    assert child.returncode == 130 and "Traceback" not in err
+    tickets = subprocess.run([sys.executable, "-m", "triage_cli", "tickets", "--json"], env=env,
+                             capture_output=True, text=True)
+    assert json.loads(tickets.stdout) == []

@@ -215,3 +215,10 @@ def test_an_unwritable_home_still_prints_the_answer_with_a_notice(run_triage, tm
     assert "no order A9999" in result.out and "Next step: escalate" in result.out
     assert "escalation ticket could not be saved" in result.err
     assert "Traceback" not in result.err
+
+
+def test_list_options_before_a_ticket_command_are_refused_not_ignored(run_triage):
+    result = run_triage("tickets", "--status", "closed", "list")
+    assert result.code == 2
+    assert result.err.strip() == "error: put the options after the command: triage tickets list [OPTIONS]"
+    assert run_triage("tickets", "list", "--status", "closed").code == 0

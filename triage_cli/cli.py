@@ -151,6 +151,9 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
     """
     if ctx.invoked_subcommand is None:
         tickets_list(status, as_json, limit)
+    elif (status, as_json, limit) != ("open", False, 50):
+        with _user_errors():
+            raise UsageError(f"put the options after the command: triage tickets {ctx.invoked_subcommand} [OPTIONS]")
 
 
 @tickets_app.command("list")

@@ -133,8 +133,8 @@ class JsonReplyReader:
 
 
 class TrailerReader:
-    """Streams a Markdown reply and holds back a `<triage>{...}</triage>` trailer (and a code
-    fence opened just before it), which carries the record."""
+    """Streams a Markdown reply and holds back the `<triage>{...}</triage>` record, wherever it
+    comes (at the end as asked, or first), and a code fence wrapped around it."""
 
     # A fence line (or the start of one) at the very end of the text seen so far.
     _FENCE_TAIL = re.compile(r"(?:^|\n)[ \t]*`{1,3}[\w-]*[ \t]*\n?[ \t]*\Z")
@@ -142,75 +142,121 @@ class TrailerReader:
 
     def __init__(self) -> None:
         self._held = ""
-        self._trailer: list[str] | None = None
+        self._trailer: str | None = None  # the record text while inside the tags
+        self._record: str | None = None  # the record text once the tags closed
+        self._wrapped = False  # a fence opened just before the record was hidden: hide its close
         self._in_code = False  # inside a fenced code block of the text shown so far
         self._line = ""  # the shown text's unfinished last line
+        self._shown_any = False
+        self._after_record = False
 
     def feed(self, text: str) -> str:
-        if self._trailer is not None:
-            self._trailer.append(text)
-            return ""
-        buffer = self._held + text
+        shown: list[str] = []
+        while text:
+            if self._trailer is None:
+                visible, text = self._feed_reply(text)
+                shown.append(visible)
+                continue
+            self._trailer += text
+            body, closed, text = self._trailer.partition(TRAILER_CLOSE)
+            if not closed:
+                break
+            self._record, self._trailer = body, None  # the reply may go on after the record
+            self._after_record = True
+        return "".join(shown)
+
+    def _feed_reply(self, text: str) -> tuple[str, str]:
+        """Shows what is surely reply; returns (shown, text that belongs to the record)."""
+        buffer, self._held = self._held + text, ""
+        while self._after_record or self._wrapped:
+            # Right after the record: drop the fence that wrapped it and the blank lines it
+            # leaves; the reply may go on after them.
+            stripped = buffer.lstrip()
+            if self._wrapped and stripped.startswith("```") and "\n" in stripped:
+                buffer, self._wrapped = stripped.split("\n", 1)[1], False
+                continue
+            if not stripped or (self._wrapped and ("```".startswith(stripped) or stripped.startswith("```"))):
+                self._held = buffer
+                return "", ""
+            self._wrapped = self._after_record = False
+            buffer = buffer if self._shown_any else stripped
         at = buffer.find(TRAILER_OPEN)
         if at >= 0:
-            self._trailer = [buffer[at + len(TRAILER_OPEN):]]
-            self._held = ""
-            return self._show(buffer[:at], final=True)
-        keep = _partial_marker_length(buffer)
-        cut = len(buffer) - keep
+            before = buffer[:at]
+            fence = self._opening_fence(before, len(before))
+            if fence is not None:
+                before, self._wrapped = before[:fence], True
+            self._trailer = ""
+            return self._show(before), buffer[at + len(TRAILER_OPEN):]
+        cut = len(buffer) - _partial_marker_length(buffer)
         fence = self._opening_fence(buffer, cut)
         if fence is not None:
             cut = fence
         self._held = buffer[cut:]
-        return self._show(buffer[:cut])
+        return self._show(buffer[:cut]), ""
 
     def _opening_fence(self, text: str, end: int) -> int | None:
         """Where a fence that would open a code block ends `text[:end]`, if one does: it may
-        be the wrapper of the trailer, so it is not shown yet. A closing fence is shown."""
-        if "`" not in text or self._in_code:
+        wrap the record, so it is not shown yet. A fence that closes a block is shown."""
+        if "`" not in text:
             return None
         match = self._FENCE_TAIL.search(text, 0, end)
         if match is None:
             return None
         start = match.start()
-        # The fence text itself may still complete other fences seen in this same piece.
-        if self._fences_in(text[:start]) % 2:
-            return None
-        return start
+        if text.startswith("\n", start):
+            line_start = start + 1
+        elif self._line.strip():
+            return None  # backticks in the middle of a line are not a fence
+        else:
+            line_start = start
+        in_code = self._in_code != bool(self._fences_in(text[:line_start]) % 2)
+        return None if in_code else line_start
 
     def _fences_in(self, text: str) -> int:
         lines = (self._line + text).split("\n")[:-1]
         return sum(1 for line in lines if self._FENCE_LINE.match(line))
 
-    def _show(self, text: str, *, final: bool = False) -> str:
-        if final:
-            fence = self._opening_fence(text, len(text))
-            if fence is not None:
-                text = text[:fence]
+    def _show(self, text: str) -> str:
+        self._shown_any = self._shown_any or bool(text)
         if self._fences_in(text) % 2:
             self._in_code = not self._in_code
         self._line = (self._line + text).rsplit("\n", 1)[-1]
         return text
 
     def finish(self) -> tuple[str, dict[str, Any] | None]:
-        if self._trailer is None:
-            rest, self._held = self._held, ""
-            return rest, None
-        body = "".join(self._trailer).split(TRAILER_CLOSE, 1)[0]
-        start = body.find("{")
-        return "", _decode_object(body[start:]) if start >= 0 else None
+        rest, self._held = self._held, ""
+        if (self._after_record or self._wrapped) and rest.strip() in ("", "`", "``", "```"):
+            rest = ""
+        record = self._record if self._trailer is None else self._trailer
+        fields = None
+        if record is not None and "{" in record:
+            fields = _decode_object(record[record.find("{"):])
+        return (self._show(rest) if rest else ""), fields
+
+
+_REPLY_OBJECT = re.compile(r'(?:^|\n)[ \t]*\{\s*"reply"\s*:')
+_REPLY_OBJECT_START = '{"reply":'
+
 
 class AnswerReader:
     """Reads a final answer in whichever shape it comes: feed() returns the reply text to show,
-    finish() the rest of it and the record fields the model gave (None when it gave none)."""
+    finish() the rest of it and the record fields the model gave (None when it gave none).
+
+    A JSON answer is recognised at the start (also inside a ```json fence) and, after a few
+    words of Markdown, on a line of its own starting with `{"reply":`."""
 
     def __init__(self) -> None:
         self._lead = ""
         self._reader: JsonReplyReader | TrailerReader | None = None
+        self._pending = ""  # a Markdown line that may still turn out to start the JSON answer
+        self._at_line_start = True
 
     def feed(self, text: str) -> str:
-        if self._reader is not None:
+        if isinstance(self._reader, JsonReplyReader):
             return self._reader.feed(text)
+        if self._reader is not None:
+            return self._feed_markdown(text)
         self._lead += text
         shape = _shape(self._lead)
         if shape is None:
@@ -220,34 +266,67 @@ class AnswerReader:
             self._reader = JsonReplyReader()
             return self._reader.feed(lead)
         self._reader = TrailerReader()
-        return self._reader.feed(lead)
+        return self._feed_markdown(lead)
+
+    def _feed_markdown(self, text: str) -> str:
+        assert isinstance(self._reader, TrailerReader)
+        buffer, self._pending = self._pending + text, ""
+        match = _REPLY_OBJECT.search(buffer)
+        if match and (buffer.startswith("\n", match.start()) or self._at_line_start):
+            begin = match.start() + (1 if buffer.startswith("\n", match.start()) else 0)
+            shown = self._reader.feed(buffer[:begin]) + self._reader.finish()[0]
+            self._reader = JsonReplyReader()
+            return shown + self._reader.feed(buffer[begin:])
+        newline = buffer.rfind("\n")
+        tail = buffer[newline + 1:]
+        if (newline >= 0 or self._at_line_start) and _may_start_reply_object(tail):
+            self._pending, buffer = tail, buffer[: newline + 1]
+        if buffer:
+            self._at_line_start = buffer.endswith("\n")
+        return self._reader.feed(buffer)
 
     def finish(self) -> tuple[str, dict[str, Any] | None]:
         if self._reader is None:
             lead, self._lead = self._lead, ""
-            reader = TrailerReader()
-            shown = reader.feed(lead)
-            rest, fields = reader.finish()
-            return shown + rest, fields
-        return self._reader.finish()
+            self._reader = TrailerReader()
+            shown = self._feed_markdown(lead)
+        elif isinstance(self._reader, TrailerReader):
+            pending, self._pending = self._pending, ""
+            shown = self._reader.feed(pending)
+        else:
+            shown = ""
+        rest, fields = self._reader.finish()
+        return shown + rest, fields
+
+
+def _may_start_reply_object(line: str) -> bool:
+    compact = "".join(line.split())
+    return bool(line) and _REPLY_OBJECT_START.startswith(compact)
 
 
 def _shape(lead: str) -> str | None:
-    """'json' or 'markdown' once the first characters decide it; None while they cannot."""
+    """'json' or 'markdown' once the first characters decide it; None while they cannot.
+
+    A bare object is the JSON answer; inside a ```json fence only an object that starts with
+    "reply" is, since a Markdown reply may well open with a JSON code block."""
     text = lead.lstrip()
     if not text:
         return None
-    if text[0] == "{":
-        return "json"
-    if not text.startswith("```"):
-        return "markdown" if not "```".startswith(text) else None
-    # A fenced block first: JSON inside a ```json fence, or Markdown that opens with code.
-    if "\n" not in text:
+    if text.startswith("```"):
+        if "\n" not in text:
+            return None
+        compact = "".join(text.split("\n", 1)[1].split())
+        if compact.startswith(_REPLY_OBJECT_START):
+            return "json"
+        return None if _REPLY_OBJECT_START.startswith(compact) else "markdown"
+    if "```".startswith(text):
         return None
-    after = text.split("\n", 1)[1].lstrip()
+    if text[0] != "{":
+        return "markdown"
+    after = text[1:].lstrip()
     if not after:
         return None
-    return "json" if after[0] == "{" else "markdown"
+    return "json" if after[0] == '"' else "markdown"
 
 
 def _partial_marker_length(text: str) -> int:

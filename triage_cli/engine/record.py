@@ -125,14 +125,17 @@ def settle(
     stated = stated_next_step(reply)
     votes = [v for v in (given.get("next_step"), stated) if v in NEXT_STEPS]
     next_step = ("escalate" if "escalate" in votes else "answer") if votes else assessment.next_step
-    if assessment.forced:
-        next_step = "escalate"
+    summary = given.get("summary") or _first_sentences(reply) or rules.summary
+    status = given.get("status") or rules.status
+    if assessment.forced and next_step != "escalate":
+        # The model missed what the lookups show, so its status and summary cannot stand either.
+        next_step, status, summary = "escalate", rules.status, rules.summary
     record = TriageRecord(
         order_id=given.get("order_id") or rules.order_id,
         issue=given.get("issue") or rules.issue,
-        status=given.get("status") or rules.status,
+        status=status,
         next_step=next_step,  # type: ignore[arg-type]
-        summary=given.get("summary") or _first_sentences(reply) or rules.summary,
+        summary=summary,
     )
     if stated == next_step:
         return record, None

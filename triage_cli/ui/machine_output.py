@@ -19,8 +19,10 @@ class EventLines:
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
+        self._ended = False
 
     def handle(self, event: Event) -> None:
+        self._ended = self._ended or isinstance(event, (Done, Error))
         self.out.write(json_text(event.to_dict()) + "\n")
         self.out.flush()
 
@@ -28,6 +30,8 @@ class EventLines:
         pass
 
     def finish(self) -> None:
+        if not self._ended:  # cut short (Ctrl-C): the stream still ends with an error event
+            self.handle(Error("interrupted", kind="interrupted"))
         self.out.flush()
 
 
