@@ -118,7 +118,7 @@ def test_events_are_ndjson_one_per_line_ending_with_done(run_triage):
 def test_json_and_events_together_are_a_usage_error(run_triage):
     result = run_triage("ask", "--json", "--events", "Where is A1002?")
     assert result.code == 2
-    assert result.err.strip() == "error: --json and --events cannot be used together"
+    assert result.err.strip() == "error: use only one of --json, --events and --plain"
     assert result.out == ""
 
 

@@ -81,6 +81,9 @@ def ask(
     events: Annotated[
         bool, typer.Option("--events", help="Print the event stream as NDJSON, one event a line, as it happens.")
     ] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Plain text even on a terminal: the reply as written, then the record.")
+    ] = False,
 ) -> None:
     """Answer one customer message and exit.
 
@@ -95,13 +98,14 @@ def ask(
       triage ask --json --order A9999 "Where is my parcel?"
     """
     with _user_errors():
-        if as_json and events:
-            raise UsageError("--json and --events cannot be used together")
+        if as_json + events + plain > 1:
+            raise UsageError("use only one of --json, --events and --plain")
         from triage_cli.ui.oneshot import run_ask
 
         text = read_question(question)
         settings = _settings(provider, model, base_url)
-        code = run_ask(settings, text, order=order, output="json" if as_json else "events" if events else "auto")
+        output = "json" if as_json else "events" if events else "plain" if plain else "auto"
+        code = run_ask(settings, text, order=order, output=output)
     raise typer.Exit(code)
 
 

@@ -28,22 +28,25 @@ class MarkdownStream:
     def __init__(self, console: Console) -> None:
         self.console = console
         self._parser = MarkdownIt("commonmark").enable("table")
-        self._text = ""
-        self._open_from = 0  # offset where the open (unfinished) part begins
+        self._open = ""  # the open (unfinished) part; finished blocks are handed out and dropped
+        self._has_text = False
         self._context = ""  # the last finished block: what the open part renders after
         self._context_lines: dict[int, int] = {}  # width -> line count of `_context` alone
 
     @property
-    def text(self) -> str:
-        return self._text
+    def has_text(self) -> bool:
+        """Whether any text was fed, finished or not."""
+        return self._has_text
 
     def feed(self, text: str) -> None:
-        self._text += text
+        # Only the open part is kept, so appending costs the size of one block, not the answer.
+        self._open += text
+        self._has_text = self._has_text or bool(text)
 
     def take_finished(self) -> str | None:
         """Cut off the finished blocks, if any, and return their Markdown; the caller prints
         them once with `render_piece`."""
-        tail = self._text[self._open_from:]
+        tail = self._open
         complete = tail[: tail.rfind("\n") + 1]
         if not complete:
             return None
@@ -51,8 +54,7 @@ class MarkdownStream:
         if len(starts) < 2:
             return None
         cut = _offset_of_line(tail, starts[-1])
-        finished = tail[:cut]
-        self._open_from += cut
+        finished, self._open = tail[:cut], tail[cut:]
         return finished
 
     def render_piece(self, piece: str, width: int) -> Lines:
@@ -64,7 +66,7 @@ class MarkdownStream:
 
     def render_open(self, width: int) -> Lines:
         """Lines of the open part, as it would look now in a full render."""
-        return self._lines_after(self._text[self._open_from:], width)
+        return self._lines_after(self._open, width)
 
     def _lines_after(self, piece: str, width: int) -> Lines:
         if not piece.strip():

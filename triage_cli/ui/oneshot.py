@@ -12,7 +12,9 @@ from triage_cli.engine.conversation import Conversation, compose_question
 from triage_cli.engine.escalation import filing_escalations
 from triage_cli.errors import UsageError
 from triage_cli.store.tickets import TicketStore
-from triage_cli.ui.render import PlainRenderer, Renderer, TerminalRenderer, present
+from triage_cli.ui.render import PlainRenderer, Renderer, present
+from triage_cli.ui.render_stats import RenderStats
+from triage_cli.ui.terminal_view import TerminalRenderer
 
 def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto") -> int:
     """Answer `question` and return the exit code (0 answered, 1 the model or API failed)."""
@@ -22,7 +24,8 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     conversation = Conversation()
     conversation.add_user(message)
     engine = build_engine(settings)
-    renderer = _renderer(settings, output)
+    stats = RenderStats.from_environment()
+    renderer = _renderer(settings, output, stats)
 
     async def answer() -> int:
         try:
@@ -30,11 +33,14 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
             return (await present(events, renderer)).exit_code
         finally:
             await engine.aclose()
+            if stats is not None:
+                stats.write()
 
     return asyncio.run(answer())
 
 
-def _renderer(settings: Settings, output: str) -> Renderer:
+def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Renderer:
+    """The front end for `output`: json, events, plain, or auto (Markdown on a terminal)."""
     if output == "json":
         from triage_cli.ui.machine_output import JsonReport
 
@@ -43,8 +49,8 @@ def _renderer(settings: Settings, output: str) -> Renderer:
         from triage_cli.ui.machine_output import EventLines
 
         return EventLines()
-    if sys.stdout.isatty():
+    if output == "auto" and sys.stdout.isatty():
         from triage_cli.ui.terminal import make_console
 
-        return TerminalRenderer(make_console())
-    return PlainRenderer()
+        return TerminalRenderer(make_console(), stats=stats)
+    return PlainRenderer(stats=stats)

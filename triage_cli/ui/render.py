@@ -1,7 +1,8 @@
-"""Front ends for the event stream: a rich terminal view and a plain-text view for pipes.
+"""Presenting the event stream: the loop that feeds a front end, the plain-text view for pipes,
+and the small formatters the views share (the terminal view is ui/terminal_view.py).
 
-Both show the same events; neither knows where they come from. Every string that came from a
-model or a tool passes through the sanitizer before it reaches the terminal.
+No view knows where the events come from. Every string that came from a model or a tool passes
+through the sanitizer before it reaches the terminal.
 """
 
 from __future__ import annotations
@@ -12,29 +13,16 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.panel import Panel
-from rich.spinner import Spinner
-from rich.text import Text
-
-from triage_cli.engine.events import (
-    Error,
-    Event,
-    Notice,
-    ReasoningDelta,
-    TextDelta,
-    ToolFinished,
-    ToolStarted,
-    TriageRecord,
-)
-from triage_cli.ui.markdown_stream import LinesRenderable, MarkdownStream
+from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord
+from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.sanitize import StreamSanitizer, clean
 
-FRAME_SECONDS = 1 / 15
+# How often a view gets a chance to draw between events: deferred chunks and spinners. Short,
+# so a chunk held back for the next frame still reaches the screen within a few milliseconds.
+TICK_SECONDS = 1 / 200
 
 
 class Renderer(Protocol):
@@ -61,7 +49,7 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
 
     async def ticker() -> None:
         while True:
-            await asyncio.sleep(FRAME_SECONDS)
+            await asyncio.sleep(TICK_SECONDS)
             renderer.tick()
 
     ticking = asyncio.create_task(ticker())
@@ -130,21 +118,27 @@ class PlainRenderer:
     """For pipes and files: the reply as text, then the record as `Key: value` lines.
     Notices and errors go to stderr, so stdout holds only the answer."""
 
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *,
+                 stats: RenderStats | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
+        self.stats = stats
         self._sanitizer = StreamSanitizer()
         self._ends_with_newline = True
         self._wrote = False
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):
+            if self.stats is not None:
+                self.stats.content()
             text = self._sanitizer.feed(event.text)
             if text:
                 self.out.write(text)
                 self.out.flush()
                 self._wrote = True
                 self._ends_with_newline = text.endswith("\n")
+            if self.stats is not None:
+                self.stats.on_screen()
         elif isinstance(event, TriageRecord):
             self._end_line()
             self.out.write("\n" + "".join(f"{k}: {v}\n" for k, v in record_lines(event)))
@@ -166,151 +160,3 @@ class PlainRenderer:
     def finish(self) -> None:
         self._end_line()
         self.out.flush()
-
-
-# --------------------------------------------------------------------------- terminal
-
-
-@dataclass
-class _ToolLine:
-    name: str
-    arguments: str
-    started: float = field(default_factory=time.perf_counter)
-    finished: ToolFinished | None = None
-
-    def render(self, spinner: Spinner) -> RenderableType:
-        call = Text.assemble((clean(self.name), "bold"), ("(", "dim"), format_arguments(self.arguments), (")", "dim"))
-        if self.finished is None:
-            spinner.update(text=Text.assemble(call, (f"  {time.perf_counter() - self.started:.1f}s", "dim")))
-            return spinner
-        mark = ("✓ ", "green") if self.finished.ok else ("✗ ", "red")
-        outcome = summarize_result(self.finished.result)
-        return Text.assemble(
-            mark, call, ("  → ", "dim"), (outcome, "" if self.finished.ok else "red"),
-            (f"  {self.finished.duration_ms:.0f} ms", "dim"),
-        )
-
-
-class TerminalRenderer:
-    """Streams the reply as Markdown: finished blocks go to scrollback once, the open block and
-    running tool calls stay in a small live area (so nothing is duplicated when the answer is
-    taller than the window)."""
-
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self._markdown = MarkdownStream(console)
-        self._sanitizer = StreamSanitizer()
-        self._tools: dict[str, _ToolLine] = {}
-        self._spinners: dict[str, Spinner] = {}
-        self._started = False
-        self._dirty = False
-        self._thinking_tokens = 0
-        self._record: TriageRecord | None = None
-        self._notices: list[Notice] = []
-        self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
-
-    # the live area ---------------------------------------------------------------------------
-
-    def _live_parts(self) -> list[RenderableType]:
-        parts: list[RenderableType] = [
-            line.render(self._spinners.setdefault(call_id, Spinner("dots", style="cyan")))
-            for call_id, line in self._tools.items()
-        ]
-        if self._thinking_tokens and not self._markdown.text:
-            parts.append(Text(f"thinking… {self._thinking_tokens} tokens", style="dim italic"))
-        parts.append(LinesRenderable(self._markdown.render_open))
-        return parts
-
-    def _refresh(self) -> None:
-        if not self._started:
-            self._live.start()
-            self._started = True
-        self._live.update(Group(*self._live_parts()), refresh=True)
-        self._dirty = False
-
-    # events ----------------------------------------------------------------------------------
-
-    def handle(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            text = self._sanitizer.feed(event.text)
-            if not text:
-                return
-            first = not self._markdown.text
-            self._markdown.feed(text)
-            if first:
-                self._settle_tools()
-                self._refresh()  # the first words never wait for a frame tick
-            else:
-                self._dirty = True
-        elif isinstance(event, ReasoningDelta):
-            self._thinking_tokens += 1
-            self._dirty = True
-        elif isinstance(event, ToolStarted):
-            self._tools[event.call_id] = _ToolLine(event.name, event.arguments)
-            self._refresh()
-        elif isinstance(event, ToolFinished):
-            line = self._tools.get(event.call_id)
-            if line is not None:
-                line.finished = event
-            if all(t.finished for t in self._tools.values()):
-                self._settle_tools()
-            self._refresh()
-        elif isinstance(event, TriageRecord):
-            self._record = event
-        elif isinstance(event, Notice):
-            self._notices.append(event)
-        elif isinstance(event, Error):
-            self.finish()
-            self.console.print(Text.assemble(("error: ", "bold red"), clean(event.message)), soft_wrap=True)
-
-    def tick(self) -> None:
-        if self._dirty or any(t.finished is None for t in self._tools.values()):
-            self._freeze_finished_blocks()
-            self._refresh()
-
-    def _freeze_finished_blocks(self) -> None:
-        finished = self._markdown.take_finished()
-        if finished:
-            self._print_above(LinesRenderable(self._markdown.render_piece(finished, self.console.width)))
-
-    def _settle_tools(self) -> None:
-        """Move finished tool lines from the live area into scrollback."""
-        done = [cid for cid, line in self._tools.items() if line.finished]
-        for call_id in done:
-            self._print_above(self._tools.pop(call_id).render(self._spinners.pop(call_id, Spinner("dots"))))
-
-    def _print_above(self, renderable: RenderableType) -> None:
-        if self._started:
-            self._live.console.print(renderable)
-        else:
-            self.console.print(renderable)
-
-    def finish(self) -> None:
-        """Stop the live area and print whatever is still open, then the record and notices."""
-        if self._started:
-            self._live.update(Text(""), refresh=True)
-            self._live.stop()
-            self._started = False
-        self._settle_tools()
-        self._freeze_finished_blocks()
-        rest = self._markdown.render_open(self.console.width)
-        if rest:
-            self.console.print(LinesRenderable(rest))
-        self._markdown = MarkdownStream(self.console)
-        if self._record is not None:
-            self.console.print(record_panel(self._record))
-            self._record = None
-        for notice in self._notices:
-            self.console.print(Text.assemble(clean(notice.text), (" " + notice.hint if notice.hint else ""), style="dim"))
-        self._notices = []
-
-
-def record_panel(record: TriageRecord) -> Panel:
-    colour = "green" if record.next_step == "answer" else "bold red"
-    body = Text()
-    for key, value in record_lines(record):
-        style = colour if key in ("Next step", "Ticket") else ""
-        body.append(f"{key:<11}", style="dim")
-        body.append(value + "\n", style=style)
-    body.rstrip()
-    return Panel(body, title="triage", title_align="left", border_style=colour.split()[-1], expand=False)

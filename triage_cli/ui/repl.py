@@ -16,7 +16,8 @@ from triage_cli.engine.conversation import Conversation, compose_question
 from triage_cli.engine.escalation import filing_escalations
 from triage_cli.errors import TriageError
 from triage_cli.store.tickets import TicketStore
-from triage_cli.ui.render import TerminalRenderer, present
+from triage_cli.ui.render import present
+from triage_cli.ui.terminal_view import TerminalRenderer
 from triage_cli.ui.sanitize import clean
 from triage_cli.ui.terminal import make_console
 

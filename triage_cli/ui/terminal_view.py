@@ -1,0 +1,204 @@
+"""The terminal front end: the reply streams as Markdown, tool calls as spinner lines.
+
+Finished Markdown blocks are printed into scrollback once (ui/markdown_stream.py); only the open
+block and running tool calls stay in a small live area, cropped to the window so rich's Live
+never duplicates lines in scrollback. Frames are adaptive: a chunk is drawn at once when the
+last frame was long enough ago, otherwise with the next frame, and frames are spaced so drawing
+takes at most about a quarter of the time: rendering never falls behind the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.spinner import Spinner
+from rich.text import Text
+
+from triage_cli.engine.events import Error, Event, Notice, ReasoningDelta, TextDelta, ToolFinished, ToolStarted, TriageRecord
+from triage_cli.ui.markdown_stream import Lines, LinesRenderable, MarkdownStream
+from triage_cli.ui.render import format_arguments, record_lines, summarize_result
+from triage_cli.ui.render_stats import RenderStats
+from triage_cli.ui.sanitize import StreamSanitizer, clean
+
+MIN_FRAME_SECONDS = 1 / 120  # the shortest gap between frames
+FRAME_BUDGET = 0.25  # share of the time frames may take
+SPINNER_SECONDS = 1 / 12  # how often running tool calls are redrawn
+
+
+@dataclass
+class _ToolLine:
+    name: str
+    arguments: str
+    started: float = field(default_factory=time.perf_counter)
+    finished: ToolFinished | None = None
+
+    def render(self, spinner: Spinner) -> RenderableType:
+        call = Text.assemble((clean(self.name), "bold"), ("(", "dim"), format_arguments(self.arguments), (")", "dim"))
+        if self.finished is None:
+            spinner.update(text=Text.assemble(call, (f"  {time.perf_counter() - self.started:.1f}s", "dim")))
+            return spinner
+        mark = ("✓ ", "green") if self.finished.ok else ("✗ ", "red")
+        outcome = summarize_result(self.finished.result)
+        return Text.assemble(
+            mark, call, ("  → ", "dim"), (outcome, "" if self.finished.ok else "red"),
+            (f"  {self.finished.duration_ms:.0f} ms", "dim"),
+        )
+
+
+class TerminalRenderer:
+    def __init__(self, console: Console, *, stats: RenderStats | None = None) -> None:
+        self.console = console
+        self.stats = stats
+        self._markdown = MarkdownStream(console)
+        self._sanitizer = StreamSanitizer()
+        self._tools: dict[str, _ToolLine] = {}
+        self._spinners: dict[str, Spinner] = {}
+        self._started = False
+        self._dirty = False
+        self._last_frame = 0.0
+        self._gap = MIN_FRAME_SECONDS
+        self._thinking_tokens = 0
+        self._record: TriageRecord | None = None
+        self._notices: list[Notice] = []
+        self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False,
+                          redirect_stderr=False, vertical_overflow="crop")
+
+    # the live area ---------------------------------------------------------------------------
+
+    def _live_parts(self) -> list[RenderableType]:
+        parts: list[RenderableType] = [
+            line.render(self._spinners.setdefault(call_id, Spinner("dots", style="cyan")))
+            for call_id, line in self._tools.items()
+        ]
+        if self._thinking_tokens and not self._markdown.has_text:
+            parts.append(Text(f"thinking… {self._thinking_tokens} tokens", style="dim italic"))
+        room = max(1, self.console.height - len(parts) - 1)
+        parts.append(LinesRenderable(lambda width: self._open_lines(width, room)))
+        return parts
+
+    def _open_lines(self, width: int, room: int) -> Lines:
+        """The open block's lines; when taller than the window, only its last lines (the whole
+        block reaches scrollback once it is finished)."""
+        return self._markdown.render_open(width)[-room:]
+
+    def _frame(self) -> None:
+        started, cpu = time.perf_counter(), time.thread_time()
+        self._freeze_finished_blocks()
+        if not self._started:
+            self._live.start()
+            self._started = True
+        self._live.update(Group(*self._live_parts()), refresh=True)
+        self._dirty = False
+        ended = time.perf_counter()
+        self._last_frame = ended
+        self._gap = max(MIN_FRAME_SECONDS, (ended - started) / FRAME_BUDGET)
+        if self.stats is not None:
+            self.stats.frame_ms.append((ended - started) * 1000)
+            self.stats.renderer_cpu_s += time.thread_time() - cpu
+            self.stats.on_screen()
+
+    def _frame_due(self) -> bool:
+        return time.perf_counter() - self._last_frame >= self._gap
+
+    # events ----------------------------------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._content(event.text)
+        elif isinstance(event, ReasoningDelta):
+            self._thinking_tokens += 1
+            self._dirty = True
+        elif isinstance(event, ToolStarted):
+            self._tools[event.call_id] = _ToolLine(event.name, event.arguments)
+            self._frame()
+        elif isinstance(event, ToolFinished):
+            line = self._tools.get(event.call_id)
+            if line is not None:
+                line.finished = event
+            if all(t.finished for t in self._tools.values()):
+                self._settle_tools()
+            self._frame()
+        elif isinstance(event, TriageRecord):
+            self._record = event
+        elif isinstance(event, Notice):
+            self._notices.append(event)
+        elif isinstance(event, Error):
+            self.finish()
+            self.console.print(Text.assemble(("error: ", "bold red"), clean(event.message)), soft_wrap=True)
+
+    def _content(self, text: str) -> None:
+        cpu = time.thread_time()
+        if self.stats is not None:
+            self.stats.content()
+        text = self._sanitizer.feed(text)
+        if text:
+            first = not self._markdown.has_text
+            self._markdown.feed(text)
+            self._dirty = True
+            if first:
+                self._settle_tools()
+            if first or self._frame_due():
+                self._frame()  # the first words, and any chunk after a quiet spell, never wait
+        if self.stats is not None:
+            self.stats.renderer_cpu_s += time.thread_time() - cpu
+
+    def tick(self) -> None:
+        running = any(t.finished is None for t in self._tools.values())
+        if (self._dirty and self._frame_due()) or (running and time.perf_counter() - self._last_frame >= SPINNER_SECONDS):
+            self._frame()
+
+    def _freeze_finished_blocks(self) -> None:
+        finished = self._markdown.take_finished()
+        if finished:
+            self._print_above(LinesRenderable(self._markdown.render_piece(finished, self.console.width)))
+
+    def _settle_tools(self) -> None:
+        """Move finished tool lines from the live area into scrollback."""
+        done = [cid for cid, line in self._tools.items() if line.finished]
+        for call_id in done:
+            self._print_above(self._tools.pop(call_id).render(self._spinners.pop(call_id, Spinner("dots"))))
+
+    def _print_above(self, renderable: RenderableType) -> None:
+        if self._started:
+            self._live.console.print(renderable)
+        else:
+            self.console.print(renderable)
+
+    def finish(self) -> None:
+        """Stop the live area and print whatever is still open, then the record and notices."""
+        cpu = time.thread_time()
+        if self._started:
+            self._live.update(Text(""), refresh=True)
+            self._live.stop()
+            self._started = False
+        self._settle_tools()
+        self._freeze_finished_blocks()
+        rest = self._markdown.render_open(self.console.width)
+        if rest:
+            self.console.print(LinesRenderable(rest))
+        self.console.file.flush()
+        if self.stats is not None:
+            self.stats.renderer_cpu_s += time.thread_time() - cpu
+            self.stats.on_screen()
+        self._markdown = MarkdownStream(self.console)
+        if self._record is not None:
+            self.console.print(record_panel(self._record))
+            self._record = None
+        for notice in self._notices:
+            self.console.print(Text.assemble(clean(notice.text), (" " + notice.hint if notice.hint else ""), style="dim"))
+        self._notices = []
+
+
+def record_panel(record: TriageRecord) -> Panel:
+    colour = "green" if record.next_step == "answer" else "bold red"
+    body = Text()
+    for key, value in record_lines(record):
+        style = colour if key in ("Next step", "Ticket") else ""
+        body.append(f"{key:<11}", style="dim")
+        body.append(value + "\n", style=style)
+    body.rstrip()
+    return Panel(body, title="triage", title_align="left", border_style=colour.split()[-1], expand=False)
