@@ -80,3 +80,20 @@ def test_an_open_code_fence_keeps_everything_after_it_open():
 
 def test_links_show_their_real_url():
     assert "https://example.com/track" in full_render("[track it](https://example.com/track)")
+
+
+BLOCKS = [
+    "## A heading", "Setext heading\n===", "A paragraph with **bold** and `code`.\nSecond line.",
+    "- one\n- two\n  - nested", "1. first\n2. second", "```python\nx = 1\n\ny = 2\n```", "    indented code",
+    "> a quote\n> more", "| a | b |\n|---|---|\n| 1 | 2 |", "---", "***", "<div>html block</div>",
+    "A [link](https://example.com) and an image ![alt](https://example.com/i.png).",
+]
+
+
+def test_any_sequence_of_block_kinds_streams_to_the_same_lines_as_a_full_render():
+    rng = random.Random(11)
+    for _ in range(40):
+        document = "\n\n".join(rng.choice(BLOCKS) for _ in range(rng.randint(2, 9))) + rng.choice(["", "\n"])
+        expected = full_render(document)
+        got, _ = streamed_render(document, rng)
+        assert got == expected, document

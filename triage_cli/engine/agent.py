@@ -111,6 +111,9 @@ class Agent:
         self.structured_output = structured_output
         self._structured = structured_output != "off"
 
+    def warm_up(self) -> None:
+        self.model.warm_up()
+
     async def aclose(self) -> None:
         await self.model.aclose()
 

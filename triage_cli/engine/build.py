@@ -17,6 +17,10 @@ from triage_cli.tools.registry import ToolRegistry
 class Engine(Protocol):
     def run(self, conversation: Conversation) -> AsyncIterator[Event]: ...
 
+    def warm_up(self) -> None:
+        """Load what the first answer needs (the model client), so a REPL can do it while
+        the user types. Blocking; safe to run in a thread."""
+
     async def aclose(self) -> None: ...
 
 

@@ -61,6 +61,8 @@ class ChatModel(Protocol):
         response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Piece]: ...
 
+    def warm_up(self) -> None: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -87,6 +89,10 @@ class OpenAIChatModel:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+    def warm_up(self) -> None:
+        """Import the SDK and build the client now (about 1 s), not on the first question."""
+        self._get_client()
 
     def _get_client(self) -> Any:
         if self._client is None:

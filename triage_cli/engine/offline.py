@@ -45,6 +45,9 @@ class OfflineEngine:
         self.tools = tools
         self.today = today
 
+    def warm_up(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 

@@ -51,6 +51,9 @@ def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Ren
         return EventLines()
     if output == "auto" and sys.stdout.isatty():
         from triage_cli.ui.terminal import make_console
+        from triage_cli.ui.warm_up import warm_up_rendering_in_background
 
+        if not settings.offline:
+            warm_up_rendering_in_background()  # while the model thinks
         return TerminalRenderer(make_console(), stats=stats)
     return PlainRenderer(stats=stats)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 
 from prompt_toolkit import PromptSession
@@ -17,11 +18,12 @@ from triage_cli.engine.escalation import filing_escalations
 from triage_cli.errors import TriageError
 from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import present
-from triage_cli.ui.terminal_view import TerminalRenderer
+from triage_cli.ui.warm_up import warm_up_rendering
 from triage_cli.ui.sanitize import clean
 from triage_cli.ui.terminal import make_console
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
+WARM_UP_DELAY_SECONDS = 0.05
 
 
 class Repl:
@@ -32,6 +34,7 @@ class Repl:
         self.conversation = Conversation()
         self.engine = build_engine(settings)
         self.tickets = TicketStore(settings.home)
+        self._warming: asyncio.Future[None] | None = None
 
     def welcome(self) -> None:
         self.console.print(Text.assemble(
@@ -40,9 +43,21 @@ class Repl:
         ))
         self.console.print(Text("Type a customer's message. Leave with exit, quit or Ctrl-D.", style="dim"))
 
+    def _warm_up(self) -> None:
+        """Load the Markdown renderer and the model client in a thread while the user types the
+        first question, so neither delays the prompt nor the first answer."""
+        async def warm() -> None:
+            with contextlib.suppress(Exception):  # a real failure shows on the first answer
+                await asyncio.to_thread(warm_up_rendering)
+                await asyncio.to_thread(self.engine.warm_up)
+
+        self._warming = asyncio.ensure_future(warm())
+
     async def loop(self) -> int:
         session: PromptSession[str] = PromptSession()
         self.welcome()
+        # Started just after the prompt is drawn, so the prompt never waits for it.
+        asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECONDS, self._warm_up)
         while True:
             try:
                 line = await session.prompt_async(HTML("<b>›</b> "))
@@ -62,8 +77,12 @@ class Repl:
 
     async def answer(self, text: str) -> None:
         """One turn. Ctrl-C cancels it; a failure is reported and the session goes on."""
+        if self._warming is not None:
+            await self._warming  # never build the client twice
         message = compose_question(text, self.order)
         self.conversation.add_user(message)
+        from triage_cli.ui.terminal_view import TerminalRenderer  # loaded while the user typed
+
         events = filing_escalations(self.engine.run(self.conversation), self.tickets, message)
         task = asyncio.create_task(present(events, TerminalRenderer(self.console)))
         loop = asyncio.get_running_loop()

@@ -24,8 +24,9 @@ from triage_cli.ui.render import format_arguments, record_lines, summarize_resul
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.sanitize import StreamSanitizer, clean
 
-MIN_FRAME_SECONDS = 1 / 120  # the shortest gap between frames
-FRAME_BUDGET = 0.25  # share of the time frames may take
+MIN_FRAME_SECONDS = 1 / 60  # the shortest gap between frames
+MAX_FRAME_SECONDS = 1 / 20  # the longest: the live area moves at least this often
+FRAME_BUDGET = 0.2  # share of the time redrawing the live area may take
 SPINNER_SECONDS = 1 / 12  # how often running tool calls are redrawn
 
 
@@ -61,6 +62,7 @@ class TerminalRenderer:
         self._dirty = False
         self._last_frame = 0.0
         self._gap = MIN_FRAME_SECONDS
+        self._redraw_cost = 0.0
         self._thinking_tokens = 0
         self._record: TriageRecord | None = None
         self._notices: list[Notice] = []
@@ -87,15 +89,21 @@ class TerminalRenderer:
 
     def _frame(self) -> None:
         started, cpu = time.perf_counter(), time.thread_time()
-        self._freeze_finished_blocks()
+        finished = self._finished_blocks()  # work done once per block, however often frames come
+        redraw = time.perf_counter()
         if not self._started:
             self._live.start()
             self._started = True
-        self._live.update(Group(*self._live_parts()), refresh=True)
+        self._live.update(Group(*self._live_parts()), refresh=finished is None)
+        if finished is not None:
+            self._live.console.print(finished)  # draws the live area below it: one redraw, not two
         self._dirty = False
         ended = time.perf_counter()
         self._last_frame = ended
-        self._gap = max(MIN_FRAME_SECONDS, (ended - started) / FRAME_BUDGET)
+        # Space frames by what redrawing the live area costs (that is what more frames repeat),
+        # smoothed so one slow frame (the first code block loads its lexer) does not stall the view.
+        self._redraw_cost = 0.7 * self._redraw_cost + 0.3 * (ended - redraw)
+        self._gap = min(MAX_FRAME_SECONDS, max(MIN_FRAME_SECONDS, self._redraw_cost / FRAME_BUDGET))
         if self.stats is not None:
             self.stats.frame_ms.append((ended - started) * 1000)
             self.stats.renderer_cpu_s += time.thread_time() - cpu
@@ -151,10 +159,17 @@ class TerminalRenderer:
         if (self._dirty and self._frame_due()) or (running and time.perf_counter() - self._last_frame >= SPINNER_SECONDS):
             self._frame()
 
-    def _freeze_finished_blocks(self) -> None:
+    def _finished_blocks(self) -> LinesRenderable | None:
+        """The blocks finished since the last frame, rendered once, or None."""
         finished = self._markdown.take_finished()
-        if finished:
-            self._print_above(LinesRenderable(self._markdown.render_piece(finished, self.console.width)))
+        if not finished:
+            return None
+        return LinesRenderable(self._markdown.render_piece(finished, self.console.width))
+
+    def _freeze_finished_blocks(self) -> None:
+        finished = self._finished_blocks()
+        if finished is not None:
+            self._print_above(finished)
 
     def _settle_tools(self) -> None:
         """Move finished tool lines from the live area into scrollback."""

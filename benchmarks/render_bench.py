@@ -1,0 +1,228 @@
+"""How fast triage draws a streamed answer, and how fast it starts. Run by hand:
+
+    python benchmarks/render_bench.py            # all figures, as a table
+    python benchmarks/render_bench.py --runs 3   # fewer repetitions
+
+Answers of 1,000, 4,000 and 10,000 tokens of Markdown (headings, paragraphs, lists, code blocks,
+tables) come from the tests' scripted OpenAI-compatible server at an unlimited token rate, and
+`triage ask` draws them in a 24x100 pseudo-terminal. The CLI writes its own render timings when
+TRIAGE_RENDER_STATS names a file (triage_cli/ui/render_stats.py). Every figure is a median over
+the runs, and every comparison is a ratio measured in this same run, so the figures hold on a
+shared, noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pty
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from scripted_server import ScriptedServer, answer  # noqa: E402
+
+CHARS_PER_TOKEN = 4  # the server sends one chunk of this many characters per token
+ROWS, COLUMNS = 24, 100
+TARGETS = {
+    "latency_ms": 20.0,
+    "cpu_us_per_token": 100.0,
+    "frame_ratio": 1.5,
+    "markdown_vs_raw": 1.5,
+    "version_ms": 150.0,
+    "help_ms": 250.0,
+    "repl_ms": 350.0,
+    "peak_mib": 100.0,
+}
+
+WORDS = ("order parcel carrier delivery tracking customer weather hub depot courier label address "
+         "refund update window estimate tomorrow signed warehouse scanned route van driver").split()
+
+
+def realistic_markdown(tokens: int, seed: int = 1) -> str:
+    """About `tokens` tokens of the Markdown a support answer holds."""
+    rng = random.Random(seed)
+
+    def sentence() -> str:
+        words = [rng.choice(WORDS) for _ in range(rng.randint(6, 14))]
+        if rng.random() < 0.3:
+            words[rng.randrange(len(words))] = f"**{rng.choice(WORDS)}**"
+        if rng.random() < 0.2:
+            words[rng.randrange(len(words))] = f"`A{rng.randint(1000, 1999)}`"
+        return " ".join(words).capitalize() + "."
+
+    blocks: list[str] = []
+    size = 0
+    while size < tokens * CHARS_PER_TOKEN:
+        kind = rng.random()
+        if kind < 0.12:
+            block = f"## {sentence()[:-1]}"
+        elif kind < 0.5:
+            block = " ".join(sentence() for _ in range(rng.randint(2, 5)))
+        elif kind < 0.72:
+            block = "\n".join(f"- {sentence()}" for _ in range(rng.randint(3, 6)))
+        elif kind < 0.82:
+            block = "\n".join(f"{i}. {sentence()}" for i in range(1, rng.randint(3, 6)))
+        elif kind < 0.94:
+            lines = [f"    status = lookup('A{rng.randint(1000, 1999)}')  # {rng.choice(WORDS)}"
+                     for _ in range(rng.randint(4, 12))]
+            block = "```python\ndef check():\n" + "\n".join(lines) + "\n```"
+        else:
+            rows = [f"| A{rng.randint(1000, 1999)} | {rng.choice(WORDS)} | {rng.randint(1, 9)} days |"
+                    for _ in range(rng.randint(2, 5))]
+            block = "| order | state | wait |\n|---|---|---|\n" + "\n".join(rows)
+        blocks.append(block)
+        size += len(block) + 2
+    return "\n\n".join(blocks) + "\n"
+
+
+def run_in_pty(args: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
+    """Run the CLI in a ROWSxCOLUMNS pty, draining its output; (seconds, peak RSS MiB, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child
+        os.execvpe(sys.executable, [sys.executable, "-m", "triage_cli", *args], env)
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+    started = time.perf_counter()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - started
+    reader.join(timeout=5)
+    os.close(fd)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"triage {' '.join(args)} failed:\n{b''.join(chunks).decode(errors='replace')[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024, b"".join(chunks)
+
+
+def answer_figures(tokens: int, runs: int, base_env: dict[str, str]) -> dict[str, float]:
+    text = realistic_markdown(tokens)
+    reply = answer(text, order_id="A1002", issue="late delivery", status="delayed", next_step="answer",
+                   summary="A1002 is a day late.")
+    figures: dict[str, list[float]] = {k: [] for k in
+                                       ("latency_ms", "latency_p95_ms", "cpu_us", "frame_ms", "frames", "span_md",
+                                        "span_raw", "peak_mib")}
+    with ScriptedServer(lambda body, i: reply, chunk_chars=CHARS_PER_TOKEN) as server, \
+            tempfile.TemporaryDirectory() as tmp:
+        stats_path = Path(tmp) / "stats.json"
+        env = {**base_env, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": server.base_url,
+               "TRIAGE_RENDER_STATS": str(stats_path), "TRIAGE_HOME": str(Path(tmp) / "home")}
+        for _ in range(runs):
+            for mode in ("markdown", "raw"):
+                args = ["ask", "Where is A1002?"] + (["--plain"] if mode == "raw" else [])
+                _, peak, _ = run_in_pty(args, env)
+                stats = json.loads(stats_path.read_text())
+                if mode == "raw":
+                    figures["span_raw"].append(stats["answer_span_s"])
+                    continue
+                latencies = sorted(stats["latencies_ms"])
+                figures["latency_ms"].append(statistics.median(latencies))
+                figures["latency_p95_ms"].append(latencies[int(len(latencies) * 0.95)])
+                figures["cpu_us"].append(stats["renderer_cpu_s"] / stats["content_events"] * 1e6)
+                figures["frame_ms"].append(statistics.mean(stats["frame_ms"]))
+                figures["frames"].append(len(stats["frame_ms"]))
+                figures["span_md"].append(stats["answer_span_s"])
+                figures["peak_mib"].append(peak)
+    result = {name: statistics.median(values) for name, values in figures.items()}
+    result["tokens"] = tokens
+    result["content_events"] = stats["content_events"]
+    return result
+
+
+def startup_figures(runs: int, env: dict[str, str]) -> dict[str, float]:
+    def timed(args: list[str]) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "triage_cli", *args], env=env, capture_output=True, check=True)
+        return (time.perf_counter() - started) * 1000
+
+    return {
+        "version_ms": statistics.median(timed(["--version"]) for _ in range(runs)),
+        "help_ms": statistics.median(timed(["--help"]) for _ in range(runs)),
+        "repl_ms": statistics.median(repl_to_prompt(env) for _ in range(runs)),
+    }
+
+
+def repl_to_prompt(env: dict[str, str]) -> float:
+    """Milliseconds from starting `triage chat` to its prompt on the screen."""
+    import pexpect
+
+    started = time.perf_counter()
+    child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "chat"], env=env, dimensions=(ROWS, COLUMNS),
+                          timeout=20)
+    child.expect("›".encode())
+    elapsed = (time.perf_counter() - started) * 1000
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    return elapsed
+
+
+def verdict(value: float, target: float) -> str:
+    return "ok" if value <= target else "MISSED"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (default 5)")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "OPENAI_"))}
+        env.update({"TRIAGE_HOME": home, "TRIAGE_CONFIG": os.devnull, "TERM": "xterm-256color",
+                    "PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONPATH": str(ROOT)})
+        env.pop("NO_COLOR", None)
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {ROWS}x{COLUMNS} pty, "
+              f"median of {options.runs} runs\n")
+        rows = [answer_figures(tokens, options.runs, env) for tokens in (1000, 4000, 10000)]
+        header = (f"{'tokens':>7} {'chunk→screen':>13} {'p95':>7} {'CPU/token':>10} {'frames':>7} "
+                  f"{'ms/frame':>9} {'markdown':>9} {'raw':>7} {'md/raw':>7} {'peak RSS':>9}")
+        print(header)
+        print("-" * len(header))
+        for r in rows:
+            print(f"{r['tokens']:>7} {r['latency_ms']:>10.1f} ms {r['latency_p95_ms']:>4.1f} ms "
+                  f"{r['cpu_us']:>7.1f} µs {r['frames']:>7.0f} {r['frame_ms']:>9.2f} {r['span_md']:>8.2f}s "
+                  f"{r['span_raw']:>6.2f}s {r['span_md'] / r['span_raw']:>7.2f} {r['peak_mib']:>5.1f} MiB")
+        big, small = rows[-1], rows[0]
+        frame_ratio = big["frame_ms"] / small["frame_ms"]
+        start = startup_figures(max(options.runs, 5), env)
+        print()
+        checks = [
+            ("chunk → screen latency, 10k tokens", big["latency_ms"], "ms", "latency_ms"),
+            ("renderer CPU per token, 10k tokens", big["cpu_us"], "µs", "cpu_us_per_token"),
+            ("frame cost 10k / 1k tokens", frame_ratio, "×", "frame_ratio"),
+            ("markdown / raw time, 10k tokens", big["span_md"] / big["span_raw"], "×", "markdown_vs_raw"),
+            ("triage --version", start["version_ms"], "ms", "version_ms"),
+            ("triage --help", start["help_ms"], "ms", "help_ms"),
+            ("triage chat to its prompt", start["repl_ms"], "ms", "repl_ms"),
+            ("peak memory, 10k tokens", big["peak_mib"], "MiB", "peak_mib"),
+        ]
+        for name, value, unit, key in checks:
+            print(f"{name:<38} {value:>8.2f} {unit:<3}  target ≤ {TARGETS[key]:g} {unit:<3} "
+                  f"{verdict(value, TARGETS[key])}")
+
+
+if __name__ == "__main__":
+    main()
