@@ -16,22 +16,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pty
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from markdown_samples import CHARS_PER_TOKEN, realistic_markdown  # noqa: E402
+from pty_capture import run_in_pty  # noqa: E402
 from scripted_server import ScriptedServer, answer  # noqa: E402
 
-CHARS_PER_TOKEN = 4  # the server sends one chunk of this many characters per token
 ROWS, COLUMNS = 24, 100
 TARGETS = {
     "latency_ms": 20.0,
@@ -43,81 +41,6 @@ TARGETS = {
     "repl_ms": 350.0,
     "peak_mib": 100.0,
 }
-
-WORDS = ("order parcel carrier delivery tracking customer weather hub depot courier label address "
-         "refund update window estimate tomorrow signed warehouse scanned route van driver").split()
-
-
-def realistic_markdown(tokens: int, seed: int = 1) -> str:
-    """About `tokens` tokens of the Markdown a support answer holds."""
-    rng = random.Random(seed)
-
-    def sentence() -> str:
-        words = [rng.choice(WORDS) for _ in range(rng.randint(6, 14))]
-        if rng.random() < 0.3:
-            words[rng.randrange(len(words))] = f"**{rng.choice(WORDS)}**"
-        if rng.random() < 0.2:
-            words[rng.randrange(len(words))] = f"`A{rng.randint(1000, 1999)}`"
-        return " ".join(words).capitalize() + "."
-
-    blocks: list[str] = []
-    size = 0
-    while size < tokens * CHARS_PER_TOKEN:
-        kind = rng.random()
-        if kind < 0.12:
-            block = f"## {sentence()[:-1]}"
-        elif kind < 0.5:
-            block = " ".join(sentence() for _ in range(rng.randint(2, 5)))
-        elif kind < 0.72:
-            block = "\n".join(f"- {sentence()}" for _ in range(rng.randint(3, 6)))
-        elif kind < 0.82:
-            block = "\n".join(f"{i}. {sentence()}" for i in range(1, rng.randint(3, 6)))
-        elif kind < 0.94:
-            lines = [f"    status = lookup('A{rng.randint(1000, 1999)}')  # {rng.choice(WORDS)}"
-                     for _ in range(rng.randint(4, 12))]
-            block = "```python\ndef check():\n" + "\n".join(lines) + "\n```"
-        else:
-            rows = [f"| A{rng.randint(1000, 1999)} | {rng.choice(WORDS)} | {rng.randint(1, 9)} days |"
-                    for _ in range(rng.randint(2, 5))]
-            block = "| order | state | wait |\n|---|---|---|\n" + "\n".join(rows)
-        blocks.append(block)
-        size += len(block) + 2
-    return "\n\n".join(blocks) + "\n"
-
-
-def run_in_pty(args: list[str], env: dict[str, str]) -> tuple[float, float, bytes]:
-    """Run the CLI in a ROWSxCOLUMNS pty, draining its output; (seconds, peak RSS MiB, output)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child
-        os.execvpe(sys.executable, [sys.executable, "-m", "triage_cli", *args], env)
-    import fcntl
-    import struct
-    import termios
-
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
-    started = time.perf_counter()
-    chunks: list[bytes] = []
-
-    def drain() -> None:
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    _, status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - started
-    reader.join(timeout=5)
-    os.close(fd)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"triage {' '.join(args)} failed:\n{b''.join(chunks).decode(errors='replace')[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024, b"".join(chunks)
-
 
 def answer_figures(tokens: int, runs: int, base_env: dict[str, str]) -> dict[str, float]:
     text = realistic_markdown(tokens)
@@ -134,7 +57,7 @@ def answer_figures(tokens: int, runs: int, base_env: dict[str, str]) -> dict[str
         for _ in range(runs):
             for mode in ("markdown", "raw"):
                 args = ["ask", "Where is A1002?"] + (["--plain"] if mode == "raw" else [])
-                _, peak, _ = run_in_pty(args, env)
+                _, peak, _ = run_in_pty(args, env, ROWS, COLUMNS)
                 stats = json.loads(stats_path.read_text())
                 if mode == "raw":
                     figures["span_raw"].append(stats["answer_span_s"])

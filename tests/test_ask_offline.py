@@ -101,3 +101,13 @@ def test_on_a_terminal_the_reply_is_rendered_with_tool_progress(triage_env):
     assert "✓" in screen and "get_order_status" in screen
     assert "delayed" in screen and "**" not in screen  # Markdown was rendered, not printed raw
     assert "Next step" in screen and "escalate" not in screen
+
+
+def test_plain_flag_prints_the_reply_as_written_even_on_a_terminal(triage_env):
+    child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "ask", "--plain", "--order", "A1002"],
+                          env=triage_env, cwd=os.getcwd(), dimensions=(40, 100), encoding="utf-8", timeout=20)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "\x1b" not in child.before  # no colours, no cursor moves
+    assert "**A1002**" in child.before and "Next step: answer" in child.before

@@ -63,6 +63,7 @@ class TerminalRenderer:
         self._last_frame = 0.0
         self._gap = MIN_FRAME_SECONDS
         self._redraw_cost = 0.0
+        self._in_content = False
         self._thinking_tokens = 0
         self._record: TriageRecord | None = None
         self._notices: list[Notice] = []
@@ -106,7 +107,8 @@ class TerminalRenderer:
         self._gap = min(MAX_FRAME_SECONDS, max(MIN_FRAME_SECONDS, self._redraw_cost / FRAME_BUDGET))
         if self.stats is not None:
             self.stats.frame_ms.append((ended - started) * 1000)
-            self.stats.renderer_cpu_s += time.thread_time() - cpu
+            if not self._in_content:  # a frame drawn for a chunk is counted with that chunk
+                self.stats.renderer_cpu_s += time.thread_time() - cpu
             self.stats.on_screen()
 
     def _frame_due(self) -> bool:
@@ -150,7 +152,11 @@ class TerminalRenderer:
             if first:
                 self._settle_tools()
             if first or self._frame_due():
-                self._frame()  # the first words, and any chunk after a quiet spell, never wait
+                self._in_content = True
+                try:
+                    self._frame()  # the first words, and any chunk after a quiet spell, never wait
+                finally:
+                    self._in_content = False
         if self.stats is not None:
             self.stats.renderer_cpu_s += time.thread_time() - cpu
 
