@@ -1,63 +1,76 @@
-"""`triage chat`: a prompt-toolkit REPL that keeps one conversation across turns."""
+"""`triage chat`: a prompt-toolkit REPL that keeps one conversation across turns.
+
+Only prompt-toolkit is needed to draw the prompt. Everything else the first answer needs (rich
+and its Markdown renderer, the engine and its order store, the model client) is loaded in a
+thread while the user types, and the first answer waits for it only if it is not ready yet.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
+from typing import TYPE_CHECKING
 
-from prompt_toolkit import PromptSession
-from prompt_toolkit.formatted_text import HTML
-from rich.console import Console
-from rich.text import Text
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
-from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.engine.escalation import filing_escalations
-from triage_cli.errors import TriageError
-from triage_cli.store.tickets import TicketStore
-from triage_cli.ui.render import present
-from triage_cli.ui.warm_up import warm_up_rendering
-from triage_cli.ui.sanitize import clean
-from triage_cli.ui.terminal import make_console
+from triage_cli.errors import ConfigError, TriageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from triage_cli.engine.build import Engine
 
 EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
-WARM_UP_DELAY_SECONDS = 0.05
+PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn
 
 
 class Repl:
-    def __init__(self, settings: Settings, console: Console, *, order: str | None = None) -> None:
+    def __init__(self, settings: Settings, *, order: str | None = None) -> None:
+        if settings.orders_db is not None and not settings.orders_db.is_file():
+            # Checked now, not when the engine is built behind the prompt.
+            raise ConfigError(f"order database not found: {settings.orders_db} (from orders_db)")
         self.settings = settings
-        self.console = console
         self.order = order
         self.conversation = Conversation()
-        self.engine = build_engine(settings)
-        self.tickets = TicketStore(settings.home)
-        self._warming: asyncio.Future[None] | None = None
+        self.engine: Engine | None = None
+        self.console: Console | None = None
+        self._preparing: asyncio.Future[None] | None = None
 
     def welcome(self) -> None:
-        self.console.print(Text.assemble(
-            ("triage chat", "bold"), ("  ·  ", "dim"), self.settings.describe(),
-            ("  ·  data: ", "dim"), str(self.settings.home),
-        ))
-        self.console.print(Text("Type a customer's message. Leave with exit, quit or Ctrl-D.", style="dim"))
+        print_formatted_text(FormattedText([
+            ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", _clean(self.settings.describe())),
+            ("ansibrightblack", "  ·  data: "), ("", _clean(str(self.settings.home))),
+        ]))
+        print_formatted_text(FormattedText([
+            ("ansibrightblack", "Type a customer's message. Leave with exit, quit or Ctrl-D."),
+        ]))
 
-    def _warm_up(self) -> None:
-        """Load the Markdown renderer and the model client in a thread while the user types the
-        first question, so neither delays the prompt nor the first answer."""
-        async def warm() -> None:
-            with contextlib.suppress(Exception):  # a real failure shows on the first answer
-                await asyncio.to_thread(warm_up_rendering)
-                await asyncio.to_thread(self.engine.warm_up)
+    def _prepare_now(self) -> None:
+        """Load the renderer, build the engine and its model client (blocking; run in a thread)."""
+        from triage_cli.engine.build import build_engine
+        from triage_cli.ui.terminal import make_console
+        from triage_cli.ui.warm_up import warm_up_rendering
 
-        self._warming = asyncio.ensure_future(warm())
+        self.console = self.console or make_console()
+        warm_up_rendering()
+        self.engine = self.engine or build_engine(self.settings)
+        try:
+            self.engine.warm_up()
+        except Exception:  # noqa: BLE001 - a real failure shows on the first answer
+            pass
+
+    def _prepare(self) -> asyncio.Future[None]:
+        if self._preparing is None:
+            self._preparing = asyncio.ensure_future(asyncio.to_thread(self._prepare_now))
+        return self._preparing
 
     async def loop(self) -> int:
         session: PromptSession[str] = PromptSession()
         self.welcome()
-        # Started just after the prompt is drawn, so the prompt never waits for it.
-        asyncio.get_running_loop().call_later(WARM_UP_DELAY_SECONDS, self._warm_up)
+        asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
         while True:
             try:
                 line = await session.prompt_async(HTML("<b>›</b> "))
@@ -73,17 +86,30 @@ class Repl:
             await self.answer(text)
 
     async def close(self) -> None:
-        await self.engine.aclose()
+        if self._preparing is not None:
+            await asyncio.gather(self._preparing, return_exceptions=True)
+        if self.engine is not None:
+            await self.engine.aclose()
 
     async def answer(self, text: str) -> None:
         """One turn. Ctrl-C cancels it; a failure is reported and the session goes on."""
-        if self._warming is not None:
-            await self._warming  # never build the client twice
+        try:
+            await self._prepare()
+        except TriageError as exc:
+            self._preparing = None  # try again on the next question
+            print_formatted_text(FormattedText([("ansired bold", "error: "), ("", _clean(str(exc)))]))
+            return
+        assert self.engine is not None and self.console is not None
+        from rich.text import Text
+
+        from triage_cli.engine.escalation import filing_escalations
+        from triage_cli.store.tickets import TicketStore
+        from triage_cli.ui.render import present
+        from triage_cli.ui.terminal_view import TerminalRenderer
+
         message = compose_question(text, self.order)
         self.conversation.add_user(message)
-        from triage_cli.ui.terminal_view import TerminalRenderer  # loaded while the user typed
-
-        events = filing_escalations(self.engine.run(self.conversation), self.tickets, message)
+        events = filing_escalations(self.engine.run(self.conversation), TicketStore(self.settings.home), message)
         task = asyncio.create_task(present(events, TerminalRenderer(self.console)))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -92,14 +118,20 @@ class Repl:
         except asyncio.CancelledError:
             self.console.print(Text("[interrupted]", style="yellow"))
         except TriageError as exc:
-            self.console.print(Text.assemble(("error: ", "bold red"), clean(str(exc))))
+            self.console.print(Text.assemble(("error: ", "bold red"), _clean(str(exc))))
         finally:
             loop.remove_signal_handler(signal.SIGINT)
         self.console.print()
 
 
+def _clean(text: str) -> str:
+    from triage_cli.ui.sanitize import clean
+
+    return clean(text)
+
+
 def run_chat(settings: Settings, *, order: str | None = None) -> int:
-    repl = Repl(settings, make_console(), order=order)
+    repl = Repl(settings, order=order)
 
     async def session() -> int:
         try:
