@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+import time
 
 import pexpect
 import pytest
@@ -184,3 +185,31 @@ def test_an_escalation_in_chat_shows_the_record_and_opens_a_ticket(spawn_chat, r
     child.expect(pexpect.EOF)
     tickets = run_triage("tickets", "--json")
     assert '"order_id":"A9999"' in tickets.out and tickets.out.count('"id":') == 1
+
+
+def test_ctrl_c_right_after_the_first_question_keeps_the_session(spawn_chat):
+    child = spawn_chat()
+    child.sendline("Where is A1002?")
+    time.sleep(0.05)  # prompt-toolkit hands the terminal back; Ctrl-C is then a signal, not a key
+    child.sendintr()  # most likely while the engine is still loading behind the prompt
+    child.expect(r"\[interrupted\]|" + OFFLINE_END)
+    child.expect(PROMPT)
+    seen = turn(child, "Where is A1003?", OFFLINE_END)
+    assert "delivered" in seen
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_an_order_database_that_is_not_sqlite_stops_chat_before_the_prompt(triage_env, tmp_path):
+    bad = tmp_path / "orders.db"
+    bad.write_text("not a database")
+    env = {**triage_env, "TRIAGE_ORDERS_DB": str(bad), "NO_COLOR": "1"}
+    child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "chat"], env=env, cwd=".", dimensions=(40, 120),
+                          encoding="utf-8", timeout=TIMEOUT)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus != 0
+    output = plain(child.before)
+    assert "error:" in output and PROMPT not in output and "Traceback" not in output

@@ -97,3 +97,35 @@ def test_any_sequence_of_block_kinds_streams_to_the_same_lines_as_a_full_render(
         expected = full_render(document)
         got, _ = streamed_render(document, rng)
         assert got == expected, document
+
+
+def test_link_reference_definitions_printed_earlier_still_resolve_later_links():
+    document = "Intro\n\n[a]: http://x.example\n\nMore [a]\n\nEnd\n"
+    for seed in range(10):
+        got, _ = streamed_render(document, random.Random(seed))
+        assert got == full_render(document)
+
+
+def test_a_long_code_block_freezes_when_it_closes_and_matches_a_full_render():
+    code = "\n".join(f"line_{i} = {i}" for i in range(300))
+    document = f"Before.\n\n```python\n{code}\n```\n\nAfter the code.\n\n- a list\n"
+    got, frozen = streamed_render(document, random.Random(3))
+    assert got == full_render(document)
+    assert frozen >= 2
+
+
+def test_the_live_preview_of_a_huge_open_block_costs_the_window_not_the_block():
+    stream = MarkdownStream(console())
+    stream.feed("```python\n" + "\n".join(f"x_{i} = {i}" for i in range(2000)) + "\n")
+    stream.take_finished()
+    preview = stream.preview_open(60, 20)
+    assert len(preview) == 20
+    assert "x_1999 = 1999" in "".join(s.text for s in preview[-2])  # the newest lines, still as code
+
+
+def test_character_references_cannot_smuggle_controls_into_the_rendering():
+    c = console()
+    lines = render_markdown_lines(c, "Refund &#x202E;txt.exe&#x202C; &rlm; &#8232; ok", 60)
+    text = "".join(s.text for line in lines for s in line)
+    assert not any(ch in text for ch in "\u202e\u202c\u200f\u2028")
+    assert "txt.exe" in text and "ok" in text

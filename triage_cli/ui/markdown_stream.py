@@ -11,6 +11,8 @@ block is rendered once when it freezes.
 from __future__ import annotations
 
 import functools
+import re
+import threading
 from collections.abc import Callable
 
 from markdown_it import MarkdownIt
@@ -22,7 +24,10 @@ from rich.markdown import CodeBlock, Markdown
 from rich.segment import Segment
 from rich.syntax import Syntax, SyntaxTheme
 
+from triage_cli.ui.sanitize import UNSAFE_CHARACTERS, clean
+
 Lines = list[list[Segment]]
+_UNSAFE = re.compile(f"[{UNSAFE_CHARACTERS}]")
 
 
 class _CodeBlock(CodeBlock):
@@ -65,14 +70,28 @@ class _Markdown(Markdown):
         self.inline_code_theme = self.code_theme
 
 
-@functools.lru_cache(maxsize=1)
+_parsers = threading.local()  # markdown-it fills caches as it goes: one parser per thread
+
+
 def _shared_parser() -> MarkdownIt:
-    return MarkdownIt().enable("strikethrough").enable("table")  # as rich.markdown.Markdown does
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = MarkdownIt().enable("strikethrough").enable("table")  # as rich does
+    return parser
 
 
 def render_markdown_lines(console: Console, text: str, width: int) -> Lines:
     # hyperlinks=False prints a link's real URL beside its text, never the text alone.
-    return console.render_lines(_Markdown(text, hyperlinks=False), console.options.update(width=width), pad=False)
+    lines = console.render_lines(_Markdown(text, hyperlinks=False), console.options.update(width=width), pad=False)
+    return [_safe(line) for line in lines]
+
+
+def _safe(line: list[Segment]) -> list[Segment]:
+    """The text was sanitized before parsing, but Markdown decodes character references
+    (`&#x202E;`) into characters again: neutralise what the rendering produced."""
+    if not any(_UNSAFE.search(segment.text) for segment in line):
+        return line
+    return [Segment(clean(s.text), s.style, s.control) if not s.control else s for s in line]
 
 
 # rich puts a blank line between two top-level blocks unless the first is a horizontal rule
@@ -92,6 +111,8 @@ class MarkdownStream:
         self._gap_after_taken = True  # whether the piece just taken ends in a block with a gap after
         self._before: str | None = None  # stand-in for what was printed before; None at the start
         self._before_lines: dict[tuple[str, int], int] = {}  # (stand-in, width) -> its line count
+        self._references: dict[str, str] = {}  # link reference definitions seen: label -> URL
+        self._fence: str | None = None  # the fence that opened the open block, if it is code
 
     @property
     def has_text(self) -> bool:
@@ -110,25 +131,46 @@ class MarkdownStream:
         complete = tail[: tail.rfind("\n") + 1]
         if len(complete) == self._checked:
             return None  # no new complete line: nothing can have finished since the last look
+        if self._fence and not _closes_fence(complete[self._checked:], self._fence):
+            self._checked = len(complete)
+            return None  # an open code block ends only at its closing fence: no need to parse
         self._checked = len(complete)
-        blocks = [t for t in self._parser.parse(complete) if t.level == 0 and t.map and t.nesting >= 0]
+        env: dict = {}
+        blocks = [t for t in self._parser.parse(complete, env) if t.level == 0 and t.map and t.nesting >= 0]
+        self._fence = _open_fence(blocks[-1], complete) if blocks else None
         if len(blocks) < 2:
             return None
         cut = _offset_of_line(tail, blocks[-1].map[0])
         finished, self._open = tail[:cut], tail[cut:]
         self._checked = 0
+        self._fence = None
         self._gap_after_taken = blocks[-2].type != "hr"
+        for label, target in (env.get("references") or {}).items():
+            self._references.setdefault(label, target.get("href", ""))
         return finished
 
     def render_piece(self, piece: str, width: int) -> Lines:
         """Lines of `piece` (just taken) as they appear in a render of the whole text."""
         lines = self._render(piece, width)
-        self._before = _STAND_IN[self._gap_after_taken]
+        # Link reference definitions printed earlier still resolve links in later blocks.
+        definitions = "".join(f"[{label}]: <{href}>\n" for label, href in self._references.items())
+        self._before = definitions + ("\n" if definitions else "") + _STAND_IN[self._gap_after_taken]
         return lines
 
     def render_open(self, width: int) -> Lines:
         """Lines of the open part, as it would look now in a full render."""
         return self._render(self._open, width)
+
+    def preview_open(self, width: int, rows: int) -> Lines:
+        """The last `rows` lines of the open part, for the live area. A block far taller than
+        that (a long code block or list) is previewed from its last source lines only, so a
+        frame costs the window's height, not the block's."""
+        lines = self._open.split("\n")
+        if len(lines) <= 2 * rows + 1:
+            return self.render_open(width)[-rows:]
+        tail = "\n".join(lines[-2 * rows:])
+        head = lines[0] + "\n" if self._fence else ""  # keep the code block open
+        return self._render(head + tail, width)[-rows:]
 
     def _render(self, piece: str, width: int) -> Lines:
         if not piece.strip():
@@ -139,6 +181,22 @@ class MarkdownStream:
         if key not in self._before_lines:
             self._before_lines[key] = len(render_markdown_lines(self.console, self._before, width))
         return render_markdown_lines(self.console, self._before + piece, width)[self._before_lines[key]:]
+
+
+def _open_fence(token, text: str) -> str | None:  # noqa: ANN001 - a markdown_it Token
+    """The fence (```` ``` ```` or `~~~`, as long as written) of a code block that `text` leaves
+    open, else None."""
+    if token.type != "fence" or not token.markup or not token.map:
+        return None
+    first, end = token.map
+    last_line = text.split("\n")[end - 1] if end - 1 > first else ""
+    return None if _closes_fence(last_line, token.markup) else token.markup
+
+
+def _closes_fence(new_lines: str, fence: str) -> bool:
+    """Whether any of the complete lines `new_lines` could close a code block opened by `fence`."""
+    pattern = re.compile(rf"^ {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.MULTILINE)
+    return bool(pattern.search(new_lines))
 
 
 def _offset_of_line(text: str, line_number: int) -> int:

@@ -16,7 +16,7 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.errors import ConfigError, TriageError
+from triage_cli.errors import TriageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -29,9 +29,11 @@ PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn
 
 class Repl:
     def __init__(self, settings: Settings, *, order: str | None = None) -> None:
-        if settings.orders_db is not None and not settings.orders_db.is_file():
+        if settings.orders_db is not None:
             # Checked now, not when the engine is built behind the prompt.
-            raise ConfigError(f"order database not found: {settings.orders_db} (from orders_db)")
+            from triage_cli.engine.build import open_order_store
+
+            open_order_store(settings)
         self.settings = settings
         self.order = order
         self.conversation = Conversation()
@@ -92,16 +94,28 @@ class Repl:
             await self.engine.aclose()
 
     async def answer(self, text: str) -> None:
-        """One turn. Ctrl-C cancels it; a failure is reported and the session goes on."""
+        """One turn. Ctrl-C cancels it (even while the engine is still loading); a failure is
+        reported and the session goes on."""
+        task = asyncio.create_task(self._turn(text))
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
-            await self._prepare()
+            await task
+        except asyncio.CancelledError:
+            self._say("[interrupted]", "yellow")
         except TriageError as exc:
-            self._preparing = None  # try again on the next question
-            print_formatted_text(FormattedText([("ansired bold", "error: "), ("", _clean(str(exc)))]))
-            return
-        assert self.engine is not None and self.console is not None
-        from rich.text import Text
+            self._say(f"error: {_clean(str(exc))}", "bold red")
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+        self._say("", "")
 
+    async def _turn(self, text: str) -> None:
+        try:
+            await asyncio.shield(self._prepare())  # a cancelled turn leaves the loading going on
+        except TriageError:
+            self._preparing = None  # try again on the next question
+            raise
+        assert self.engine is not None and self.console is not None
         from triage_cli.engine.escalation import filing_escalations
         from triage_cli.store.tickets import TicketStore
         from triage_cli.ui.render import present
@@ -110,18 +124,18 @@ class Repl:
         message = compose_question(text, self.order)
         self.conversation.add_user(message)
         events = filing_escalations(self.engine.run(self.conversation), TicketStore(self.settings.home), message)
-        task = asyncio.create_task(present(events, TerminalRenderer(self.console)))
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
-        try:
-            await task
-        except asyncio.CancelledError:
-            self.console.print(Text("[interrupted]", style="yellow"))
-        except TriageError as exc:
-            self.console.print(Text.assemble(("error: ", "bold red"), _clean(str(exc))))
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-        self.console.print()
+        await present(events, TerminalRenderer(self.console))
+
+    def _say(self, text: str, style: str) -> None:
+        if self.console is None:
+            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), text)]))
+        else:
+            from rich.text import Text
+
+            self.console.print(Text(text, style=style))
+
+
+_PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold"}
 
 
 def _clean(text: str) -> str:

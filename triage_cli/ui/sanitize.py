@@ -18,8 +18,9 @@ _C1_OPENERS = {"\x9b": "csi", "\x9d": "osc", "\x90": "dcs", "\x98": "sos", "\x9e
 MAX_SEQUENCE = 4096
 
 _BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
-# Characters that can pass untouched: anything but controls, DEL, C1 and bidi controls.
-_PLAIN = re.compile(rf"[^\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}]+")
+# Characters that never pass untouched: controls but newline and tab, DEL, C1 and bidi controls.
+UNSAFE_CHARACTERS = rf"\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}\u2028\u2029"
+_PLAIN = re.compile(f"[^{UNSAFE_CHARACTERS}]+")
 
 
 class StreamSanitizer:

@@ -86,7 +86,7 @@ class TerminalRenderer:
     def _open_lines(self, width: int, room: int) -> Lines:
         """The open block's lines; when taller than the window, only its last lines (the whole
         block reaches scrollback once it is finished)."""
-        return self._markdown.render_open(width)[-room:]
+        return self._markdown.preview_open(width, room)
 
     def _frame(self) -> None:
         started, cpu = time.perf_counter(), time.thread_time()
