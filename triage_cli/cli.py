@@ -118,14 +118,17 @@ def chat(
 ) -> None:
     """Start an interactive session that keeps the conversation across turns.
 
-    Type a message and press Enter. Leave with exit, quit or Ctrl-D.
+    Type a message and press Enter (Alt+Enter for a new line). /help lists the commands:
+    /order, /new, /model, /provider, /tickets, /history, /usage, /reasoning, /json, /exit.
+    Ctrl-C cancels an answer; Ctrl-D leaves.
     """
     with _user_errors():
         if not sys.stdin.isatty():
             raise UsageError("triage chat needs a terminal; for piped input use: triage ask")
         from triage_cli.ui.repl import run_chat
 
-        code = run_chat(_settings(provider, model, base_url), order=order)
+        flags = {"provider": provider, "model": model, "base_url": base_url}
+        code = run_chat(_settings(provider, model, base_url), flags, order=order)
     raise typer.Exit(code)
 
 

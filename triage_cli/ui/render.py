@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord
+from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord, Usage
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.sanitize import StreamSanitizer, clean
 
@@ -36,6 +36,8 @@ class RunResult:
     """What a front end needs to know once the events stop."""
 
     error: str | None = None
+    usage: Usage | None = None
+    record: TriageRecord | None = None
 
     @property
     def exit_code(self) -> int:
@@ -59,11 +61,28 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
             async for event in events:
                 if isinstance(event, Error):
                     result.error = event.message
+                elif isinstance(event, Usage):
+                    result.usage = event
+                elif isinstance(event, TriageRecord):
+                    result.record = event
                 renderer.handle(event)
     finally:
         ticking.cancel()
         renderer.finish()
     return result
+
+
+def usage_line(usage: Usage) -> str:
+    """`2 model calls · 812 in / 95 out tokens · first token 640 ms · 1.7 s`"""
+    calls = "no model" if usage.model_calls == 0 else (
+        "1 model call" if usage.model_calls == 1 else f"{usage.model_calls} model calls")
+    parts = [calls]
+    if usage.model_calls:
+        parts.append(f"{usage.prompt_tokens:,} in / {usage.completion_tokens:,} out tokens")
+    if usage.ttft_ms is not None:
+        parts.append(f"first token {usage.ttft_ms:,.0f} ms")
+    parts.append(f"{usage.total_ms / 1000:.1f} s")
+    return " · ".join(parts)
 
 
 def format_arguments(arguments: str) -> str:

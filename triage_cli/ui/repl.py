@@ -3,43 +3,67 @@
 Only prompt-toolkit is needed to draw the prompt. Everything else the first answer needs (rich
 and its Markdown renderer, the engine and its order store, the model client) is loaded in a
 thread while the user types, and the first answer waits for it only if it is not ready yet.
+Slash commands are in ui/slash_commands.py; the input line in ui/prompt_input.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import Conversation, compose_question
 from triage_cli.errors import TriageError
+from triage_cli.ui.prompt_input import ChatCompleter, make_session
+from triage_cli.ui.slash_commands import COMMANDS, run_command
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from triage_cli.engine.build import Engine
+    from triage_cli.engine.events import TriageRecord, Usage
 
-EXIT_WORDS = {"exit", "quit", "/exit", "/quit"}
+EXIT_WORDS = {"exit", "quit"}
 PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn
+_PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold", "dim": "ansibrightblack"}
 
 
 class Repl:
-    def __init__(self, settings: Settings, *, order: str | None = None) -> None:
+    def __init__(self, settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None) -> None:
         if settings.orders_db is not None:
             # Checked now, not when the engine is built behind the prompt.
             from triage_cli.engine.build import open_order_store
 
             open_order_store(settings)
         self.settings = settings
-        self.order = order
+        self.flags = dict(flags or {})
+        self.order = order.strip().upper() if order else None
         self.conversation = Conversation()
         self.engine: Engine | None = None
         self.console: Console | None = None
+        self.show_reasoning = False
+        self.turns: list[tuple[str, str | None]] = []  # (question, next step) of this conversation
+        self.last_usage: Usage | None = None
+        self.last_record: TriageRecord | None = None
+        self.session_usage = (0, 0, 0)  # model calls, prompt tokens, completion tokens
+        self._order_ids: list[str] = []
         self._preparing: asyncio.Future[None] | None = None
+
+    # output ------------------------------------------------------------------------------------
+
+    def say(self, text: str, style: str) -> None:
+        """One message from the REPL itself (not model text: callers pass their own words)."""
+        if self.console is None:
+            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), _clean(text))]))
+        else:
+            from rich.text import Text
+
+            self.console.print(Text(_clean(text), style=style))
 
     def welcome(self) -> None:
         print_formatted_text(FormattedText([
@@ -47,18 +71,34 @@ class Repl:
             ("ansibrightblack", "  ·  data: "), ("", _clean(str(self.settings.home))),
         ]))
         print_formatted_text(FormattedText([
-            ("ansibrightblack", "Type a customer's message. Leave with exit, quit or Ctrl-D."),
+            ("ansibrightblack", "Type a customer's message and press Enter. /help lists the commands; "
+                                "Ctrl-D leaves."),
         ]))
+
+    def toolbar(self) -> FormattedText:
+        calls, prompt, completion = self.session_usage
+        return FormattedText([
+            ("", f" {_clean(self.settings.describe())} "),
+            ("", f"· order {self.order or '—'} "),
+            ("", f"· {prompt + completion:,} tokens this session "),
+        ])
+
+    # the engine --------------------------------------------------------------------------------
 
     def _prepare_now(self) -> None:
         """Load the renderer, build the engine and its model client (blocking; run in a thread)."""
-        from triage_cli.engine.build import build_engine
+        from triage_cli.engine.build import build_engine, open_order_store
         from triage_cli.ui.terminal import make_console
         from triage_cli.ui.warm_up import warm_up_rendering
 
         self.console = self.console or make_console()
         warm_up_rendering()
         self.engine = self.engine or build_engine(self.settings)
+        if not self._order_ids:
+            try:
+                self._order_ids = open_order_store(self.settings).order_ids()
+            except TriageError:
+                pass  # completion without order ids; the answer will report the store
         try:
             self.engine.warm_up()
         except Exception:  # noqa: BLE001 - a real failure shows on the first answer
@@ -69,8 +109,30 @@ class Repl:
             self._preparing = asyncio.ensure_future(asyncio.to_thread(self._prepare_now))
         return self._preparing
 
+    async def switch(self, flags: Mapping[str, Any]) -> None:
+        """Use another provider or model from the next question on; the conversation stays."""
+        from triage_cli.config import load_settings
+
+        settings = load_settings({**self.flags, "model": None, "base_url": None, **flags})
+        if self._preparing is not None:
+            await asyncio.gather(self._preparing, return_exceptions=True)
+        old, self.engine, self._preparing = self.engine, None, None
+        self.settings = settings
+        if old is not None:
+            await old.aclose()
+        self._prepare()
+        self.say(f"now using {settings.describe()}", "")
+
+    def new_conversation(self) -> None:
+        self.conversation = Conversation()
+        self.order = None
+        self.turns = []
+        self.last_record = None
+
+    # the loop ----------------------------------------------------------------------------------
+
     async def loop(self) -> int:
-        session: PromptSession[str] = PromptSession()
+        session = make_session(self.settings.home, ChatCompleter(COMMANDS, lambda: self._order_ids), self.toolbar)
         self.welcome()
         asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
         while True:
@@ -85,6 +147,10 @@ class Repl:
                 continue
             if text.lower() in EXIT_WORDS:
                 return 0
+            if text.startswith("/"):
+                if not await run_command(self, text):
+                    return 0
+                continue
             await self.answer(text)
 
     async def close(self) -> None:
@@ -96,18 +162,19 @@ class Repl:
     async def answer(self, text: str) -> None:
         """One turn. Ctrl-C cancels it (even while the engine is still loading); a failure is
         reported and the session goes on."""
+        self.turns.append((text, None))
         task = asyncio.create_task(self._turn(text))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
             await task
         except asyncio.CancelledError:
-            self._say("[interrupted]", "yellow")
+            self.say("[interrupted]", "yellow")
         except TriageError as exc:
-            self._say(f"error: {_clean(str(exc))}", "bold red")
+            self.say(f"error: {exc}", "bold red")
         finally:
             loop.remove_signal_handler(signal.SIGINT)
-        self._say("", "")
+        self.say("", "")
 
     async def _turn(self, text: str) -> None:
         try:
@@ -118,24 +185,22 @@ class Repl:
         assert self.engine is not None and self.console is not None
         from triage_cli.engine.escalation import filing_escalations
         from triage_cli.store.tickets import TicketStore
-        from triage_cli.ui.render import present
+        from triage_cli.ui.render import present, usage_line
         from triage_cli.ui.terminal_view import TerminalRenderer
 
         message = compose_question(text, self.order)
         self.conversation.add_user(message)
         events = filing_escalations(self.engine.run(self.conversation), TicketStore(self.settings.home), message)
-        await present(events, TerminalRenderer(self.console))
-
-    def _say(self, text: str, style: str) -> None:
-        if self.console is None:
-            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), text)]))
-        else:
-            from rich.text import Text
-
-            self.console.print(Text(text, style=style))
-
-
-_PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold"}
+        result = await present(events, TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
+        if result.record is not None:
+            self.last_record = result.record
+            self.turns[-1] = (text, result.record.next_step)
+        if result.usage is not None:
+            self.last_usage = result.usage
+            calls, prompt, completion = self.session_usage
+            self.session_usage = (calls + result.usage.model_calls, prompt + result.usage.prompt_tokens,
+                                  completion + result.usage.completion_tokens)
+            self.say(usage_line(result.usage), "dim")
 
 
 def _clean(text: str) -> str:
@@ -144,8 +209,8 @@ def _clean(text: str) -> str:
     return clean(text)
 
 
-def run_chat(settings: Settings, *, order: str | None = None) -> int:
-    repl = Repl(settings, order=order)
+def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None) -> int:
+    repl = Repl(settings, flags, order=order)
 
     async def session() -> int:
         try:

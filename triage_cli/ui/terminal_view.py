@@ -28,6 +28,7 @@ MIN_FRAME_SECONDS = 1 / 60  # the shortest gap between frames
 MAX_FRAME_SECONDS = 1 / 20  # the longest: the live area moves at least this often
 FRAME_BUDGET = 0.2  # share of the time redrawing the live area may take
 SPINNER_SECONDS = 1 / 12  # how often running tool calls are redrawn
+REASONING_ROWS = 6  # lines of shown reasoning kept live while the model thinks
 
 
 @dataclass
@@ -51,9 +52,12 @@ class _ToolLine:
 
 
 class TerminalRenderer:
-    def __init__(self, console: Console, *, stats: RenderStats | None = None) -> None:
+    def __init__(self, console: Console, *, stats: RenderStats | None = None, show_reasoning: bool = False) -> None:
         self.console = console
         self.stats = stats
+        self.show_reasoning = show_reasoning
+        self._reasoning: list[str] = []
+        self._reasoning_sanitizer = StreamSanitizer()
         self._markdown = MarkdownStream(console)
         self._sanitizer = StreamSanitizer()
         self._tools: dict[str, _ToolLine] = {}
@@ -78,7 +82,11 @@ class TerminalRenderer:
             for call_id, line in self._tools.items()
         ]
         if self._thinking_tokens and not self._markdown.has_text:
-            parts.append(Text(f"thinking… {self._thinking_tokens} tokens", style="dim italic"))
+            if self.show_reasoning and self._reasoning:
+                tail = "".join(self._reasoning).splitlines()[-REASONING_ROWS:]
+                parts.append(Text("\n".join(tail), style="dim italic"))
+            else:
+                parts.append(Text(f"thinking… {self._thinking_tokens} tokens", style="dim italic"))
         room = max(1, self.console.height - len(parts) - 1)
         parts.append(LinesRenderable(lambda width: self._open_lines(width, room)))
         return parts
@@ -121,6 +129,8 @@ class TerminalRenderer:
             self._content(event.text)
         elif isinstance(event, ReasoningDelta):
             self._thinking_tokens += 1
+            if self.show_reasoning:
+                self._reasoning.append(self._reasoning_sanitizer.feed(event.text))
             self._dirty = True
         elif isinstance(event, ToolStarted):
             self._tools[event.call_id] = _ToolLine(event.name, event.arguments)
@@ -151,6 +161,7 @@ class TerminalRenderer:
             self._dirty = True
             if first:
                 self._settle_tools()
+                self._settle_reasoning()
             if first or self._frame_due():
                 self._in_content = True
                 try:
@@ -183,6 +194,12 @@ class TerminalRenderer:
         for call_id in done:
             self._print_above(self._tools.pop(call_id).render(self._spinners.pop(call_id, Spinner("dots"))))
 
+    def _settle_reasoning(self) -> None:
+        """With reasoning shown, print it (dim) above the reply once the reply starts."""
+        if self.show_reasoning and self._reasoning:
+            self._print_above(Text("".join(self._reasoning).strip(), style="dim italic"))
+        self._reasoning = []
+
     def _print_above(self, renderable: RenderableType) -> None:
         if self._started:
             self._live.console.print(renderable)
@@ -197,6 +214,7 @@ class TerminalRenderer:
             self._live.stop()
             self._started = False
         self._settle_tools()
+        self._settle_reasoning()
         self._freeze_finished_blocks()
         rest = self._markdown.render_open(self.console.width)
         if rest:

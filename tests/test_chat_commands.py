@@ -1,0 +1,196 @@
+"""`triage chat` as a daily tool, driven in a pty: slash commands, history, keys, usage,
+reasoning and cancel. Model turns go to the scripted server, so every request is checked."""
+
+from __future__ import annotations
+
+import time
+
+import pexpect
+
+from scripted_server import Reply, ScriptedServer, answer, text, tools
+from test_chat_pty import OFFLINE_END, PROMPT, plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
+
+REPLY = "A1002 is a day late.\n\n**Next step:** answer"
+
+
+def model_reply(**kw) -> Reply:
+    return answer(REPLY, order_id="A1002", issue="late", status="delayed", next_step="answer",
+                  summary="Late.", **kw)
+
+
+def command(child: pexpect.spawn, line: str, expected: str) -> str:
+    child.sendline(line)
+    child.expect(expected)
+    seen = child.before + child.after
+    child.expect(PROMPT)
+    return plain(seen)
+
+
+def test_help_lists_every_command_and_the_keys(spawn_chat):
+    child = spawn_chat()
+    seen = command(child, "/help", "Ctrl-D: leave")
+    for name in ("/help", "/order", "/new", "/model", "/provider", "/tickets", "/history", "/usage",
+                 "/reasoning", "/json", "/exit"):
+        assert name in seen
+    assert "Alt+Enter" in seen
+
+
+def test_an_unknown_command_gets_a_hint_and_never_reaches_the_model(spawn_chat, server, model_env):
+    child = spawn_chat(model_env)
+    child.sendline("/ordr A1002")
+    child.expect("unknown command /ordr: try ([^\r\n]*)")
+    assert "/order" in child.match.group(1)
+    child.expect(PROMPT)
+    assert len(server.requests) == 0
+
+
+def test_order_sets_the_context_and_shows_in_the_toolbar(spawn_chat, server, model_env):
+    server.add(model_reply())
+    child = spawn_chat(model_env)
+    command(child, "/order a1002", "order in context: A1002")
+    turn(child, "Where is it?", "day late")
+    assert server.requests[0]["messages"][-1]["content"] == "Order A1002: Where is it?"
+    command(child, "/order none", "no order in context")
+
+
+def test_the_toolbar_shows_provider_model_order_and_session_tokens(triage_env):
+    from triage_cli.config import load_settings
+    from triage_cli.ui.repl import Repl
+
+    repl = Repl(load_settings({"provider": "ollama", "model": "qwen3:8b"}), order="a1002")
+    repl.session_usage = (3, 1200, 300)
+    toolbar = "".join(text for _, text in repl.toolbar())
+    assert "ollama · qwen3:8b" in toolbar and "order A1002" in toolbar and "1,500 tokens" in toolbar
+
+
+def test_new_drops_the_context(spawn_chat, server, model_env):
+    server.add(model_reply(), model_reply())
+    child = spawn_chat(model_env)
+    turn(child, "Where is A1002?", "day late")
+    command(child, "/new", "new conversation")
+    turn(child, "And A1003?", "day late")
+    roles = [m["role"] for m in server.requests[1]["messages"]]
+    assert roles == ["system", "user"]  # nothing from the first conversation
+
+
+def test_model_and_provider_switch_mid_session(spawn_chat, server, model_env):
+    server.add(model_reply(), model_reply())
+    child = spawn_chat(model_env)
+    turn(child, "Where is A1002?", "day late")
+    command(child, "/model other-model", "now using openai · other-model")
+    turn(child, "And now?", "day late")
+    assert server.requests[1]["model"] == "other-model"
+    assert [m["role"] for m in server.requests[1]["messages"]][:3] == ["system", "user", "assistant"]
+    command(child, "/provider offline", "now using offline rules engine")
+    turn(child, "Where is A1003?", OFFLINE_END)
+    assert len(server.requests) == 2  # the offline engine answered
+    seen = command(child, "/provider acme", "error:")
+    assert "unknown provider 'acme'" in seen or "unknown provider" in plain(child.before)
+
+
+def test_each_answer_ends_with_a_usage_line_and_usage_json_and_history_report(spawn_chat, server, model_env):
+    server.add(tools(("get_order_status", {"order_id": "A1002"})), model_reply(usage=(900, 40)))
+    child = spawn_chat(model_env)
+    seen = turn(child, "Where is A1002?", "first token")
+    assert "2 model calls" in seen
+    usage = command(child, "/usage", "this session: [^\r\n]*questio")
+    assert "900 in / 40 out tokens" in usage or "in /" in usage
+    record = command(child, "/json", '"summary"')
+    assert '"next_step": "answer"' in record and '"order_id": "A1002"' in record
+    history = command(child, "/history", "→ answer")
+    assert "Where is A1002?" in history
+
+
+def test_history_survives_a_restart_and_up_recalls_it(spawn_chat, triage_env):
+    child = spawn_chat()
+    turn(child, "Where is A1003 please?", OFFLINE_END)
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child = spawn_chat()
+    child.send("\x1b[A")  # Up
+    child.expect("Where is A1003 please")
+    child.sendcontrol("c")
+    child.sendline("exit")
+    child.expect(pexpect.EOF)
+
+
+def test_alt_enter_inserts_a_new_line_and_enter_sends_the_whole_message(spawn_chat, server, model_env):
+    server.add(model_reply())
+    child = spawn_chat(model_env)
+    child.send("line one")
+    child.send("\x1b\r")  # Alt+Enter
+    child.send("line two A1002\r")
+    child.expect("day late")
+    child.expect(PROMPT)
+    assert server.requests[0]["messages"][-1]["content"] == "line one\nline two A1002"
+
+
+def test_ctrl_c_during_a_long_answer_returns_at_once_and_closes_the_stream(spawn_chat, triage_env, model_env):
+    long_reply = answer("word " * 5000, order_id=None, issue="x", status="x", next_step="answer", summary="s")
+    with ScriptedServer([long_reply, model_reply()], tokens_per_second=200, chunk_chars=5) as srv:
+        child = spawn_chat({**model_env, "OPENAI_BASE_URL": srv.base_url})
+        child.sendline("Tell me everything")
+        child.expect("word word word")
+        pressed = time.monotonic()
+        child.sendintr()
+        child.expect(r"\[interrupted\]")
+        child.expect(PROMPT)
+        assert time.monotonic() - pressed < 0.5
+        deadline = time.monotonic() + 5
+        while srv.disconnects == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert srv.disconnects >= 1
+        turn(child, "Where is A1002?", "day late")  # the next question works
+        second = srv.requests[1]["messages"]
+        assert any(m["role"] == "assistant" and "[interrupted]" in (m.get("content") or "") for m in second)
+
+
+def test_reasoning_shows_as_a_count_by_default_and_as_text_when_on(spawn_chat, server, model_env):
+    thinking = "Let me check the carrier data first. "
+    server.add(Reply(content=text(REPLY).content, reasoning=thinking * 3),
+               Reply(content=text(REPLY).content, reasoning=thinking * 3))
+    child = spawn_chat({**model_env, "TRIAGE_STRUCTURED_OUTPUT": "off"})
+    first = turn(child, "Where is A1002?", "first token")
+    assert "carrier data" not in first and "day late" in first
+    command(child, "/reasoning on", "reasoning: shown")
+    second = turn(child, "And again?", "first token")
+    assert "Let me check the carrier data" in second
+    reply_part = second[second.index("day late") - 20:]
+    assert "carrier data" not in reply_part  # the reply itself stays clean
+
+
+def test_pasted_lines_arrive_as_one_message(spawn_chat, server, model_env):
+    server.add(model_reply())
+    child = spawn_chat(model_env)
+    child.send("\x1b[200~Customer wrote:\nWhere is A1002?\nThanks\x1b[201~")  # a bracketed paste
+    child.send("\r")
+    child.expect("day late")
+    child.expect(PROMPT)
+    assert len(server.requests) == 1
+    assert server.requests[0]["messages"][-1]["content"] == "Customer wrote:\nWhere is A1002?\nThanks"
+
+
+def test_tickets_lists_the_open_escalations(spawn_chat):
+    child = spawn_chat()
+    turn(child, "A9999 never came", OFFLINE_END)
+    seen = command(child, "/tickets", "A9999")
+    assert "order not found" in plain(child.before) or "Open tickets" in seen
+
+
+def test_completion_offers_commands_and_known_order_ids():
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from triage_cli.ui.prompt_input import ChatCompleter
+    from triage_cli.ui.slash_commands import COMMANDS
+
+    completer = ChatCompleter(COMMANDS, lambda: ["A1001", "A1002", "B2001"])
+
+    def complete(text: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(text), CompleteEvent())]
+
+    assert complete("/re") == ["/reasoning"]
+    assert set(complete("/")) == set(COMMANDS)
+    assert complete("/order a10") == ["A1001", "A1002"]
+    assert complete("where is A100") == ["A1001", "A1002"]
+    assert complete("hello") == []

@@ -1,0 +1,81 @@
+"""The REPL's input line: history kept under TRIAGE_HOME, suggestions from it, Enter to send,
+Alt+Enter (or Esc then Enter) for a new line, pasted text as one message, completion of slash
+commands and order ids, and a bottom toolbar."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+
+HISTORY_FILE = "chat_history"
+
+
+class ChatCompleter(Completer):
+    """Slash commands at the start of the line; order ids after `/order ` or as a word that
+    starts like one (a letter and a digit)."""
+
+    def __init__(self, commands: dict[str, str], order_ids: Callable[[], list[str]]) -> None:
+        self.commands = commands
+        self.order_ids = order_ids
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        text = document.text_before_cursor
+        if text.startswith("/") and " " not in text:
+            for name, summary in self.commands.items():
+                if name.startswith(text):
+                    yield Completion(name, start_position=-len(text), display_meta=summary)
+            return
+        word = document.get_word_before_cursor(WORD=True)
+        if len(word) >= 2 and word[0].isalpha() and word[1].isdigit() or text.startswith("/order "):
+            wanted = word.upper()
+            for order_id in self.order_ids():
+                if order_id.startswith(wanted):
+                    yield Completion(order_id, start_position=-len(word))
+
+
+def _key_bindings() -> KeyBindings:
+    bindings = KeyBindings()
+
+    @bindings.add("enter")
+    def _send(event: KeyPressEvent) -> None:
+        event.current_buffer.validate_and_handle()
+
+    @bindings.add("escape", "enter")  # Alt+Enter sends the same keys
+    def _new_line(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return bindings
+
+
+def open_history(home: Path) -> History:
+    """The history file under `home`; an in-memory history when it cannot be written."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        path = home / HISTORY_FILE
+        path.touch(exist_ok=True)
+        return FileHistory(str(path))
+    except OSError:
+        return InMemoryHistory()
+
+
+def make_session(
+    home: Path, completer: Completer, toolbar: Callable[[], FormattedText]
+) -> PromptSession[str]:
+    return PromptSession(
+        history=open_history(home),
+        auto_suggest=AutoSuggestFromHistory(),
+        completer=completer,
+        complete_while_typing=True,
+        multiline=True,  # Enter is bound to send; pasted newlines stay in the message
+        key_bindings=_key_bindings(),
+        bottom_toolbar=toolbar,
+        prompt_continuation=lambda width, line_number, wrap_count: "  ",
+    )

@@ -1,0 +1,142 @@
+"""The REPL's slash commands. Each takes the REPL and the text after the command; none of them
+calls the model. An unknown command gets a one-line hint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from triage_cli.errors import TriageError
+
+if TYPE_CHECKING:
+    from triage_cli.ui.repl import Repl
+
+Handler = Callable[["Repl", str], Awaitable[None]]
+
+COMMANDS: dict[str, str] = {
+    "/help": "list the commands and keys",
+    "/order": "/order ID sets the order in context; /order alone shows it, /order none clears it",
+    "/new": "start a new conversation (drops the context and the order)",
+    "/model": "/model NAME switches model; alone, shows the current one",
+    "/provider": "/provider NAME switches provider (its default model); alone, shows it",
+    "/tickets": "list the open escalation tickets",
+    "/history": "the questions of this conversation and their next steps",
+    "/usage": "the last answer's usage and the session's totals",
+    "/reasoning": "/reasoning on|off shows the model's reasoning text, or just a count",
+    "/json": "the last triage record as JSON",
+    "/exit": "leave (also: exit, quit, Ctrl-D)",
+}
+
+KEYS = (
+    "Enter sends · Alt+Enter or Esc Enter: new line · Up: history · Right: accept suggestion · "
+    "Tab: complete · Ctrl-C: cancel the answer or clear the line · Ctrl-D: leave"
+)
+
+
+async def run_command(repl: Repl, line: str) -> bool:
+    """Run a slash command; False when the REPL should end."""
+    name, _, argument = line.strip().partition(" ")
+    name, argument = name.lower(), argument.strip()
+    if name in ("/exit", "/quit"):
+        return False
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        close = [c for c in COMMANDS if c.startswith(name[:3])] or ["/help"]
+        repl.say(f"unknown command {name}: try {' or '.join(close[:2])}", "yellow")
+        return True
+    try:
+        await handler(repl, argument)
+    except TriageError as exc:
+        repl.say(f"error: {exc}", "bold red")
+    return True
+
+
+async def _help(repl: Repl, _: str) -> None:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"{name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
+    repl.say("\n".join(lines), "")
+    repl.say(KEYS, "dim")
+
+
+async def _order(repl: Repl, argument: str) -> None:
+    if not argument:
+        repl.say(f"order in context: {repl.order or 'none'}", "")
+    elif argument.lower() in ("none", "clear", "-"):
+        repl.order = None
+        repl.say("no order in context", "")
+    else:
+        from triage_cli.engine.conversation import find_order_ids
+
+        found = find_order_ids(argument)
+        if len(found) != 1 or len(argument.split()) != 1:
+            raise TriageError(f"an order id looks like A1002, got '{argument}'")
+        repl.order = found[0]
+        repl.say(f"order in context: {repl.order}", "")
+
+
+async def _new(repl: Repl, _: str) -> None:
+    repl.new_conversation()
+    repl.say("new conversation", "")
+
+
+async def _model(repl: Repl, argument: str) -> None:
+    if not argument:
+        repl.say(f"model: {repl.settings.describe()}", "")
+        return
+    if repl.settings.offline:
+        raise TriageError("the offline engine has no model: pick a provider first, e.g. /provider openai")
+    await repl.switch({"provider": repl.settings.provider, "model": argument, "base_url": repl.settings.base_url})
+
+
+async def _provider(repl: Repl, argument: str) -> None:
+    if not argument:
+        repl.say(f"provider: {repl.settings.describe()}", "")
+        return
+    await repl.switch({"provider": argument.lower()})
+
+
+async def _tickets(repl: Repl, _: str) -> None:
+    from triage_cli.ui.tickets_view import list_tickets
+
+    list_tickets(repl.settings.home, status="open", as_json=False, limit=20)
+
+
+async def _history(repl: Repl, _: str) -> None:
+    if not repl.turns:
+        repl.say("no questions yet in this conversation", "dim")
+    for number, (question, next_step) in enumerate(repl.turns, 1):
+        first_line = " ".join(question.split())[:80]
+        repl.say(f"{number:>2}. {first_line}  → {next_step or 'no answer'}", "")
+
+
+async def _usage(repl: Repl, _: str) -> None:
+    from triage_cli.ui.render import usage_line
+
+    last = repl.last_usage
+    repl.say(f"last answer: {usage_line(last) if last else 'none yet'}", "")
+    calls, prompt, completion = repl.session_usage
+    repl.say(f"this session: {calls} model calls · {prompt:,} in / {completion:,} out tokens · "
+             f"{len(repl.turns)} question{'' if len(repl.turns) == 1 else 's'}", "")
+
+
+async def _reasoning(repl: Repl, argument: str) -> None:
+    if argument.lower() not in ("on", "off", ""):
+        raise TriageError("use /reasoning on or /reasoning off")
+    if argument:
+        repl.show_reasoning = argument.lower() == "on"
+    repl.say(f"reasoning: {'shown' if repl.show_reasoning else 'a token count only'}", "")
+
+
+async def _json(repl: Repl, _: str) -> None:
+    if repl.last_record is None:
+        repl.say("no triage record yet", "dim")
+        return
+    record = {k: v for k, v in repl.last_record.to_dict().items() if k != "type"}
+    repl.say(json.dumps(record, indent=2, ensure_ascii=False), "")
+
+
+_HANDLERS: dict[str, Handler] = {
+    "/help": _help, "/order": _order, "/new": _new, "/model": _model, "/provider": _provider,
+    "/tickets": _tickets, "/history": _history, "/usage": _usage, "/reasoning": _reasoning, "/json": _json,
+}
