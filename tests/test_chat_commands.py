@@ -194,3 +194,23 @@ def test_completion_offers_commands_and_known_order_ids():
     assert complete("/order a10") == ["A1001", "A1002"]
     assert complete("where is A100") == ["A1001", "A1002"]
     assert complete("hello") == []
+
+
+def test_a_history_path_that_cannot_be_used_falls_back_to_memory(spawn_chat, triage_env):
+    from pathlib import Path
+
+    (Path(triage_env["TRIAGE_HOME"]) / "chat_history").mkdir(parents=True)
+    child = spawn_chat()
+    seen = turn(child, "Where is A1003?", OFFLINE_END)
+    assert "Traceback" not in seen and "history failed" not in seen
+    child.send("\x1b[A")
+    child.expect("Where is A1003")  # this session's history still works
+
+
+def test_a_bad_order_flag_is_one_line_and_exit_2(triage_env):
+    child = pexpect.spawn(__import__("sys").executable, ["-m", "triage_cli", "chat", "--order", "\x1b]0;x\x07"],
+                          env={**triage_env, "NO_COLOR": "1"}, encoding="utf-8", timeout=20)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert "--order takes one order id" in plain(child.before) and "\x1b]0;" not in child.before

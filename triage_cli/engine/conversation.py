@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]\d{3,9})(?![A-Za-z0-9])")
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][0-9]{3,9})(?![A-Za-z0-9])")
 
 
 @dataclass

@@ -55,15 +55,33 @@ def _key_bindings() -> KeyBindings:
     return bindings
 
 
+class _SafeFileHistory(FileHistory):
+    """A history file that degrades to this session's memory when it cannot be read or written,
+    instead of interrupting the prompt with an error."""
+
+    def load_history_strings(self) -> Iterable[str]:
+        try:
+            yield from list(super().load_history_strings())
+        except (OSError, UnicodeDecodeError):
+            return
+
+    def store_string(self, string: str) -> None:
+        try:
+            super().store_string(string)
+        except OSError:
+            pass
+
+
 def open_history(home: Path) -> History:
-    """The history file under `home`; an in-memory history when it cannot be written."""
+    """The history file under `home`; an in-memory history when it cannot be used."""
+    path = home / HISTORY_FILE
     try:
         home.mkdir(parents=True, exist_ok=True)
-        path = home / HISTORY_FILE
-        path.touch(exist_ok=True)
-        return FileHistory(str(path))
+        with path.open("a", encoding="utf-8"):
+            pass  # it must be a file we can append to
     except OSError:
         return InMemoryHistory()
+    return _SafeFileHistory(str(path))
 
 
 def make_session(

@@ -42,7 +42,7 @@ class Repl:
             open_order_store(settings)
         self.settings = settings
         self.flags = dict(flags or {})
-        self.order = order.strip().upper() if order else None
+        self.order = _order_id(order) if order else None
         self.conversation = Conversation()
         self.engine: Engine | None = None
         self.console: Console | None = None
@@ -79,7 +79,7 @@ class Repl:
         calls, prompt, completion = self.session_usage
         return FormattedText([
             ("", f" {_clean(self.settings.describe())} "),
-            ("", f"· order {self.order or '—'} "),
+            ("", f"· order {_clean(self.order or '—')} "),
             ("", f"· {prompt + completion:,} tokens this session "),
         ])
 
@@ -201,6 +201,16 @@ class Repl:
             self.session_usage = (calls + result.usage.model_calls, prompt + result.usage.prompt_tokens,
                                   completion + result.usage.completion_tokens)
             self.say(usage_line(result.usage), "dim")
+
+
+def _order_id(text: str) -> str:
+    from triage_cli.engine.conversation import find_order_ids
+    from triage_cli.errors import UsageError
+
+    found = find_order_ids(text)
+    if len(found) != 1 or len(text.split()) != 1:
+        raise UsageError(f"--order takes one order id like A1002, got '{_clean(text)[:40]}'")
+    return found[0]
 
 
 def _clean(text: str) -> str:

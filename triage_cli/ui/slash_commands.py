@@ -86,6 +86,8 @@ async def _model(repl: Repl, argument: str) -> None:
         return
     if repl.settings.offline:
         raise TriageError("the offline engine has no model: pick a provider first, e.g. /provider openai")
+    if len(argument.split()) != 1 or len(argument) > 200:
+        raise TriageError("a model name is one word, e.g. /model gpt-4.1-mini")
     await repl.switch({"provider": repl.settings.provider, "model": argument, "base_url": repl.settings.base_url})
 
 
@@ -116,7 +118,7 @@ async def _usage(repl: Repl, _: str) -> None:
     last = repl.last_usage
     repl.say(f"last answer: {usage_line(last) if last else 'none yet'}", "")
     calls, prompt, completion = repl.session_usage
-    repl.say(f"this session: {calls} model calls · {prompt:,} in / {completion:,} out tokens · "
+    repl.say(f"this session: {calls} model call{'' if calls == 1 else 's'} · {prompt:,} in / {completion:,} out tokens · "
              f"{len(repl.turns)} question{'' if len(repl.turns) == 1 else 's'}", "")
 
 

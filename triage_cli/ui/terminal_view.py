@@ -84,7 +84,7 @@ class TerminalRenderer:
         if self._thinking_tokens and not self._markdown.has_text:
             if self.show_reasoning and self._reasoning:
                 tail = "".join(self._reasoning).splitlines()[-REASONING_ROWS:]
-                parts.append(Text("\n".join(tail), style="dim italic"))
+                parts.append(Text("\n".join(tail), style="dim italic", no_wrap=True, overflow="ellipsis"))
             else:
                 parts.append(Text(f"thinking… {self._thinking_tokens} tokens", style="dim italic"))
         room = max(1, self.console.height - len(parts) - 1)
