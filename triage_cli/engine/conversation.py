@@ -33,6 +33,13 @@ def find_order_ids(text: str, limit: int = 10) -> list[str]:
     return list(dict.fromkeys(match.upper() for match in ORDER_ID.findall(text)))[:limit]
 
 
+def parse_order_id(text: str) -> str | None:
+    """The order id that `text` is, upper-cased (`a1002` -> `A1002`), or None when it is not
+    exactly one order id."""
+    found = find_order_ids(text)
+    return found[0] if len(found) == 1 and len(text.split()) == 1 else None
+
+
 def compose_question(question: str, order_id: str | None) -> str:
     """The user's message as the engine receives it, with the order in context when one was
     given and the message does not name an order itself."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from triage_cli.engine.events import ToolCall, TriageRecord
@@ -63,6 +63,7 @@ class Assessment:
     reasons: list[str]  # why it escalates; empty for answer
     topics: list[str]  # out-of-scope topics the question raises
     forced: list[str]  # reasons no answer may override: an order not found or not readable
+    missing: list[str] = field(default_factory=list)  # order ids the order system does not have
 
 
 def assess(question: str, orders: list[dict[str, Any]]) -> Assessment:
@@ -79,15 +80,14 @@ def assess(question: str, orders: list[dict[str, Any]]) -> Assessment:
         reasons.append(f"the customer asks about {join_words(topics)}, which the order data does not cover")
     if any(o.get("status") == "lost" for o in orders):
         reasons.append("a lost parcel needs a replacement or refund, which needs approval")
-    return Assessment("escalate" if reasons else "answer", reasons, topics, forced)
+    return Assessment("escalate" if reasons else "answer", reasons, topics, forced, missing)
 
 
 def rules_record(question: str, orders: list[dict[str, Any]], assessment: Assessment) -> TriageRecord:
     """The record the rules alone give: the offline engine's, and the fallback for a model."""
     found = [o for o in orders if o.get("found")]
-    missing = [o["order_id"] for o in orders if not o.get("found") and not o.get("error")]
     parts = [f"{o['order_id']} is {(o.get('status') or 'unknown').replace('_', ' ')}" for o in found]
-    parts += [f"{order_id} was not found" for order_id in missing]
+    parts += [f"{order_id} was not found" for order_id in assessment.missing]
     summary = "; ".join(parts) + "." if parts else "The customer gave no order id."
     if assessment.topics:
         summary += f" The customer asks about: {join_words(assessment.topics)}."

@@ -34,7 +34,8 @@ class ChatCompleter(Completer):
                     yield Completion(name, start_position=-len(text), display_meta=summary)
             return
         word = document.get_word_before_cursor(WORD=True)
-        if len(word) >= 2 and word[0].isalpha() and word[1].isdigit() or text.startswith("/order "):
+        looks_like_an_id = len(word) >= 2 and word[0].isalpha() and word[1].isdigit()
+        if looks_like_an_id or text.startswith("/order "):
             wanted = word.upper()
             for order_id in self.order_ids():
                 if order_id.startswith(wanted):

@@ -18,7 +18,7 @@ from typing import Protocol, TextIO
 
 from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord, Usage
 from triage_cli.ui.render_stats import RenderStats
-from triage_cli.ui.sanitize import StreamSanitizer, clean
+from triage_cli.ui.sanitize import StreamSanitizer, clean, one_line
 
 # How often a view gets a chance to draw between events: deferred chunks and spinners. Short,
 # so a chunk held back for the next frame still reaches the screen within a few milliseconds.
@@ -127,7 +127,7 @@ def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
     ]
     if record.ticket is not None:
         lines.append(("Ticket", f"#{record.ticket} (open)"))
-    return [(label, " ".join(clean(value).split())) for label, value in lines]
+    return [(label, one_line(value)) for label, value in lines]
 
 
 # --------------------------------------------------------------------------- plain text

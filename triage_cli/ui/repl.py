@@ -17,9 +17,10 @@ from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.errors import TriageError
+from triage_cli.engine.conversation import Conversation, compose_question, parse_order_id
+from triage_cli.errors import TriageError, UsageError
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
+from triage_cli.ui.sanitize import clean
 from triage_cli.ui.slash_commands import COMMANDS, run_command
 
 if TYPE_CHECKING:
@@ -59,16 +60,16 @@ class Repl:
     def say(self, text: str, style: str) -> None:
         """One message from the REPL itself (not model text: callers pass their own words)."""
         if self.console is None:
-            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), _clean(text))]))
+            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), clean(text))]))
         else:
             from rich.text import Text
 
-            self.console.print(Text(_clean(text), style=style))
+            self.console.print(Text(clean(text), style=style))
 
     def welcome(self) -> None:
         print_formatted_text(FormattedText([
-            ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", _clean(self.settings.describe())),
-            ("ansibrightblack", "  ·  data: "), ("", _clean(str(self.settings.home))),
+            ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", clean(self.settings.describe())),
+            ("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home))),
         ]))
         print_formatted_text(FormattedText([
             ("ansibrightblack", "Type a customer's message and press Enter. /help lists the commands; "
@@ -78,8 +79,8 @@ class Repl:
     def toolbar(self) -> FormattedText:
         calls, prompt, completion = self.session_usage
         return FormattedText([
-            ("", f" {_clean(self.settings.describe())} "),
-            ("", f"· order {_clean(self.order or '—')} "),
+            ("", f" {clean(self.settings.describe())} "),
+            ("", f"· order {clean(self.order or '—')} "),
             ("", f"· {prompt + completion:,} tokens this session "),
         ])
 
@@ -204,19 +205,10 @@ class Repl:
 
 
 def _order_id(text: str) -> str:
-    from triage_cli.engine.conversation import find_order_ids
-    from triage_cli.errors import UsageError
-
-    found = find_order_ids(text)
-    if len(found) != 1 or len(text.split()) != 1:
-        raise UsageError(f"--order takes one order id like A1002, got '{_clean(text)[:40]}'")
-    return found[0]
-
-
-def _clean(text: str) -> str:
-    from triage_cli.ui.sanitize import clean
-
-    return clean(text)
+    order = parse_order_id(text)
+    if order is None:
+        raise UsageError(f"--order takes one order id like A1002, got '{clean(text)[:40]}'")
+    return order
 
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None) -> int:

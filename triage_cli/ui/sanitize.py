@@ -98,6 +98,12 @@ def clean(text: str) -> str:
     return StreamSanitizer().feed(text)
 
 
+def one_line(text: str) -> str:
+    """Sanitized, with every run of whitespace (newlines too) as one space: for table cells,
+    `Key: value` lines and the like."""
+    return " ".join(clean(text).split())
+
+
 _JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029]")
 
 

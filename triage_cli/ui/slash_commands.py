@@ -66,12 +66,12 @@ async def _order(repl: Repl, argument: str) -> None:
         repl.order = None
         repl.say("no order in context", "")
     else:
-        from triage_cli.engine.conversation import find_order_ids
+        from triage_cli.engine.conversation import parse_order_id
 
-        found = find_order_ids(argument)
-        if len(found) != 1 or len(argument.split()) != 1:
+        order = parse_order_id(argument)
+        if order is None:
             raise TriageError(f"an order id looks like A1002, got '{argument}'")
-        repl.order = found[0]
+        repl.order = order
         repl.say(f"order in context: {repl.order}", "")
 
 

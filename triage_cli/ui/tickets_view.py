@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
-from triage_cli.ui.sanitize import clean, json_text
+from triage_cli.ui.sanitize import clean, json_text, one_line
 from triage_cli.ui.terminal import make_console
 
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
@@ -22,7 +22,7 @@ def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
     if as_json:
         _print_json([t.to_dict() for t in tickets])
     elif not sys.stdout.isatty():
-        rows = ["\t".join(_COLUMNS)] + ["\t".join(_one_line(v) for v in _row(t)) for t in tickets]
+        rows = ["\t".join(_COLUMNS)] + ["\t".join(one_line(v) for v in _row(t)) for t in tickets]
         sys.stdout.write("\n".join(rows) + "\n")
     elif not tickets:
         make_console().print(Text(f"No {'' if status == 'all' else status + ' '}tickets.", style="dim"))
@@ -32,7 +32,7 @@ def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
             table.add_column(column.capitalize(), overflow="fold", no_wrap=column in ("id", "created", "status"),
                              ratio=3 if column == "summary" else None)
         for ticket in tickets:
-            values = [_one_line(v) for v in _row(ticket)]
+            values = [one_line(v) for v in _row(ticket)]
             values[2] = f"[{'red' if ticket.status == 'open' else 'green'}]{values[2]}[/]"
             table.add_row(*values[:2], Text.from_markup(values[2]), *(Text(v) for v in values[3:]))
         make_console().print(table)
@@ -54,7 +54,7 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
     if ticket.closed_at:
         fields += [("Closed", _when(ticket.closed_at)), ("Note", ticket.note or "")]
     if not sys.stdout.isatty():
-        lines = [f"{label}: {_one_line(value)}" for label, value in fields]
+        lines = [f"{label}: {one_line(value)}" for label, value in fields]
         sys.stdout.write("\n".join(lines) + f"\n\nCustomer:\n{clean(ticket.question)}\n\nReply:\n{clean(ticket.reply)}\n")
         return
     from rich.markdown import Markdown
@@ -64,7 +64,7 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
     body = Text()
     for label, value in fields:
         body.append(f"{label:<9}", style="dim")
-        body.append(_one_line(value) + "\n", style="bold red" if value == f"#{ticket.id} (open)" else "")
+        body.append(one_line(value) + "\n", style="bold red" if value == f"#{ticket.id} (open)" else "")
     body.rstrip()
     console.print(Panel(body, title=f"ticket #{ticket.id}", title_align="left", expand=False))
     console.print(Text("Customer", style="dim"))
@@ -75,17 +75,13 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
 
 def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
     ticket = TicketStore(home).close(parse_ticket_id(ticket_id), note)
-    order = f" ({_one_line(ticket.order_id)})" if ticket.order_id else ""
+    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
     print(f"Closed ticket #{ticket.id}{order}.")
 
 
 def _row(ticket: Ticket) -> list[str]:
     return [str(ticket.id), _when(ticket.created_at), ticket.status, ticket.order_id or "",
             ticket.issue, ticket.summary]
-
-
-def _one_line(text: str) -> str:
-    return " ".join(clean(text).split())
 
 
 def _when(iso: str) -> str:
