@@ -84,11 +84,17 @@ def ask(
     plain: Annotated[
         bool, typer.Option("--plain", help="Plain text even on a terminal: the reply as written, then the record.")
     ] = False,
+    resume: Annotated[
+        Optional[str],
+        typer.Option("--resume", "-r", metavar="ID", show_default=False,
+                     help="Continue stored conversation ID (or 'last') with its whole context."),
+    ] = None,
 ) -> None:
     """Answer one customer message and exit.
 
     Exit status: 0 answered, 1 the model or its API failed, 2 bad input or configuration.
-    An answer that escalates also opens a ticket (see: triage tickets).
+    An answer that escalates also opens a ticket (see: triage tickets). Every answer is
+    stored as a conversation (see: triage history).
 
     \b
     Examples:
@@ -96,6 +102,7 @@ def ask(
       triage ask --order A1002 "It still hasn't arrived"
       echo "Where is A1003?" | triage ask
       triage ask --json --order A9999 "Where is my parcel?"
+      triage ask --resume last "And the other order?"
     """
     with _user_errors():
         if as_json + events + plain > 1:
@@ -105,7 +112,7 @@ def ask(
         text = read_question(question)
         settings = _settings(provider, model, base_url)
         output = "json" if as_json else "events" if events else "plain" if plain else "auto"
-        code = run_ask(settings, text, order=order, output=output)
+        code = run_ask(settings, text, order=order, output=output, resume=resume)
     raise typer.Exit(code)
 
 
@@ -115,12 +122,24 @@ def chat(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    resume: Annotated[
+        Optional[str],
+        typer.Option("--resume", "-r", metavar="[ID]", show_default=False,
+                     help="Continue a stored conversation: ID, or the latest when none is given."),
+    ] = None,
 ) -> None:
     """Start an interactive session that keeps the conversation across turns.
 
     Type a message and press Enter (Alt+Enter for a new line). /help lists the commands:
-    /order, /new, /model, /provider, /tickets, /history, /usage, /reasoning, /json, /exit.
-    Ctrl-C cancels an answer; Ctrl-D leaves.
+    /order, /new, /model, /provider, /tickets, /history, /resume, /usage, /reasoning, /json,
+    /exit. Ctrl-C cancels an answer; Ctrl-D leaves. Every turn is stored as it happens.
+
+    \b
+    Examples:
+      triage chat
+      triage chat --order A1002
+      triage chat --resume        (the latest conversation)
+      triage chat --resume 12
     """
     with _user_errors():
         if not sys.stdin.isatty():
@@ -128,7 +147,7 @@ def chat(
         from triage_cli.ui.repl import run_chat
 
         flags = {"provider": provider, "model": model, "base_url": base_url}
-        code = run_chat(_settings(provider, model, base_url), flags, order=order)
+        code = run_chat(_settings(provider, model, base_url), flags, order=order, resume=resume)
     raise typer.Exit(code)
 
 
@@ -158,9 +177,8 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
     """
     if ctx.invoked_subcommand is None:
         tickets_list(status, as_json, limit)
-    elif (status, as_json, limit) != ("open", False, 50):
-        with _user_errors():
-            raise UsageError(f"put the options after the command: triage tickets {ctx.invoked_subcommand} [OPTIONS]")
+    else:
+        _options_belong_after(ctx, (status, as_json, limit) != ("open", False, 50))
 
 
 @tickets_app.command("list")
@@ -192,6 +210,95 @@ def tickets_close(
         from triage_cli.ui.tickets_view import close_ticket
 
         close_ticket(_store_home(), ticket_id, note=note)
+
+
+history_app = typer.Typer(
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(history_app, name="history")
+
+HistoryLimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, most recent first.")]
+HistoryOrderOpt = Annotated[
+    Optional[str], typer.Option("--order", "-o", help="Only conversations about this order id.", show_default=False)
+]
+ConversationArg = Annotated[
+    Optional[str],
+    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False),
+]
+
+
+@history_app.callback(invoke_without_command=True)
+def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt = 20,
+            order: HistoryOrderOpt = None) -> None:
+    """Stored conversations: every question from chat and ask, with its lookups, answer and record.
+
+    With no command, lists conversations, the most recently active first.
+
+    \b
+    Examples:
+      triage history
+      triage history --order A1002 --json
+      triage history show 12
+      triage history export 12 --format md > conversation-12.md
+      triage history prune --older-than 30d
+      triage chat --resume 12
+    """
+    if ctx.invoked_subcommand is None:
+        history_list(as_json, limit, order)
+    else:
+        _options_belong_after(ctx, (as_json, limit, order) != (False, 20, None))
+
+
+@history_app.command("list")
+def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: HistoryOrderOpt = None) -> None:
+    """List conversations, the most recently active first."""
+    with _user_errors():
+        from triage_cli.ui.history_view import list_conversations
+
+        list_conversations(_store_home(), limit=limit, order=order, as_json=as_json)
+
+
+@history_app.command("show")
+def history_show(conversation_id: ConversationArg = None) -> None:
+    """Show a conversation's transcript: questions, lookups, answers and records."""
+    with _user_errors():
+        from triage_cli.ui.history_view import show_conversation
+
+        show_conversation(_store_home(), conversation_id)
+
+
+@history_app.command("export")
+def history_export(
+    conversation_id: ConversationArg = None,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="md (a readable transcript) or json (everything).")] = "md",
+) -> None:
+    """Print a conversation as Markdown or JSON, e.g. to attach to a ticket elsewhere."""
+    with _user_errors():
+        from triage_cli.ui.history_view import export_conversation
+
+        export_conversation(_store_home(), conversation_id, fmt=fmt)
+
+
+@history_app.command("prune")
+def history_prune(
+    older_than: Annotated[
+        str, typer.Option("--older-than", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
+                          show_default=False)
+    ],
+) -> None:
+    """Delete old conversations (their tickets stay)."""
+    with _user_errors():
+        from triage_cli.ui.history_view import prune_conversations
+
+        prune_conversations(_store_home(), older_than)
+
+
+def _options_belong_after(ctx: typer.Context, given: bool) -> None:
+    """`triage tickets --json show 3`: the group's options were given before a command."""
+    if given:
+        with _user_errors():
+            group = ctx.info_name or ""
+            raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")
 
 
 def _store_home():  # -> Path
@@ -242,5 +349,20 @@ def _print_error(message: str) -> None:
         sys.stderr.write(f"error: {clean(message)}\n")
 
 
+def with_optional_values(argv: list[str]) -> list[str]:
+    """`triage chat --resume` with no id means the latest conversation. Click options cannot
+    take an optional value, so a bare `--resume` gets `last` here."""
+    if not argv or argv[0] != "chat":
+        return argv
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("--resume", "-r") and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv.insert(i + 1, "last")
+            break
+    return argv
+
+
 def main() -> None:
-    app()
+    app(args=with_optional_values(sys.argv[1:]), prog_name="triage")

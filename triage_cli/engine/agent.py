@@ -41,7 +41,6 @@ from triage_cli.engine.tool_round import round_messages, run_tool_round
 from triage_cli.errors import ModelError, StructuredOutputRejected
 from triage_cli.tools.registry import ToolRegistry
 
-INTERRUPTED_MARK = "[interrupted]"
 STRUCTURED_FALLBACK_NOTE = "This endpoint does not take structured output; using the text fallback for the record."
 STRUCTURED_FALLBACK_HINT = 'Set structured_output = "off" for it to skip the first try.'
 
@@ -197,8 +196,7 @@ class Agent:
         finally:
             if not finished:
                 # Cut short (cancelled, failed): keep what the user saw, marked as incomplete.
-                partial = "".join(shown).rstrip()
-                conversation.add_assistant(f"{partial}\n\n{INTERRUPTED_MARK}" if partial else INTERRUPTED_MARK)
+                conversation.add_interrupted("".join(shown))
 
     async def _stream_round(
         self,

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+INTERRUPTED_MARK = "[interrupted]"
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][0-9]{3,9})(?![A-Za-z0-9])")
 
 
@@ -19,12 +20,21 @@ class Conversation:
     def add_assistant(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
 
+    def add_interrupted(self, partial: str) -> None:
+        """The answer to the last question was cut short: keep what was said, marked so."""
+        self.add_assistant(interrupted_reply(partial))
+
     def extend(self, messages: list[dict[str, Any]]) -> None:
         """Add a whole tool round at once, so a call is never stored without its result."""
         self.messages.extend(messages)
 
     def texts(self, role: str) -> list[str]:
         return [m["content"] for m in self.messages if m["role"] == role and isinstance(m.get("content"), str)]
+
+
+def interrupted_reply(partial: str) -> str:
+    partial = partial.rstrip()
+    return f"{partial}\n\n{INTERRUPTED_MARK}" if partial else INTERRUPTED_MARK
 
 
 def find_order_ids(text: str, limit: int = 10) -> list[str]:

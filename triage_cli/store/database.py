@@ -30,6 +30,53 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX tickets_by_status ON tickets (status, id)",
     ),
+    (
+        # Conversations (store/sessions.py). A turn is written when it starts (the question, state
+        # 'running'), its partial reply while it streams, and everything else in one transaction
+        # when it ends, so a killed process leaves at worst a 'running' turn with its partial reply.
+        """CREATE TABLE conversations (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at  TEXT NOT NULL,            -- ISO 8601, UTC
+            updated_at  TEXT NOT NULL,
+            source      TEXT NOT NULL,            -- chat or ask
+            provider    TEXT NOT NULL,
+            model       TEXT NOT NULL DEFAULT '',
+            title       TEXT NOT NULL             -- the first question
+        )""",
+        "CREATE INDEX conversations_by_update ON conversations (updated_at, id)",
+        """CREATE TABLE turns (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            number           INTEGER NOT NULL,
+            started_at       TEXT NOT NULL,
+            finished_at      TEXT,
+            state            TEXT NOT NULL DEFAULT 'running'
+                             CHECK (state IN ('running', 'complete', 'interrupted')),
+            pid              INTEGER,              -- of the process answering, while running
+            provider         TEXT NOT NULL,
+            model            TEXT NOT NULL DEFAULT '',
+            question         TEXT NOT NULL,
+            partial          TEXT NOT NULL DEFAULT '',  -- the reply so far, saved while it streams
+            tool_calls       TEXT NOT NULL DEFAULT '[]', -- JSON: name, arguments, ok, result, duration_ms
+            record           TEXT,                 -- JSON triage record
+            usage            TEXT,                 -- JSON usage
+            error            TEXT,
+            UNIQUE (conversation_id, number)
+        )""",
+        """CREATE TABLE messages (
+            turn_id   INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
+            position  INTEGER NOT NULL,
+            role      TEXT NOT NULL,
+            message   TEXT NOT NULL,              -- one chat-completion message as JSON
+            PRIMARY KEY (turn_id, position)
+        ) WITHOUT ROWID""",
+        """CREATE TABLE conversation_orders (
+            conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            order_id         TEXT NOT NULL,
+            PRIMARY KEY (conversation_id, order_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX conversation_orders_by_order ON conversation_orders (order_id)",
+    ),
 )
 
 
@@ -45,6 +92,7 @@ def connect(home: Path) -> sqlite3.Connection:
     try:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA foreign_keys = ON")  # pruning a conversation removes its turns
         migrate(connection)
     except sqlite3.Error as exc:
         connection.close()

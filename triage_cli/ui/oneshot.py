@@ -9,28 +9,30 @@ import sys
 from triage_cli.config import Settings
 from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.engine.escalation import filing_escalations
+from triage_cli.engine.journal import Journal, run_turn
 from triage_cli.errors import UsageError
-from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import PlainRenderer, Renderer, present
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.terminal_view import TerminalRenderer
 
-def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto") -> int:
-    """Answer `question` and return the exit code (0 answered, 1 the model or API failed)."""
+def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto",
+            resume: str | None = None) -> int:
+    """Answer `question` and return the exit code (0 answered, 1 the model or API failed). The
+    turn is stored as a new conversation, or added to the stored one `resume` names."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
     message = compose_question(question, order)
+    journal = Journal.for_settings(settings, "ask")
     conversation = Conversation()
-    conversation.add_user(message)
+    if resume is not None:
+        _, conversation = journal.resume(journal.store.resolve(resume))
     engine = build_engine(settings)
     stats = RenderStats.from_environment()
     renderer = _renderer(settings, output, stats)
 
     async def answer() -> int:
         try:
-            events = filing_escalations(engine.run(conversation), TicketStore(settings.home), message)
-            return (await present(events, renderer)).exit_code
+            return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
         finally:
             await engine.aclose()
             if stats is not None:

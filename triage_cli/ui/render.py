@@ -85,6 +85,16 @@ def usage_line(usage: Usage) -> str:
     return " · ".join(parts)
 
 
+def when(iso: str) -> str:
+    """A stored UTC time in local time, to the minute."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return one_line(iso)
+
+
 def format_arguments(arguments: str) -> str:
     """`order_id="A1002"` from the JSON a model sent; the raw text if it is not JSON."""
     try:

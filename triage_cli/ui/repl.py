@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from triage_cli.engine.build import Engine
     from triage_cli.engine.events import TriageRecord, Usage
+    from triage_cli.store.sessions import StoredConversation
 
 EXIT_WORDS = {"exit", "quit"}
 PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn
@@ -35,7 +36,8 @@ _PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold", "dim": "an
 
 
 class Repl:
-    def __init__(self, settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None) -> None:
+    def __init__(self, settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
+                 resume: str | None = None) -> None:
         if settings.orders_db is not None:
             # Checked now, not when the engine is built behind the prompt.
             from triage_cli.engine.build import open_order_store
@@ -54,6 +56,13 @@ class Repl:
         self.session_usage = (0, 0, 0)  # model calls, prompt tokens, completion tokens
         self._order_ids: list[str] = []
         self._preparing: asyncio.Future[None] | None = None
+        from triage_cli.engine.journal import Journal
+
+        self.journal = Journal.for_settings(settings, "chat")
+        self._resumed: StoredConversation | None = None
+        if resume is not None:  # before the prompt: a bad id is an error at start
+            self._resumed = self.resume(resume)
+            self.order = self.order if order is None else _order_id(order)  # --order wins
 
     # output ------------------------------------------------------------------------------------
 
@@ -119,6 +128,7 @@ class Repl:
             await asyncio.gather(self._preparing, return_exceptions=True)
         old, self.engine, self._preparing = self.engine, None, None
         self.settings = settings
+        self.journal.use(settings)
         if old is not None:
             await old.aclose()
         self._prepare()
@@ -126,15 +136,41 @@ class Repl:
 
     def new_conversation(self) -> None:
         self.conversation = Conversation()
+        self.journal.start_new()
         self.order = None
         self.turns = []
         self.last_record = None
+
+    def resume(self, which: str | None) -> StoredConversation:
+        """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
+        turns become the context, and its last order the order in context."""
+        stored, self.conversation = self.journal.resume(self.journal.store.resolve(which))
+        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
+        records = [t.record for t in stored.turns if t.record]
+        self.last_record = None
+        self.order = next((r["order_id"] for r in reversed(records) if r.get("order_id")), None)
+        return stored
+
+    def recap(self, stored: StoredConversation) -> None:
+        """What a resumed conversation was about: its questions, their next steps, and where
+        the last answer stopped."""
+        from triage_cli.ui.history_view import turn_line, when
+
+        count = len(stored.turns)
+        self.say(f"resumed conversation {stored.id} · {count} question{'' if count == 1 else 's'} · "
+                 f"last active {when(stored.updated_at)}", "bold")
+        for turn in stored.turns[-5:]:
+            self.say(turn_line(turn), "")
+        if count > 5:
+            self.say(f"(earlier questions: triage history show {stored.id})", "dim")
 
     # the loop ----------------------------------------------------------------------------------
 
     async def loop(self) -> int:
         session = make_session(self.settings.home, ChatCompleter(COMMANDS, lambda: self._order_ids), self.toolbar)
         self.welcome()
+        if self._resumed is not None:
+            self.recap(self._resumed)
         asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
         while True:
             try:
@@ -184,14 +220,11 @@ class Repl:
             self._preparing = None  # try again on the next question
             raise
         assert self.engine is not None and self.console is not None
-        from triage_cli.engine.escalation import filing_escalations
-        from triage_cli.store.tickets import TicketStore
+        from triage_cli.engine.journal import run_turn
         from triage_cli.ui.render import present, usage_line
         from triage_cli.ui.terminal_view import TerminalRenderer
 
-        message = compose_question(text, self.order)
-        self.conversation.add_user(message)
-        events = filing_escalations(self.engine.run(self.conversation), TicketStore(self.settings.home), message)
+        events = run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal)
         result = await present(events, TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
         if result.record is not None:
             self.last_record = result.record
@@ -211,8 +244,9 @@ def _order_id(text: str) -> str:
     return order
 
 
-def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None) -> int:
-    repl = Repl(settings, flags, order=order)
+def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
+             resume: str | None = None) -> int:
+    repl = Repl(settings, flags, order=order, resume=resume)
 
     async def session() -> int:
         try:

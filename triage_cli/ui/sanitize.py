@@ -107,10 +107,10 @@ def one_line(text: str) -> str:
 _JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029]")
 
 
-def json_text(value: object) -> str:
-    """`value` as one line of JSON, readable (UTF-8) but terminal-safe: C0 controls are escaped
-    by JSON itself, and DEL, C1, bidi and line-separator characters are escaped here too."""
+def json_text(value: object, *, indent: int | None = None) -> str:
+    """`value` as JSON (one line unless `indent`), readable (UTF-8) but terminal-safe: C0 controls
+    are escaped by JSON itself, and DEL, C1, bidi and line-separator characters are escaped here too."""
     import json
 
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

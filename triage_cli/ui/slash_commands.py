@@ -12,6 +12,7 @@ from triage_cli.errors import TriageError
 if TYPE_CHECKING:
     from triage_cli.ui.repl import Repl
 
+HISTORY_LINES = 15
 Handler = Callable[["Repl", str], Awaitable[None]]
 
 COMMANDS: dict[str, str] = {
@@ -21,7 +22,8 @@ COMMANDS: dict[str, str] = {
     "/model": "/model NAME switches model; alone, shows the current one",
     "/provider": "/provider NAME switches provider (its default model); alone, shows it",
     "/tickets": "list the open escalation tickets",
-    "/history": "the questions of this conversation and their next steps",
+    "/history": "the stored conversations, most recent first (this one marked *)",
+    "/resume": "/resume ID continues a stored conversation; alone, the latest other one",
     "/usage": "the last answer's usage and the session's totals",
     "/reasoning": "/reasoning on|off shows the model's reasoning text, or just a count",
     "/json": "the last triage record as JSON",
@@ -104,12 +106,27 @@ async def _tickets(repl: Repl, _: str) -> None:
     list_tickets(repl.settings.home, status="open", as_json=False, limit=20)
 
 
-async def _history(repl: Repl, _: str) -> None:
-    if not repl.turns:
-        repl.say("no questions yet in this conversation", "dim")
-    for number, (question, next_step) in enumerate(repl.turns, 1):
-        first_line = " ".join(question.split())[:80]
-        repl.say(f"{number:>2}. {first_line}  → {next_step or 'no answer'}", "")
+async def _history(repl: Repl, argument: str) -> None:
+    from triage_cli.ui.history_view import conversation_line
+
+    conversations = repl.journal.store.list(limit=HISTORY_LINES)
+    if not conversations:
+        repl.say("no stored conversations yet", "dim")
+    for stored in conversations:
+        mark = "*" if stored.id == repl.journal.conversation_id else " "
+        repl.say(f"{mark}{conversation_line(stored)}", "")
+    if len(conversations) == HISTORY_LINES:
+        repl.say(f"(the latest {HISTORY_LINES}; all of them: triage history --limit 1000)", "dim")
+
+
+async def _resume(repl: Repl, argument: str) -> None:
+    which = argument or None
+    if which is None:  # the latest conversation other than this one
+        others = [c for c in repl.journal.store.list(limit=2) if c.id != repl.journal.conversation_id]
+        if not others:
+            raise TriageError("no other stored conversation to resume (see /history)")
+        which = str(others[0].id)
+    repl.recap(repl.resume(which))
 
 
 async def _usage(repl: Repl, _: str) -> None:
@@ -140,5 +157,5 @@ async def _json(repl: Repl, _: str) -> None:
 
 _HANDLERS: dict[str, Handler] = {
     "/help": _help, "/order": _order, "/new": _new, "/model": _model, "/provider": _provider,
-    "/tickets": _tickets, "/history": _history, "/usage": _usage, "/reasoning": _reasoning, "/json": _json,
+    "/tickets": _tickets, "/history": _history, "/resume": _resume, "/usage": _usage, "/reasoning": _reasoning, "/json": _json,
 }

@@ -4,13 +4,13 @@ a pipe, or JSON. Ticket text came from a model or a customer, so all of it is sa
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
 from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
+from triage_cli.ui.render import when
 from triage_cli.ui.sanitize import clean, json_text, one_line
 from triage_cli.ui.terminal import make_console
 
@@ -45,14 +45,14 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
         return
     fields = [
         ("Ticket", f"#{ticket.id} ({ticket.status})"),
-        ("Created", _when(ticket.created_at)),
+        ("Created", when(ticket.created_at)),
         ("Order", ticket.order_id or "none"),
         ("Issue", ticket.issue),
         ("Status", ticket.order_status),
         ("Summary", ticket.summary),
     ]
     if ticket.closed_at:
-        fields += [("Closed", _when(ticket.closed_at)), ("Note", ticket.note or "")]
+        fields += [("Closed", when(ticket.closed_at)), ("Note", ticket.note or "")]
     if not sys.stdout.isatty():
         lines = [f"{label}: {one_line(value)}" for label, value in fields]
         sys.stdout.write("\n".join(lines) + f"\n\nCustomer:\n{clean(ticket.question)}\n\nReply:\n{clean(ticket.reply)}\n")
@@ -80,16 +80,8 @@ def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
 
 
 def _row(ticket: Ticket) -> list[str]:
-    return [str(ticket.id), _when(ticket.created_at), ticket.status, ticket.order_id or "",
+    return [str(ticket.id), when(ticket.created_at), ticket.status, ticket.order_id or "",
             ticket.issue, ticket.summary]
-
-
-def _when(iso: str) -> str:
-    """A stored UTC time in local time, to the minute."""
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
 
 
 def _print_json(value: object) -> None:

@@ -1,0 +1,159 @@
+"""Keeping conversations: a turn's events pass through the journal on their way to a front end,
+and the turn is written to the session store (store/sessions.py) as it happens.
+
+The question is stored before the engine starts, the reply so far about once a second while it
+streams, and the rest in one transaction at the end. A turn that ends without `Done` (Ctrl-C, a
+dropped stream, an error, a crash in triage) is stored as interrupted, never as complete. If the
+store cannot be written, the answer still arrives, with a notice saying it was not saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from triage_cli.engine.conversation import Conversation, find_order_ids
+from triage_cli.engine.escalation import filing_escalations
+from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
+from triage_cli.errors import StoreError
+from triage_cli.store.sessions import SessionStore, StoredConversation, TurnHandle
+from triage_cli.store.tickets import TicketStore
+
+if TYPE_CHECKING:
+    from triage_cli.config import Settings
+    from triage_cli.engine.build import Engine
+
+SAVE_PARTIAL_SECONDS = 1.0
+
+
+def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal) -> AsyncIterator[Event]:
+    """Ask `message` in `conversation`: the engine's events, with escalations filed as tickets and
+    the turn kept in the journal."""
+    conversation.add_user(message)
+    events = filing_escalations(engine.run(conversation), TicketStore(journal.store.home), message)
+    return journal.record(events, conversation)
+
+
+class Journal:
+    """One conversation's place in the store: `conversation_id` is None until its first turn
+    is stored (or after `start_new`), then every turn recorded goes to that conversation."""
+
+    def __init__(self, store: SessionStore, *, source: str, provider: str, model: str,
+                 conversation_id: int | None = None) -> None:
+        self.store = store
+        self.source = source
+        self.provider = provider
+        self.model = model
+        self.conversation_id = conversation_id
+
+    @classmethod
+    def for_settings(cls, settings: Settings, source: str) -> Journal:
+        return cls(SessionStore(settings.home), source=source, provider=settings.provider, model=settings.model or "")
+
+    def use(self, settings: Settings) -> None:
+        """Record the next turns as answered by another provider or model."""
+        self.provider, self.model = settings.provider, settings.model or ""
+
+    def start_new(self) -> None:
+        self.conversation_id = None
+
+    def resume(self, conversation_id: int) -> tuple[StoredConversation, Conversation]:
+        """Continue a stored conversation: its record, and the context to send to a model."""
+        stored = self.store.get(conversation_id)
+        self.conversation_id = stored.id
+        return stored, Conversation(stored.history())
+
+    async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
+        """Pass `events` on, storing the turn whose question is the conversation's last message."""
+        start = len(conversation.messages)
+        try:
+            turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
+                                         model=self.model, question=conversation.messages[-1])
+        except StoreError as exc:
+            yield Notice(f"This conversation is not being saved: {exc}")
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    yield event
+            return
+        self.conversation_id = turn.conversation_id
+        seen = _Turn()
+        try:
+            async with contextlib.aclosing(events):  # type: ignore[type-var]
+                async for event in events:
+                    seen.add(event)
+                    if seen.partial_due():
+                        with contextlib.suppress(StoreError):
+                            self.store.save_partial(turn, seen.partial())
+                    yield event
+        except BaseException as exc:  # cancelled, closed early, or a bug: keep what there is
+            stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt))
+            seen.error = seen.error or ("interrupted" if stopped else f"triage failed: {exc}")
+            with contextlib.suppress(StoreError):
+                self._finish(turn, seen, conversation, start)
+            raise
+        try:
+            self._finish(turn, seen, conversation, start)
+        except StoreError as exc:
+            yield Notice(f"This answer was not saved: {exc}")
+
+    def _finish(self, turn: TurnHandle, seen: _Turn, conversation: Conversation, start: int) -> None:
+        question = conversation.messages[start - 1].get("content") or ""
+        self.store.finish_turn(
+            turn, complete=seen.done and seen.error is None, messages=conversation.messages[start:],
+            partial=seen.partial(), tool_calls=list(seen.tools.values()),
+            record=seen.record, usage=seen.usage, error=seen.error, order_ids=seen.order_ids(question),
+        )
+
+
+@dataclass
+class _Turn:
+    """What a turn's events said, as the store keeps it."""
+
+    text: list[str] = field(default_factory=list)
+    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
+    record: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+    done: bool = False
+    _saved_at: float = field(default_factory=time.monotonic)
+    _saved_length: int = 0
+
+    def add(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+        elif isinstance(event, ToolStarted):
+            self.tools[event.call_id] = {"name": event.name, "arguments": event.arguments}
+        elif isinstance(event, ToolFinished):
+            self.tools.setdefault(event.call_id, {"name": event.name, "arguments": ""}).update(
+                ok=event.ok, result=event.result, duration_ms=round(event.duration_ms, 1))
+        elif isinstance(event, (TriageRecord, Usage)):
+            fields = {k: v for k, v in event.to_dict().items() if k != "type"}
+            if isinstance(event, TriageRecord):
+                self.record = fields
+            else:
+                self.usage = fields
+        elif isinstance(event, Error):
+            self.error = event.message
+        elif isinstance(event, Done):
+            self.done = True
+
+    def partial(self) -> str:
+        return "".join(self.text)
+
+    def partial_due(self) -> bool:
+        """Whether the reply has grown since it was last saved, at least a second ago."""
+        now = time.monotonic()
+        if len(self.text) == self._saved_length or now - self._saved_at < SAVE_PARTIAL_SECONDS:
+            return False
+        self._saved_at, self._saved_length = now, len(self.text)
+        return True
+
+    def order_ids(self, question: str) -> list[str]:
+        texts = [question, *(tool["arguments"] for tool in self.tools.values())]
+        if self.record and self.record.get("order_id"):
+            texts.append(str(self.record["order_id"]))
+        return find_order_ids(" ".join(texts), limit=20)

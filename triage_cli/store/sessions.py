@@ -1,0 +1,313 @@
+"""Stored conversations: every question, tool round, answer, triage record and usage, a turn at
+a time, in the state database under TRIAGE_HOME (store/database.py has the schema).
+
+A turn is written three ways: when it starts (the question, state 'running', so nothing the user
+typed is lost), its partial reply while it streams, and the rest in one transaction when it ends.
+A process killed mid-answer so leaves a 'running' turn whose process is gone; it reads back as
+interrupted, with the reply as far as it got. API keys are never among what is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from triage_cli.engine.conversation import interrupted_reply
+from triage_cli.errors import StoreError, UsageError
+from triage_cli.store.database import connect
+
+LATEST = ("last", "latest")
+RUNNING_AT_MOST = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class StoredTurn:
+    number: int
+    started_at: str
+    finished_at: str | None
+    state: str  # complete, interrupted, or running (its process is still answering)
+    provider: str
+    model: str
+    question: str
+    partial: str
+    tool_calls: tuple[dict[str, Any], ...]
+    record: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    error: str | None
+    messages: tuple[dict[str, Any], ...]
+
+    @property
+    def reply(self) -> str:
+        """The answer as it was shown; an unfinished one ends with the interrupted mark."""
+        last = self.messages[-1] if self.messages else None
+        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(last.get("content"), str):
+            return last["content"]
+        return interrupted_reply(self.partial)
+
+    def history(self) -> list[dict[str, Any]]:
+        """The turn's messages as a model should see them again: every tool call with its result,
+        and an answer, marked interrupted if the turn never finished."""
+        messages = _paired(list(self.messages) or [{"role": "user", "content": self.question}])
+        if messages[-1]["role"] != "assistant" or messages[-1].get("tool_calls"):
+            messages.append({"role": "assistant", "content": self.reply})
+        return messages
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "started_at": self.started_at, "finished_at": self.finished_at,
+            "state": self.state, "provider": self.provider, "model": self.model, "question": self.question,
+            "reply": self.reply, "tool_calls": list(self.tool_calls), "triage": self.record, "usage": self.usage,
+            "error": self.error, "messages": list(self.messages),
+        }
+
+
+@dataclass(frozen=True)
+class StoredConversation:
+    id: int
+    created_at: str
+    updated_at: str
+    source: str
+    provider: str
+    model: str
+    title: str
+    order_ids: tuple[str, ...]
+    turns: tuple[StoredTurn, ...]
+
+    @property
+    def next_step(self) -> str | None:
+        """The next step of the latest answer that has a record."""
+        for turn in reversed(self.turns):
+            if turn.record:
+                return turn.record.get("next_step")
+        return None
+
+    def history(self) -> list[dict[str, Any]]:
+        return [message for turn in self.turns for message in turn.history()]
+
+    def to_dict(self, *, messages: bool = True) -> dict[str, Any]:
+        turns = [turn.to_dict() for turn in self.turns]
+        if not messages:
+            turns = [{k: t[k] for k in ("number", "started_at", "state", "question", "triage")} for t in turns]
+        return {
+            "id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, "source": self.source,
+            "provider": self.provider, "model": self.model, "first_question": self.title,
+            "order_ids": list(self.order_ids), "next_step": self.next_step, "turns": turns,
+        }
+
+
+@dataclass(frozen=True)
+class TurnHandle:
+    conversation_id: int
+    turn_id: int
+    number: int
+
+
+class SessionStore:
+    """Conversations in the state database under `home`. Each call opens and closes its own
+    connection, so a long REPL session never holds the database and other processes can write."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        connection = connect(self.home)
+        try:
+            yield connection
+        except sqlite3.Error as exc:
+            raise StoreError(f"the conversation store failed: {exc}") from None
+        finally:
+            connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # writing -----------------------------------------------------------------------------------
+
+    def begin_turn(self, conversation_id: int | None, *, source: str, provider: str, model: str,
+                   question: dict[str, Any]) -> TurnHandle:
+        """Store the question of a new turn (in a new conversation when `conversation_id` is None)."""
+        now = _now()
+        text = question.get("content") or ""
+        with self._transaction() as db:
+            if conversation_id is None:
+                conversation_id = db.execute(
+                    "INSERT INTO conversations (created_at, updated_at, source, provider, model, title)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (now, now, source, provider, model, " ".join(text.split())[:200]),
+                ).lastrowid
+            elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
+                raise StoreError(f"conversation {conversation_id} no longer exists (pruned?)")
+            number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
+                                (conversation_id,)).fetchone()[0]
+            turn_id = db.execute(
+                "INSERT INTO turns (conversation_id, number, started_at, pid, provider, model, question)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, number, now, os.getpid(), provider, model, text),
+            ).lastrowid
+            db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
+                       (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+        assert conversation_id is not None and turn_id is not None
+        return TurnHandle(conversation_id, turn_id, number)
+
+    def save_partial(self, turn: TurnHandle, partial: str) -> None:
+        """The reply so far, so a killed process loses at most the last moment of it."""
+        with self._connection() as db:
+            db.execute("UPDATE turns SET partial = ? WHERE id = ? AND state = 'running'", (partial, turn.turn_id))
+
+    def finish_turn(self, turn: TurnHandle, *, complete: bool, messages: Sequence[dict[str, Any]], partial: str,
+                    tool_calls: Sequence[dict[str, Any]], record: dict[str, Any] | None,
+                    usage: dict[str, Any] | None, error: str | None, order_ids: Sequence[str]) -> None:
+        """Everything after the question, in one transaction: the tool rounds and the answer (as
+        chat messages), the record, the usage, and the order ids the turn was about."""
+        now = _now()
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO messages (turn_id, position, role, message) VALUES (?, ?, ?, ?)",
+                [(turn.turn_id, position, m["role"], json.dumps(m, ensure_ascii=False))
+                 for position, m in enumerate(messages, 1)],
+            )
+            db.execute(
+                "UPDATE turns SET finished_at = ?, state = ?, pid = NULL, partial = ?, tool_calls = ?, record = ?,"
+                " usage = ?, error = ? WHERE id = ?",
+                (now, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
+                 _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
+            )
+            db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
+                           [(turn.conversation_id, order_id) for order_id in order_ids])
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, turn.conversation_id))
+
+    def prune(self, before: datetime) -> int:
+        """Delete the conversations with no activity since `before`; returns how many."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM conversations WHERE updated_at < ?", (_iso(before),)).rowcount
+
+    # reading -----------------------------------------------------------------------------------
+
+    def list(self, *, limit: int | None = None, order_id: str | None = None) -> list[StoredConversation]:
+        """Conversations, the most recently active first, with their turns but not their messages."""
+        where, params = "", []
+        if order_id:
+            where = "WHERE id IN (SELECT conversation_id FROM conversation_orders WHERE order_id = ?)"
+            params.append(order_id.upper())
+        sql = f"SELECT * FROM conversations {where} ORDER BY updated_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._connection() as db:
+            return [self._conversation(db, row, messages=False) for row in db.execute(sql, params).fetchall()]
+
+    def get(self, conversation_id: int) -> StoredConversation:
+        with self._connection() as db:
+            row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no conversation {conversation_id} (see: triage history)")
+            return self._conversation(db, row, messages=True)
+
+    def latest_id(self) -> int:
+        with self._connection() as db:
+            row = db.execute("SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise UsageError("no stored conversations yet (see: triage history)")
+        return int(row[0])
+
+    def resolve(self, text: str | None) -> int:
+        """A conversation id from the command line: a number, or `last`/none for the latest."""
+        if text is None or text.strip().lower() in LATEST:
+            return self.latest_id()
+        digits = text.strip().lstrip("#")
+        if not digits.isdigit() or not 0 < int(digits) < 2**63:
+            raise UsageError(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
+        return int(digits)
+
+    @staticmethod
+    def _conversation(db: sqlite3.Connection, row: sqlite3.Row, *, messages: bool) -> StoredConversation:
+        orders = tuple(r[0] for r in db.execute(
+            "SELECT order_id FROM conversation_orders WHERE conversation_id = ? ORDER BY order_id", (row["id"],)))
+        turns = []
+        for t in db.execute("SELECT * FROM turns WHERE conversation_id = ? ORDER BY number", (row["id"],)).fetchall():
+            stored = ()
+            if messages:
+                stored = tuple(json.loads(m[0]) for m in db.execute(
+                    "SELECT message FROM messages WHERE turn_id = ? ORDER BY position", (t["id"],)))
+            state = t["state"]
+            if state == "running" and not _still_answering(t["pid"], t["started_at"]):
+                state = "interrupted"  # its process was killed mid-answer
+            turns.append(StoredTurn(
+                number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
+                provider=t["provider"], model=t["model"], question=t["question"], partial=t["partial"],
+                tool_calls=tuple(json.loads(t["tool_calls"])), record=_loads(t["record"]), usage=_loads(t["usage"]),
+                error=t["error"] or ("the process ended mid-answer" if t["state"] == "running" and state != "running"
+                                     else None),
+                messages=stored,
+            ))
+        return StoredConversation(
+            id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"], source=row["source"],
+            provider=row["provider"], model=row["model"], title=row["title"], order_ids=orders, turns=tuple(turns),
+        )
+
+
+def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop any tool call that lacks its result (and any result without its call): a model
+    rejects a history holding either."""
+    answered = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
+    kept: list[dict[str, Any]] = []
+    asked: set[str] = set()
+    for message in messages:
+        calls = message.get("tool_calls")
+        if calls:
+            if not all(c.get("id") in answered for c in calls):
+                continue
+            asked.update(c["id"] for c in calls)
+        if message["role"] == "tool" and message.get("tool_call_id") not in asked:
+            continue
+        kept.append(message)
+    return kept
+
+
+def _still_answering(pid: int | None, started_at: str) -> bool:
+    """Whether the process that started a 'running' turn may still be answering it. A turn older
+    than any answer can take is over whatever the pid says (pids are reused)."""
+    if not pid or _iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists but belongs to someone else
+    return True
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _now() -> str:
+    return _iso(datetime.now(timezone.utc))

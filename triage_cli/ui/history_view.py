@@ -1,0 +1,220 @@
+"""`triage history`: stored conversations as a table, a transcript, a Markdown or JSON export.
+
+Everything shown came from a customer, a model or the order data, so all of it is sanitized. A
+transcript on a terminal replays each stored turn through the live view (tool lines, the reply
+as Markdown, the record panel), so it looks as it did when it was answered; in a pipe it is the
+Markdown export.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from triage_cli.engine.events import Event, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
+from triage_cli.errors import UsageError
+from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
+from triage_cli.ui.render import format_arguments, record_lines, summarize_result, usage_line, when
+from triage_cli.ui.sanitize import clean, json_text, one_line
+
+EXPORT_FORMATS = ("md", "json")
+_AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_COLUMNS = ("id", "last active", "from", "turns", "orders", "next step", "first question")
+
+
+# one-line summaries (also used by the REPL's /history and /resume) -----------------------------
+
+
+def outcome(turn: StoredTurn) -> str:
+    """`escalate`, `answer`, `interrupted` or `running`: how a turn ended."""
+    if turn.state != "complete":
+        return turn.state
+    return str((turn.record or {}).get("next_step") or "answered")
+
+
+def turn_line(turn: StoredTurn) -> str:
+    return f"{turn.number:>2}. {_cut(one_line(turn.question), 80)}  → {outcome(turn)}"
+
+
+def conversation_line(stored: StoredConversation) -> str:
+    orders = f"  [{one_line(' '.join(stored.order_ids))}]" if stored.order_ids else ""
+    last = outcome(stored.turns[-1]) if stored.turns else "empty"
+    return f"{stored.id:>4}  {when(stored.updated_at)}  {_cut(one_line(stored.title), 60)}{orders}  → {last}"
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# the commands ------------------------------------------------------------------------------
+
+
+def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bool) -> None:
+    conversations = SessionStore(home).list(limit=limit, order_id=order.strip() if order else None)
+    if as_json:
+        sys.stdout.write(json_text([c.to_dict(messages=False) for c in conversations]) + "\n")
+        return
+    rows = [_row(c) for c in conversations]
+    if not sys.stdout.isatty():
+        sys.stdout.write("\n".join("\t".join(r) for r in [list(_COLUMNS), *rows]) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    from triage_cli.ui.terminal import make_console
+
+    console = make_console()
+    if not rows:
+        about = f" about {one_line(order)}" if order else ""
+        console.print(Text(f"No stored conversations{about}.", style="dim"))
+        return
+    table = Table(title="Conversations", title_justify="left")
+    for column in _COLUMNS:
+        table.add_column(column.capitalize(), overflow="fold", no_wrap=column in ("id", "last active", "turns"),
+                         ratio=3 if column == "first question" else None)
+    for row in rows:
+        step = row[5]
+        colour = {"escalate": "bold red", "answer": "green", "interrupted": "yellow"}.get(step, "")
+        table.add_row(*(Text(v) for v in row[:5]), Text(step, style=colour), Text(row[6]))
+    console.print(table)
+    console.print(Text("triage history show ID: the transcript · triage chat --resume ID: continue it", style="dim"))
+
+
+def show_conversation(home: Path, which: str | None) -> None:
+    store = SessionStore(home)
+    stored = store.get(store.resolve(which))
+    if not sys.stdout.isatty():
+        sys.stdout.write(markdown_transcript(stored))
+        return
+    from rich.panel import Panel
+    from rich.rule import Rule
+    from rich.text import Text
+
+    from triage_cli.ui.terminal import make_console
+    from triage_cli.ui.terminal_view import TerminalRenderer
+
+    console = make_console()
+    console.print(Panel(Text("\n".join(f"{k:<12}{v}" for k, v in _about(stored))), title=f"conversation {stored.id}",
+                        title_align="left", expand=False))
+    for turn in stored.turns:
+        console.print(Rule(Text(f"{turn.number} · {when(turn.started_at)} · {one_line(turn.provider)} "
+                                f"{one_line(turn.model)}".rstrip(), style="dim"), align="left", style="dim"))
+        console.print(Text.assemble(("› ", "bold"), clean(turn.question)))
+        renderer = TerminalRenderer(console)
+        for event in replay(turn):
+            renderer.handle(event)
+        renderer.finish()
+        for number, line in enumerate(_footer(turn)):
+            console.print(Text(line, style="yellow" if number == 0 and turn.state != "complete" else "dim"))
+
+
+def export_conversation(home: Path, which: str | None, *, fmt: str) -> None:
+    fmt = fmt.strip().lower()
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"--format must be md or json, got '{one_line(fmt)[:20]}'")
+    store = SessionStore(home)
+    stored = store.get(store.resolve(which))
+    if fmt == "json":
+        sys.stdout.write(json_text(stored.to_dict(), indent=2) + "\n")
+    else:
+        sys.stdout.write(markdown_transcript(stored))
+
+
+def prune_conversations(home: Path, older_than: str) -> None:
+    age = parse_age(older_than)
+    count = SessionStore(home).prune(datetime.now(timezone.utc) - age)
+    print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}.")
+
+
+def parse_age(text: str) -> timedelta:
+    """`30d`, `12h`, `2w`, `90m`, `45s` -> a timedelta; anything else is a usage error."""
+    match = _AGE.match(text)
+    if not match:
+        raise UsageError(f"--older-than takes a number and a unit (s, m, h, d, w), like 30d, got '{one_line(text)[:20]}'")
+    return timedelta(**{_AGE_UNITS[match[2].lower()]: int(match[1])})
+
+
+def _age_words(text: str) -> str:
+    match = _AGE.match(text)
+    assert match is not None
+    number, unit = int(match[1]), _AGE_UNITS[match[2].lower()]
+    return f"{number} {unit[:-1] if number == 1 else unit}"
+
+
+# the transcript ----------------------------------------------------------------------------
+
+
+def replay(turn: StoredTurn) -> list[Event]:
+    """The events a live view needs to draw a stored turn again."""
+    events: list[Event] = []
+    for number, call in enumerate(turn.tool_calls):
+        call_id = f"replay_{number}"
+        events.append(ToolStarted(call_id, call.get("name", ""), call.get("arguments", "")))
+        if "result" in call:
+            events.append(ToolFinished(call_id, call.get("name", ""), bool(call.get("ok")), call["result"],
+                                       float(call.get("duration_ms") or 0)))
+    events.append(TextDelta(turn.reply))
+    record = _record(turn)
+    if record is not None:
+        events.append(record)
+    return events
+
+
+def markdown_transcript(stored: StoredConversation) -> str:
+    parts = [f"# Conversation {stored.id}\n", "\n".join(f"- {k}: {v}" for k, v in _about(stored)) + "\n"]
+    for turn in stored.turns:
+        parts.append(f"## {turn.number}. {when(turn.started_at)}\n")
+        parts.append("**Customer**\n\n" + "\n".join(f"> {line}" for line in clean(turn.question).splitlines() or [""]) + "\n")
+        if turn.tool_calls:
+            lookups = [f"- `{clean(c.get('name', ''))}({format_arguments(c.get('arguments', ''))})` → "
+                       f"{summarize_result(c['result']) if 'result' in c else 'no result'}" for c in turn.tool_calls]
+            parts.append("**Lookups**\n\n" + "\n".join(lookups) + "\n")
+        parts.append("**Reply**\n\n" + clean(turn.reply).strip() + "\n")
+        record = _record(turn)
+        if record is not None:
+            parts.append("**Triage record**\n\n" + "\n".join(f"- {k}: {v}" for k, v in record_lines(record)) + "\n")
+        parts.append("\n".join(f"_{line}_" for line in _footer(turn)) + "\n")
+    return "\n".join(parts)
+
+
+def _about(stored: StoredConversation) -> list[tuple[str, str]]:
+    return [
+        ("Started", when(stored.created_at)),
+        ("Last active", when(stored.updated_at)),
+        ("From", f"triage {one_line(stored.source)} · {one_line(stored.provider)} {one_line(stored.model)}".rstrip()),
+        ("Orders", one_line(", ".join(stored.order_ids)) or "none"),
+        ("Questions", str(len(stored.turns))),
+    ]
+
+
+def _footer(turn: StoredTurn) -> list[str]:
+    lines = []
+    if turn.state != "complete":
+        lines.append(f"{turn.state}" + (f": {one_line(turn.error)}" if turn.error else ""))
+    if turn.usage:
+        lines.append(usage_line(Usage(**_known(turn.usage, Usage))))
+    return lines
+
+
+def _record(turn: StoredTurn) -> TriageRecord | None:
+    if not turn.record:
+        return None
+    try:
+        return TriageRecord(**_known(turn.record, TriageRecord))
+    except TypeError:
+        return None  # a record missing fields: shown without its panel
+
+
+def _known(fields: dict[str, Any], kind: type) -> dict[str, Any]:
+    names = kind.__dataclass_fields__  # type: ignore[attr-defined]
+    return {k: v for k, v in fields.items() if k in names}
+
+
+def _row(stored: StoredConversation) -> list[str]:
+    last = stored.turns[-1] if stored.turns else None
+    return [str(stored.id), when(stored.updated_at), one_line(stored.source), str(len(stored.turns)),
+            one_line(" ".join(stored.order_ids)), outcome(last) if last else "", _cut(one_line(stored.title), 120)]
