@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from triage_cli.engine.build import Engine
 
 SAVE_PARTIAL_SECONDS = 1.0
+REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 8  # shorter "keys" (ollama, EMPTY) are placeholders, not secrets
 
 
 def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal) -> AsyncIterator[Event]:
@@ -43,20 +46,42 @@ class Journal:
     is stored (or after `start_new`), then every turn recorded goes to that conversation."""
 
     def __init__(self, store: SessionStore, *, source: str, provider: str, model: str,
-                 conversation_id: int | None = None) -> None:
+                 conversation_id: int | None = None, secrets: tuple[str, ...] = ()) -> None:
         self.store = store
         self.source = source
         self.provider = provider
         self.model = model
         self.conversation_id = conversation_id
+        self.secrets = secrets
 
     @classmethod
     def for_settings(cls, settings: Settings, source: str) -> Journal:
-        return cls(SessionStore(settings.home), source=source, provider=settings.provider, model=settings.model or "")
+        journal = cls(SessionStore(settings.home), source=source, provider="", model="")
+        journal.use(settings)
+        return journal
 
     def use(self, settings: Settings) -> None:
-        """Record the next turns as answered by another provider or model."""
+        """Record the next turns as answered by `settings`' provider and model. API keys are
+        never stored, not even when a customer or a model repeats one: the configured key and
+        every provider key in the environment are redacted from all that is written."""
+        from triage_cli.providers import PRESETS
+
         self.provider, self.model = settings.provider, settings.model or ""
+        names = {p.key_env for p in PRESETS.values()} | {settings.key_env}
+        found = [settings.api_key, *(os.environ.get(name) for name in names if name)]
+        self.secrets = tuple(dict.fromkeys([*self.secrets, *(k for k in found if k and len(k) >= MIN_SECRET_CHARS)]))
+
+    def redact(self, value: Any) -> Any:
+        """`value` (a string, or lists and dicts of them) with every known secret replaced."""
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: self.redact(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.redact(v) for v in value]
+        return value
 
     def start_new(self) -> None:
         self.conversation_id = None
@@ -72,7 +97,7 @@ class Journal:
         start = len(conversation.messages)
         try:
             turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
-                                         model=self.model, question=conversation.messages[-1])
+                                         model=self.model, question=self.redact(conversation.messages[-1]))
         except StoreError as exc:
             yield Notice(f"This conversation is not being saved: {exc}")
             async with contextlib.aclosing(events):  # type: ignore[type-var]
@@ -87,7 +112,7 @@ class Journal:
                     seen.add(event)
                     if seen.partial_due():
                         with contextlib.suppress(StoreError):
-                            self.store.save_partial(turn, seen.partial())
+                            self.store.save_partial(turn, self.redact(seen.partial()))
                     yield event
         except BaseException as exc:  # cancelled, closed early, or a bug: keep what there is
             stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt))
@@ -103,9 +128,10 @@ class Journal:
     def _finish(self, turn: TurnHandle, seen: _Turn, conversation: Conversation, start: int) -> None:
         question = conversation.messages[start - 1].get("content") or ""
         self.store.finish_turn(
-            turn, complete=seen.done and seen.error is None, messages=conversation.messages[start:],
-            partial=seen.partial(), tool_calls=list(seen.tools.values()),
-            record=seen.record, usage=seen.usage, error=seen.error, order_ids=seen.order_ids(question),
+            turn, complete=seen.done and seen.error is None, messages=self.redact(conversation.messages[start:]),
+            partial=self.redact(seen.partial()), tool_calls=self.redact(list(seen.tools.values())),
+            record=self.redact(seen.record), usage=seen.usage, error=self.redact(seen.error),
+            order_ids=seen.order_ids(question),
         )
 
 

@@ -4,6 +4,9 @@ versioned schema migrations (PRAGMA user_version), so several processes can shar
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 from triage_cli.errors import StoreError
@@ -98,6 +101,41 @@ def connect(home: Path) -> sqlite3.Connection:
         connection.close()
         raise StoreError(f"cannot use the database {path}: {exc}") from None
     return connection
+
+
+@contextmanager
+def opened(home: Path, what: str) -> Iterator[sqlite3.Connection]:
+    """A connection for one operation, closed after it: a long session never holds the database.
+    An SQLite failure inside becomes a StoreError naming `what` failed."""
+    connection = connect(home)
+    try:
+        yield connection
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what} failed: {exc}") from None
+    finally:
+        connection.close()
+
+
+@contextmanager
+def transaction(home: Path, what: str) -> Iterator[sqlite3.Connection]:
+    """`opened`, inside one write transaction (taken at once, so writers queue instead of failing)."""
+    with opened(home, what) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+
+def iso(moment: datetime) -> str:
+    """How times are stored: ISO 8601 in UTC, to the second (so they sort as text)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def now() -> str:
+    return iso(datetime.now(timezone.utc))
 
 
 def migrate(connection: sqlite3.Connection) -> int:

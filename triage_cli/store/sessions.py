@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any
 
 from triage_cli.engine.conversation import interrupted_reply
 from triage_cli.errors import StoreError, UsageError
-from triage_cli.store.database import connect
+from triage_cli.store.database import iso, now, opened, transaction
 
 LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
@@ -116,40 +116,25 @@ class SessionStore:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        connection = connect(self.home)
-        try:
-            yield connection
-        except sqlite3.Error as exc:
-            raise StoreError(f"the conversation store failed: {exc}") from None
-        finally:
-            connection.close()
+    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        return opened(self.home, "the conversation store")
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connection() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.home, "the conversation store")
 
     # writing -----------------------------------------------------------------------------------
 
     def begin_turn(self, conversation_id: int | None, *, source: str, provider: str, model: str,
                    question: dict[str, Any]) -> TurnHandle:
         """Store the question of a new turn (in a new conversation when `conversation_id` is None)."""
-        now = _now()
+        moment = now()
         text = question.get("content") or ""
         with self._transaction() as db:
             if conversation_id is None:
                 conversation_id = db.execute(
                     "INSERT INTO conversations (created_at, updated_at, source, provider, model, title)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (now, now, source, provider, model, " ".join(text.split())[:200]),
+                    (moment, moment, source, provider, model, " ".join(text.split())[:200]),
                 ).lastrowid
             elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
                 raise StoreError(f"conversation {conversation_id} no longer exists (pruned?)")
@@ -158,11 +143,11 @@ class SessionStore:
             turn_id = db.execute(
                 "INSERT INTO turns (conversation_id, number, started_at, pid, provider, model, question)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, number, now, os.getpid(), provider, model, text),
+                (conversation_id, number, moment, os.getpid(), provider, model, text),
             ).lastrowid
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
-            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id))
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
         assert conversation_id is not None and turn_id is not None
         return TurnHandle(conversation_id, turn_id, number)
 
@@ -176,7 +161,7 @@ class SessionStore:
                     usage: dict[str, Any] | None, error: str | None, order_ids: Sequence[str]) -> None:
         """Everything after the question, in one transaction: the tool rounds and the answer (as
         chat messages), the record, the usage, and the order ids the turn was about."""
-        now = _now()
+        moment = now()
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO messages (turn_id, position, role, message) VALUES (?, ?, ?, ?)",
@@ -186,17 +171,17 @@ class SessionStore:
             db.execute(
                 "UPDATE turns SET finished_at = ?, state = ?, pid = NULL, partial = ?, tool_calls = ?, record = ?,"
                 " usage = ?, error = ? WHERE id = ?",
-                (now, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
+                (moment, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
                  _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
             )
             db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
                            [(turn.conversation_id, order_id) for order_id in order_ids])
-            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (now, turn.conversation_id))
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))
 
     def prune(self, before: datetime) -> int:
         """Delete the conversations with no activity since `before`; returns how many."""
         with self._transaction() as db:
-            return db.execute("DELETE FROM conversations WHERE updated_at < ?", (_iso(before),)).rowcount
+            return db.execute("DELETE FROM conversations WHERE updated_at < ?", (iso(before),)).rowcount
 
     # reading -----------------------------------------------------------------------------------
 
@@ -284,7 +269,7 @@ def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _still_answering(pid: int | None, started_at: str) -> bool:
     """Whether the process that started a 'running' turn may still be answering it. A turn older
     than any answer can take is over whatever the pid says (pids are reused)."""
-    if not pid or _iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
+    if not pid or iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
         return False
     if pid == os.getpid():
         return True
@@ -303,11 +288,3 @@ def _loads(text: str | None) -> Any:
 
 def _json_or_none(value: Any) -> str | None:
     return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
-
-
-def _now() -> str:
-    return _iso(datetime.now(timezone.utc))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from triage_cli.engine.events import TriageRecord
-from triage_cli.errors import StoreError, UsageError
-from triage_cli.store.database import connect
+from triage_cli.errors import UsageError
+from triage_cli.store.database import now, opened
 
 TICKET_STATES = ("open", "closed", "all")
 
@@ -42,22 +40,15 @@ class TicketStore:
     def __init__(self, home: Path) -> None:
         self.home = home
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        connection = connect(self.home)
-        try:
-            yield connection
-        except sqlite3.Error as exc:
-            raise StoreError(f"the ticket database failed: {exc}") from None
-        finally:
-            connection.close()
+    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        return opened(self.home, "the ticket database")
 
     def open_ticket(self, record: TriageRecord, *, question: str, reply: str) -> Ticket:
         with self._connection() as db:
             cursor = db.execute(
                 "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_now(), record.order_id, record.issue, record.status, record.summary, question, reply),
+                (now(), record.order_id, record.issue, record.status, record.summary, question, reply),
             )
             return self._get(db, cursor.lastrowid or 0)
 
@@ -85,7 +76,7 @@ class TicketStore:
                 raise UsageError(f"ticket {ticket_id} is already closed (since {ticket.closed_at[:16].replace('T', ' ')} UTC)")
             db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
-                (_now(), note, ticket_id),
+                (now(), note, ticket_id),
             )
             return self._get(db, ticket_id)
 
@@ -103,7 +94,3 @@ def parse_ticket_id(text: str) -> int:
     if not digits.isdigit() or not 0 < int(digits) < 2**63:
         raise UsageError(f"a ticket id is a number like 12, got '{text}'")
     return int(digits)
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

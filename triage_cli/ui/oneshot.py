@@ -11,6 +11,7 @@ from triage_cli.engine.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question
 from triage_cli.engine.journal import Journal, run_turn
 from triage_cli.errors import UsageError
+from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.terminal_view import TerminalRenderer
@@ -31,8 +32,16 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     renderer = _renderer(settings, output, stats)
 
     async def answer() -> int:
+        task = asyncio.current_task()
+        assert task is not None
         try:
-            return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
+            with Hangup(task.cancel) as hangup:
+                try:
+                    return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
+                except asyncio.CancelledError:
+                    if hangup.signum is None:
+                        raise
+                    return hangup.exit_code
         finally:
             await engine.aclose()
             if stats is not None:

@@ -58,7 +58,12 @@ def _key_bindings() -> KeyBindings:
 
 class _SafeFileHistory(FileHistory):
     """A history file that degrades to this session's memory when it cannot be read or written,
-    instead of interrupting the prompt with an error."""
+    instead of interrupting the prompt with an error. `redact` removes secrets before a line
+    is written."""
+
+    def __init__(self, filename: str, redact: Callable[[str], str]) -> None:
+        super().__init__(filename)
+        self.redact = redact
 
     def load_history_strings(self) -> Iterable[str]:
         try:
@@ -68,12 +73,12 @@ class _SafeFileHistory(FileHistory):
 
     def store_string(self, string: str) -> None:
         try:
-            super().store_string(string)
+            super().store_string(self.redact(string))
         except OSError:
             pass
 
 
-def open_history(home: Path) -> History:
+def open_history(home: Path, redact: Callable[[str], str] = str) -> History:
     """The history file under `home`; an in-memory history when it cannot be used."""
     path = home / HISTORY_FILE
     try:
@@ -82,14 +87,14 @@ def open_history(home: Path) -> History:
             pass  # it must be a file we can append to
     except OSError:
         return InMemoryHistory()
-    return _SafeFileHistory(str(path))
+    return _SafeFileHistory(str(path), redact)
 
 
 def make_session(
-    home: Path, completer: Completer, toolbar: Callable[[], FormattedText]
+    home: Path, completer: Completer, toolbar: Callable[[], FormattedText], redact: Callable[[str], str] = str
 ) -> PromptSession[str]:
     return PromptSession(
-        history=open_history(home),
+        history=open_history(home, redact),
         auto_suggest=AutoSuggestFromHistory(),
         completer=completer,
         complete_while_typing=True,

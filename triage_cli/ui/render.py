@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol, TextIO

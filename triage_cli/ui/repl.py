@@ -19,6 +19,7 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import Conversation, compose_question, parse_order_id
 from triage_cli.errors import TriageError, UsageError
+from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.ui.sanitize import clean
 from triage_cli.ui.slash_commands import COMMANDS, run_command
@@ -56,6 +57,8 @@ class Repl:
         self.session_usage = (0, 0, 0)  # model calls, prompt tokens, completion tokens
         self._order_ids: list[str] = []
         self._preparing: asyncio.Future[None] | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._main_task: asyncio.Task[int] | None = None
         from triage_cli.engine.journal import Journal
 
         self.journal = Journal.for_settings(settings, "chat")
@@ -166,8 +169,27 @@ class Repl:
 
     # the loop ----------------------------------------------------------------------------------
 
+    def _hang_up(self) -> None:
+        """SIGTERM or SIGHUP: cancel the answer in progress (it is stored as interrupted), or the
+        prompt, and end the session."""
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        elif self._main_task is not None:
+            self._main_task.cancel()
+
     async def loop(self) -> int:
-        session = make_session(self.settings.home, ChatCompleter(COMMANDS, lambda: self._order_ids), self.toolbar)
+        self._main_task = asyncio.current_task()  # type: ignore[assignment]
+        with Hangup(self._hang_up) as hangup:
+            try:
+                return await self._loop(hangup)
+            except asyncio.CancelledError:
+                if hangup.signum is None:
+                    raise
+                return hangup.exit_code
+
+    async def _loop(self, hangup: Hangup) -> int:
+        session = make_session(self.settings.home, ChatCompleter(COMMANDS, lambda: self._order_ids), self.toolbar,
+                               self.journal.redact)
         self.welcome()
         if self._resumed is not None:
             self.recap(self._resumed)
@@ -189,6 +211,8 @@ class Repl:
                     return 0
                 continue
             await self.answer(text)
+            if hangup.signum is not None:
+                return hangup.exit_code
 
     async def close(self) -> None:
         if self._preparing is not None:
@@ -200,7 +224,7 @@ class Repl:
         """One turn. Ctrl-C cancels it (even while the engine is still loading); a failure is
         reported and the session goes on."""
         self.turns.append((text, None))
-        task = asyncio.create_task(self._turn(text))
+        task = self._turn_task = asyncio.create_task(self._turn(text))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:

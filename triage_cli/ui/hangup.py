@@ -1,0 +1,38 @@
+"""SIGTERM, and SIGHUP when the terminal is closed, end a run the way Ctrl-C ends an answer: the
+answer in progress is cancelled, so it is stored as interrupted with everything said so far,
+and the process exits with 128 + the signal's number."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+
+HANGUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Hangup:
+    """While active, a hang-up signal calls `on_signal` (which cancels what is running)."""
+
+    def __init__(self, on_signal: Callable[[], object]) -> None:
+        self.on_signal = on_signal
+        self.signum: int | None = None
+
+    def __enter__(self) -> Hangup:
+        loop = asyncio.get_running_loop()
+        for signum in HANGUP_SIGNALS:
+            loop.add_signal_handler(signum, self._received, signum)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in HANGUP_SIGNALS:
+            loop.remove_signal_handler(signum)
+
+    def _received(self, signum: int) -> None:
+        self.signum = signum
+        self.on_signal()
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + (self.signum or 0)
