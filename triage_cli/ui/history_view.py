@@ -21,6 +21,7 @@ from triage_cli.ui.render import format_arguments, record_lines, summarize_resul
 from triage_cli.ui.sanitize import clean, json_text, one_line
 
 EXPORT_FORMATS = ("md", "json")
+NO_RESULT = "no result: the turn was interrupted"
 _AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _COLUMNS = ("id", "last active", "from", "turns", "orders", "next step", "first question")
@@ -154,9 +155,8 @@ def replay(turn: StoredTurn) -> list[Event]:
     for number, call in enumerate(turn.tool_calls):
         call_id = f"replay_{number}"
         events.append(ToolStarted(call_id, call.get("name", ""), call.get("arguments", "")))
-        if "result" in call:
-            events.append(ToolFinished(call_id, call.get("name", ""), bool(call.get("ok")), call["result"],
-                                       float(call.get("duration_ms") or 0)))
+        ok, result = (bool(call.get("ok")), call["result"]) if "result" in call else (False, NO_RESULT)
+        events.append(ToolFinished(call_id, call.get("name", ""), ok, result, float(call.get("duration_ms") or 0)))
     events.append(TextDelta(turn.reply))
     record = _record(turn)
     if record is not None:
@@ -171,7 +171,7 @@ def markdown_transcript(stored: StoredConversation) -> str:
         parts.append("**Customer**\n\n" + "\n".join(f"> {line}" for line in clean(turn.question).splitlines() or [""]) + "\n")
         if turn.tool_calls:
             lookups = [f"- `{clean(c.get('name', ''))}({format_arguments(c.get('arguments', ''))})` → "
-                       f"{summarize_result(c['result']) if 'result' in c else 'no result'}" for c in turn.tool_calls]
+                       f"{summarize_result(c.get('result', NO_RESULT))}" for c in turn.tool_calls]
             parts.append("**Lookups**\n\n" + "\n".join(lookups) + "\n")
         parts.append("**Reply**\n\n" + clean(turn.reply).strip() + "\n")
         record = _record(turn)
