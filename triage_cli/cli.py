@@ -158,7 +158,8 @@ app.add_typer(tickets_app, name="tickets")
 
 StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: open, closed or all.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, newest first.")]
+MAX_LIMIT = 100_000
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
 TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False)]
 
 
@@ -178,7 +179,7 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
     if ctx.invoked_subcommand is None:
         tickets_list(status, as_json, limit)
     else:
-        _options_belong_after(ctx, (status, as_json, limit) != ("open", False, 50))
+        _options_belong_after(ctx)
 
 
 @tickets_app.command("list")
@@ -217,7 +218,9 @@ history_app = typer.Typer(
 )
 app.add_typer(history_app, name="history")
 
-HistoryLimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, help="Show at most this many, most recent first.")]
+HistoryLimitOpt = Annotated[
+    int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, most recent first.")
+]
 HistoryOrderOpt = Annotated[
     Optional[str], typer.Option("--order", "-o", help="Only conversations about this order id.", show_default=False)
 ]
@@ -246,7 +249,7 @@ def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt
     if ctx.invoked_subcommand is None:
         history_list(as_json, limit, order)
     else:
-        _options_belong_after(ctx, (as_json, limit, order) != (False, 20, None))
+        _options_belong_after(ctx)
 
 
 @history_app.command("list")
@@ -293,9 +296,10 @@ def history_prune(
         prune_conversations(_store_home(), older_than)
 
 
-def _options_belong_after(ctx: typer.Context, given: bool) -> None:
+def _options_belong_after(ctx: typer.Context) -> None:
     """`triage tickets --json show 3`: the group's options were given before a command."""
-    if given:
+    sources = (ctx.get_parameter_source(name) for name in ctx.params)
+    if any(source is not None and source.name != "DEFAULT" for source in sources):
         with _user_errors():
             group = ctx.info_name or ""
             raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")

@@ -52,6 +52,9 @@ _ENV_KEYS = {
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5}
 
 
+MIN_SECRET_CHARS = 8
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a run needs, resolved and validated. The API key is never shown in repr."""
@@ -68,6 +71,7 @@ class Settings:
     orders_db: Path | None
     config_path: Path | None
     structured_output: str = "auto"
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
 
     @property
     def offline(self) -> bool:
@@ -136,6 +140,7 @@ def load_settings(
         home=home,
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
+        secrets=_secrets(env, tables),
     )
     if chosen.name == OFFLINE:
         return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
@@ -201,6 +206,16 @@ def _preset_base_url(chosen: Provider, env: Mapping[str, str]) -> str | None:
     if chosen.name == "openai" and env.get("OPENAI_BASE_URL"):
         return env["OPENAI_BASE_URL"]
     return chosen.base_url
+
+
+def _secrets(env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[str, ...]:
+    """The values of every API key variable in the environment and the .env file: the keys of
+    all providers (and of config tables' api_key_env), in use or not. Short placeholder values
+    ("ollama", "EMPTY") are not secrets."""
+    names = {p.key_env for p in PRESETS.values()} | {
+        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)}
+    found = (v for k, v in env.items() if k.endswith("_API_KEY") or k in names)
+    return tuple(dict.fromkeys(v for v in found if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS))
 
 
 def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:

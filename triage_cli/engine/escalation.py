@@ -8,7 +8,7 @@ saved, the answer still arrives, followed by a notice saying so.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 from triage_cli.engine.events import Event, Notice, TextDelta, TriageRecord
@@ -16,7 +16,9 @@ from triage_cli.errors import StoreError
 from triage_cli.store.tickets import TicketStore
 
 
-async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore, question: str) -> AsyncIterator[Event]:
+async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore, question: str, *,
+                             redact: Callable[[str], str] = str) -> AsyncIterator[Event]:
+    """`redact` removes secrets (API keys) from what the ticket stores."""
     reply: list[str] = []
     async with contextlib.aclosing(events):  # type: ignore[type-var]
         async for event in events:
@@ -24,7 +26,8 @@ async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore,
                 reply.append(event.text)
             elif isinstance(event, TriageRecord) and event.next_step == "escalate" and event.ticket is None:
                 try:
-                    ticket = tickets.open_ticket(event, question=question, reply="".join(reply))
+                    stored = replace(event, **{k: redact(v) for k, v in vars(event).items() if isinstance(v, str)})
+                    ticket = tickets.open_ticket(stored, question=redact(question), reply=redact("".join(reply)))
                 except StoreError as exc:
                     yield event
                     yield Notice(f"The escalation ticket could not be saved: {exc}")

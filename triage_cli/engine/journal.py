@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +19,10 @@ from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.escalation import filing_escalations
 from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
 from triage_cli.errors import StoreError
-from triage_cli.store.sessions import SessionStore, StoredConversation, TurnHandle
+from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
+
+from triage_cli.config import MIN_SECRET_CHARS
 
 if TYPE_CHECKING:
     from triage_cli.config import Settings
@@ -30,14 +30,14 @@ if TYPE_CHECKING:
 
 SAVE_PARTIAL_SECONDS = 1.0
 REDACTED = "[redacted]"
-MIN_SECRET_CHARS = 8  # shorter "keys" (ollama, EMPTY) are placeholders, not secrets
 
 
 def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal) -> AsyncIterator[Event]:
     """Ask `message` in `conversation`: the engine's events, with escalations filed as tickets and
     the turn kept in the journal."""
     conversation.add_user(message)
-    events = filing_escalations(engine.run(conversation), TicketStore(journal.store.home), message)
+    events = filing_escalations(engine.run(conversation), TicketStore(journal.store.home), message,
+                                redact=journal.redact)
     return journal.record(events, conversation)
 
 
@@ -62,14 +62,11 @@ class Journal:
 
     def use(self, settings: Settings) -> None:
         """Record the next turns as answered by `settings`' provider and model. API keys are
-        never stored, not even when a customer or a model repeats one: the configured key and
-        every provider key in the environment are redacted from all that is written."""
-        from triage_cli.providers import PRESETS
-
+        never stored, not even when a customer or a model repeats one: the key in use and every
+        other key in the environment or the .env file are redacted from all that is written."""
         self.provider, self.model = settings.provider, settings.model or ""
-        names = {p.key_env for p in PRESETS.values()} | {settings.key_env}
-        found = [settings.api_key, *(os.environ.get(name) for name in names if name)]
-        self.secrets = tuple(dict.fromkeys([*self.secrets, *(k for k in found if k and len(k) >= MIN_SECRET_CHARS)]))
+        keys = [settings.api_key, *settings.secrets]
+        self.secrets = tuple(dict.fromkeys([*self.secrets, *(k for k in keys if k and len(k) >= MIN_SECRET_CHARS)]))
 
     def redact(self, value: Any) -> Any:
         """`value` (a string, or lists and dicts of them) with every known secret replaced."""
@@ -95,35 +92,48 @@ class Journal:
     async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
         """Pass `events` on, storing the turn whose question is the conversation's last message."""
         start = len(conversation.messages)
+        question = self.redact(conversation.messages[-1])
         try:
-            turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
-                                         model=self.model, question=self.redact(conversation.messages[-1]))
+            try:
+                turn = self._begin(question)
+            except ConversationGone as gone:  # pruned by another process while this one was open
+                self.conversation_id = None
+                turn = self._begin(question)
+                yield Notice(f"{gone}; this answer starts a new stored conversation.")
         except StoreError as exc:
             yield Notice(f"This conversation is not being saved: {exc}")
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
                     yield event
             return
-        self.conversation_id = turn.conversation_id
         seen = _Turn()
+        saver = _PartialSaver(lambda: self.store.save_partial(turn, self.redact(seen.partial())))
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
                     seen.add(event)
-                    if seen.partial_due():
-                        with contextlib.suppress(StoreError):
-                            self.store.save_partial(turn, self.redact(seen.partial()))
+                    if isinstance(event, TextDelta):
+                        saver.soon()
                     yield event
         except BaseException as exc:  # cancelled, closed early, or a bug: keep what there is
+            saver.cancel()
             stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt))
             seen.error = seen.error or ("interrupted" if stopped else f"triage failed: {exc}")
             with contextlib.suppress(StoreError):
                 self._finish(turn, seen, conversation, start)
             raise
+        saver.cancel()
         try:
             self._finish(turn, seen, conversation, start)
         except StoreError as exc:
             yield Notice(f"This answer was not saved: {exc}")
+
+    def _begin(self, question: dict[str, Any]) -> TurnHandle:
+        turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
+                                     model=self.model, question=question,
+                                     order_ids=find_order_ids(question.get("content") or "", limit=20))
+        self.conversation_id = turn.conversation_id
+        return turn
 
     def _finish(self, turn: TurnHandle, seen: _Turn, conversation: Conversation, start: int) -> None:
         question = conversation.messages[start - 1].get("content") or ""
@@ -145,8 +155,6 @@ class _Turn:
     usage: dict[str, Any] | None = None
     error: str | None = None
     done: bool = False
-    _saved_at: float = field(default_factory=time.monotonic)
-    _saved_length: int = 0
 
     def add(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -170,16 +178,31 @@ class _Turn:
     def partial(self) -> str:
         return "".join(self.text)
 
-    def partial_due(self) -> bool:
-        """Whether the reply has grown since it was last saved, at least a second ago."""
-        now = time.monotonic()
-        if len(self.text) == self._saved_length or now - self._saved_at < SAVE_PARTIAL_SECONDS:
-            return False
-        self._saved_at, self._saved_length = now, len(self.text)
-        return True
-
     def order_ids(self, question: str) -> list[str]:
         texts = [question, *(tool["arguments"] for tool in self.tools.values())]
         if self.record and self.record.get("order_id"):
             texts.append(str(self.record["order_id"]))
         return find_order_ids(" ".join(texts), limit=20)
+
+
+class _PartialSaver:
+    """Saves the reply so far at most once a second, a second after it last grew: a reply that
+    stalls after a chunk is still saved, and a fast one costs one small write a second."""
+
+    def __init__(self, save: Callable[[], None]) -> None:
+        self._save = save
+        self._timer: asyncio.TimerHandle | None = None
+
+    def soon(self) -> None:
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(SAVE_PARTIAL_SECONDS, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        with contextlib.suppress(StoreError):
+            self._save()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

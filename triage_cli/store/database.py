@@ -55,7 +55,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             finished_at      TEXT,
             state            TEXT NOT NULL DEFAULT 'running'
                              CHECK (state IN ('running', 'complete', 'interrupted')),
-            pid              INTEGER,              -- of the process answering, while running
+            process          TEXT,                 -- pid:start time of the process answering, while running
             provider         TEXT NOT NULL,
             model            TEXT NOT NULL DEFAULT '',
             question         TEXT NOT NULL,
@@ -100,6 +100,9 @@ def connect(home: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         connection.close()
         raise StoreError(f"cannot use the database {path}: {exc}") from None
+    except BaseException:
+        connection.close()
+        raise
     return connection
 
 
@@ -124,14 +127,15 @@ def transaction(home: Path, what: str) -> Iterator[sqlite3.Connection]:
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already; keep the real error
+                db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
 
 
 def iso(moment: datetime) -> str:
-    """How times are stored: ISO 8601 in UTC, to the second (so they sort as text)."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+    """How times are stored: ISO 8601 in UTC, to the millisecond (so they sort as text)."""
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def now() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -20,11 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from triage_cli.engine.conversation import interrupted_reply
+from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import StoreError, UsageError
 from triage_cli.store.database import iso, now, opened, transaction
 
 LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
+PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
+_ID = re.compile(r"#?([0-9]{1,18})")
+_ANSWERING: set[int] = set()  # turn ids this process is answering now
+
+
+class ConversationGone(StoreError):
+    """The conversation being continued was deleted (pruned) meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,15 @@ class StoredTurn:
         if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(last.get("content"), str):
             return last["content"]
         return interrupted_reply(self.partial)
+
+    def triage_record(self) -> TriageRecord | None:
+        """The stored record as the event it was, or None (no record, or one missing fields)."""
+        if not self.record:
+            return None
+        try:
+            return TriageRecord(**{k: v for k, v in self.record.items() if k in TriageRecord.__dataclass_fields__})
+        except TypeError:
+            return None
 
     def history(self) -> list[dict[str, Any]]:
         """The turn's messages as a model should see them again: every tool call with its result,
@@ -97,7 +115,8 @@ class StoredConversation:
             turns = [{k: t[k] for k in ("number", "started_at", "state", "question", "triage")} for t in turns]
         return {
             "id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, "source": self.source,
-            "provider": self.provider, "model": self.model, "first_question": self.title,
+            "provider": self.provider, "model": self.model,
+            "first_question": self.turns[0].question if self.turns else self.title,
             "order_ids": list(self.order_ids), "next_step": self.next_step, "turns": turns,
         }
 
@@ -125,8 +144,9 @@ class SessionStore:
     # writing -----------------------------------------------------------------------------------
 
     def begin_turn(self, conversation_id: int | None, *, source: str, provider: str, model: str,
-                   question: dict[str, Any]) -> TurnHandle:
-        """Store the question of a new turn (in a new conversation when `conversation_id` is None)."""
+                   question: dict[str, Any], order_ids: Sequence[str] = ()) -> TurnHandle:
+        """Store the question of a new turn (in a new conversation when `conversation_id` is None),
+        with the order ids it names, so even a turn that never finishes is found by order."""
         moment = now()
         text = question.get("content") or ""
         with self._transaction() as db:
@@ -137,19 +157,26 @@ class SessionStore:
                     (moment, moment, source, provider, model, " ".join(text.split())[:200]),
                 ).lastrowid
             elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
-                raise StoreError(f"conversation {conversation_id} no longer exists (pruned?)")
+                raise ConversationGone(f"conversation {conversation_id} was deleted (pruned)")
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
                                 (conversation_id,)).fetchone()[0]
             turn_id = db.execute(
-                "INSERT INTO turns (conversation_id, number, started_at, pid, provider, model, question)"
+                "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, number, moment, os.getpid(), provider, model, text),
+                (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
             ).lastrowid
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
+            self._add_orders(db, conversation_id, order_ids)
         assert conversation_id is not None and turn_id is not None
+        _ANSWERING.add(turn_id)
         return TurnHandle(conversation_id, turn_id, number)
+
+    @staticmethod
+    def _add_orders(db: sqlite3.Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
+        db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
+                       [(conversation_id, order_id) for order_id in order_ids])
 
     def save_partial(self, turn: TurnHandle, partial: str) -> None:
         """The reply so far, so a killed process loses at most the last moment of it."""
@@ -162,6 +189,7 @@ class SessionStore:
         """Everything after the question, in one transaction: the tool rounds and the answer (as
         chat messages), the record, the usage, and the order ids the turn was about."""
         moment = now()
+        _ANSWERING.discard(turn.turn_id)
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO messages (turn_id, position, role, message) VALUES (?, ?, ?, ?)",
@@ -169,19 +197,30 @@ class SessionStore:
                  for position, m in enumerate(messages, 1)],
             )
             db.execute(
-                "UPDATE turns SET finished_at = ?, state = ?, pid = NULL, partial = ?, tool_calls = ?, record = ?,"
+                "UPDATE turns SET finished_at = ?, state = ?, process = NULL, partial = ?, tool_calls = ?, record = ?,"
                 " usage = ?, error = ? WHERE id = ?",
                 (moment, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
                  _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
             )
-            db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
-                           [(turn.conversation_id, order_id) for order_id in order_ids])
+            self._add_orders(db, turn.conversation_id, order_ids)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))
 
     def prune(self, before: datetime) -> int:
-        """Delete the conversations with no activity since `before`; returns how many."""
-        with self._transaction() as db:
-            return db.execute("DELETE FROM conversations WHERE updated_at < ?", (iso(before),)).rowcount
+        """Delete the conversations with no activity since `before`, a batch per transaction,
+        except one a process is answering in right now; returns how many were deleted."""
+        with self._connection() as db:
+            candidates = [row[0] for row in db.execute(
+                "SELECT id FROM conversations WHERE updated_at < ? ORDER BY id", (iso(before),))]
+            busy = {row[0] for row in db.execute(
+                "SELECT conversation_id, process, started_at, id FROM turns WHERE state = 'running'")
+                if _still_answering(row[1], row[2], row[3])} if candidates else set()
+        doomed = [c for c in candidates if c not in busy]
+        for start in range(0, len(doomed), PRUNE_BATCH):
+            batch = doomed[start:start + PRUNE_BATCH]
+            with self._transaction() as db:
+                db.execute(f"DELETE FROM conversations WHERE id IN ({','.join('?' * len(batch))}) AND updated_at < ?",
+                           (*batch, iso(before)))
+        return len(doomed)
 
     # reading -----------------------------------------------------------------------------------
 
@@ -196,7 +235,8 @@ class SessionStore:
             sql += " LIMIT ?"
             params.append(limit)
         with self._connection() as db:
-            return [self._conversation(db, row, messages=False) for row in db.execute(sql, params).fetchall()]
+            rows = db.execute(sql, params).fetchall()
+            return [self._conversation(db, row, messages=False) for row in rows]
 
     def get(self, conversation_id: int) -> StoredConversation:
         with self._connection() as db:
@@ -216,10 +256,10 @@ class SessionStore:
         """A conversation id from the command line: a number, or `last`/none for the latest."""
         if text is None or text.strip().lower() in LATEST:
             return self.latest_id()
-        digits = text.strip().lstrip("#")
-        if not digits.isdigit() or not 0 < int(digits) < 2**63:
+        match = _ID.fullmatch(text.strip())
+        if match is None or int(match[1]) == 0:
             raise UsageError(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
-        return int(digits)
+        return int(match[1])
 
     @staticmethod
     def _conversation(db: sqlite3.Connection, row: sqlite3.Row, *, messages: bool) -> StoredConversation:
@@ -232,7 +272,7 @@ class SessionStore:
                 stored = tuple(json.loads(m[0]) for m in db.execute(
                     "SELECT message FROM messages WHERE turn_id = ? ORDER BY position", (t["id"],)))
             state = t["state"]
-            if state == "running" and not _still_answering(t["pid"], t["started_at"]):
+            if state == "running" and not _still_answering(t["process"], t["started_at"], t["id"]):
                 state = "interrupted"  # its process was killed mid-answer
             turns.append(StoredTurn(
                 number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
@@ -266,20 +306,35 @@ def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _still_answering(pid: int | None, started_at: str) -> bool:
-    """Whether the process that started a 'running' turn may still be answering it. A turn older
-    than any answer can take is over whatever the pid says (pids are reused)."""
-    if not pid or iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
-        return False
-    if pid == os.getpid():
+def _still_answering(process: str | None, started_at: str, turn_id: int) -> bool:
+    """Whether a 'running' turn's process may still be answering it. The process is known by
+    its pid and start time, since pids are reused (in a container every run may be pid 1), and
+    no turn is older than any answer can take."""
+    if turn_id in _ANSWERING:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    pid = int(process.partition(":")[0]) if process and process.partition(":")[0].isdigit() else 0
+    if not pid or pid == os.getpid() or iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
         return False
-    except OSError:
-        return True  # it exists but belongs to someone else
-    return True
+    token = _process_token(pid)
+    if token.endswith(":"):  # no start time to compare (no /proc): is the pid there at all?
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except OSError:
+            return True
+        return True
+    return token == process
+
+
+def _process_token(pid: int) -> str:
+    """`pid:start time` (clock ticks since boot, from /proc), or `pid:` where that is unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return f"{pid}:{int(fields[19])}"
+    except (OSError, IndexError, ValueError):
+        return f"{pid}:"
 
 
 def _loads(text: str | None) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
@@ -90,7 +91,7 @@ class TicketStore:
 
 def parse_ticket_id(text: str) -> int:
     """`12` or `#12` -> 12; anything else is a usage error."""
-    digits = text.strip().lstrip("#")
-    if not digits.isdigit() or not 0 < int(digits) < 2**63:
-        raise UsageError(f"a ticket id is a number like 12, got '{text}'")
-    return int(digits)
+    match = re.fullmatch(r"#?([0-9]{1,18})", text.strip())
+    if match is None or int(match[1]) == 0:
+        raise UsageError(f"a ticket id is a number like 12, got '{text[:40]}'")
+    return int(match[1])

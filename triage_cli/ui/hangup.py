@@ -8,7 +8,7 @@ import asyncio
 import signal
 from collections.abc import Callable
 
-HANGUP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+HANGUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class Hangup:
@@ -17,17 +17,28 @@ class Hangup:
     def __init__(self, on_signal: Callable[[], object]) -> None:
         self.on_signal = on_signal
         self.signum: int | None = None
+        self._installed: list[int] = []
 
     def __enter__(self) -> Hangup:
         loop = asyncio.get_running_loop()
+        self._installed = []
         for signum in HANGUP_SIGNALS:
-            loop.add_signal_handler(signum, self._received, signum)
+            try:
+                loop.add_signal_handler(signum, self._received, signum)
+            except (NotImplementedError, RuntimeError):  # no signal handlers on this platform or thread
+                continue
+            self._installed.append(signum)
         return self
 
     def __exit__(self, *exc: object) -> None:
         loop = asyncio.get_running_loop()
-        for signum in HANGUP_SIGNALS:
+        for signum in self._installed:
             loop.remove_signal_handler(signum)
+
+    def ended(self, error: BaseException) -> bool:
+        """Whether `error` is how a hang-up ends a run: the cancellation it asked for, or output
+        failing because the terminal is gone."""
+        return self.signum is not None and isinstance(error, (asyncio.CancelledError, OSError))
 
     def _received(self, signum: int) -> None:
         self.signum = signum

@@ -12,9 +12,8 @@ import re
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
-from triage_cli.engine.events import Event, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
+from triage_cli.engine.events import Event, TextDelta, ToolFinished, ToolStarted, Usage
 from triage_cli.errors import UsageError
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
 from triage_cli.ui.render import format_arguments, record_lines, summarize_result, usage_line, when
@@ -22,6 +21,7 @@ from triage_cli.ui.sanitize import clean, json_text, one_line
 
 EXPORT_FORMATS = ("md", "json")
 NO_RESULT = "no result: the turn was interrupted"
+MAX_AGE = timedelta(days=365 * 100)
 _AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _COLUMNS = ("id", "last active", "from", "turns", "orders", "next step", "first question")
@@ -134,9 +134,13 @@ def prune_conversations(home: Path, older_than: str) -> None:
 def parse_age(text: str) -> timedelta:
     """`30d`, `12h`, `2w`, `90m`, `45s` -> a timedelta; anything else is a usage error."""
     match = _AGE.match(text)
-    if not match:
-        raise UsageError(f"--older-than takes a number and a unit (s, m, h, d, w), like 30d, got '{one_line(text)[:20]}'")
-    return timedelta(**{_AGE_UNITS[match[2].lower()]: int(match[1])})
+    if not match or int(match[1]) == 0:
+        raise UsageError(f"--older-than takes a number above 0 and a unit (s, m, h, d, w), like 30d, "
+                         f"got '{one_line(text)[:20]}'")
+    age = timedelta(**{_AGE_UNITS[match[2].lower()]: int(match[1])})
+    if age > MAX_AGE:
+        raise UsageError(f"--older-than is at most {MAX_AGE.days // 365} years, got '{one_line(text)[:20]}'")
+    return age
 
 
 def _age_words(text: str) -> str:
@@ -158,7 +162,7 @@ def replay(turn: StoredTurn) -> list[Event]:
         ok, result = (bool(call.get("ok")), call["result"]) if "result" in call else (False, NO_RESULT)
         events.append(ToolFinished(call_id, call.get("name", ""), ok, result, float(call.get("duration_ms") or 0)))
     events.append(TextDelta(turn.reply))
-    record = _record(turn)
+    record = turn.triage_record()
     if record is not None:
         events.append(record)
     return events
@@ -174,7 +178,7 @@ def markdown_transcript(stored: StoredConversation) -> str:
                        f"{summarize_result(c.get('result', NO_RESULT))}" for c in turn.tool_calls]
             parts.append("**Lookups**\n\n" + "\n".join(lookups) + "\n")
         parts.append("**Reply**\n\n" + clean(turn.reply).strip() + "\n")
-        record = _record(turn)
+        record = turn.triage_record()
         if record is not None:
             parts.append("**Triage record**\n\n" + "\n".join(f"- {k}: {v}" for k, v in record_lines(record)) + "\n")
         parts.append("\n".join(f"_{line}_" for line in _footer(turn)) + "\n")
@@ -196,22 +200,10 @@ def _footer(turn: StoredTurn) -> list[str]:
     if turn.state != "complete":
         lines.append(f"{turn.state}" + (f": {one_line(turn.error)}" if turn.error else ""))
     if turn.usage:
-        lines.append(usage_line(Usage(**_known(turn.usage, Usage))))
+        lines.append(usage_line(Usage(**{k: v for k, v in turn.usage.items() if k in Usage.__dataclass_fields__})))
     return lines
 
 
-def _record(turn: StoredTurn) -> TriageRecord | None:
-    if not turn.record:
-        return None
-    try:
-        return TriageRecord(**_known(turn.record, TriageRecord))
-    except TypeError:
-        return None  # a record missing fields: shown without its panel
-
-
-def _known(fields: dict[str, Any], kind: type) -> dict[str, Any]:
-    names = kind.__dataclass_fields__  # type: ignore[attr-defined]
-    return {k: v for k, v in fields.items() if k in names}
 
 
 def _row(stored: StoredConversation) -> list[str]:

@@ -38,8 +38,8 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
             with Hangup(task.cancel) as hangup:
                 try:
                     return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
-                except asyncio.CancelledError:
-                    if hangup.signum is None:
+                except (asyncio.CancelledError, OSError) as exc:
+                    if not hangup.ended(exc):
                         raise
                     return hangup.exit_code
         finally:

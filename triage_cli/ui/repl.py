@@ -17,7 +17,7 @@ from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import Conversation, compose_question, parse_order_id
+from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, parse_order_id
 from triage_cli.errors import TriageError, UsageError
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
@@ -59,6 +59,7 @@ class Repl:
         self._preparing: asyncio.Future[None] | None = None
         self._turn_task: asyncio.Task[None] | None = None
         self._main_task: asyncio.Task[int] | None = None
+        self._hangup: Hangup | None = None
         from triage_cli.engine.journal import Journal
 
         self.journal = Journal.for_settings(settings, "chat")
@@ -149,9 +150,11 @@ class Repl:
         turns become the context, and its last order the order in context."""
         stored, self.conversation = self.journal.resume(self.journal.store.resolve(which))
         self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
-        records = [t.record for t in stored.turns if t.record]
-        self.last_record = None
-        self.order = next((r["order_id"] for r in reversed(records) if r.get("order_id")), None)
+        records = [r for r in (t.triage_record() for t in stored.turns) if r is not None]
+        self.last_record = records[-1] if records else None
+        # The record's order_id is model text ("A1002, A1003" at times): keep one real id from it.
+        mentioned = [i for r in records for i in find_order_ids(r.order_id or "")]
+        self.order = mentioned[-1] if mentioned else None
         return stored
 
     def recap(self, stored: StoredConversation) -> None:
@@ -180,10 +183,11 @@ class Repl:
     async def loop(self) -> int:
         self._main_task = asyncio.current_task()  # type: ignore[assignment]
         with Hangup(self._hang_up) as hangup:
+            self._hangup = hangup
             try:
                 return await self._loop(hangup)
-            except asyncio.CancelledError:
-                if hangup.signum is None:
+            except (asyncio.CancelledError, OSError) as exc:
+                if not hangup.ended(exc):
                     raise
                 return hangup.exit_code
 
@@ -230,6 +234,8 @@ class Repl:
         try:
             await task
         except asyncio.CancelledError:
+            if self._hangup is not None and self._hangup.signum is not None:
+                return  # the terminal may be gone: write nothing more
             self.say("[interrupted]", "yellow")
         except TriageError as exc:
             self.say(f"error: {exc}", "bold red")

@@ -51,6 +51,8 @@ async def run_command(repl: Repl, line: str) -> bool:
         await handler(repl, argument)
     except TriageError as exc:
         repl.say(f"error: {exc}", "bold red")
+    except Exception as exc:  # noqa: BLE001 - a bug in a command must not end the session
+        repl.say(f"error: {name} failed: {type(exc).__name__}: {exc} (a bug in triage; please report it)", "bold red")
     return True
 
 
