@@ -63,6 +63,9 @@ class Reply:
     status: int = 200
     error_message: str = "scripted error"
     headers: dict[str, str] = field(default_factory=dict)
+    # Fault mode: after this many content chunks the server hangs up abruptly (no finish chunk,
+    # no [DONE], no terminating HTTP chunk), like a provider whose connection drops mid-answer.
+    drop_after: int | None = None
 
 
 def text(content: str, **kw: Any) -> Reply:
@@ -193,12 +196,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         delay = 1.0 / owner.tokens_per_second if owner.tokens_per_second else 0.0
+        sent_content = 0
         for event, is_token in owner._chunks(body, reply, ids, rid):
+            if reply.drop_after is not None and sent_content >= reply.drop_after:
+                self._hang_up()
+                return
             if is_token and delay:
                 time.sleep(delay)
             self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
+            if any((c.get("delta") or {}).get("content") for c in event.get("choices") or ()):
+                sent_content += 1
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")  # zero-length terminating chunk
+
+    def _hang_up(self) -> None:
+        """Close the connection mid-response, the way a dropped network or a crashed server does."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.server.owner._note_drop()
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -228,6 +247,7 @@ class ScriptedServer:
         self.chunk_chars = max(1, chunk_chars)
         self.requests: list[dict] = []
         self.disconnects = 0
+        self.drops = 0  # streams cut short on purpose (Reply.drop_after)
         self._lock = threading.Lock()
         self._ids = 0
         self._conns: set[socket.socket] = set()
@@ -302,6 +322,10 @@ class ScriptedServer:
         with self._lock:
             if not self._stopping:
                 self.disconnects += 1
+
+    def _note_drop(self) -> None:
+        with self._lock:
+            self.drops += 1
 
     def _next(self, body: dict) -> tuple[Reply | None, int, list[str]]:
         """Record ``body``; return (reply or None if exhausted, request index, tool-call ids)."""

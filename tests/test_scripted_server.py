@@ -227,3 +227,29 @@ def test_tokens_per_second_paces_the_stream():
         stream_chunks(srv)
         elapsed = time.monotonic() - start
     assert elapsed >= 0.09  # 10 tokens at 100/s
+
+
+def test_drop_after_hangs_up_mid_stream_without_done_and_the_server_keeps_serving():
+    with ScriptedServer([text("abcdefghijklmnop", drop_after=2), text("next")], chunk_chars=2) as srv:
+        client = client_for(srv)
+        received = []
+        with pytest.raises(openai.APIConnectionError):
+            for chunk in client.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+                received.append(chunk)
+        contents = [c.choices[0].delta.content for c in received if c.choices and c.choices[0].delta.content]
+        assert contents == ["ab", "cd"]  # exactly two content chunks, then the hang-up
+        assert all(c.choices[0].finish_reason is None for c in received)  # no finish chunk either
+        assert srv.drops == 1
+        again = client.chat.completions.create(model="m", messages=MESSAGES)
+        assert again.choices[0].message.content == "next"
+        assert srv.disconnects == 0  # a deliberate drop is not counted as the client going away
+
+
+def test_drop_after_zero_hangs_up_before_any_content():
+    with ScriptedServer([text("hello", drop_after=0)]) as srv:
+        received = []
+        with pytest.raises(openai.APIConnectionError):
+            for chunk in client_for(srv).chat.completions.create(model="m", messages=MESSAGES, stream=True):
+                received.append(chunk)
+        assert not any(c.choices and c.choices[0].delta.content for c in received)
+        assert srv.drops == 1

@@ -19,7 +19,9 @@ missing and read as empty):
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sqlite3
 import tempfile
 from datetime import date
@@ -60,8 +62,22 @@ class OrderStore:
         path = home / "orders.sqlite"
         store = cls(path)
         if not path.exists() or store._demo_day() != date.today().isoformat():
-            _create_demo_database(path)
+            try:
+                _create_demo_database(path)
+            except StoreError:
+                if path.is_file():
+                    return store  # yesterday's demo data beats none
+                return cls._demo_elsewhere()
         return store
+
+    @classmethod
+    def _demo_elsewhere(cls) -> "OrderStore":
+        """The data directory cannot be written: the demo orders in a private temporary
+        directory for this run, so the answer still comes (the store reports the directory)."""
+        scratch = Path(tempfile.mkdtemp(prefix="triage-demo-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        _create_demo_database(scratch / "orders.sqlite")
+        return cls(scratch / "orders.sqlite")
 
     def _demo_day(self) -> str | None:
         try:

@@ -1,0 +1,185 @@
+"""The conversation store (store/sessions.py) on its own: how stored turns are rebuilt into model
+context, how a turn left 'running' by a dead process reads back, and how ids are resolved. The
+end-to-end behaviour (the real CLI against the scripted server) is in test_history.py."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from triage_cli.errors import UsageError
+from triage_cli.store.database import DATABASE_NAME
+from triage_cli.store.sessions import SessionStore, StoredTurn
+
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_order_status", "arguments": '{"order_id": "A1002"}'}}
+RESULT = {"role": "tool", "tool_call_id": "call_1", "content": '{"found": true, "status": "delayed"}'}
+
+
+def stored_turn(messages: list[dict], *, state: str = "interrupted", partial: str = "") -> StoredTurn:
+    return StoredTurn(
+        number=1, started_at="2026-01-01T00:00:00+00:00", finished_at=None, state=state, provider="openai",
+        model="m", question=messages[0]["content"], partial=partial, tool_calls=(), record=None, usage=None,
+        error=None, messages=tuple(messages),
+    )
+
+
+def unpaired_calls(messages: list[dict]) -> list[str]:
+    """Ids of tool calls without a tool result, and of results without a call."""
+    called = [c["id"] for m in messages for c in m.get("tool_calls") or ()]
+    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    return sorted(set(called) ^ set(answered))
+
+
+def test_a_turn_ending_in_tool_calls_without_results_drops_them_and_ends_with_an_interrupted_answer():
+    turn = stored_turn(
+        [{"role": "user", "content": "Where is A1002?"}, {"role": "assistant", "content": None, "tool_calls": [CALL]}],
+        partial="Let me look",
+    )
+
+    history = turn.history()
+
+    assert unpaired_calls(history) == []
+    assert not any(m.get("tool_calls") for m in history)
+    assert history == [
+        {"role": "user", "content": "Where is A1002?"},
+        {"role": "assistant", "content": "Let me look\n\n[interrupted]"},
+    ]
+
+
+def test_a_turn_with_no_partial_and_an_unanswered_call_ends_with_just_the_interrupted_mark():
+    turn = stored_turn([{"role": "user", "content": "q"}, {"role": "assistant", "content": None, "tool_calls": [CALL]}])
+    assert turn.history()[-1] == {"role": "assistant", "content": "[interrupted]"}
+
+
+def test_a_complete_tool_round_is_kept_with_its_result_and_a_stray_result_is_dropped():
+    stray = {"role": "tool", "tool_call_id": "call_9", "content": "{}"}
+    messages = [
+        {"role": "user", "content": "Where is A1002?"},
+        {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        RESULT,
+        stray,
+        {"role": "assistant", "content": "It is late."},
+    ]
+    turn = stored_turn(messages, state="complete")
+
+    history = turn.history()
+
+    assert history == [m for m in messages if m is not stray]
+    assert turn.reply == "It is late."
+
+
+def test_a_turn_whose_tool_round_finished_but_whose_answer_did_not_keeps_the_round_and_marks_the_answer():
+    messages = [{"role": "user", "content": "Where is A1002?"},
+                {"role": "assistant", "content": None, "tool_calls": [CALL]}, RESULT]
+    history = stored_turn(messages, partial="A1002 is dela").history()
+    assert history[:3] == messages
+    assert history[3] == {"role": "assistant", "content": "A1002 is dela\n\n[interrupted]"}
+    assert unpaired_calls(history) == []
+
+
+ANSWERING = """
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from triage_cli.store.sessions import SessionStore
+store = SessionStore(Path(sys.argv[1]))
+turn = store.begin_turn(None, source="chat", provider="openai", model="m",
+                        question={"role": "user", "content": "Where is A1002?"})
+store.save_partial(turn, "A1002 is del")
+print(turn.conversation_id, flush=True)
+sys.stdin.read()  # mid-answer until it is killed
+"""
+
+
+@pytest.fixture
+def answering(tmp_path: Path):
+    """Another process with a turn stored as running in tmp_path: (the process, its conversation id)."""
+    process = subprocess.Popen([sys.executable, "-c", ANSWERING, str(tmp_path)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        yield process, int(process.stdout.readline())
+    finally:
+        process.kill()
+        process.wait()
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()  # reaped: a zombie would still look alive
+
+
+def test_a_running_turn_reads_back_as_running_while_its_process_lives_and_interrupted_once_it_is_killed(
+        tmp_path: Path, answering):
+    process, conversation_id = answering
+    store = SessionStore(tmp_path)
+
+    [live] = store.get(conversation_id).turns
+    assert live.state == "running" and live.error is None
+
+    kill(process)
+    [gone] = store.get(conversation_id).turns
+
+    assert gone.state == "interrupted"
+    assert gone.error == "the process ended mid-answer"
+    assert gone.reply == "A1002 is del\n\n[interrupted]"
+    assert store.get(conversation_id).history() == [
+        {"role": "user", "content": "Where is A1002?"},
+        {"role": "assistant", "content": "A1002 is del\n\n[interrupted]"},
+    ]
+    assert [t.state for t in store.list()[0].turns] == ["interrupted"]
+
+
+def test_prune_spares_an_old_conversation_a_live_process_is_answering_in_and_deletes_it_once_that_process_is_gone(
+        tmp_path: Path, answering):
+    process, conversation_id = answering
+    store = SessionStore(tmp_path)
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+        db.execute("UPDATE conversations SET updated_at = '2020-01-01T00:00:00+00:00'")
+    cut = datetime.now(timezone.utc) - timedelta(days=30)
+
+    assert store.prune(cut) == 0
+    assert [c.id for c in store.list()] == [conversation_id]
+
+    kill(process)
+    assert store.prune(cut) == 1
+    assert store.list() == []
+
+
+def test_a_partial_is_not_saved_over_a_finished_turn(tmp_path: Path):
+    store = SessionStore(tmp_path)
+    handle = store.begin_turn(None, source="ask", provider="offline", model="",
+                              question={"role": "user", "content": "q"})
+    store.finish_turn(handle, complete=True, messages=[{"role": "assistant", "content": "full answer"}],
+                      partial="full answer", tool_calls=[], record=None, usage=None, error=None, order_ids=[])
+    store.save_partial(handle, "full")  # a late save must not clobber the finished turn
+    [turn] = store.get(handle.conversation_id).turns
+    assert turn.state == "complete" and turn.partial == "full answer" and turn.reply == "full answer"
+
+
+@pytest.mark.parametrize("text, expected", [("12", 12), ("#3", 3), (" 7 ", 7)])
+def test_conversation_ids_are_numbers_with_an_optional_hash(tmp_path: Path, text: str, expected: int):
+    assert SessionStore(tmp_path).resolve(text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "0", "-1", "1.5", "", "99999999999999999999999"])
+def test_anything_else_is_not_a_conversation_id(tmp_path: Path, text: str):
+    with pytest.raises(UsageError, match="conversation id"):
+        SessionStore(tmp_path).resolve(text)
+
+
+def test_last_and_none_resolve_to_the_most_recently_active_conversation(tmp_path: Path):
+    store = SessionStore(tmp_path)
+    with pytest.raises(UsageError, match="no stored conversations"):
+        store.resolve(None)
+    first = store.begin_turn(None, source="ask", provider="offline", model="", question={"role": "user", "content": "a"})
+    second = store.begin_turn(None, source="ask", provider="offline", model="", question={"role": "user", "content": "b"})
+    assert store.resolve("last") == store.resolve(None) == second.conversation_id
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:  # the first one becomes the latest active
+        db.execute("UPDATE conversations SET updated_at = '2999-01-01T00:00:00+00:00' WHERE id = ?",
+                   (first.conversation_id,))
+    assert store.resolve("latest") == first.conversation_id
