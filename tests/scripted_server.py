@@ -66,6 +66,15 @@ class Reply:
     # Fault mode: after this many content chunks the server hangs up abruptly (no finish chunk,
     # no [DONE], no terminating HTTP chunk), like a provider whose connection drops mid-answer.
     drop_after: int | None = None
+    # Fault mode: after this many content chunks the server sends an SSE error payload
+    # (`data: {"error": {...}}`, as providers do when generation fails mid-stream) and ends.
+    error_after: int | None = None
+    # Fault mode: after this many content chunks the server goes quiet for `stall_seconds`
+    # (then carries on), like a provider that stalls mid-answer.
+    stall_after: int | None = None
+    stall_seconds: float = 0.0
+    # Fault mode: the server waits this long before sending the response headers.
+    delay_headers: float = 0.0
 
 
 def text(content: str, **kw: Any) -> Reply:
@@ -188,6 +197,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _stream(self, body: dict, reply: Reply, ids: list[str], rid: str) -> None:
         owner = self.server.owner
+        if reply.delay_headers:
+            time.sleep(reply.delay_headers)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -196,11 +207,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         delay = 1.0 / owner.tokens_per_second if owner.tokens_per_second else 0.0
-        sent_content = 0
+        sent_content, stalled = 0, False
         for event, is_token in owner._chunks(body, reply, ids, rid):
             if reply.drop_after is not None and sent_content >= reply.drop_after:
                 self._hang_up()
                 return
+            if reply.error_after is not None and sent_content >= reply.error_after:
+                self._chunk(b"data: " + json.dumps(_error_body(500, reply.error_message)).encode() + b"\n\n")
+                self._chunk(b"")
+                return
+            if reply.stall_after is not None and not stalled and sent_content >= reply.stall_after:
+                time.sleep(reply.stall_seconds)
+                stalled = True
             if is_token and delay:
                 time.sleep(delay)
             self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")

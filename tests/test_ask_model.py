@@ -436,9 +436,24 @@ def test_a_lower_round_cap_from_the_environment_is_respected(run_triage, server,
     assert reply_text(result) == ANSWER
 
 
-def test_a_model_that_still_only_calls_tools_at_the_cap_is_an_error_not_an_answer(run_triage, server, model_env):
-    # At the cap the model still only calls tools: those calls are not run, and no text came.
+def test_a_model_that_still_only_calls_tools_at_the_cap_gets_an_answer_written_from_its_lookups(
+        run_triage, server, model_env):
+    # At the cap the model still only calls tools: those calls are not run, and no text came. The
+    # lookup it did make is enough for the rules to answer, so the agent gets a usable answer.
     server.add(*[tools((TOOL, {"order_id": "A1002"})) for _ in range(2)])
+
+    result = run_triage("ask", QUESTION, env={**model_env, "TRIAGE_MAX_ROUNDS": "1"})
+
+    assert result.code == 0, result.err
+    assert "Order **A1002** is delayed." in result.out and "Next step: answer" in result.out
+    assert "note: The model kept calling tools after 1 tool round; triage's rules wrote this answer" in result.err
+    assert "error:" not in result.err
+    assert len(server.requests) == 2
+
+
+def test_a_model_that_only_calls_unknown_tools_until_the_cap_is_an_error_not_an_answer(run_triage, server, model_env):
+    # Nothing was looked up, so there is nothing to answer from.
+    server.add(*[tools(("no_such_tool", {"x": 1})) for _ in range(2)])
 
     result = run_triage("ask", QUESTION, env={**model_env, "TRIAGE_MAX_ROUNDS": "1"})
 

@@ -312,14 +312,24 @@ def _store_home():  # -> Path
     return load_home()
 
 
+STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
+
+
 def read_question(words: list[str] | None) -> str:
-    """The question from the arguments, else from stdin when it is not a terminal."""
+    """The question from the arguments, else from stdin when it is not a terminal. Bytes that
+    are not UTF-8 become U+FFFD and NULs are dropped; what is plainly not text is refused."""
     if words:
         return " ".join(words)
     if sys.stdin is None or sys.stdin.isatty():
         return ""
-    data = sys.stdin.buffer.read()
-    return data.decode("utf-8", errors="replace").replace("\x00", "")
+    data = sys.stdin.buffer.read(STDIN_LIMIT_BYTES + 1)
+    if len(data) > STDIN_LIMIT_BYTES:
+        raise UsageError(f"stdin holds more than {STDIN_LIMIT_BYTES >> 20} MiB; pipe in only the customer's message")
+    text = data.decode("utf-8", errors="replace")
+    unreadable = text.count("\ufffd") + text.count("\x00")
+    if unreadable > max(8, len(text) // 20):
+        raise UsageError("stdin does not look like text (binary data?); pipe in the customer's message")
+    return text.replace("\x00", "")
 
 
 def _settings(provider: str | None, model: str | None, base_url: str | None):  # -> Settings
@@ -341,7 +351,19 @@ class _user_errors:
         if isinstance(error, KeyboardInterrupt):
             _print_error("interrupted")
             raise typer.Exit(130)
+        if isinstance(error, BrokenPipeError):
+            _quiet_stdout()
+            raise typer.Exit(0)  # the reader had enough (`| head -1`): not a failure
         return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _print_error(message: str) -> None:
@@ -369,4 +391,24 @@ def with_optional_values(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    app(args=with_optional_values(sys.argv[1:]), prog_name="triage")
+    """Run the CLI. Usage errors (an unknown option, a missing value) are one line on stderr
+    with exit 2, like every other user mistake, rather than typer's boxed message."""
+    try:
+        code = app(args=with_optional_values(sys.argv[1:]), prog_name="triage", standalone_mode=False)
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.stderr.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+            raise SystemExit(2) from None
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        _print_error(exc.format_message().rstrip(".") + hint)  # type: ignore[attr-defined]
+        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+    raise SystemExit(code or 0)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """Click's own exceptions (usage errors, bad parameters), without importing the copy of
+    click that typer vendors by its private name."""
+    return any(kind.__name__ == "ClickException" for kind in type(exc).__mro__)

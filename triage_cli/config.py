@@ -8,6 +8,7 @@ layer that chose the provider belongs to some other provider and gives way to th
 from __future__ import annotations
 
 import math
+import re
 import os
 import tomllib
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "timeout": ((int, float), "a number of seconds"),
     "tool_timeout": ((int, float), "a number of seconds"),
     "max_rounds": (int, "a whole number"),
+    "retries": (int, "a whole number"),
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
     "structured_output": (str, '"auto", "json_schema" or "off"'),
@@ -44,12 +46,13 @@ _ENV_KEYS = {
     "TRIAGE_TIMEOUT": "timeout",
     "TRIAGE_TOOL_TIMEOUT": "tool_timeout",
     "TRIAGE_MAX_ROUNDS": "max_rounds",
+    "TRIAGE_RETRIES": "retries",
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
 }
 
-DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5}
+DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2}
 
 
 MIN_SECRET_CHARS = 8
@@ -71,6 +74,7 @@ class Settings:
     orders_db: Path | None
     config_path: Path | None
     structured_output: str = "auto"
+    retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
 
     @property
@@ -137,6 +141,7 @@ def load_settings(
         timeout=_number(top("timeout"), "timeout", float, minimum=0.1),
         tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1),
         max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1),
+        retries=_number(top("retries"), "retries", int, minimum=0),
         home=home,
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
@@ -273,22 +278,42 @@ def _read_config_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, An
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    _check_file_values(path, values)
+    _check_file_values(path, values, text)
     return path, values
 
 
-def _check_file_values(path: Path, values: dict[str, Any]) -> None:
+def _check_file_values(path: Path, values: dict[str, Any], text: str = "") -> None:
+    def at(key: str, table: str | None = None) -> str:
+        line = _line_of(text, key, table)
+        return f"{path}, line {line}" if line else str(path)
+
     for key, value in values.items():
         if key not in _FILE_KEYS:
-            raise ConfigError(f"{path}: unknown key '{key}' (see config.example.toml)")
+            raise ConfigError(f"{at(key)}: unknown key '{key}' (see config.example.toml)")
         kind, description = _FILE_KEYS[key]
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{path}: '{key}' must be {description}, got {value!r}")
+            raise ConfigError(f"{at(key)}: '{key}' must be {description}, got {value!r}")
     for name, table in values.get("providers", {}).items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [providers.{name}] must be a table")
+            raise ConfigError(f"{at(name, 'providers')}: [providers.{name}] must be a table")
         for key, value in table.items():
             if key not in _PROVIDER_TABLE_KEYS:
-                raise ConfigError(f"{path}: unknown key '{key}' in [providers.{name}]")
+                raise ConfigError(f"{at(key, f'providers.{name}')}: unknown key '{key}' in [providers.{name}]")
             if not isinstance(value, str):
-                raise ConfigError(f"{path}: 'providers.{name}.{key}' must be a string")
+                raise ConfigError(f"{at(key, f'providers.{name}')}: 'providers.{name}.{key}' must be a string")
+
+
+def _line_of(text: str, key: str, table: str | None) -> int | None:
+    """The line (1-based) where `key` is set in `table` (None: the top level), for messages."""
+    current: str | None = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]\s*(#.*)?", stripped)
+        if header:
+            current = re.sub(r"\s*\.\s*", ".", header[1]).replace('"', "")
+            continue
+        if current == table and re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
+            return number
+        if table == "providers" and current == f"providers.{key}":
+            return number - 1  # the table's header line
+    return None

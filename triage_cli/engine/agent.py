@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from triage_cli.engine.answer_format import RESPONSE_FORMAT, AnswerReader
@@ -164,14 +165,25 @@ class Agent:
                         shown.append(rest)
                         yield TextDelta(rest)
                     reply = "".join(shown)
+                    question = questions[-1] if questions else ""
+                    lookups = lookups_from_calls(looked_up)
+                    if not reply.strip() and current.calls and lookups:
+                        # A model that only ever calls tools: the rules answer from what it found.
+                        from triage_cli.engine.offline import write_answer
+
+                        yield Notice(f"The model kept calling tools after {self._rounds()}; triage's rules wrote "
+                                     "this answer from the lookups.")
+                        reply, _ = write_answer(question, lookups, date.today())
+                        shown.append(reply)
+                        yield TextDelta(reply)
+                        fields = {}
                     if not reply.strip():
                         why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
                                if current.calls else "the model returned an empty answer; try again or rephrase")
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(why, kind="empty")
                         return
-                    question = questions[-1] if questions else ""
-                    record, verdict = settle(fields, question, reply, lookups_from_calls(looked_up))
+                    record, verdict = settle(fields, question, reply, lookups)
                     if verdict:
                         addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
                         shown.append(addition)

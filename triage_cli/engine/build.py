@@ -52,6 +52,7 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
         model=settings.model or "",
         timeout=settings.timeout,
         key_env=settings.key_env,
+        retries=settings.retries,
     )
     return Agent(
         OpenAIChatModel(endpoint), tools,

@@ -6,7 +6,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from triage_cli.errors import UsageError
+
 INTERRUPTED_MARK = "[interrupted]"
+MAX_QUESTION_CHARS = 50_000
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][0-9]{3,9})(?![A-Za-z0-9])")
 
 
@@ -50,10 +53,24 @@ def parse_order_id(text: str) -> str | None:
     return found[0] if len(found) == 1 and len(text.split()) == 1 else None
 
 
+def order_flag(text: str, flag: str = "--order") -> str:
+    """The order id given with `flag`, upper-cased; a usage error when it is not one id."""
+    order = parse_order_id(text)
+    if order is None:
+        shown = " ".join(text.split())[:40]
+        raise UsageError(f"{flag} takes one order id like A1002, got '{shown}'")
+    return order
+
+
 def compose_question(question: str, order_id: str | None) -> str:
     """The user's message as the engine receives it, with the order in context when one was
-    given and the message does not name an order itself."""
+    given and the message does not name an order itself. A message longer than any customer's
+    (a whole log file pasted by mistake) is a usage error, not a request that would cost a
+    fortune or overflow the model's context."""
     question = question.strip()
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UsageError(f"the message is too long: {len(question):,} characters (at most {MAX_QUESTION_CHARS:,}); "
+                         "paste only the customer's message")
     order_id = (order_id or "").strip().upper()
     if not order_id or find_order_ids(question):
         return question

@@ -74,15 +74,15 @@ class Endpoint:
     model: str
     timeout: float
     key_env: str | None = None
+    retries: int = 2  # by the SDK, with backoff, honouring Retry-After; never once a stream has started
 
 
 class OpenAIChatModel:
     """A ChatModel for any OpenAI-compatible endpoint."""
 
-    def __init__(self, endpoint: Endpoint, *, max_retries: int = 2) -> None:
+    def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
         self.name = endpoint.model
-        self._max_retries = max_retries
         self._client: Any = None
 
     async def aclose(self) -> None:
@@ -102,7 +102,7 @@ class OpenAIChatModel:
                 api_key=self.endpoint.api_key,
                 base_url=self.endpoint.base_url,
                 timeout=self.endpoint.timeout,
-                max_retries=self._max_retries,
+                max_retries=self.endpoint.retries,
             )
         return self._client
 
@@ -139,6 +139,9 @@ class OpenAIChatModel:
                 for piece in _pieces(chunk):
                     yield piece
         except openai.APIError as exc:
+            if started and isinstance(exc, openai.APITimeoutError):
+                raise ModelError(f"the stream from {self.endpoint.provider} stalled: nothing for "
+                                 f"{self.endpoint.timeout:g} s (the timeout setting), so the answer is incomplete") from None
             if started and isinstance(exc, openai.APIConnectionError):
                 raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
             if response_format is not None and _rejects_response_format(exc):
@@ -147,6 +150,10 @@ class OpenAIChatModel:
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             # A malformed event or a dropped socket that the SDK did not wrap.
             raise ModelError(f"{self.endpoint.provider} sent a stream triage cannot read: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.split(".")[0] not in ("httpx", "httpcore"):
+                raise
+            raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer ({exc})") from None
         finally:
             if response is not None:
                 # Closing matters on cancel: it drops the HTTP stream at once.
@@ -180,28 +187,45 @@ def _pieces(chunk: Any) -> list[Piece]:
 
 
 def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
-    """One line for the user. Never includes the key."""
+    """One line for the user, saying what to do where there is something to do. Never includes
+    the key."""
     import openai
 
-    provider, url = endpoint.provider, endpoint.base_url
+    provider, url, model = endpoint.provider, endpoint.base_url, endpoint.model
     status = getattr(exc, "status_code", None)
     detail = _server_message(exc)
+    tries = f"{endpoint.retries + 1} tries" if endpoint.retries else "1 try"
     if isinstance(exc, openai.APITimeoutError):
-        return f"{provider} at {url} did not answer within {endpoint.timeout:g} s"
+        return f"{provider} at {url} did not answer within {endpoint.timeout:g} s ({tries}; see the timeout setting)"
     if isinstance(exc, openai.APIConnectionError):
-        return f"cannot connect to {provider} at {url}"
+        cause = " ".join(str(exc.__cause__ or "").split())[:120]
+        return f"cannot connect to {provider} at {url}" + (f": {cause}" if cause else "") + f" ({tries})"
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         where = f" ({endpoint.key_env})" if endpoint.key_env else ""
         return f"{provider} refused the request (HTTP {status}): check the key for provider {provider}{where}"
     if isinstance(exc, openai.NotFoundError):
-        return f"model '{endpoint.model}' was not found at provider {provider} (HTTP 404): {detail}"
+        return (f"model '{model}' was not found at provider {provider} (HTTP 404); check the model name "
+                f"(--model): {detail}")
     if isinstance(exc, openai.RateLimitError):
-        return f"{provider} is rate-limiting requests (HTTP 429), even after retries: {detail}"
+        return f"{provider} is rate-limiting requests (HTTP 429), still after {tries}; wait a little and ask again: {detail}"
     if isinstance(exc, openai.BadRequestError):
+        if _context_too_long(exc):
+            return (f"the conversation is too long for model '{model}' (HTTP 400): start a new one "
+                    f"(/new in chat) or shorten the message: {detail}")
         return f"{provider} rejected the request (HTTP 400): {detail}"
     if status is not None:
-        return f"{provider} failed with HTTP {status}: {detail}"
+        retried = f", after {tries}" if status >= 500 or status in (408, 409) else ""
+        return f"{provider} failed with HTTP {status}{retried}: {detail}"
     return f"{provider} stream failed: {detail}"
+
+
+def _context_too_long(exc: Exception) -> bool:
+    body = getattr(exc, "body", None)
+    code = body.get("code") if isinstance(body, dict) else None
+    message = _server_message(exc).lower()
+    return code == "context_length_exceeded" or any(words in message for words in (
+        "context length", "context_length", "context window", "maximum context", "too many tokens",
+        "prompt is too long", "reduce the length", "input is too long"))
 
 
 def _rejects_response_format(exc: Exception) -> bool:

@@ -8,7 +8,7 @@ import sys
 
 from triage_cli.config import Settings
 from triage_cli.engine.build import build_engine
-from triage_cli.engine.conversation import Conversation, compose_question
+from triage_cli.engine.conversation import Conversation, compose_question, order_flag
 from triage_cli.engine.journal import Journal, run_turn
 from triage_cli.errors import UsageError
 from triage_cli.ui.hangup import Hangup
@@ -22,7 +22,7 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     turn is stored as a new conversation, or added to the stored one `resume` names."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
-    message = compose_question(question, order)
+    message = compose_question(question, order_flag(order) if order is not None else None)
     journal = Journal.for_settings(settings, "ask")
     conversation = Conversation()
     if resume is not None:

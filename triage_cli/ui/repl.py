@@ -17,8 +17,8 @@ from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, parse_order_id
-from triage_cli.errors import TriageError, UsageError
+from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
+from triage_cli.errors import TriageError
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.ui.sanitize import clean
@@ -46,7 +46,7 @@ class Repl:
             open_order_store(settings)
         self.settings = settings
         self.flags = dict(flags or {})
-        self.order = _order_id(order) if order else None
+        self.order = order_flag(clean(order)) if order else None
         self.conversation = Conversation()
         self.engine: Engine | None = None
         self.console: Console | None = None
@@ -66,7 +66,7 @@ class Repl:
         self._resumed: StoredConversation | None = None
         if resume is not None:  # before the prompt: a bad id is an error at start
             self._resumed = self.resume(resume)
-            self.order = self.order if order is None else _order_id(order)  # --order wins
+            self.order = self.order if order is None else order_flag(clean(order))  # --order wins
 
     # output ------------------------------------------------------------------------------------
 
@@ -265,13 +265,6 @@ class Repl:
             self.session_usage = (calls + result.usage.model_calls, prompt + result.usage.prompt_tokens,
                                   completion + result.usage.completion_tokens)
             self.say(usage_line(result.usage), "dim")
-
-
-def _order_id(text: str) -> str:
-    order = parse_order_id(text)
-    if order is None:
-        raise UsageError(f"--order takes one order id like A1002, got '{clean(text)[:40]}'")
-    return order
 
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
