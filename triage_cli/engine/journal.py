@@ -33,12 +33,10 @@ REDACTED = "[redacted]"
 
 
 def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal) -> AsyncIterator[Event]:
-    """Ask `message` in `conversation`: the engine's events, with escalations filed as tickets and
-    the turn kept in the journal."""
+    """Ask `message` in `conversation`: the engine's events, with the turn kept in the journal and
+    escalations filed as tickets."""
     conversation.add_user(message)
-    events = filing_escalations(engine.run(conversation), TicketStore(journal.store.home), message,
-                                redact=journal.redact)
-    return journal.record(events, conversation)
+    return journal.record(engine.run(conversation), conversation)
 
 
 class Journal:
@@ -90,7 +88,8 @@ class Journal:
         return stored, Conversation(stored.history())
 
     async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
-        """Pass `events` on, storing the turn whose question is the conversation's last message."""
+        """Pass `events` on, storing the turn whose question is the conversation's last message
+        and filing a ticket for an answer that escalates."""
         start = len(conversation.messages)
         question = self.redact(conversation.messages[-1])
         try:
@@ -100,12 +99,14 @@ class Journal:
                 self.conversation_id = None
                 turn = self._begin(question)
                 yield Notice(f"{gone}; this answer starts a new stored conversation.")
-        except StoreError as exc:
-            yield Notice(f"This conversation is not being saved: {exc}")
+        except StoreError as exc:  # the same database holds the tickets: one line says it all
+            yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
                     yield event
             return
+        events = filing_escalations(events, TicketStore(self.store.home), question.get("content") or "",
+                                    redact=self.redact)
         seen = _Turn()
         saver = _PartialSaver(lambda: self.store.save_partial(turn, self.redact(seen.partial())))
         try:
