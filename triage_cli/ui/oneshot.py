@@ -60,7 +60,9 @@ def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Ren
         from triage_cli.ui.machine_output import EventLines
 
         return EventLines()
-    if output == "auto" and sys.stdout.isatty():
+    from triage_cli.ui.terminal import is_dumb_terminal
+
+    if output == "auto" and sys.stdout.isatty() and not is_dumb_terminal():
         from triage_cli.ui.terminal import make_console
         from triage_cli.ui.warm_up import warm_up_rendering_in_background
 

@@ -251,11 +251,14 @@ class Repl:
             raise
         assert self.engine is not None and self.console is not None
         from triage_cli.engine.journal import run_turn
-        from triage_cli.ui.render import present, usage_line
+        from triage_cli.ui.render import PlainRenderer, Renderer, present, usage_line
+        from triage_cli.ui.terminal import is_dumb_terminal
         from triage_cli.ui.terminal_view import TerminalRenderer
 
         events = run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal)
-        result = await present(events, TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
+        renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
+                              else TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
+        result = await present(events, renderer)
         if result.record is not None:
             self.last_record = result.record
             self.turns[-1] = (text, result.record.next_step)
