@@ -1,4 +1,35 @@
-"""The exceptions triage raises on purpose. Each carries a one-line message for the user."""
+"""The exceptions triage raises on purpose. Each carries a one-line message for the user.
+
+The fault catalogue: what can go wrong, what triage does, and where (tests/test_faults.py drives
+each case through the real CLI). No fault prints a traceback; only a bug in triage would.
+
+  the model service (engine/llm.py: ModelError, exit 1; the REPL stays)
+    429, 5xx, refused connection,      retried by the SDK with backoff (Retry-After honoured), `retries`
+      timeout before the stream          times; then one line naming the provider and the tries
+    401 / 403                          "check the key for provider X (ENV_VAR)", never the key
+    400, context too long              not retried; "start a new one (/new in chat)"
+    404                                names the model and the provider
+    DNS failure, nothing listening     "cannot connect to X at URL: cause"
+    stream cut, SSE error, stall       partial reply kept and stored interrupted; a stall ends after
+                                         `timeout` seconds of silence ("stalled")
+    finish_reason length, empty        a truncation note; "the model returned an empty answer"
+  the tools (tools/registry.py: a tool result text the model can act on, the loop goes on)
+    bad JSON, wrong type, unknown      "error: …" as the tool's result
+    tool raises, tool hangs            the exception as text; `tool_timeout` per call
+    huge result                        cut to MAX_RESULT_CHARS before the model and the screen
+    a model that loops                 stopped after `max_rounds`; the rules answer from the lookups
+    instructions inside order data     passed as JSON data; the prompt says it has no authority;
+                                         no tool can act (lookups and tickets only)
+  the user and the machine (cli.py, config.py: UsageError / ConfigError, exit 2)
+    empty, oversized or binary input   one line; invalid UTF-8 becomes U+FFFD, NUL bytes are dropped
+    order ids                          checked (`--order`), and only ever bound as SQL parameters
+    malformed config, wrong types      the file, the line and the key
+    unwritable data directory          the answer prints, with one note that nothing was saved
+    output closed (`| head -1`)        the answer stops quietly, exit 0
+    Ctrl-C, SIGTERM, SIGHUP            the answer stored as interrupted; exit 130 / 128+N
+    TERM=dumb, narrow windows,         plain text at the real width; rich and prompt-toolkit honour
+      NO_COLOR                           NO_COLOR
+"""
 
 from __future__ import annotations
 
