@@ -8,7 +8,7 @@ from typing import Protocol
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import Event
-from triage_cli.errors import ConfigError
+from triage_cli.errors import ConfigError, StoreError
 from triage_cli.store.orders import OrderStore
 from triage_cli.tools.orders import order_registry
 from triage_cli.tools.registry import ToolRegistry
@@ -28,7 +28,10 @@ def open_order_store(settings: Settings) -> OrderStore:
     if settings.orders_db is not None:
         if not settings.orders_db.is_file():
             raise ConfigError(f"order database not found: {settings.orders_db} (from orders_db)")
-        return OrderStore.open(settings.orders_db)
+        try:
+            return OrderStore.open(settings.orders_db)
+        except StoreError as exc:  # not SQLite, no orders table: the setting is wrong
+            raise ConfigError(f"{exc} (from orders_db)") from None
     return OrderStore.demo(settings.home)
 
 

@@ -188,7 +188,12 @@ def _pieces(chunk: Any) -> list[Piece]:
 
 def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
     """One line for the user, saying what to do where there is something to do. Never includes
-    the key."""
+    the key, even when the server's message quotes it."""
+    message = _describe(exc, endpoint)
+    return message.replace(endpoint.api_key, "[redacted]") if len(endpoint.api_key) >= 8 else message
+
+
+def _describe(exc: Exception, endpoint: Endpoint) -> str:
     import openai
 
     provider, url, model = endpoint.provider, endpoint.base_url, endpoint.model

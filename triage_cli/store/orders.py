@@ -53,6 +53,7 @@ class OrderStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.busy_timeout = 5.0  # seconds a lookup waits for a database another program locked
         self._columns: tuple[str, ...] | None = None
 
     @classmethod
@@ -97,7 +98,7 @@ class OrderStore:
 
     def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         try:
-            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+            connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open order database {self.path}: {exc}") from None
         connection.row_factory = sqlite3.Row

@@ -33,5 +33,7 @@ class OrderTools:
 def order_registry(store: OrderStore, *, timeout: float = 10.0) -> ToolRegistry:
     """A registry holding the order tool, backed by `store`."""
     registry = ToolRegistry(timeout=timeout)
+    # A lookup stuck on a locked database gives up with its call, not seconds after it.
+    store.busy_timeout = min(store.busy_timeout, timeout)
     registry.register(OrderTools(store).get_order_status, name=ORDER_TOOL)
     return registry

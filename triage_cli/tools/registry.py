@@ -132,8 +132,29 @@ async def _invoke(function: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
 
 
 def _to_text(result: Any) -> str:
-    text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False, default=str)
-    if len(text) > MAX_RESULT_CHARS:
-        cut = len(text) - MAX_RESULT_CHARS
-        text = f"{text[:MAX_RESULT_CHARS]}… [truncated: {cut} more characters]"
-    return text
+    """The result as the model reads it, at most about MAX_RESULT_CHARS long. Data stays valid
+    JSON: its longest strings are shortened (a 10 MB note), never the JSON text itself."""
+    if isinstance(result, str):
+        return _cut(result, MAX_RESULT_CHARS)
+    text = json.dumps(result, ensure_ascii=False, default=str)
+    budget = MAX_RESULT_CHARS // 2
+    while len(text) > MAX_RESULT_CHARS and budget >= 64:
+        text = json.dumps(_shorten_strings(result, budget), ensure_ascii=False, default=str)
+        budget //= 2
+    return _cut(text, MAX_RESULT_CHARS)
+
+
+def _shorten_strings(value: Any, limit: int) -> Any:
+    if isinstance(value, str):
+        return _cut(value, limit)
+    if isinstance(value, dict):
+        return {k: _shorten_strings(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shorten_strings(v, limit) for v in value]
+    return value
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [truncated: {len(text) - limit} more characters]"
