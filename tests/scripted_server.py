@@ -73,8 +73,12 @@ class Reply:
     # (then carries on), like a provider that stalls mid-answer.
     stall_after: int | None = None
     stall_seconds: float = 0.0
+    stall_keepalive: bool = False  # during the stall, send SSE comments (": keep-alive") as some providers do
     # Fault mode: the server waits this long before sending the response headers.
     delay_headers: float = 0.0
+    # Fault mode: stream these `delta` objects verbatim (one chunk each, then a stop chunk)
+    # instead of the scripted content: a provider sending what the API does not allow.
+    raw_deltas: tuple[dict, ...] = ()
 
 
 def text(content: str, **kw: Any) -> Reply:
@@ -217,7 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._chunk(b"")
                 return
             if reply.stall_after is not None and not stalled and sent_content >= reply.stall_after:
-                time.sleep(reply.stall_seconds)
+                until = time.monotonic() + reply.stall_seconds
+                while time.monotonic() < until:
+                    time.sleep(min(0.25, max(0.0, until - time.monotonic())))
+                    if reply.stall_keepalive:
+                        self._chunk(b": keep-alive\n\n")
                 stalled = True
             if is_token and delay:
                 time.sleep(delay)
@@ -391,6 +399,11 @@ class ScriptedServer:
             return {**base, "choices": [choice]}
 
         yield chunk({"role": "assistant", "content": ""}), False
+        if reply.raw_deltas:
+            for delta in reply.raw_deltas:
+                yield chunk(delta), True
+            yield chunk({}, "stop"), False
+            return
         for piece in _pieces(reply.reasoning, self.chunk_chars):
             yield chunk({"reasoning_content": piece}), True
         for piece in _pieces(reply.content, self.chunk_chars):

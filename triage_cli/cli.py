@@ -328,7 +328,8 @@ def read_question(words: list[str] | None) -> str:
     text = data.decode("utf-8", errors="replace")
     unreadable = text.count("\ufffd") + text.count("\x00")
     if unreadable > max(8, len(text) // 20):
-        raise UsageError("stdin does not look like text (binary data?); pipe in the customer's message")
+        raise UsageError("stdin does not look like UTF-8 text (binary data, or another encoding?); "
+                         "pipe in the customer's message")
     return text.replace("\x00", "")
 
 
@@ -352,18 +353,11 @@ class _user_errors:
             _print_error("interrupted")
             raise typer.Exit(130)
         if isinstance(error, BrokenPipeError):
-            _quiet_stdout()
+            from triage_cli.ui.render import quiet_stdout
+
+            quiet_stdout()
             raise typer.Exit(0)  # the reader had enough (`| head -1`): not a failure
         return False
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so the interpreter's last flush has nowhere to fail."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
 
 
 def _print_error(message: str) -> None:
@@ -393,13 +387,23 @@ def with_optional_values(argv: list[str]) -> list[str]:
 def main() -> None:
     """Run the CLI. Usage errors (an unknown option, a missing value) are one line on stderr
     with exit 2, like every other user mistake, rather than typer's boxed message."""
+    for name in ("stdout", "stderr"):  # started with `>&-`: write into nothing rather than fail
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    # Arguments that are not UTF-8 arrive as surrogates, which nothing can store or print.
+    args = [a.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for a in sys.argv[1:]]
     try:
-        code = app(args=with_optional_values(sys.argv[1:]), prog_name="triage", standalone_mode=False)
+        code = app(args=with_optional_values(args), prog_name="triage", standalone_mode=False)
     except Exception as exc:
+        if type(exc).__name__ == "Abort":
+            _print_error("aborted")
+            raise SystemExit(1) from None
         if not _is_click_error(exc):
             raise
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            sys.stderr.write(exc.format_message() + "\n")  # type: ignore[attr-defined]
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed
+            message = exc.format_message().strip()  # type: ignore[attr-defined]
+            if message:
+                sys.stderr.write(message + "\n")
             raise SystemExit(2) from None
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""

@@ -138,10 +138,10 @@ def load_settings(
     home = Path(str(top("home")[1] or _default_home())).expanduser()
     orders_db = top("orders_db")[1]
     common = dict(
-        timeout=_number(top("timeout"), "timeout", float, minimum=0.1),
-        tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1),
-        max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1),
-        retries=_number(top("retries"), "retries", int, minimum=0),
+        timeout=_number(top("timeout"), "timeout", float, minimum=0.1, config_path=config_path),
+        tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1, config_path=config_path),
+        max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1, maximum=50, config_path=config_path),
+        retries=_number(top("retries"), "retries", int, minimum=0, maximum=10, config_path=config_path),
         home=home,
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
@@ -153,6 +153,7 @@ def load_settings(
     base_url = own("base_url") or _preset_base_url(chosen, env)
     if not base_url:
         raise ConfigError(f"provider '{chosen.name}' needs a base URL: pass --base-url URL")
+    _check_url(str(base_url))
     model = own("model") or chosen.default_model
     if not model:
         raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
@@ -213,6 +214,22 @@ def _preset_base_url(chosen: Provider, env: Mapping[str, str]) -> str | None:
     return chosen.base_url
 
 
+def _check_url(url: str) -> None:
+    """An http(s) URL with a host and, if any, a numeric port: anything else is a typo that
+    retrying would only make slower to report."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        shown = url.rpartition("@")[2] if "@" in url else url
+        raise ConfigError(f"the base URL must look like http://host:port/v1, got '{shown[:80]}'")
+
+
 def _secrets(env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[str, ...]:
     """The values of every API key variable in the environment and the .env file: the keys of
     all providers (and of config tables' api_key_env), in use or not. Short placeholder values
@@ -236,17 +253,33 @@ def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:
     return "not-needed"
 
 
-def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float) -> Any:
-    _, value = found
+def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float, maximum: float = math.inf,
+            config_path: Path | None = None) -> Any:
+    layer, value = found
     if value is None:
         return DEFAULTS[key]
+    where = _source(layer, key, config_path)
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
-    if not math.isfinite(number) or number < minimum:
-        raise ConfigError(f"{key} must be at least {minimum}, got {value!r}")
+        raise ConfigError(f"{where}: {key} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
+    if not math.isfinite(number) or not minimum <= number <= maximum:
+        limits = f"at least {minimum:g}" if maximum == math.inf else f"between {minimum:g} and {maximum:g}"
+        raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
     return number
+
+
+def _source(layer: int, key: str, config_path: Path | None) -> str:
+    """Where a setting came from, for messages: the config file and line, or the variable."""
+    if layer == 1 and config_path is not None:
+        try:
+            line = _line_of(config_path.read_text(encoding="utf-8"), key, None)
+        except OSError:
+            line = None
+        return f"{config_path}, line {line}" if line else str(config_path)
+    if layer == 2:
+        return next((name for name, setting in _ENV_KEYS.items() if setting == key), "the environment")
+    return "the command line"
 
 
 def _default_home() -> Path:

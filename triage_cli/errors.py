@@ -11,7 +11,8 @@ each case through the real CLI). No fault prints a traceback; only a bug in tria
     404                                names the model and the provider
     DNS failure, nothing listening     "cannot connect to X at URL: cause"
     stream cut, SSE error, stall       partial reply kept and stored interrupted; a stall ends after
-                                         `timeout` seconds of silence ("stalled")
+                                         `timeout` seconds without a chunk, keep-alive comments or not
+    malformed chunks, bad base URL     one line ("cannot read"); a base URL is checked with the config
     finish_reason length, empty        a truncation note; "the model returned an empty answer"
   the tools (tools/registry.py: a tool result text the model can act on, the loop goes on)
     bad JSON, wrong type, unknown      "error: …" as the tool's result
@@ -25,7 +26,8 @@ each case through the real CLI). No fault prints a traceback; only a bug in tria
     order ids                          checked (`--order`), and only ever bound as SQL parameters
     malformed config, wrong types      the file, the line and the key
     unwritable data directory          the answer prints, with one note that nothing was saved
-    output closed (`| head -1`)        the answer stops quietly, exit 0
+    output closed (`| head -1`)        exit 0, nothing on stderr; the answer finishes unseen and is
+                                         stored whole (its ticket filed)
     Ctrl-C, SIGTERM, SIGHUP            the answer stored as interrupted; exit 130 / 128+N
     TERM=dumb, narrow windows,         plain text at the real width; rich and prompt-toolkit honour
       NO_COLOR                           NO_COLOR
@@ -53,7 +55,7 @@ class UsageError(TriageError):
 
 
 class StoreError(TriageError):
-    """The order store or the data directory cannot be used."""
+    """The order store or the data directory cannot be used (exit 1, like a failed service)."""
 
 
 class ModelError(TriageError):

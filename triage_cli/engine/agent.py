@@ -167,12 +167,14 @@ class Agent:
                     reply = "".join(shown)
                     question = questions[-1] if questions else ""
                     lookups = lookups_from_calls(looked_up)
-                    if not reply.strip() and current.calls and lookups:
-                        # A model that only ever calls tools: the rules answer from what it found.
+                    if not reply.strip() and lookups and (current.calls or not allow_tools):
+                        # A model that only ever calls tools (or says nothing once it may not): the
+                        # rules answer from what it found.
                         from triage_cli.engine.offline import write_answer
 
-                        yield Notice(f"The model kept calling tools after {self._rounds()}; triage's rules wrote "
-                                     "this answer from the lookups.")
+                        stuck = "kept calling tools" if current.calls else "gave no answer"
+                        yield Notice(f"The model {stuck} after {self._rounds()}; triage's rules wrote this answer "
+                                     "from the lookups.")
                         reply, _ = write_answer(question, lookups, date.today())
                         shown.append(reply)
                         yield TextDelta(reply)

@@ -6,6 +6,7 @@ ModelError with one line a support agent can act on.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -66,6 +67,9 @@ class ChatModel(Protocol):
     async def aclose(self) -> None: ...
 
 
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class Endpoint:
     provider: str
@@ -98,10 +102,14 @@ class OpenAIChatModel:
         if self._client is None:
             from openai import AsyncOpenAI  # ~1 s: only paths that call a model pay for it
 
+            from openai import Timeout
+
+            timeout = self.endpoint.timeout
             self._client = AsyncOpenAI(
                 api_key=self.endpoint.api_key,
                 base_url=self.endpoint.base_url,
-                timeout=self.endpoint.timeout,
+                # A host that drops packets is given up on sooner than a model that thinks.
+                timeout=Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
                 max_retries=self.endpoint.retries,
             )
         return self._client
@@ -118,7 +126,6 @@ class OpenAIChatModel:
         refuses `response_format`, ModelError for any other failure."""
         import openai
 
-        client = self._get_client()
         request: dict[str, Any] = {
             "model": self.endpoint.model,
             "messages": messages,
@@ -132,16 +139,30 @@ class OpenAIChatModel:
             request["response_format"] = response_format
         response = None
         started = False  # once chunks arrive, a failure is a cut stream, not a refused connection
+        provider, timeout = self.endpoint.provider, self.endpoint.timeout
+        stalled = (f"the stream from {provider} stalled: nothing for {timeout:g} s (the timeout setting), "
+                   "so the answer is incomplete")
         try:
+            try:
+                client = self._get_client()
+            except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
+                raise ModelError(f"cannot set up a client for {provider} at {self.endpoint.base_url}: {exc}") from None
             response = await client.chat.completions.create(**request)
-            async for chunk in response:
-                started = True
-                for piece in _pieces(chunk):
-                    yield piece
+            loop = asyncio.get_running_loop()
+            # The read timeout alone misses a server that sends keep-alive comments forever: the
+            # deadline moves with every chunk, so `timeout` seconds without one end the stream.
+            async with asyncio.timeout(timeout) as deadline:
+                async for chunk in response:
+                    deadline.reschedule(loop.time() + timeout)
+                    started = True
+                    for piece in _pieces(chunk):
+                        yield piece
+        except TimeoutError:
+            raise ModelError(stalled if started else f"{provider} at {_safe_url(self.endpoint.base_url)} sent "
+                             f"nothing within {timeout:g} s (the timeout setting)") from None
         except openai.APIError as exc:
             if started and isinstance(exc, openai.APITimeoutError):
-                raise ModelError(f"the stream from {self.endpoint.provider} stalled: nothing for "
-                                 f"{self.endpoint.timeout:g} s (the timeout setting), so the answer is incomplete") from None
+                raise ModelError(stalled) from None
             if started and isinstance(exc, openai.APIConnectionError):
                 raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
             if response_format is not None and _rejects_response_format(exc):
@@ -151,13 +172,23 @@ class OpenAIChatModel:
             # A malformed event or a dropped socket that the SDK did not wrap.
             raise ModelError(f"{self.endpoint.provider} sent a stream triage cannot read: {exc}") from None
         except Exception as exc:
-            if type(exc).__module__.split(".")[0] not in ("httpx", "httpcore"):
+            if not type(exc).__module__.startswith(("httpx", "httpcore")):  # httpx2 and httpcore2 too
                 raise
             raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer ({exc})") from None
         finally:
             if response is not None:
                 # Closing matters on cancel: it drops the HTTP stream at once.
                 await response.close()
+
+
+def _text(value: Any, what: str) -> str:
+    """A string field of a chunk; anything else means a stream triage cannot trust."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ModelError(f"the model service sent a stream triage cannot read: {what} is {type(value).__name__}, "
+                         "not text")
+    return value
 
 
 def _pieces(chunk: Any) -> list[Piece]:
@@ -171,15 +202,16 @@ def _pieces(chunk: Any) -> list[Piece]:
             reasoning = extra.get("reasoning_content") or extra.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 pieces.append(ReasoningPiece(reasoning))
-            if delta.content:
-                pieces.append(TextPiece(delta.content))
+            content = _text(delta.content, "content")
+            if content:
+                pieces.append(TextPiece(content))
             for call in delta.tool_calls or ():
                 function = call.function
                 pieces.append(ToolCallPiece(
                     index=getattr(call, "index", None),
-                    id=call.id,
-                    name=function.name if function else None,
-                    arguments=(function.arguments or "") if function else "",
+                    id=_text(call.id, "a tool call id") or None,
+                    name=_text(function.name, "a tool name") or None if function else None,
+                    arguments=_text(function.arguments, "tool arguments") if function else "",
                 ))
         if choice.finish_reason:
             pieces.append(FinishPiece(choice.finish_reason))
@@ -196,7 +228,7 @@ def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
 def _describe(exc: Exception, endpoint: Endpoint) -> str:
     import openai
 
-    provider, url, model = endpoint.provider, endpoint.base_url, endpoint.model
+    provider, url, model = endpoint.provider, _safe_url(endpoint.base_url), endpoint.model
     status = getattr(exc, "status_code", None)
     detail = _server_message(exc)
     tries = f"{endpoint.retries + 1} tries" if endpoint.retries else "1 try"
@@ -210,7 +242,9 @@ def _describe(exc: Exception, endpoint: Endpoint) -> str:
         return f"{provider} refused the request (HTTP {status}): check the key for provider {provider}{where}"
     if isinstance(exc, openai.NotFoundError):
         return (f"model '{model}' was not found at provider {provider} (HTTP 404); check the model name "
-                f"(--model): {detail}")
+                f"(--model) and the base URL {url}: {detail}")
+    if isinstance(exc, openai.RateLimitError) and _code(exc) == "insufficient_quota":
+        return f"{provider} says the account is out of quota (HTTP 429): check its plan and billing: {detail}"
     if isinstance(exc, openai.RateLimitError):
         return f"{provider} is rate-limiting requests (HTTP 429), still after {tries}; wait a little and ask again: {detail}"
     if isinstance(exc, openai.BadRequestError):
@@ -224,9 +258,27 @@ def _describe(exc: Exception, endpoint: Endpoint) -> str:
     return f"{provider} stream failed: {detail}"
 
 
-def _context_too_long(exc: Exception) -> bool:
+def _code(exc: Exception) -> str | None:
     body = getattr(exc, "body", None)
     code = body.get("code") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user:password in it, for messages."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.username and not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _context_too_long(exc: Exception) -> bool:
+    code = _code(exc)
     message = _server_message(exc).lower()
     return code == "context_length_exceeded" or any(words in message for words in (
         "context length", "context_length", "context window", "maximum context", "too many tokens",

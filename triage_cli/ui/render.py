@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
@@ -37,6 +38,7 @@ class RunResult:
     error: str | None = None
     usage: Usage | None = None
     record: TriageRecord | None = None
+    output_closed: bool = False  # the reader went away (`| head -1`); the run still finished
 
     @property
     def exit_code(self) -> int:
@@ -45,13 +47,22 @@ class RunResult:
 
 async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult:
     """Feed every event to `renderer`, ticking it between events so spinners move and batched
-    frames reach the screen even while the stream is quiet."""
+    frames reach the screen even while the stream is quiet. If the output is closed by its
+    reader, the run goes on unseen to its end, so the turn is stored whole and its ticket filed."""
     result = RunResult()
+    view = renderer
+
+    def shown(draw: Callable[[], None]) -> None:
+        nonlocal view
+        try:
+            draw()
+        except BrokenPipeError:
+            view, result.output_closed = _UNSEEN, True
 
     async def ticker() -> None:
         while True:
             await asyncio.sleep(TICK_SECONDS)
-            renderer.tick()
+            shown(view.tick)
 
     ticking = asyncio.create_task(ticker())
     try:
@@ -64,11 +75,40 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
                     result.usage = event
                 elif isinstance(event, TriageRecord):
                     result.record = event
-                renderer.handle(event)
+                shown(lambda: view.handle(event))  # noqa: B023 - called at once
     finally:
         ticking.cancel()
-        renderer.finish()
+        shown(view.finish)
+    if result.output_closed:
+        quiet_stdout()
     return result
+
+
+class _Unseen:
+    """The view once nobody reads the output any more."""
+
+    def handle(self, event: Event) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+_UNSEEN = _Unseen()
+
+
+def quiet_stdout() -> None:
+    """Point stdout and stderr at /dev/null once their reader has gone, so nothing later (the
+    interpreter's last flush included) fails writing to them."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def usage_line(usage: Usage) -> str:
