@@ -18,7 +18,7 @@ from typing import Any
 
 from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
-from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset
+from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
 
 APP_NAME = "triage"
 
@@ -226,8 +226,7 @@ def _check_url(url: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        shown = url.rpartition("@")[2] if "@" in url else url
-        raise ConfigError(f"the base URL must look like http://host:port/v1, got '{shown[:80]}'")
+        raise ConfigError(f"the base URL must look like http://host:port/v1, got '{without_credentials(url)[:80]}'")
 
 
 def _secrets(env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[str, ...]:

@@ -35,6 +35,19 @@ PRESETS: dict[str, Provider] = {
 }
 
 
+def without_credentials(url: str) -> str:
+    """The URL without any user:password in it, for messages."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2]
+    if not parts.username and not parts.password:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def preset(name: str, overrides: dict | None = None) -> Provider:
     """The preset called `name`, with a config file's [providers.NAME] table applied over it.
 

@@ -8,7 +8,7 @@ event is shown.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,12 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": self.type, **asdict(self)}
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Self:
+        """The event from stored fields (`to_dict` output); unknown keys are ignored, and a
+        missing required one is a TypeError."""
+        return cls(**{k: v for k, v in fields.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.escalation import filing_escalations
 from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
 from triage_cli.errors import StoreError
+from triage_cli.nested import map_strings
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
@@ -68,15 +69,12 @@ class Journal:
 
     def redact(self, value: Any) -> Any:
         """`value` (a string, or lists and dicts of them) with every known secret replaced."""
-        if isinstance(value, str):
-            for secret in self.secrets:
-                value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self.redact(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [self.redact(v) for v in value]
-        return value
+        return map_strings(value, self._redact_text)
+
+    def _redact_text(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
 
     def start_new(self) -> None:
         self.conversation_id = None

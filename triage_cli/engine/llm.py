@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from triage_cli.errors import ModelError, StructuredOutputRejected
+from triage_cli.providers import without_credentials
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ class OpenAIChatModel:
                     for piece in _pieces(chunk):
                         yield piece
         except TimeoutError:
-            raise ModelError(stalled if started else f"{provider} at {_safe_url(self.endpoint.base_url)} sent "
+            raise ModelError(stalled if started else f"{provider} at {without_credentials(self.endpoint.base_url)} sent "
                              f"nothing within {timeout:g} s (the timeout setting)") from None
         except openai.APIError as exc:
             if started and isinstance(exc, openai.APITimeoutError):
@@ -228,7 +229,7 @@ def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
 def _describe(exc: Exception, endpoint: Endpoint) -> str:
     import openai
 
-    provider, url, model = endpoint.provider, _safe_url(endpoint.base_url), endpoint.model
+    provider, url, model = endpoint.provider, without_credentials(endpoint.base_url), endpoint.model
     status = getattr(exc, "status_code", None)
     detail = _server_message(exc)
     tries = f"{endpoint.retries + 1} tries" if endpoint.retries else "1 try"
@@ -262,19 +263,6 @@ def _code(exc: Exception) -> str | None:
     body = getattr(exc, "body", None)
     code = body.get("code") if isinstance(body, dict) else None
     return code if isinstance(code, str) else None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without any user:password in it, for messages."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.username and not parts.password:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _context_too_long(exc: Exception) -> bool:

@@ -3,6 +3,7 @@ versioned schema migrations (PRAGMA user_version), so several processes can shar
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +132,12 @@ def transaction(home: Path, what: str) -> Iterator[sqlite3.Connection]:
                 db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def parse_row_id(text: str) -> int | None:
+    """`12` or `#12` -> 12 (ASCII digits only); None for anything else."""
+    match = re.fullmatch(r"#?([0-9]{1,18})", text.strip())
+    return int(match[1]) if match and int(match[1]) > 0 else None
 
 
 def iso(moment: datetime) -> str:

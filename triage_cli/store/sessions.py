@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -23,12 +22,11 @@ from typing import Any
 from triage_cli.engine.conversation import interrupted_reply
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import StoreError, UsageError
-from triage_cli.store.database import iso, now, opened, transaction
+from triage_cli.store.database import iso, now, opened, parse_row_id, transaction
 
 LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
 PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
-_ID = re.compile(r"#?([0-9]{1,18})")
 _ANSWERING: set[int] = set()  # turn ids this process is answering now
 
 
@@ -65,7 +63,7 @@ class StoredTurn:
         if not self.record:
             return None
         try:
-            return TriageRecord(**{k: v for k, v in self.record.items() if k in TriageRecord.__dataclass_fields__})
+            return TriageRecord.from_fields(self.record)
         except TypeError:
             return None
 
@@ -256,10 +254,10 @@ class SessionStore:
         """A conversation id from the command line: a number, or `last`/none for the latest."""
         if text is None or text.strip().lower() in LATEST:
             return self.latest_id()
-        match = _ID.fullmatch(text.strip())
-        if match is None or int(match[1]) == 0:
+        conversation_id = parse_row_id(text)
+        if conversation_id is None:
             raise UsageError(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
-        return int(match[1])
+        return conversation_id
 
     @staticmethod
     def _conversation(db: sqlite3.Connection, row: sqlite3.Row, *, messages: bool) -> StoredConversation:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import UsageError
-from triage_cli.store.database import now, opened
+from triage_cli.store.database import now, opened, parse_row_id
 
 TICKET_STATES = ("open", "closed", "all")
 
@@ -91,7 +90,7 @@ class TicketStore:
 
 def parse_ticket_id(text: str) -> int:
     """`12` or `#12` -> 12; anything else is a usage error."""
-    match = re.fullmatch(r"#?([0-9]{1,18})", text.strip())
-    if match is None or int(match[1]) == 0:
+    ticket_id = parse_row_id(text)
+    if ticket_id is None:
         raise UsageError(f"a ticket id is a number like 12, got '{text[:40]}'")
-    return int(match[1])
+    return ticket_id

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, get_type_hints
 
+from triage_cli.nested import map_strings
+
 _JSON_TYPES: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 MAX_RESULT_CHARS = 16_000
 
@@ -139,19 +141,10 @@ def _to_text(result: Any) -> str:
     text = json.dumps(result, ensure_ascii=False, default=str)
     budget = MAX_RESULT_CHARS // 2
     while len(text) > MAX_RESULT_CHARS and budget >= 64:
-        text = json.dumps(_shorten_strings(result, budget), ensure_ascii=False, default=str)
+        text = json.dumps(map_strings(result, lambda s, limit=budget: _cut(s, limit)), ensure_ascii=False,
+                          default=str)
         budget //= 2
     return _cut(text, MAX_RESULT_CHARS)
-
-
-def _shorten_strings(value: Any, limit: int) -> Any:
-    if isinstance(value, str):
-        return _cut(value, limit)
-    if isinstance(value, dict):
-        return {k: _shorten_strings(v, limit) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_shorten_strings(v, limit) for v in value]
-    return value
 
 
 def _cut(text: str, limit: int) -> str:

@@ -200,7 +200,7 @@ def _footer(turn: StoredTurn) -> list[str]:
     if turn.state != "complete":
         lines.append(f"{turn.state}" + (f": {one_line(turn.error)}" if turn.error else ""))
     if turn.usage:
-        lines.append(usage_line(Usage(**{k: v for k, v in turn.usage.items() if k in Usage.__dataclass_fields__})))
+        lines.append(usage_line(Usage.from_fields(turn.usage)))
     return lines
 
 

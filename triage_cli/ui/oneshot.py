@@ -34,18 +34,17 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     async def answer() -> int:
         task = asyncio.current_task()
         assert task is not None
-        try:
-            with Hangup(task.cancel) as hangup:
-                try:
-                    return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
-                except (asyncio.CancelledError, OSError) as exc:
-                    if not hangup.ended(exc):
-                        raise
-                    return hangup.exit_code
-        finally:
-            await engine.aclose()
-            if stats is not None:
-                stats.write()
+        with Hangup(task.cancel) as hangup:
+            try:
+                return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
+            except (asyncio.CancelledError, OSError) as exc:
+                if not hangup.ended(exc):
+                    raise
+                return hangup.exit_code
+            finally:
+                await engine.aclose()
+                if stats is not None:
+                    stats.write()
 
     return asyncio.run(answer())
 
