@@ -309,7 +309,21 @@ def _store_home():  # -> Path
     """The data directory; the ticket commands need no model, so no provider is resolved."""
     from triage_cli.config import load_home
 
-    return load_home()
+    return _checked_home(load_home())
+
+
+def _checked_home(home):  # (Path) -> Path
+    """Warn (once a run) when the data directory, made by the user, lets other users in."""
+    from triage_cli.store.database import exposed_home
+
+    warning = exposed_home(home)
+    if warning and not _warned:
+        _warned.append(warning)
+        _print_error(warning, label="warning")
+    return home
+
+
+_warned: list[str] = []
 
 
 STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
@@ -336,7 +350,9 @@ def read_question(words: list[str] | None) -> str:
 def _settings(provider: str | None, model: str | None, base_url: str | None):  # -> Settings
     from triage_cli.config import load_settings
 
-    return load_settings({"provider": provider, "model": model, "base_url": base_url})
+    settings = load_settings({"provider": provider, "model": model, "base_url": base_url})
+    _checked_home(settings.home)
+    return settings
 
 
 class _user_errors:
@@ -360,13 +376,14 @@ class _user_errors:
         return False
 
 
-def _print_error(message: str) -> None:
+def _print_error(message: str, label: str = "error") -> None:
     from triage_cli.ui.sanitize import clean
 
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
-        sys.stderr.write(f"\x1b[1;31merror:\x1b[0m {clean(message)}\n")
+        colour = "1;31" if label == "error" else "1;33"
+        sys.stderr.write(f"\x1b[{colour}m{label}:\x1b[0m {clean(message)}\n")
     else:
-        sys.stderr.write(f"error: {clean(message)}\n")
+        sys.stderr.write(f"{label}: {clean(message)}\n")
 
 
 def with_optional_values(argv: list[str]) -> list[str]:

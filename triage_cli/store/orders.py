@@ -28,6 +28,7 @@ from datetime import date
 from pathlib import Path
 
 from triage_cli.errors import StoreError
+from triage_cli.store.database import make_home
 from triage_cli.store.demo_orders import demo_rows
 
 COLUMNS = ("order_id", "status", "carrier", "tracking", "eta", "last_event", "last_event_at", "note", "items")
@@ -140,7 +141,8 @@ def _create_demo_database(path: Path) -> None:
     """Build the demo database beside its final place, then move it in atomically, so two
     processes starting at once never see a half-written file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_home(path.parent)
+        # mkstemp creates the file 0600, and os.replace keeps that mode: the demo data is private too.
         handle, temp_name = tempfile.mkstemp(prefix=".orders-", suffix=".sqlite", dir=path.parent)
     except OSError as exc:
         raise StoreError(f"cannot create the data directory {path.parent}: {exc.strerror}") from None
