@@ -750,3 +750,24 @@ def exported_latest(triage_env) -> dict:
                             env=triage_env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stored(run_triage, triage_env):
+    assert run_triage("ask", "A9999 never arrived").code == 0  # offline: escalates, files ticket 1
+    assert run_triage("tickets", "close", "1").code == 0
+
+    shown = run_triage("history", "show", "1")
+    assert shown.code == 0, shown.err
+    assert "Ticket: #1 (closed)" in shown.out and "(open)" not in shown.out
+    [turn] = exported(run_triage, 1)["turns"]
+    assert turn["triage"]["ticket"] == 1 and turn["triage"]["ticket_state"] == "closed"
+
+    # On a terminal the stored turn is drawn again through the live view, from these events.
+    from triage_cli.store.sessions import SessionStore
+    from triage_cli.ui.history_view import replay, ticket_states
+    from triage_cli.ui.render import record_lines
+
+    home = Path(triage_env["TRIAGE_HOME"])
+    stored = SessionStore(home).get(1)
+    [record] = [e for e in replay(stored.turns[0], ticket_states(home, stored)) if hasattr(e, "next_step")]
+    assert ("Ticket", "#1 (closed)") in record_lines(record)
