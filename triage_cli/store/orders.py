@@ -24,7 +24,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from triage_cli.errors import StoreError
@@ -139,7 +139,9 @@ class OrderStore:
 
 def _create_demo_database(path: Path) -> None:
     """Build the demo database beside its final place, then move it in atomically, so two
-    processes starting at once never see a half-written file."""
+    processes starting at once never see a half-written file. Its times are coherent for the
+    moment it is built, one clock reading for the rows and the day it is marked with."""
+    moment = datetime.now()
     try:
         make_home(path.parent)
         # mkstemp creates the file 0600, and os.replace keeps that mode: the demo data is private too.
@@ -152,10 +154,10 @@ def _create_demo_database(path: Path) -> None:
         with connection:
             connection.execute(_SCHEMA)
             connection.execute("CREATE TABLE demo_meta (key TEXT PRIMARY KEY, value TEXT)")
-            connection.execute("INSERT INTO demo_meta VALUES ('created', ?)", (date.today().isoformat(),))
+            connection.execute("INSERT INTO demo_meta VALUES ('created', ?)", (moment.date().isoformat(),))
             connection.executemany(
                 f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                [tuple(row[c] for c in COLUMNS) for row in demo_rows()],
+                [tuple(row[c] for c in COLUMNS) for row in demo_rows(moment)],
             )
         connection.close()
         os.replace(temp_name, path)
