@@ -24,7 +24,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 from triage_cli.errors import StoreError
@@ -58,14 +58,16 @@ class OrderStore:
         self._columns: tuple[str, ...] | None = None
 
     @classmethod
-    def demo(cls, home: Path) -> "OrderStore":
+    def demo(cls, home: Path, now: datetime | None = None) -> "OrderStore":
         """The demo store under `home`, created with its sample orders on first use and rebuilt
-        on a later day, so "ships today" and "delivered yesterday" stay true."""
+        on a later day, so "ships today" and "delivered yesterday" stay true. `now`: the clock
+        its times are counted from (tests pin it)."""
         path = home / "orders.sqlite"
         store = cls(path)
-        if not path.exists() or store._demo_day() != date.today().isoformat():
+        moment = now or datetime.now()
+        if not path.exists() or store._demo_day() != moment.date().isoformat():
             try:
-                _create_demo_database(path)
+                _create_demo_database(path, moment)
             except StoreError:
                 if path.is_file():
                     return store  # yesterday's demo data beats none
@@ -78,7 +80,7 @@ class OrderStore:
         directory for this run, so the answer still comes (the store reports the directory)."""
         scratch = Path(tempfile.mkdtemp(prefix="triage-demo-"))
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        _create_demo_database(scratch / "orders.sqlite")
+        _create_demo_database(scratch / "orders.sqlite", datetime.now())
         return cls(scratch / "orders.sqlite")
 
     def _demo_day(self) -> str | None:
@@ -137,11 +139,10 @@ class OrderStore:
         return [row[0] for row in self._query("SELECT order_id FROM orders ORDER BY order_id LIMIT ?", (limit,))]
 
 
-def _create_demo_database(path: Path) -> None:
+def _create_demo_database(path: Path, moment: datetime) -> None:
     """Build the demo database beside its final place, then move it in atomically, so two
     processes starting at once never see a half-written file. Its times are coherent for the
     moment it is built, one clock reading for the rows and the day it is marked with."""
-    moment = datetime.now()
     try:
         make_home(path.parent)
         # mkstemp creates the file 0600, and os.replace keeps that mode: the demo data is private too.
