@@ -401,6 +401,22 @@ def with_optional_values(argv: list[str]) -> list[str]:
     return argv
 
 
+def _refuse_repeated_order(argv: list[str]) -> None:
+    """`triage ask --order A1 --order A2`: click would keep the last silently; one order is
+    looked up for sure, so two are a mistake to say (the others can be named in the message)."""
+    if not argv or argv[0] not in ("ask", "chat"):
+        return
+    given = 0
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        given += arg in ("--order", "-o") or arg.startswith("--order=") or (arg.startswith("-o") and arg[1] != "-")
+    if given > 1:
+        _print_error(f"--order was given {given} times; give one order, and name any other in the message "
+                     f"(see: triage {argv[0]} --help)")
+        raise SystemExit(2)
+
+
 def main() -> None:
     """Run the CLI. Usage errors (an unknown option, a missing value) are one line on stderr
     with exit 2, like every other user mistake, rather than typer's boxed message."""
@@ -410,6 +426,7 @@ def main() -> None:
     # Arguments that are not UTF-8 arrive as surrogates, which nothing can store or print.
     args = [a.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for a in sys.argv[1:]]
     try:
+        _refuse_repeated_order(args)
         code = app(args=with_optional_values(args), prog_name="triage", standalone_mode=False)
     except Exception as exc:
         if type(exc).__name__ == "Abort":
