@@ -24,10 +24,37 @@ app = typer.Typer(
         "OpenAI-compatible model with --provider/--model or a config file."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: commands, options and ids
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+def _ids(table: str, incomplete: str) -> list[str]:
+    """Shell completion of stored ids (tickets or conversations), newest first. It runs at every
+    Tab: plain sqlite3, read-only, a short lock wait, and nothing at all on any failure."""
+    try:
+        import sqlite3
+        from contextlib import closing
+
+        from triage_cli.config import load_home
+
+        path = load_home() / "triage.sqlite"
+        if not path.is_file():
+            return []
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)) as db:
+            rows = db.execute(f"SELECT id FROM {table} ORDER BY id DESC LIMIT 500").fetchall()  # noqa: S608
+        return [str(row[0]) for row in rows if str(row[0]).startswith(incomplete.lstrip("#"))]
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
+        return []
+
+
+def _ticket_ids(incomplete: str) -> list[str]:
+    return _ids("tickets", incomplete)
+
+
+def _conversation_ids(incomplete: str) -> list[str]:
+    return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
+
 
 OrderOpt = Annotated[
     Optional[str], typer.Option("--order", "-o", help="Order id to look up, e.g. A1002.", show_default=False)
@@ -86,7 +113,7 @@ def ask(
     ] = False,
     resume: Annotated[
         Optional[str],
-        typer.Option("--resume", "-r", metavar="ID", show_default=False,
+        typer.Option("--resume", "-r", metavar="ID", show_default=False, autocompletion=_conversation_ids,
                      help="Continue stored conversation ID (or 'last') with its whole context."),
     ] = None,
 ) -> None:
@@ -124,7 +151,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     resume: Annotated[
         Optional[str],
-        typer.Option("--resume", "-r", metavar="[ID]", show_default=False,
+        typer.Option("--resume", "-r", metavar="[ID]", show_default=False, autocompletion=_conversation_ids,
                      help="Continue a stored conversation: ID, or the latest when none is given."),
     ] = None,
 ) -> None:
@@ -160,7 +187,8 @@ StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MAX_LIMIT = 100_000
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
-TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False)]
+TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False,
+                                          autocompletion=_ticket_ids)]
 
 
 @tickets_app.callback(invoke_without_command=True)
@@ -200,6 +228,15 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
         show_ticket(_store_home(), ticket_id, as_json=as_json)
 
 
+@tickets_app.command("reopen")
+def tickets_reopen(ticket_id: TicketArg) -> None:
+    """Open a closed ticket again (its closing note is kept)."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import reopen_ticket
+
+        reopen_ticket(_store_home(), ticket_id)
+
+
 @tickets_app.command("close")
 def tickets_close(
     ticket_id: TicketArg,
@@ -226,7 +263,8 @@ HistoryOrderOpt = Annotated[
 ]
 ConversationArg = Annotated[
     Optional[str],
-    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False),
+    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False,
+                   autocompletion=_conversation_ids),
 ]
 
 
@@ -288,12 +326,31 @@ def history_prune(
         str, typer.Option("--older-than", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
                           show_default=False)
     ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not on a terminal).")]
+    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say how many would be deleted.")] = False,
 ) -> None:
-    """Delete old conversations (their tickets stay)."""
+    """Delete old conversations (their tickets stay), after saying how many.
+
+    On a terminal it asks first; in a script pass --yes (without it, nothing is deleted: exit 2).
+    """
     with _user_errors():
         from triage_cli.ui.history_view import prune_conversations
 
-        prune_conversations(_store_home(), older_than)
+        code = prune_conversations(_store_home(), older_than, yes=yes, dry_run=dry_run)
+    raise typer.Exit(code)
+
+
+@history_app.command("delete")
+def history_delete(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation id, e.g. 12.", metavar="ID",
+                                                   show_default=False, autocompletion=_conversation_ids)],
+) -> None:
+    """Delete one conversation with its turns (its tickets stay)."""
+    with _user_errors():
+        from triage_cli.ui.history_view import delete_conversation
+
+        delete_conversation(_store_home(), conversation_id)
 
 
 def _options_belong_after(ctx: typer.Context) -> None:

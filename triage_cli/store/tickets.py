@@ -89,6 +89,15 @@ class TicketStore:
             )
             return self._get(db, ticket_id)
 
+    def reopen(self, ticket_id: int) -> Ticket:
+        """Open a closed ticket again; its closing note is kept."""
+        with self._connection() as db:
+            ticket = self._get(db, ticket_id)
+            if ticket.status == "open":
+                raise UsageError(f"ticket {ticket_id} is already open")
+            db.execute("UPDATE tickets SET status = 'open', closed_at = NULL WHERE id = ?", (ticket_id,))
+            return self._get(db, ticket_id)
+
     @staticmethod
     def _get(db: sqlite3.Connection, ticket_id: int) -> Ticket:
         row = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()

@@ -136,10 +136,38 @@ def export_conversation(home: Path, which: str | None, *, fmt: str) -> None:
         sys.stdout.write(markdown_transcript(stored, tickets))
 
 
-def prune_conversations(home: Path, older_than: str) -> None:
+def delete_conversation(home: Path, which: str) -> None:
+    store = SessionStore(home)
+    gone = store.delete(store.resolve(which))
+    tickets = " (its tickets stay)" if any((t.record or {}).get("ticket") for t in gone.turns) else ""
+    print(f"Deleted conversation {gone.id}: {_cut(one_line(gone.title), 60)}{tickets}")
+
+
+def prune_conversations(home: Path, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
+    """Delete the conversations idle for `older_than`, after saying how many. On a terminal it
+    asks first (unless `yes`); elsewhere it needs `yes`, so a script never deletes by accident.
+    Returns the exit code: 1 when the user said no."""
     age = parse_age(older_than)
-    count = SessionStore(home).prune(datetime.now(timezone.utc) - age)
+    store = SessionStore(home)
+    before = datetime.now(timezone.utc) - age
+    count = len(store.prunable(before))
+    what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
+    if dry_run:
+        print(f"Would delete {what}.")
+        return 0
+    if count and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"history prune would delete {what}; add --yes to confirm (or --dry-run to only count)")
+        try:
+            answer = input(f"Delete {what}? Their tickets stay. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 1
+    count = store.prune(before)
     print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}.")
+    return 0
 
 
 def parse_age(text: str) -> timedelta:
