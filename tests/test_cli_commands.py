@@ -45,3 +45,71 @@ def test_a_data_directory_others_can_enter_is_warned_about_once_and_left_as_it_i
                         f"customers' messages: chmod 700 '{home}'"]
     assert os.stat(home).st_mode & 0o777 == 0o755
     assert (os.stat(home / "triage.sqlite").st_mode & 0o777) == 0o600
+
+
+def age_conversations(triage_env) -> None:
+    """Make every stored conversation idle since 2020, so a prune of 30 days finds them."""
+    import contextlib
+    import sqlite3
+
+    path = Path(triage_env["TRIAGE_HOME"]) / "triage.sqlite"
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE conversations SET updated_at = '2020-01-01T00:00:00.000+00:00'")
+
+
+def complete(run_triage, line: str) -> list[str]:
+    """What bash completion offers for `line` (the word under the cursor is the last one)."""
+    words = line.split(" ")
+    result = run_triage(env={"_TRIAGE_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(len(words) - 1)})
+    assert result.code == 0 and result.err == "", result.err
+    return result.out.split()
+
+
+def test_delete_prune_and_reopen_say_what_they_did_in_one_line_and_refuse_mistakes(run_triage, triage_env):
+    for question in ("A9999 never arrived", "Where is A1002?", "Where is A1003?"):  # the first files ticket 1
+        assert run_triage("ask", question).code == 0
+    # completion reads the stores: ticket ids, conversation ids (and `last`), commands and options
+    assert complete(run_triage, "triage tickets reopen ") == ["1"]
+    assert complete(run_triage, "triage history delete ") == ["last", "3", "2", "1"]
+    assert complete(run_triage, "triage chat --resume ") == ["last", "3", "2", "1"]
+    assert complete(run_triage, "triage history de") == ["delete"]
+    assert complete(run_triage, "triage history prune --d") == ["--dry-run"]
+
+    deleted = run_triage("history", "delete", "1")
+    assert (deleted.code, deleted.out) == (0, "Deleted conversation 1: A9999 never arrived (its tickets stay)\n")
+    assert one_line_error(run_triage("history", "delete", "1")) == "error: no conversation 1 (see: triage history)"
+    assert json.loads(run_triage("tickets", "--json", "--status", "all").out)[0]["id"] == 1  # the ticket stayed
+
+    assert one_line_error(run_triage("tickets", "reopen", "1")) == "error: ticket 1 is already open"
+    assert run_triage("tickets", "close", "1", "--note", "refunded").code == 0
+    reopened = run_triage("tickets", "reopen", "#1")
+    assert (reopened.code, reopened.out) == (0, "Reopened ticket #1 (A9999).\n")
+    [ticket] = json.loads(run_triage("tickets", "--json").out)
+    assert (ticket["status"], ticket["closed_at"], ticket["note"]) == ("open", None, "refunded")
+
+    age_conversations(triage_env)
+    counted = run_triage("history", "prune", "--older-than", "30d", "--dry-run")
+    assert (counted.code, counted.out) == (0, "Would delete 2 conversations with no activity in the last 30 days.\n")
+    refused = one_line_error(run_triage("history", "prune", "--older-than", "30d"))  # a script, no --yes
+    assert refused.startswith("error: history prune would delete 2 conversations") and "--yes" in refused
+    assert len(json.loads(run_triage("history", "--json").out)) == 2
+    pruned = run_triage("history", "prune", "--older-than", "30d", "-y")
+    assert (pruned.code, pruned.out) == (0, "Deleted 2 conversations with no activity in the last 30 days.\n")
+
+
+def test_prune_on_a_terminal_asks_first_and_deletes_nothing_without_a_yes(triage_env, run_triage):
+    import pexpect
+    import sys
+
+    assert run_triage("ask", "Where is A1002?").code == 0
+    age_conversations(triage_env)
+    for answer, code, remaining in (("n", 1, 1), ("y", 0, 0)):
+        child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "history", "prune", "--older-than", "30d"],
+                              env=triage_env, encoding="utf-8", timeout=30)
+        child.expect(r"Delete 1 conversation with no activity in the last 30 days\? Their tickets stay\. \[y/N\] ")
+        child.sendline(answer)
+        child.expect("Nothing deleted." if answer == "n" else "Deleted 1 conversation")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == code
+        assert len(json.loads(run_triage("history", "--json").out)) == remaining

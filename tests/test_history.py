@@ -548,7 +548,7 @@ def test_prune_deletes_old_conversations_with_their_turns_and_messages_and_keeps
     assert len(old_turns) == 2 and query(triage_env, "SELECT count(*) FROM messages WHERE turn_id IN (?, ?)",
                                          tuple(old_turns))[0][0] > 0
 
-    result = run_triage("history", "prune", "--older-than", "30d")
+    result = run_triage("history", "prune", "--older-than", "30d", "--yes")  # not a terminal: --yes needed
 
     assert result.code == 0, result.err
     assert "Deleted 2 conversations" in result.out
