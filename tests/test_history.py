@@ -726,7 +726,7 @@ def test_a_conversation_pruned_while_chat_is_open_continues_as_a_new_stored_conv
         child = spawn_chat({**model_env, "OPENAI_BASE_URL": srv.base_url})
         turn(child, ASK_QUESTION, "DHL hub")
         time.sleep(1.1)
-        pruned = run_triage("history", "prune", "--older-than", "1s")
+        pruned = run_triage("history", "prune", "--older-than", "1s", "--yes")  # not a terminal: --yes needed
         assert pruned.code == 0 and "Deleted 1 conversation" in pruned.out, pruned.err
         seen = turn(child, "And now?", "Second answer.")  # the notice is printed under the answer
         leave(child)
