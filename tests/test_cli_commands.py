@@ -113,3 +113,21 @@ def test_prune_on_a_terminal_asks_first_and_deletes_nothing_without_a_yes(triage
         child.close()
         assert child.exitstatus == code
         assert len(json.loads(run_triage("history", "--json").out)) == remaining
+
+
+def test_config_shows_each_setting_with_its_source_and_never_a_key(run_triage, triage_env):
+    Path(triage_env["TRIAGE_CONFIG"]).write_text("# mine\ntimeout = 12\n")
+    secret = "sk-CONFIG-SECRET-0123456789"
+    env = {"OPENAI_API_KEY": secret, "TRIAGE_RETRIES": "4"}
+    lines = run_triage("config", "--model", "gpt-x", env=env)
+    assert lines.code == 0, lines.err
+    assert secret not in lines.out + lines.err
+    assert f"config file     {triage_env['TRIAGE_CONFIG']}\n" in lines.out
+    assert f"data directory  {triage_env['TRIAGE_HOME']}\n" in lines.out
+    assert "api_key            set (from OPENAI_API_KEY)\n" in lines.out
+    report = json.loads(run_triage("config", "--json", "--model", "gpt-x", env=env).out)
+    settings = {key: (row["value"], row["source"]) for key, row in report["settings"].items()}
+    assert settings["timeout"] == (12.0, f"{triage_env['TRIAGE_CONFIG']}, line 2")
+    assert settings["retries"] == (4, "TRIAGE_RETRIES") and settings["model"] == ("gpt-x", "--model")
+    assert settings["provider"] == ("openai", "chosen by OPENAI_API_KEY")
+    assert settings["max_rounds"] == (5, "default") and settings["api_key"] == ("set", "OPENAI_API_KEY")

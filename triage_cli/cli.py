@@ -178,6 +178,24 @@ def chat(
     raise typer.Exit(code)
 
 
+@app.command("config")
+def config_command(
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """Show the effective settings and where each came from (default, config file and line,
+    environment variable or flag), the config file and the data directory. API keys are only
+    said to be set, never shown. Takes the same flags as ask, to see what they would change.
+    """
+    with _user_errors():
+        from triage_cli.config import settings_with_sources
+        from triage_cli.ui.config_view import show_config
+
+        show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)
+
+
 tickets_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )

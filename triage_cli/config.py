@@ -188,6 +188,30 @@ def load_settings(
     )
 
 
+def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective settings, each with where it came from, for `triage config`. The API key
+    is only said to be set, and by which variable, never shown."""
+    env = os.environ if environ is None else environ
+    path, _ = config_file_path(env)
+    values: dict[str, Any] = {
+        "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
+        "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
+        "retries": settings.retries, "structured_output": settings.structured_output,
+        "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
+    }
+    if settings.offline:
+        values.pop("model"), values.pop("base_url")
+    rows = {key: {"value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()}
+    if settings.orders_db is None:
+        rows["orders_db"]["value"] = f"{settings.home / 'orders.sqlite'} (the demo orders)"
+    if settings.key_env:
+        key_set = settings.api_key not in (None, "", "not-needed")
+        rows["api_key"] = {"value": "set" if key_set else "not set",
+                           "source": settings.key_env if key_set else f"not needed, or set {settings.key_env}"}
+    return {"config_file": str(path), "config_file_exists": path.is_file(), "data_directory": str(settings.home),
+            "settings": rows}
+
+
 def load_home(environ: Mapping[str, str] | None = None) -> Path:
     """Only the data directory (for commands that need no model, like `triage tickets`)."""
     env = os.environ if environ is None else environ
