@@ -164,3 +164,36 @@ def test_dotenv_quoted_values_may_carry_comments(tmp_path):
 def test_timeouts_must_be_finite_and_positive(tmp_path, value):
     with pytest.raises(ConfigError, match="timeout"):
         settings(tmp_path, env={"TRIAGE_TIMEOUT": value})
+
+
+def test_a_bad_base_url_in_a_provider_table_names_the_file_and_line(tmp_path):
+    config = 'provider = "mine"\n\n[providers.mine]\nmodel = "m"\nbase_url = "localhost:8000/v1"\n'
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, config=config)
+    assert str(caught.value).startswith(f"{tmp_path / 'config.toml'}, line 5: the base URL must look like")
+    with pytest.raises(ConfigError, match="^TRIAGE_BASE_URL: the base URL"):
+        settings(tmp_path, env={"TRIAGE_PROVIDER": "custom", "TRIAGE_MODEL": "m", "TRIAGE_BASE_URL": "ftp://x"})
+    with pytest.raises(ConfigError, match="^--base-url: the base URL"):
+        settings(tmp_path, flags={"base_url": "nonsense", "model": "m"})
+
+
+def test_structured_output_is_checked_offline_too_with_where_it_came_from(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        settings(tmp_path, config='structured_output = "maybe"\n')
+    assert str(caught.value) == (f"{tmp_path / 'config.toml'}, line 1: structured_output must be one of "
+                                 "auto, json_schema, off, got 'maybe'")
+    with pytest.raises(ConfigError, match="^TRIAGE_STRUCTURED_OUTPUT: structured_output must be"):
+        settings(tmp_path, env={"TRIAGE_STRUCTURED_OUTPUT": "maybe"})
+    assert settings(tmp_path, env={"TRIAGE_STRUCTURED_OUTPUT": "OFF"}).structured_output == "off"
+
+
+def test_every_setting_knows_where_it_came_from(tmp_path):
+    config = 'provider = "groq"\ntimeout = 11\n'
+    s = settings(tmp_path, flags={"model": "flag-model"}, config=config,
+                 env={"GROQ_API_KEY": "g", "TRIAGE_ORDERS_DB": "/tmp/orders.db"})
+    path = tmp_path / "config.toml"
+    assert s.sources["provider"] == f"{path}, line 1" and s.sources["timeout"] == f"{path}, line 2"
+    assert s.sources["model"] == "--model" and s.sources["orders_db"] == "TRIAGE_ORDERS_DB"
+    assert s.sources["base_url"] == "the provider preset" and s.sources["retries"] == "default"
+    assert settings(tmp_path).sources["provider"] == "default"
+    assert settings(tmp_path, env={"OPENAI_API_KEY": "k"}).sources["provider"] == "chosen by OPENAI_API_KEY"

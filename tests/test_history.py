@@ -548,7 +548,7 @@ def test_prune_deletes_old_conversations_with_their_turns_and_messages_and_keeps
     assert len(old_turns) == 2 and query(triage_env, "SELECT count(*) FROM messages WHERE turn_id IN (?, ?)",
                                          tuple(old_turns))[0][0] > 0
 
-    result = run_triage("history", "prune", "--older-than", "30d")
+    result = run_triage("history", "prune", "--older-than", "30d", "--yes")  # not a terminal: --yes needed
 
     assert result.code == 0, result.err
     assert "Deleted 2 conversations" in result.out
@@ -690,12 +690,13 @@ def test_sigterm_mid_answer_stores_the_turn_as_interrupted_and_exits_143(triage_
         env = {**triage_env, **model_env, "OPENAI_BASE_URL": srv.base_url}
         child = subprocess.Popen([sys.executable, "-m", "triage_cli", "ask", "--plain", ASK_QUESTION], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for(lambda: running_turns(triage_env), timeout=15)
-        time.sleep(1.5)  # some of the reply has streamed
+        # Some of the reply has streamed (and been saved): waited for, not guessed with a sleep.
+        wait_for(lambda: running_turns(triage_env) and query(triage_env, "SELECT partial FROM turns")[0][0],
+                 timeout=30)
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=15)
     assert child.returncode == 128 + signal.SIGTERM, err.decode()
-    assert b"Traceback" not in err
+    assert err.decode().splitlines()[-1] == "error: terminated (SIGTERM); the partial answer is stored as interrupted"
     [(state, error, partial)] = query(triage_env, "SELECT state, error, partial FROM turns")
     assert (state, error) == ("interrupted", "interrupted")
     assert partial and STREAMED_WORDS.startswith(partial) and partial in out.decode()
@@ -725,7 +726,7 @@ def test_a_conversation_pruned_while_chat_is_open_continues_as_a_new_stored_conv
         child = spawn_chat({**model_env, "OPENAI_BASE_URL": srv.base_url})
         turn(child, ASK_QUESTION, "DHL hub")
         time.sleep(1.1)
-        pruned = run_triage("history", "prune", "--older-than", "1s")
+        pruned = run_triage("history", "prune", "--older-than", "1s", "--yes")  # not a terminal: --yes needed
         assert pruned.code == 0 and "Deleted 1 conversation" in pruned.out, pruned.err
         seen = turn(child, "And now?", "Second answer.")  # the notice is printed under the answer
         leave(child)
@@ -750,3 +751,24 @@ def exported_latest(triage_env) -> dict:
                             env=triage_env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stored(run_triage, triage_env):
+    assert run_triage("ask", "A9999 never arrived").code == 0  # offline: escalates, files ticket 1
+    assert run_triage("tickets", "close", "1").code == 0
+
+    shown = run_triage("history", "show", "1")
+    assert shown.code == 0, shown.err
+    assert "Ticket: #1 (closed)" in shown.out and "(open)" not in shown.out
+    [turn] = exported(run_triage, 1)["turns"]
+    assert turn["triage"]["ticket"] == 1 and turn["triage"]["ticket_state"] == "closed"
+
+    # On a terminal the stored turn is drawn again through the live view, from these events.
+    from triage_cli.store.sessions import SessionStore
+    from triage_cli.ui.history_view import replay, ticket_states
+    from triage_cli.ui.render import record_lines
+
+    home = Path(triage_env["TRIAGE_HOME"])
+    stored = SessionStore(home).get(1)
+    [record] = [e for e in replay(stored.turns[0], ticket_states(home, stored)) if hasattr(e, "next_step")]
+    assert ("Ticket", "#1 (closed)") in record_lines(record)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime, time
 
 import pytest
 
@@ -17,7 +17,9 @@ from triage_cli.tools.orders import order_registry
 
 @pytest.fixture
 def engine(tmp_path):
-    return OfflineEngine(order_registry(OrderStore.demo(tmp_path)), today=date.today())
+    # The demo data as built at 09:00 today: a time-of-day-free test ("ships today" holds).
+    morning = datetime.combine(date.today(), time(9, 0))
+    return OfflineEngine(order_registry(OrderStore.demo(tmp_path, now=morning)), today=date.today())
 
 
 def ask(engine, *questions: str):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -121,3 +123,50 @@ def test_text_is_stored_with_bound_parameters(tmp_path: Path):
     record = TriageRecord(order_id=nasty, issue=nasty, status=nasty, next_step="escalate", summary=nasty)
     ticket = store.open_ticket(record, question=nasty, reply=nasty)
     assert store.get(ticket.id).order_id == nasty and len(store.list("all")) == 1
+
+
+@pytest.fixture
+def usual_umask():
+    """The common umask (022), under which files are world-readable unless created otherwise."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_fresh_data_directory_and_every_file_in_it_are_the_users_alone(tmp_path: Path, usual_umask):
+    from triage_cli.store.orders import OrderStore
+    from triage_cli.ui.prompt_input import open_history
+
+    home = tmp_path / "deep" / "home"
+    TicketStore(home).open_ticket(RECORD, question="q", reply="r")
+    db = connect(home)  # held open, so the WAL and shared-memory files exist to be checked
+    try:
+        db.execute("UPDATE tickets SET note = 'n'")
+        OrderStore.demo(home).lookup("A1002")
+        open_history(home).store_string("Where is A1002?")
+        assert mode(home) == 0o700
+        names = {p.name for p in home.iterdir()}
+        assert {DATABASE_NAME, f"{DATABASE_NAME}-wal", f"{DATABASE_NAME}-shm", "orders.sqlite",
+                "chat_history"} <= names
+        assert {name: mode(home / name) for name in names} == dict.fromkeys(names, 0o600)
+    finally:
+        db.close()
+
+
+def test_a_directory_the_user_made_keeps_its_mode_and_is_reported_when_open(tmp_path: Path, usual_umask):
+    from triage_cli.store.database import exposed_home
+
+    home = tmp_path / "mine"
+    home.mkdir(mode=0o755)
+    connect(home).close()
+    assert mode(home) == 0o755  # not ours to change
+    assert mode(home / DATABASE_NAME) == 0o600
+    warning = exposed_home(home)
+    assert warning is not None and "mode 755" in warning and "chmod 700" in warning
+    home.chmod(0o700)
+    assert exposed_home(home) is None
+    assert exposed_home(tmp_path / "not there yet") is None

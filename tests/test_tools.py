@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import time
+import threading
 
 import pytest
 
@@ -88,19 +88,23 @@ def test_a_raising_tool_is_reported_not_raised():
 def test_blocking_tools_of_one_round_overlap():
     registry = ToolRegistry()
 
+    # Order of events, not timing: each call waits at a barrier that opens only once both
+    # are inside it, which cannot happen if they run one after the other.
+    barrier = threading.Barrier(2, timeout=30)
+
     def wait(order_id: str) -> str:
-        """Blocks for a moment."""
-        time.sleep(0.3)
+        """Blocks until the other call has started."""
+        barrier.wait()
         return order_id
 
     registry.register(wait)
 
     async def both():
-        started = time.perf_counter()
-        await asyncio.gather(registry.call("wait", '{"order_id": "a"}'), registry.call("wait", '{"order_id": "b"}'))
-        return time.perf_counter() - started
+        return await asyncio.gather(registry.call("wait", '{"order_id": "a"}'),
+                                    registry.call("wait", '{"order_id": "b"}'))
 
-    assert asyncio.run(both()) < 0.55
+    assert [outcome.ok for outcome in asyncio.run(both())] == [True, True]
+    assert not barrier.broken
 
 
 def test_huge_results_are_truncated():

@@ -24,10 +24,37 @@ app = typer.Typer(
         "OpenAI-compatible model with --provider/--model or a config file."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion: commands, options and ids
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
+
+def _ids(table: str, incomplete: str) -> list[str]:
+    """Shell completion of stored ids (tickets or conversations), newest first. It runs at every
+    Tab: plain sqlite3, read-only, a short lock wait, and nothing at all on any failure."""
+    try:
+        import sqlite3
+        from contextlib import closing
+
+        from triage_cli.config import load_home
+
+        path = load_home() / "triage.sqlite"
+        if not path.is_file():
+            return []
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)) as db:
+            rows = db.execute(f"SELECT id FROM {table} ORDER BY id DESC LIMIT 500").fetchall()  # noqa: S608
+        return [str(row[0]) for row in rows if str(row[0]).startswith(incomplete.lstrip("#"))]
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
+        return []
+
+
+def _ticket_ids(incomplete: str) -> list[str]:
+    return _ids("tickets", incomplete)
+
+
+def _conversation_ids(incomplete: str) -> list[str]:
+    return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
+
 
 OrderOpt = Annotated[
     Optional[str], typer.Option("--order", "-o", help="Order id to look up, e.g. A1002.", show_default=False)
@@ -86,7 +113,7 @@ def ask(
     ] = False,
     resume: Annotated[
         Optional[str],
-        typer.Option("--resume", "-r", metavar="ID", show_default=False,
+        typer.Option("--resume", "-r", metavar="ID", show_default=False, autocompletion=_conversation_ids,
                      help="Continue stored conversation ID (or 'last') with its whole context."),
     ] = None,
 ) -> None:
@@ -124,7 +151,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     resume: Annotated[
         Optional[str],
-        typer.Option("--resume", "-r", metavar="[ID]", show_default=False,
+        typer.Option("--resume", "-r", metavar="[ID]", show_default=False, autocompletion=_conversation_ids,
                      help="Continue a stored conversation: ID, or the latest when none is given."),
     ] = None,
 ) -> None:
@@ -151,6 +178,24 @@ def chat(
     raise typer.Exit(code)
 
 
+@app.command("config")
+def config_command(
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """Show the effective settings and where each came from (default, config file and line,
+    environment variable or flag), the config file and the data directory. API keys are only
+    said to be set, never shown. Takes the same flags as ask, to see what they would change.
+    """
+    with _user_errors():
+        from triage_cli.config import settings_with_sources
+        from triage_cli.ui.config_view import show_config
+
+        show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)
+
+
 tickets_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -160,7 +205,8 @@ StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: o
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MAX_LIMIT = 100_000
 LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
-TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False)]
+TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False,
+                                          autocompletion=_ticket_ids)]
 
 
 @tickets_app.callback(invoke_without_command=True)
@@ -200,6 +246,15 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
         show_ticket(_store_home(), ticket_id, as_json=as_json)
 
 
+@tickets_app.command("reopen")
+def tickets_reopen(ticket_id: TicketArg) -> None:
+    """Open a closed ticket again (its closing note is kept)."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import reopen_ticket
+
+        reopen_ticket(_store_home(), ticket_id)
+
+
 @tickets_app.command("close")
 def tickets_close(
     ticket_id: TicketArg,
@@ -226,7 +281,8 @@ HistoryOrderOpt = Annotated[
 ]
 ConversationArg = Annotated[
     Optional[str],
-    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False),
+    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False,
+                   autocompletion=_conversation_ids),
 ]
 
 
@@ -288,12 +344,31 @@ def history_prune(
         str, typer.Option("--older-than", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
                           show_default=False)
     ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not on a terminal).")]
+    = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say how many would be deleted.")] = False,
 ) -> None:
-    """Delete old conversations (their tickets stay)."""
+    """Delete old conversations (their tickets stay), after saying how many.
+
+    On a terminal it asks first; in a script pass --yes (without it, nothing is deleted: exit 2).
+    """
     with _user_errors():
         from triage_cli.ui.history_view import prune_conversations
 
-        prune_conversations(_store_home(), older_than)
+        code = prune_conversations(_store_home(), older_than, yes=yes, dry_run=dry_run)
+    raise typer.Exit(code)
+
+
+@history_app.command("delete")
+def history_delete(
+    conversation_id: Annotated[str, typer.Argument(help="The conversation id, e.g. 12.", metavar="ID",
+                                                   show_default=False, autocompletion=_conversation_ids)],
+) -> None:
+    """Delete one conversation with its turns (its tickets stay)."""
+    with _user_errors():
+        from triage_cli.ui.history_view import delete_conversation
+
+        delete_conversation(_store_home(), conversation_id)
 
 
 def _options_belong_after(ctx: typer.Context) -> None:
@@ -309,7 +384,21 @@ def _store_home():  # -> Path
     """The data directory; the ticket commands need no model, so no provider is resolved."""
     from triage_cli.config import load_home
 
-    return load_home()
+    return _checked_home(load_home())
+
+
+def _checked_home(home):  # (Path) -> Path
+    """Warn (once a run) when the data directory, made by the user, lets other users in."""
+    from triage_cli.store.database import exposed_home
+
+    warning = exposed_home(home)
+    if warning and not _warned:
+        _warned.append(warning)
+        _print_error(warning, label="warning")
+    return home
+
+
+_warned: list[str] = []
 
 
 STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
@@ -336,7 +425,9 @@ def read_question(words: list[str] | None) -> str:
 def _settings(provider: str | None, model: str | None, base_url: str | None):  # -> Settings
     from triage_cli.config import load_settings
 
-    return load_settings({"provider": provider, "model": model, "base_url": base_url})
+    settings = load_settings({"provider": provider, "model": model, "base_url": base_url})
+    _checked_home(settings.home)
+    return settings
 
 
 class _user_errors:
@@ -360,13 +451,14 @@ class _user_errors:
         return False
 
 
-def _print_error(message: str) -> None:
+def _print_error(message: str, label: str = "error") -> None:
     from triage_cli.ui.sanitize import clean
 
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
-        sys.stderr.write(f"\x1b[1;31merror:\x1b[0m {clean(message)}\n")
+        colour = "1;31" if label == "error" else "1;33"
+        sys.stderr.write(f"\x1b[{colour}m{label}:\x1b[0m {clean(message)}\n")
     else:
-        sys.stderr.write(f"error: {clean(message)}\n")
+        sys.stderr.write(f"{label}: {clean(message)}\n")
 
 
 def with_optional_values(argv: list[str]) -> list[str]:
@@ -384,6 +476,22 @@ def with_optional_values(argv: list[str]) -> list[str]:
     return argv
 
 
+def _refuse_repeated_order(argv: list[str]) -> None:
+    """`triage ask --order A1 --order A2`: click would keep the last silently; one order is
+    looked up for sure, so two are a mistake to say (the others can be named in the message)."""
+    if not argv or argv[0] not in ("ask", "chat"):
+        return
+    given = 0
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        given += arg in ("--order", "-o") or arg.startswith("--order=") or (arg.startswith("-o") and arg[1] != "-")
+    if given > 1:
+        _print_error(f"--order was given {given} times; give one order, and name any other in the message "
+                     f"(see: triage {argv[0]} --help)")
+        raise SystemExit(2)
+
+
 def main() -> None:
     """Run the CLI. Usage errors (an unknown option, a missing value) are one line on stderr
     with exit 2, like every other user mistake, rather than typer's boxed message."""
@@ -393,6 +501,7 @@ def main() -> None:
     # Arguments that are not UTF-8 arrive as surrogates, which nothing can store or print.
     args = [a.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for a in sys.argv[1:]]
     try:
+        _refuse_repeated_order(args)
         code = app(args=with_optional_values(args), prog_name="triage", standalone_mode=False)
     except Exception as exc:
         if type(exc).__name__ == "Abort":

@@ -52,6 +52,7 @@ _ENV_KEYS = {
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
 }
 
+FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2}
 
 
@@ -76,6 +77,9 @@ class Settings:
     structured_output: str = "auto"
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
+    # Where each setting came from, for messages and `triage config`: "default", "FILE, line N",
+    # an environment variable's name, a flag such as "--model", or "the provider preset".
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def offline(self) -> bool:
@@ -135,8 +139,16 @@ def load_settings(
         layer, value = top(key)
         return value if layer >= provider_layer and layer > 0 else None
 
+    def source(key: str) -> str:
+        layer = top(key)[0]
+        return _source(layer, key, config_path) if layer else "default"
+
+    sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
+                                            "max_rounds", "retries", "home", "orders_db", "structured_output")}
     home = Path(str(top("home")[1] or _default_home())).expanduser()
     orders_db = top("orders_db")[1]
+    structured_output, sources["structured_output"] = _structured_output(
+        top("structured_output"), chosen.name, tables.get(chosen.name) or {}, config_path)
     common = dict(
         timeout=_number(top("timeout"), "timeout", float, minimum=0.1, config_path=config_path),
         tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1, config_path=config_path),
@@ -146,15 +158,24 @@ def load_settings(
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
         secrets=_secrets(env, tables),
+        structured_output=structured_output,
+        sources=sources,
     )
+    if provider_layer == 0:  # chosen from what else is set
+        sources["provider"] = ("chosen by the base URL" if provider_name == CUSTOM else
+                               "chosen by OPENAI_API_KEY" if provider_name == "openai" else "default")
     if chosen.name == OFFLINE:
         return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
 
-    base_url = own("base_url") or _preset_base_url(chosen, env)
+    base_url = own("base_url")
+    if not base_url:
+        base_url, sources["base_url"] = _preset_base_url(chosen, env, tables, config_path)
     if not base_url:
         raise ConfigError(f"provider '{chosen.name}' needs a base URL: pass --base-url URL")
-    _check_url(str(base_url))
-    model = own("model") or chosen.default_model
+    _check_url(str(base_url), sources["base_url"])
+    model = own("model")
+    if not model:
+        model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", tables, config_path)
     if not model:
         raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
     return Settings(
@@ -163,9 +184,32 @@ def load_settings(
         base_url=str(base_url),
         api_key=_api_key(chosen, env),
         key_env=chosen.key_env,
-        structured_output=_structured_output(top("structured_output")[1], chosen.name, tables.get(chosen.name) or {}),
         **common,
     )
+
+
+def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective settings, each with where it came from, for `triage config`. The API key
+    is only said to be set, and by which variable, never shown."""
+    env = os.environ if environ is None else environ
+    path, _ = config_file_path(env)
+    values: dict[str, Any] = {
+        "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
+        "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
+        "retries": settings.retries, "structured_output": settings.structured_output,
+        "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
+    }
+    if settings.offline:
+        values.pop("model"), values.pop("base_url")
+    rows = {key: {"value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()}
+    if settings.orders_db is None:
+        rows["orders_db"]["value"] = f"{settings.home / 'orders.sqlite'} (the demo orders)"
+    if settings.key_env:
+        key_set = settings.api_key not in (None, "", "not-needed")
+        rows["api_key"] = {"value": "set" if key_set else "not set",
+                           "source": settings.key_env if key_set else f"not needed, or set {settings.key_env}"}
+    return {"config_file": str(path), "config_file_exists": path.is_file(), "data_directory": str(settings.home),
+            "settings": rows}
 
 
 def load_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -176,15 +220,30 @@ def load_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(str(value or _default_home())).expanduser()
 
 
-def _structured_output(value: Any, provider: str, table: Mapping[str, Any]) -> str:
-    """The setting itself wins; else the provider table's; else auto."""
-    where = "structured_output"
+def _structured_output(found: tuple[int, Any], provider: str, table: Mapping[str, Any],
+                       config_path: Path | None) -> tuple[str, str]:
+    """(mode, where it came from): the setting itself wins; else the provider table's; else auto.
+    Checked whatever the provider, offline too: a typo is reported before it matters."""
+    layer, value = found
+    key, where = "structured_output", _source(layer, "structured_output", config_path) if layer else "default"
     if value is None and table.get("structured_output"):
-        value, where = table["structured_output"], f"providers.{provider}.structured_output"
+        value, key = table["structured_output"], f"providers.{provider}.structured_output"
+        where = _table_source(provider, "structured_output", {provider: table}, config_path)
     mode = str(value or "auto").strip().lower()
     if mode not in STRUCTURED_OUTPUT_MODES:
-        raise ConfigError(f"{where} must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, got {value!r}")
-    return mode
+        raise ConfigError(f"{where}: {key} must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, got {value!r}")
+    return mode, where
+
+
+def _table_source(provider: str, key: str, tables: Mapping[str, Any], config_path: Path | None) -> str:
+    """Where a provider's own value came from: its [providers.NAME] table, else the preset."""
+    if config_path is None or key not in (tables.get(provider) or {}):
+        return "the provider preset"
+    try:
+        line = _line_of(config_path.read_text(encoding="utf-8"), key, f"providers.{provider}")
+    except OSError:
+        line = None
+    return f"{config_path}, line {line}" if line else str(config_path)
 
 
 def _dotenv_path(cwd: Path | None) -> Path:
@@ -208,13 +267,15 @@ def _split_model_prefixes(layers: list[dict[str, Any]], tables: dict) -> None:
             layer["provider"], layer["model"] = prefix, rest
 
 
-def _preset_base_url(chosen: Provider, env: Mapping[str, str]) -> str | None:
+def _preset_base_url(chosen: Provider, env: Mapping[str, str], tables: Mapping[str, Any],
+                     config_path: Path | None) -> tuple[str | None, str]:
+    """The provider's own base URL and where it came from."""
     if chosen.name == "openai" and env.get("OPENAI_BASE_URL"):
-        return env["OPENAI_BASE_URL"]
-    return chosen.base_url
+        return env["OPENAI_BASE_URL"], "OPENAI_BASE_URL"
+    return chosen.base_url, _table_source(chosen.name, "base_url", tables, config_path)
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, where: str) -> None:
     """An http(s) URL with a host and, if any, a numeric port: anything else is a typo that
     retrying would only make slower to report."""
     from urllib.parse import urlsplit
@@ -226,7 +287,8 @@ def _check_url(url: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ConfigError(f"the base URL must look like http://host:port/v1, got '{without_credentials(url)[:80]}'")
+        raise ConfigError(f"{where}: the base URL must look like http://host:port/v1, "
+                          f"got '{without_credentials(url)[:80]}'")
 
 
 def _secrets(env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[str, ...]:
@@ -278,7 +340,7 @@ def _source(layer: int, key: str, config_path: Path | None) -> str:
         return f"{config_path}, line {line}" if line else str(config_path)
     if layer == 2:
         return next((name for name, setting in _ENV_KEYS.items() if setting == key), "the environment")
-    return "the command line"
+    return f"--{key.replace('_', '-')}" if key in FLAG_KEYS else "the command line"
 
 
 def _default_home() -> Path:

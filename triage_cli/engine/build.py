@@ -26,12 +26,13 @@ class Engine(Protocol):
 
 def open_order_store(settings: Settings) -> OrderStore:
     if settings.orders_db is not None:
+        where = settings.sources.get("orders_db", "orders_db")  # TRIAGE_ORDERS_DB, the file and line
         if not settings.orders_db.is_file():
-            raise ConfigError(f"order database not found: {settings.orders_db} (from orders_db)")
+            raise ConfigError(f"order database not found: {settings.orders_db} (from {where})")
         try:
             return OrderStore.open(settings.orders_db)
         except StoreError as exc:  # not SQLite, no orders table: the setting is wrong
-            raise ConfigError(f"{exc} (from orders_db)") from None
+            raise ConfigError(f"{exc} (from {where})") from None
     return OrderStore.demo(settings.home)
 
 

@@ -3,8 +3,10 @@ versioned schema migrations (PRAGMA user_version), so several processes can shar
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -14,6 +16,9 @@ from triage_cli.errors import StoreError
 
 DATABASE_NAME = "triage.sqlite"
 BUSY_TIMEOUT_MS = 5000
+# Customers' messages live here: the directory and every file in it are the user's alone.
+PRIVATE_DIRECTORY = 0o700
+PRIVATE_FILE = 0o600
 
 # Migration N (1-based) brings a database from user_version N-1 to N. Never edit a released
 # migration: add a new one.
@@ -88,7 +93,9 @@ def connect(home: Path) -> sqlite3.Connection:
     """A connection to the state database under `home`, created and migrated as needed."""
     path = home / DATABASE_NAME
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        make_home(home)
+        # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
+        create_private_file(path)
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the data directory {home}: {exc}") from None
@@ -105,6 +112,37 @@ def connect(home: Path) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def make_home(home: Path) -> None:
+    """Create the data directory (0700) if it is missing. One that exists, perhaps made by the
+    user, is left as it is (see `exposed_home`)."""
+    home.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(mode=PRIVATE_DIRECTORY)
+    except FileExistsError:
+        if not home.is_dir():
+            raise
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty and readable by its owner only (0600), unless it exists."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass
+
+
+def exposed_home(home: Path) -> str | None:
+    """A one-line warning when the data directory lets other users in, else None."""
+    try:
+        mode = stat.S_IMODE(home.stat().st_mode)
+    except OSError:  # not there yet: it will be created private
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"the data directory {home} is open to other users (mode {mode:o}) and holds customers' "
+            f"messages: chmod 700 '{home}'")
 
 
 @contextmanager

@@ -1,12 +1,17 @@
-"""The demo order data a fresh install starts with, dated relative to the day it is created."""
+"""The demo order data a fresh install starts with, dated relative to the moment it is created.
+
+The rows read as a day seen from the evening. Created earlier, no event may lie in the future:
+today's events later than a few minutes ago move back to just before now, or to yesterday when
+the day has only begun, and what is promised for today (a collection, a delivery window) is
+promised only while it can still happen."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 # (order_id, status, carrier, eta offset in days or None, last event, event day offset, event time, note, items)
 _ROWS: list[tuple] = [
-    ("A1001", "packed", "UPS", 2, "Packed at the Leeds warehouse; ships today", 0, "08:45",
+    ("A1001", "packed", "UPS", 2, "Packed at the Leeds warehouse; ships {collection}", 0, "08:45",
      "Ships with the afternoon collection on the day it is packed.", "Espresso machine"),
     ("A1002", "delayed", "DHL", 1, "Held at the Manchester hub: severe weather", 0, "07:10",
      "Delayed by one day due to weather at the carrier's hub.", "Running shoes"),
@@ -45,12 +50,12 @@ _ROWS: list[tuple] = [
     ("A1020", "shipped", "UPS", 4, "Label created and parcel collected", 0, "16:05", "", "Blender"),
     ("A1021", "delivered", "Royal Mail", -2, "Delivered to the parcel locker", -2, "11:11",
      "Locker code was sent by text message.", "Vitamins"),
-    ("A1022", "in_transit", "DPD", 0, "Out for delivery: 1-hour window 14:00-15:00", 0, "08:30",
+    ("A1022", "in_transit", "DPD", 0, "{delivery}", 0, "08:30",
      "", "Monitor stand"),
     ("A1023", "packed", "Evri", 2, "Packed at the Leeds warehouse", 0, "09:40", "", "Bath towels"),
     ("A1024", "delivered", "DHL", -14, "Delivered, signed for by J. SMITH", -14, "10:25", "", "Laptop sleeve"),
     ("A1025", "delayed", "Royal Mail", 2, "Missed the scheduled collection", 0, "18:00",
-     "Delayed by one day: the parcel missed today's collection.", "Plant pot set"),
+     "Delayed by one day: the parcel missed its scheduled collection.", "Plant pot set"),
     ("A1026", "shipped", "DHL", 5, "Shipped from the EU warehouse", -1, "19:45",
      "International shipment; may incur import fees.", "Espresso cups"),
     ("A1027", "returned", "Evri", None, "Refused by the recipient and returned", -3, "13:00",
@@ -61,21 +66,47 @@ _ROWS: list[tuple] = [
 _TRACKING_PREFIX = {"UPS": "1Z", "DHL": "JD", "DPD": "15", "Royal Mail": "RM", "Evri": "H0"}
 
 
-def demo_rows(today: date | None = None) -> list[dict[str, str | None]]:
-    """The demo orders as column dicts, with dates counted from `today`."""
-    today = today or date.today()
+RECENT = timedelta(minutes=10)  # the latest event happened at least this long ago
+STAGGER = timedelta(minutes=7)  # between the events moved back, so they keep their order
+COLLECTION = time(16, 0)  # the afternoon carrier collection ("ships today")
+FIRST_ROUND, LAST_WINDOW = time(7, 0), 19  # delivery rounds: from 07:00, the last window at 19:00
+
+
+def demo_rows(now: datetime | None = None) -> list[dict[str, str | None]]:
+    """The demo orders as column dicts, with times counted from `now` (local time)."""
+    now = (now or datetime.now()).replace(second=0, microsecond=0)
+    today = now.date()
+    latest = now - RECENT
+    late = sorted((time.fromisoformat(row[6]), row[0]) for row in _ROWS if row[5] == 0
+                  and datetime.combine(today, time.fromisoformat(row[6])) > latest)
+    # Moved back one after another, unless that would cross midnight: then to yesterday.
+    room = latest - STAGGER * len(late) >= datetime.combine(today, time(0, 0))
+    moved = {order_id: latest - STAGGER * (len(late) - 1 - n) if room else
+             datetime.combine(today - timedelta(days=1), at) for n, (at, order_id) in enumerate(late)}
     rows = []
     for number, (order_id, status, carrier, eta, event, event_day, event_time, note, items) in enumerate(_ROWS):
-        event_at = datetime.combine(today + timedelta(days=event_day), time.fromisoformat(event_time))
+        event_at = moved.get(order_id) or datetime.combine(today + timedelta(days=event_day),
+                                                           time.fromisoformat(event_time))
+        if event == "{delivery}":
+            event, eta = _delivery_round(now)
         rows.append({
             "order_id": order_id,
             "status": status,
             "carrier": carrier,
             "tracking": f"{_TRACKING_PREFIX[carrier]}{7340021 + number * 7919:09d}" if carrier else None,
             "eta": (today + timedelta(days=eta)).isoformat() if eta is not None else None,
-            "last_event": event,
+            "last_event": event.format(collection="today" if now.time() < COLLECTION else "tomorrow"),
             "last_event_at": event_at.isoformat(timespec="minutes"),
             "note": note or None,
             "items": items,
         })
     return rows
+
+
+def _delivery_round(now: datetime) -> tuple[str, int]:
+    """An out-for-delivery event whose window is still ahead: (event, eta in days)."""
+    start = max(14, now.hour + 2)
+    if now.time() >= FIRST_ROUND and start <= LAST_WINDOW:
+        return f"Out for delivery: 1-hour window {start:02d}:00-{start + 1:02d}:00", 0
+    day = "today" if now.time() < FIRST_ROUND else "tomorrow"
+    return f"At the delivery office; out for delivery {day}, 1-hour window 10:00-11:00", int(day == "tomorrow")

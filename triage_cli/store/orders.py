@@ -24,10 +24,11 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from datetime import date
+from datetime import datetime
 from pathlib import Path
 
 from triage_cli.errors import StoreError
+from triage_cli.store.database import make_home
 from triage_cli.store.demo_orders import demo_rows
 
 COLUMNS = ("order_id", "status", "carrier", "tracking", "eta", "last_event", "last_event_at", "note", "items")
@@ -57,14 +58,16 @@ class OrderStore:
         self._columns: tuple[str, ...] | None = None
 
     @classmethod
-    def demo(cls, home: Path) -> "OrderStore":
+    def demo(cls, home: Path, now: datetime | None = None) -> "OrderStore":
         """The demo store under `home`, created with its sample orders on first use and rebuilt
-        on a later day, so "ships today" and "delivered yesterday" stay true."""
+        on a later day, so "ships today" and "delivered yesterday" stay true. `now`: the clock
+        its times are counted from (tests pin it)."""
         path = home / "orders.sqlite"
         store = cls(path)
-        if not path.exists() or store._demo_day() != date.today().isoformat():
+        moment = now or datetime.now()
+        if not path.exists() or store._demo_day() != moment.date().isoformat():
             try:
-                _create_demo_database(path)
+                _create_demo_database(path, moment)
             except StoreError:
                 if path.is_file():
                     return store  # yesterday's demo data beats none
@@ -77,7 +80,7 @@ class OrderStore:
         directory for this run, so the answer still comes (the store reports the directory)."""
         scratch = Path(tempfile.mkdtemp(prefix="triage-demo-"))
         atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-        _create_demo_database(scratch / "orders.sqlite")
+        _create_demo_database(scratch / "orders.sqlite", datetime.now())
         return cls(scratch / "orders.sqlite")
 
     def _demo_day(self) -> str | None:
@@ -136,11 +139,13 @@ class OrderStore:
         return [row[0] for row in self._query("SELECT order_id FROM orders ORDER BY order_id LIMIT ?", (limit,))]
 
 
-def _create_demo_database(path: Path) -> None:
+def _create_demo_database(path: Path, moment: datetime) -> None:
     """Build the demo database beside its final place, then move it in atomically, so two
-    processes starting at once never see a half-written file."""
+    processes starting at once never see a half-written file. Its times are coherent for the
+    moment it is built, one clock reading for the rows and the day it is marked with."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_home(path.parent)
+        # mkstemp creates the file 0600, and os.replace keeps that mode: the demo data is private too.
         handle, temp_name = tempfile.mkstemp(prefix=".orders-", suffix=".sqlite", dir=path.parent)
     except OSError as exc:
         raise StoreError(f"cannot create the data directory {path.parent}: {exc.strerror}") from None
@@ -150,10 +155,10 @@ def _create_demo_database(path: Path) -> None:
         with connection:
             connection.execute(_SCHEMA)
             connection.execute("CREATE TABLE demo_meta (key TEXT PRIMARY KEY, value TEXT)")
-            connection.execute("INSERT INTO demo_meta VALUES ('created', ?)", (date.today().isoformat(),))
+            connection.execute("INSERT INTO demo_meta VALUES ('created', ?)", (moment.date().isoformat(),))
             connection.executemany(
                 f"INSERT INTO orders ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                [tuple(row[c] for c in COLUMNS) for row in demo_rows()],
+                [tuple(row[c] for c in COLUMNS) for row in demo_rows(moment)],
             )
         connection.close()
         os.replace(temp_name, path)

@@ -203,16 +203,33 @@ class SessionStore:
             self._add_orders(db, turn.conversation_id, order_ids)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))
 
-    def prune(self, before: datetime) -> int:
-        """Delete the conversations with no activity since `before`, a batch per transaction,
-        except one a process is answering in right now; returns how many were deleted."""
+    def delete(self, conversation_id: int) -> StoredConversation:
+        """Delete one conversation with its turns and messages (its tickets stay); returns it as
+        it was. One a process is answering in right now is refused."""
+        with self._transaction() as db:
+            row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no conversation {conversation_id} (see: triage history)")
+            gone = self._conversation(db, row, messages=False)
+            if any(turn.state == "running" for turn in gone.turns):
+                raise UsageError(f"conversation {conversation_id} is being answered right now; try again when it ends")
+            db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return gone
+
+    def prunable(self, before: datetime) -> list[int]:
+        """The conversations `prune(before)` would delete."""
         with self._connection() as db:
             candidates = [row[0] for row in db.execute(
                 "SELECT id FROM conversations WHERE updated_at < ? ORDER BY id", (iso(before),))]
             busy = {row[0] for row in db.execute(
                 "SELECT conversation_id, process, started_at, id FROM turns WHERE state = 'running'")
                 if _still_answering(row[1], row[2], row[3])} if candidates else set()
-        doomed = [c for c in candidates if c not in busy]
+        return [c for c in candidates if c not in busy]
+
+    def prune(self, before: datetime) -> int:
+        """Delete the conversations with no activity since `before`, a batch per transaction,
+        except one a process is answering in right now; returns how many were deleted."""
+        doomed = self.prunable(before)
         for start in range(0, len(doomed), PRUNE_BATCH):
             batch = doomed[start:start + PRUNE_BATCH]
             with self._transaction() as db:

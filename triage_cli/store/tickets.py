@@ -69,6 +69,15 @@ class TicketStore:
         with self._connection() as db:
             return self._get(db, ticket_id)
 
+    def states(self, ticket_ids: set[int]) -> dict[int, str]:
+        """Each ticket's status now (open or closed); ids not stored are left out."""
+        if not ticket_ids:
+            return {}
+        ids = sorted(ticket_ids)
+        with self._connection() as db:
+            rows = db.execute(f"SELECT id, status FROM tickets WHERE id IN ({','.join('?' * len(ids))})", ids)
+            return {int(row[0]): str(row[1]) for row in rows}
+
     def close(self, ticket_id: int, note: str | None = None) -> Ticket:
         with self._connection() as db:
             ticket = self._get(db, ticket_id)
@@ -78,6 +87,15 @@ class TicketStore:
                 "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
                 (now(), note, ticket_id),
             )
+            return self._get(db, ticket_id)
+
+    def reopen(self, ticket_id: int) -> Ticket:
+        """Open a closed ticket again; its closing note is kept."""
+        with self._connection() as db:
+            ticket = self._get(db, ticket_id)
+            if ticket.status == "open":
+                raise UsageError(f"ticket {ticket_id} is already open")
+            db.execute("UPDATE tickets SET status = 'open', closed_at = NULL WHERE id = ?", (ticket_id,))
             return self._get(db, ticket_id)
 
     @staticmethod

@@ -45,5 +45,12 @@ class Hangup:
         self.on_signal()
 
     @property
+    def message(self) -> str:
+        """The one line that says why the run ended."""
+        name = signal.Signals(self.signum).name if self.signum else "a signal"
+        verb = "hung up" if name == "SIGHUP" else "terminated"
+        return f"{verb} ({name}); the partial answer is stored as interrupted"
+
+    @property
     def exit_code(self) -> int:
         return 128 + (self.signum or 0)

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from triage_cli.engine.events import Event, TextDelta, ToolFinished, ToolStarted, Usage
 from triage_cli.errors import UsageError
+from triage_cli.engine.events import TriageRecord
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
-from triage_cli.ui.render import format_arguments, record_lines, summarize_result, usage_line, when
+from triage_cli.store.tickets import TicketStore
+from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
 from triage_cli.ui.sanitize import clean, json_text, one_line
 
 EXPORT_FORMATS = ("md", "json")
 NO_RESULT = "no result: the turn was interrupted"
+GONE = "no longer stored"  # a ticket's state when the ticket cannot be found
 MAX_AGE = timedelta(days=365 * 100)
 _AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -88,8 +92,9 @@ def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bo
 def show_conversation(home: Path, which: str | None) -> None:
     store = SessionStore(home)
     stored = store.get(store.resolve(which))
+    tickets = ticket_states(home, stored)
     if not sys.stdout.isatty():
-        sys.stdout.write(markdown_transcript(stored))
+        sys.stdout.write(markdown_transcript(stored, tickets))
         return
     from rich.panel import Panel
     from rich.rule import Rule
@@ -106,7 +111,7 @@ def show_conversation(home: Path, which: str | None) -> None:
                                 f"{one_line(turn.model)}".rstrip(), style="dim"), align="left", style="dim"))
         console.print(Text.assemble(("› ", "bold"), clean(turn.question)))
         renderer = TerminalRenderer(console)
-        for event in replay(turn):
+        for event in replay(turn, tickets):
             renderer.handle(event)
         renderer.finish()
         for number, line in enumerate(_footer(turn)):
@@ -119,16 +124,50 @@ def export_conversation(home: Path, which: str | None, *, fmt: str) -> None:
         raise UsageError(f"--format must be md or json, got '{one_line(fmt)[:20]}'")
     store = SessionStore(home)
     stored = store.get(store.resolve(which))
+    tickets = ticket_states(home, stored)
     if fmt == "json":
-        sys.stdout.write(json_text(stored.to_dict(), indent=2) + "\n")
+        exported = stored.to_dict()
+        for turn in exported["turns"]:
+            ticket = (turn["triage"] or {}).get("ticket")
+            if ticket is not None:
+                turn["triage"]["ticket_state"] = tickets.get(ticket, GONE)
+        sys.stdout.write(json_text(exported, indent=2) + "\n")
     else:
-        sys.stdout.write(markdown_transcript(stored))
+        sys.stdout.write(markdown_transcript(stored, tickets))
 
 
-def prune_conversations(home: Path, older_than: str) -> None:
+def delete_conversation(home: Path, which: str) -> None:
+    store = SessionStore(home)
+    gone = store.delete(store.resolve(which))
+    tickets = " (its tickets stay)" if any((t.record or {}).get("ticket") for t in gone.turns) else ""
+    print(f"Deleted conversation {gone.id}: {_cut(one_line(gone.title), 60)}{tickets}")
+
+
+def prune_conversations(home: Path, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
+    """Delete the conversations idle for `older_than`, after saying how many. On a terminal it
+    asks first (unless `yes`); elsewhere it needs `yes`, so a script never deletes by accident.
+    Returns the exit code: 1 when the user said no."""
     age = parse_age(older_than)
-    count = SessionStore(home).prune(datetime.now(timezone.utc) - age)
+    store = SessionStore(home)
+    before = datetime.now(timezone.utc) - age
+    count = len(store.prunable(before))
+    what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
+    if dry_run:
+        print(f"Would delete {what}.")
+        return 0
+    if count and not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"history prune would delete {what}; add --yes to confirm (or --dry-run to only count)")
+        try:
+            answer = input(f"Delete {what}? Their tickets stay. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 1
+    count = store.prune(before)
     print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}.")
+    return 0
 
 
 def parse_age(text: str) -> timedelta:
@@ -153,8 +192,22 @@ def _age_words(text: str) -> str:
 # the transcript ----------------------------------------------------------------------------
 
 
-def replay(turn: StoredTurn) -> list[Event]:
-    """The events a live view needs to draw a stored turn again."""
+def ticket_states(home: Path, stored: StoredConversation) -> dict[int, str]:
+    """The state now of every ticket the conversation's answers filed: a transcript shows
+    whether it is still open, not how it was when the answer was stored."""
+    ids = {record.ticket for turn in stored.turns if (record := turn.triage_record()) and record.ticket}
+    return TicketStore(home).states(ids)
+
+
+def _shown_again(record: TriageRecord | None, tickets: dict[int, str]) -> TriageRecord | None:
+    if record is None or record.ticket is None:
+        return record
+    return ShownAgain(**asdict(record), ticket_state=tickets.get(record.ticket, GONE))
+
+
+def replay(turn: StoredTurn, tickets: dict[int, str] | None = None) -> list[Event]:
+    """The events a live view needs to draw a stored turn again; `tickets` holds the state now
+    of the tickets it filed."""
     events: list[Event] = []
     for number, call in enumerate(turn.tool_calls):
         call_id = f"replay_{number}"
@@ -162,13 +215,13 @@ def replay(turn: StoredTurn) -> list[Event]:
         ok, result = (bool(call.get("ok")), call["result"]) if "result" in call else (False, NO_RESULT)
         events.append(ToolFinished(call_id, call.get("name", ""), ok, result, float(call.get("duration_ms") or 0)))
     events.append(TextDelta(turn.reply))
-    record = turn.triage_record()
+    record = _shown_again(turn.triage_record(), tickets or {})
     if record is not None:
         events.append(record)
     return events
 
 
-def markdown_transcript(stored: StoredConversation) -> str:
+def markdown_transcript(stored: StoredConversation, tickets: dict[int, str] | None = None) -> str:
     parts = [f"# Conversation {stored.id}\n", "\n".join(f"- {k}: {v}" for k, v in _about(stored)) + "\n"]
     for turn in stored.turns:
         parts.append(f"## {turn.number}. {when(turn.started_at)}\n")
@@ -178,7 +231,7 @@ def markdown_transcript(stored: StoredConversation) -> str:
                        f"{summarize_result(c.get('result', NO_RESULT))}" for c in turn.tool_calls]
             parts.append("**Lookups**\n\n" + "\n".join(lookups) + "\n")
         parts.append("**Reply**\n\n" + clean(turn.reply).strip() + "\n")
-        record = turn.triage_record()
+        record = _shown_again(turn.triage_record(), tickets or {})
         if record is not None:
             parts.append("**Triage record**\n\n" + "\n".join(f"- {k}: {v}" for k, v in record_lines(record)) + "\n")
         parts.append("\n".join(f"_{line}_" for line in _footer(turn)) + "\n")

@@ -4,6 +4,7 @@ as JSON (`--json`, `--events`) for scripts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 
 from triage_cli.config import Settings
@@ -40,6 +41,9 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
             except (asyncio.CancelledError, OSError) as exc:
                 if not hangup.ended(exc):
                     raise
+                with contextlib.suppress(OSError, ValueError):  # after SIGHUP there may be no terminal
+                    sys.stderr.write(f"error: {hangup.message}\n")
+                    sys.stderr.flush()
                 return hangup.exit_code
             finally:
                 await engine.aclose()

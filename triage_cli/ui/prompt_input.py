@@ -15,6 +15,8 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
+from triage_cli.store.database import create_private_file, make_home
+
 HISTORY_FILE = "chat_history"
 
 
@@ -82,7 +84,8 @@ def open_history(home: Path, redact: Callable[[str], str] = str) -> History:
     """The history file under `home`; an in-memory history when it cannot be used."""
     path = home / HISTORY_FILE
     try:
-        home.mkdir(parents=True, exist_ok=True)
+        make_home(home)
+        create_private_file(path)  # the questions typed hold customers' details: 0600
         with path.open("a", encoding="utf-8"):
             pass  # it must be a file we can append to
     except OSError:

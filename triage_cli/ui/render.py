@@ -165,8 +165,16 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class ShownAgain(TriageRecord):
+    """A stored record shown later, with its ticket's state now: it may have been closed since."""
+
+    ticket_state: str = "open"
+
+
 def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
-    """The record as (label, one-line value) pairs, safe to print."""
+    """The record as (label, one-line value) pairs, safe to print. A live record's ticket was
+    just filed, so it is open."""
     lines = [
         ("Order", record.order_id or "none"),
         ("Issue", record.issue),
@@ -175,7 +183,8 @@ def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
         ("Summary", record.summary),
     ]
     if record.ticket is not None:
-        lines.append(("Ticket", f"#{record.ticket} (open)"))
+        state = record.ticket_state if isinstance(record, ShownAgain) else "open"
+        lines.append(("Ticket", f"#{record.ticket} ({state})"))
     return [(label, one_line(value)) for label, value in lines]
 
 

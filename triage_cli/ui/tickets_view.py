@@ -86,3 +86,9 @@ def _row(ticket: Ticket) -> list[str]:
 
 def _print_json(value: object) -> None:
     sys.stdout.write(json_text(value) + "\n")
+
+
+def reopen_ticket(home: Path, ticket_id: str) -> None:
+    ticket = TicketStore(home).reopen(parse_ticket_id(ticket_id))
+    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
+    print(f"Reopened ticket #{ticket.id}{order}.")
