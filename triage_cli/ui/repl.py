@@ -257,7 +257,8 @@ class Repl:
 
         events = run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal)
         renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
-                              else TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
+                              else TerminalRenderer(self.console, show_reasoning=self.show_reasoning,
+                                                 waiting_hint=not self.settings.offline))
         result = await present(events, renderer)
         if result.record is not None:
             self.last_record = result.record
