@@ -18,6 +18,7 @@ from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.spinner import Spinner
+from rich.table import Table
 from rich.text import Text
 
 from triage_cli.engine.events import (
@@ -267,11 +268,12 @@ class TerminalRenderer:
 
 
 def record_panel(record: TriageRecord) -> Panel:
+    """The record as a panel of labels and values; a long value wraps under itself (a hanging
+    indent), never under the labels."""
     colour = "green" if record.next_step == "answer" else "bold red"
-    body = Text()
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="dim", no_wrap=True, min_width=10)
+    body.add_column(overflow="fold")
     for key, value in record_lines(record):
-        style = colour if key in ("Next step", "Ticket") else ""
-        body.append(f"{key:<11}", style="dim")
-        body.append(value + "\n", style=style)
-    body.rstrip()
+        body.add_row(key, Text(value, style=colour if key in ("Next step", "Ticket") else ""))
     return Panel(body, title="triage", title_align="left", border_style=colour.split()[-1], expand=False)
