@@ -30,7 +30,8 @@ def stop_echo() -> Callable[[], None]:
     While an answer is redrawn live, an echoed key (the `^C` of Ctrl-C above all) lands after the
     live area's last line, which is as wide as the window: the cursor wraps, rich's erase is one
     line off, and a line is left twice in the scrollback. Ctrl-C still interrupts (ISIG stays), and
-    keys typed meanwhile stay queued for the next prompt (TCSANOW flushes nothing)."""
+    keys typed meanwhile stay queued for the next prompt (TCSANOW flushes nothing; the
+    terminal itself drops them on Ctrl-C)."""
     try:
         import termios
 
