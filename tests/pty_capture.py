@@ -42,3 +42,13 @@ def run_in_pty(args: list[str], env: dict[str, str], rows: int, columns: int) ->
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"triage {' '.join(args)} failed:\n{b''.join(chunks).decode(errors='replace')[-2000:]}")
     return elapsed, usage.ru_maxrss / 1024, b"".join(chunks)
+
+
+def terminal_lines(output: bytes, rows: int, columns: int) -> list[str]:
+    """Every line a rows x columns terminal holds after `output`: its scrollback, then the screen."""
+    import pyte
+
+    screen = pyte.HistoryScreen(columns, rows, history=100_000)
+    pyte.ByteStream(screen).feed(output)
+    history = ["".join(line[x].data for x in range(columns)).rstrip() for line in screen.history.top]
+    return history + [line.rstrip() for line in screen.display]

@@ -63,6 +63,19 @@ def test_the_toolbar_shows_provider_model_order_and_session_tokens(triage_env):
     assert "ollama · qwen3:8b" in toolbar and "order A1002" in toolbar and "1,500 tokens" in toolbar
 
 
+def test_the_toolbar_shows_the_order_the_conversation_is_about(triage_env):
+    from triage_cli.config import load_settings
+    from triage_cli.engine.events import TriageRecord
+    from triage_cli.ui.repl import Repl
+
+    repl = Repl(load_settings({"provider": "offline"}))
+    assert "order —" in "".join(text for _, text in repl.toolbar())
+    repl.last_record = TriageRecord("A1002", "late", "delayed", "answer", "Late.")  # asked about, never /order
+    assert "order A1002" in "".join(text for _, text in repl.toolbar())
+    repl.order = "A1003"  # the order set with /order wins
+    assert "order A1003" in "".join(text for _, text in repl.toolbar())
+
+
 def test_new_drops_the_context(spawn_chat, server, model_env):
     server.add(model_reply(), model_reply())
     child = spawn_chat(model_env)

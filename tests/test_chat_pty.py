@@ -18,7 +18,8 @@ from scripted_server import text, tools
 
 PROMPT = "›"
 TIMEOUT = 20
-OFFLINE_END = "Answered by the offline rules engine"  # the notice printed after each offline answer
+# The usage line printed after each offline answer (the offline notice is said once a session).
+OFFLINE_END = r"no model · [^\r\n]*\d s"
 
 # CSI (incl. private modes like ESC[?2004h), OSC, other two-character escapes, and backspaces.
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x08\r]")

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import io
 
-import pyte
 from rich.console import Console
 
 from markdown_samples import realistic_markdown
-from pty_capture import run_in_pty
+from pty_capture import run_in_pty, terminal_lines
 from scripted_server import ScriptedServer, answer
 from triage_cli.ui.markdown_stream import render_markdown_lines
 
@@ -20,11 +19,7 @@ ROWS, COLUMNS = 24, 100
 
 
 def screen_lines(output: bytes) -> list[str]:
-    """Every line the terminal holds after `output`: its scrollback, then the screen."""
-    screen = pyte.HistoryScreen(COLUMNS, ROWS, history=100_000)
-    pyte.ByteStream(screen).feed(output)
-    history = ["".join(line[x].data for x in range(COLUMNS)).rstrip() for line in screen.history.top]
-    return history + [line.rstrip() for line in screen.display]
+    return terminal_lines(output, ROWS, COLUMNS)
 
 
 def full_render(text: str) -> list[str]:

@@ -11,12 +11,51 @@ import sys
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from triage_cli import __version__
 from triage_cli.errors import TriageError, UsageError
 
+class _PlainLabels:
+    """--help shows what a user types: a flag alone (`--json`), a value by its metavar
+    (`--order ID`), an argument by its name (`ID`, `[ID]`). typer 0.2x's own click labels every
+    parameter with its Python type instead (`--json <bool>`, `<list[str]>`, usage `{ID}`)."""
+
+    def get_params(self, ctx):  # type: ignore[no-untyped-def]
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperOption) and not isinstance(param, _Option):
+                param.__class__ = _Option
+            elif isinstance(param, TyperArgument) and not isinstance(param, _Argument):
+                param.__class__ = _Argument
+        return params
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+        return None if self.is_flag else super().display_type_rich(ctx)
+
+
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+        return None  # the metavar names it
+
+    def get_usage_pieces(self, ctx):  # type: ignore[no-untyped-def]
+        name = self.metavar or (self.name or "").upper()
+        return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
+
+
+class _Command(_PlainLabels, TyperCommand):
+    pass
+
+
+class _Group(_PlainLabels, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="triage",
+    cls=_Group,
     help=(
         "Triage customer messages about orders: look the order up, explain it in plain "
         "language, and say whether to answer or escalate.\n\n"
@@ -57,22 +96,22 @@ def _conversation_ids(incomplete: str) -> list[str]:
 
 
 OrderOpt = Annotated[
-    Optional[str], typer.Option("--order", "-o", help="Order id to look up, e.g. A1002.", show_default=False)
+    Optional[str], typer.Option("--order", "-o", metavar="ID", help="Order id to look up, e.g. A1002.", show_default=False)
 ]
 ProviderOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--provider", "-p", show_default=False,
+        "--provider", "-p", metavar="NAME", show_default=False,
         help="openai, groq, ollama, openrouter, sambanova, vllm, together, cerebras, custom or offline.",
     ),
 ]
 ModelOpt = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", show_default=False, help="Model name; PROVIDER/MODEL also picks the provider."),
+    typer.Option("--model", "-m", metavar="NAME", show_default=False, help="Model name; PROVIDER/MODEL also picks the provider."),
 ]
 BaseUrlOpt = Annotated[
     Optional[str],
-    typer.Option("--base-url", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
+    typer.Option("--base-url", metavar="URL", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
 ]
 
 
@@ -91,11 +130,11 @@ def main_options(
     """Triage customer messages about orders."""
 
 
-@app.command()
+@app.command(cls=_Command)
 def ask(
     question: Annotated[
         Optional[list[str]],
-        typer.Argument(help="The customer's message. Read from stdin when omitted and stdin is not a terminal.",
+        typer.Argument(metavar="MESSAGE", help="The customer's message. Read from stdin when omitted and stdin is not a terminal.",
                        show_default=False),
     ] = None,
     order: OrderOpt = None,
@@ -143,7 +182,7 @@ def ask(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=_Command)
 def chat(
     order: OrderOpt = None,
     provider: ProviderOpt = None,
@@ -178,7 +217,7 @@ def chat(
     raise typer.Exit(code)
 
 
-@app.command("config")
+@app.command("config", cls=_Command)
 def config_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
@@ -197,14 +236,15 @@ def config_command(
 
 
 tickets_app = typer.Typer(
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(tickets_app, name="tickets")
 
-StatusOpt = Annotated[str, typer.Option("--status", "-s", help="Which tickets: open, closed or all.")]
+StatusOpt = Annotated[str, typer.Option("--status", "-s", metavar="STATUS", help="Which tickets: open, closed or all.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MAX_LIMIT = 100_000
-LimitOpt = Annotated[int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
 TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False,
                                           autocompletion=_ticket_ids)]
 
@@ -228,7 +268,7 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
         _options_belong_after(ctx)
 
 
-@tickets_app.command("list")
+@tickets_app.command("list", cls=_Command)
 def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
     """List tickets, newest first."""
     with _user_errors():
@@ -237,7 +277,7 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
         list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
 
 
-@tickets_app.command("show")
+@tickets_app.command("show", cls=_Command)
 def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
     """Show one ticket: the record, the customer's message and the reply."""
     with _user_errors():
@@ -246,7 +286,7 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
         show_ticket(_store_home(), ticket_id, as_json=as_json)
 
 
-@tickets_app.command("reopen")
+@tickets_app.command("reopen", cls=_Command)
 def tickets_reopen(ticket_id: TicketArg) -> None:
     """Open a closed ticket again (its closing note is kept)."""
     with _user_errors():
@@ -255,10 +295,10 @@ def tickets_reopen(ticket_id: TicketArg) -> None:
         reopen_ticket(_store_home(), ticket_id)
 
 
-@tickets_app.command("close")
+@tickets_app.command("close", cls=_Command)
 def tickets_close(
     ticket_id: TicketArg,
-    note: Annotated[Optional[str], typer.Option("--note", help="What was done, kept with the ticket.",
+    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was done, kept with the ticket.",
                                                 show_default=False)] = None,
 ) -> None:
     """Close a ticket, with an optional note."""
@@ -269,19 +309,20 @@ def tickets_close(
 
 
 history_app = typer.Typer(
+    cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(history_app, name="history")
 
 HistoryLimitOpt = Annotated[
-    int, typer.Option("--limit", "-n", min=1, max=MAX_LIMIT, help="Show at most this many, most recent first.")
+    int, typer.Option("--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="Show at most this many, most recent first.")
 ]
 HistoryOrderOpt = Annotated[
-    Optional[str], typer.Option("--order", "-o", help="Only conversations about this order id.", show_default=False)
+    Optional[str], typer.Option("--order", "-o", metavar="ID", help="Only conversations about this order id.", show_default=False)
 ]
 ConversationArg = Annotated[
     Optional[str],
-    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="[ID]", show_default=False,
+    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="ID", show_default=False,
                    autocompletion=_conversation_ids),
 ]
 
@@ -308,7 +349,7 @@ def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt
         _options_belong_after(ctx)
 
 
-@history_app.command("list")
+@history_app.command("list", cls=_Command)
 def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: HistoryOrderOpt = None) -> None:
     """List conversations, the most recently active first."""
     with _user_errors():
@@ -317,7 +358,7 @@ def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: H
         list_conversations(_store_home(), limit=limit, order=order, as_json=as_json)
 
 
-@history_app.command("show")
+@history_app.command("show", cls=_Command)
 def history_show(conversation_id: ConversationArg = None) -> None:
     """Show a conversation's transcript: questions, lookups, answers and records."""
     with _user_errors():
@@ -326,10 +367,10 @@ def history_show(conversation_id: ConversationArg = None) -> None:
         show_conversation(_store_home(), conversation_id)
 
 
-@history_app.command("export")
+@history_app.command("export", cls=_Command)
 def history_export(
     conversation_id: ConversationArg = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md (a readable transcript) or json (everything).")] = "md",
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="md (a readable transcript) or json (everything).")] = "md",
 ) -> None:
     """Print a conversation as Markdown or JSON, e.g. to attach to a ticket elsewhere."""
     with _user_errors():
@@ -338,10 +379,10 @@ def history_export(
         export_conversation(_store_home(), conversation_id, fmt=fmt)
 
 
-@history_app.command("prune")
+@history_app.command("prune", cls=_Command)
 def history_prune(
     older_than: Annotated[
-        str, typer.Option("--older-than", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
+        str, typer.Option("--older-than", metavar="AGE", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
                           show_default=False)
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not on a terminal).")]
@@ -359,7 +400,7 @@ def history_prune(
     raise typer.Exit(code)
 
 
-@history_app.command("delete")
+@history_app.command("delete", cls=_Command)
 def history_delete(
     conversation_id: Annotated[str, typer.Argument(help="The conversation id, e.g. 12.", metavar="ID",
                                                    show_default=False, autocompletion=_conversation_ids)],

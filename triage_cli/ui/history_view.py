@@ -67,7 +67,6 @@ def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bo
     if not sys.stdout.isatty():
         sys.stdout.write("\n".join("\t".join(r) for r in [list(_COLUMNS), *rows]) + "\n")
         return
-    from rich.table import Table
     from rich.text import Text
 
     from triage_cli.ui.terminal import make_console
@@ -77,16 +76,30 @@ def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bo
         about = f" about {one_line(order)}" if order else ""
         console.print(Text(f"No stored conversations{about}.", style="dim"))
         return
-    table = Table(title="Conversations", title_justify="left")
-    for column in _COLUMNS:
-        table.add_column(column.capitalize(), overflow="fold", no_wrap=column in ("id", "last active", "turns"),
-                         ratio=3 if column == "first question" else None)
-    for row in rows:
-        step = row[5]
-        colour = {"escalate": "bold red", "answer": "green", "interrupted": "yellow"}.get(step, "")
-        table.add_row(*(Text(v) for v in row[:5]), Text(step, style=colour), Text(row[6]))
+    _print_table(console, rows)
+    hints = ("triage history show ID: the transcript", "triage chat --resume ID: continue it")
+    one_line_fits = len(" · ".join(hints)) <= console.width
+    console.print(Text((" · " if one_line_fits else "\n").join(hints), style="dim"))
+
+
+# Kept longest first; a narrow window drops from, turns, last active, then orders.
+_PRIORITY = {"id": 0, "next step": 1, "first question": 2, "orders": 3, "last active": 4, "turns": 5, "from": 6}
+
+
+def _print_table(console, rows: list[list[str]]) -> None:  # noqa: ANN001 - a rich Console, imported lazily
+    from rich.text import Text
+
+    from triage_cli.ui.table_layout import Column, fit_table, hidden_note
+
+    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("orders", "next step", "first question"))
+               for c in _COLUMNS]
+    colours = {"escalate": "bold red", "answer": "green", "interrupted": "yellow"}
+    cells = [[Text(v, style=colours.get(v, "") if n == 5 else "") for n, v in enumerate(row)] for row in rows]
+    table, dropped = fit_table("Conversations", columns, cells, console.width)
     console.print(table)
-    console.print(Text("triage history show ID: the transcript · triage chat --resume ID: continue it", style="dim"))
+    note = hidden_note(dropped)
+    if note is not None:
+        console.print(note)
 
 
 def show_conversation(home: Path, which: str | None) -> None:

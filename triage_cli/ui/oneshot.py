@@ -71,5 +71,5 @@ def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Ren
 
         if not settings.offline:
             warm_up_rendering_in_background()  # while the model thinks
-        return TerminalRenderer(make_console(), stats=stats)
+        return TerminalRenderer(make_console(), stats=stats, waiting_hint=not settings.offline)
     return PlainRenderer(stats=stats)

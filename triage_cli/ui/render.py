@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -111,6 +112,13 @@ def quiet_stdout() -> None:
             pass
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def usage_line(usage: Usage) -> str:
     """`2 model calls · 812 in / 95 out tokens · first token 640 ms · 1.7 s`"""
     calls = "no model" if usage.model_calls == 0 else (
@@ -155,7 +163,8 @@ def summarize_result(result: str) -> str:
         return _shorten(clean(result), 80)
     if data.get("found") is False:
         return "not found"
-    preferred = [f"{k} {data[k]}" if k == "eta" else data[k] for k in ("status", "carrier", "eta") if data.get(k)]
+    preferred = [f"{k} {data[k]}" if k == "eta" else _readable(str(data[k])) for k in ("status", "carrier", "eta")
+                 if data.get(k)]
     values = preferred or [v for v in data.values() if isinstance(v, (str, int, float)) and not isinstance(v, bool)][:3]
     return _shorten(clean(" · ".join(str(v) for v in values)), 80)
 
@@ -177,8 +186,8 @@ def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
     just filed, so it is open."""
     lines = [
         ("Order", record.order_id or "none"),
-        ("Issue", record.issue),
-        ("Status", record.status),
+        ("Issue", _readable(record.issue)),
+        ("Status", _readable(record.status)),
         ("Next step", record.next_step),
         ("Summary", record.summary),
     ]
@@ -186,6 +195,11 @@ def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
         state = record.ticket_state if isinstance(record, ShownAgain) else "open"
         lines.append(("Ticket", f"#{record.ticket} ({state})"))
     return [(label, one_line(value)) for label, value in lines]
+
+
+def _readable(value: str) -> str:
+    """`in transit` for a data value like `in_transit` (the record itself keeps the data)."""
+    return value.replace("_", " ") if re.fullmatch(r"[a-z]+(?:_[a-z]+)+", value) else value
 
 
 # --------------------------------------------------------------------------- plain text
@@ -221,10 +235,21 @@ class PlainRenderer:
             self.out.write("\n" + "".join(f"{k}: {v}\n" for k, v in record_lines(event)))
             self.out.flush()
         elif isinstance(event, Notice):
-            self.err.write(f"note: {clean(event.text)}{' ' + event.hint if event.hint else ''}\n")
+            self._remark(f"note: {clean(event.text)}{' ' + event.hint if event.hint else ''}")
         elif isinstance(event, Error):
             self._end_line()
-            self.err.write(f"error: {clean(event.message)}\n")
+            self._remark(f"error: {clean(event.message)}")
+
+    def _remark(self, line: str) -> None:
+        """A note or an error on stderr; on a terminal (TERM=dumb chat) wrapped at word
+        boundaries, so the terminal never breaks a word or an option like --provider."""
+        if _isatty(self.err):
+            import shutil
+            import textwrap
+
+            width = shutil.get_terminal_size().columns
+            line = textwrap.fill(line, width=max(20, width - 1), break_long_words=False, break_on_hyphens=False)
+        self.err.write(line + "\n")
 
     def _end_line(self) -> None:
         if self._wrote and not self._ends_with_newline:

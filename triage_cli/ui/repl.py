@@ -9,8 +9,11 @@ Slash commands are in ui/slash_commands.py; the input line in ui/prompt_input.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
+import shutil
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import print_formatted_text
@@ -28,11 +31,12 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from triage_cli.engine.build import Engine
-    from triage_cli.engine.events import TriageRecord, Usage
+    from triage_cli.engine.events import Event, TriageRecord, Usage
     from triage_cli.store.sessions import StoredConversation
 
 EXIT_WORDS = {"exit", "quit"}
 PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn
+LEAVE_HINT = "(Ctrl-D or /exit leaves)"
 _PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold", "dim": "ansibrightblack"}
 
 
@@ -56,6 +60,7 @@ class Repl:
         self.last_record: TriageRecord | None = None
         self.session_usage = (0, 0, 0)  # model calls, prompt tokens, completion tokens
         self._order_ids: list[str] = []
+        self._advice_shown: set[tuple[str, str]] = set()  # notices with a hint already shown
         self._preparing: asyncio.Future[None] | None = None
         self._turn_task: asyncio.Task[None] | None = None
         self._main_task: asyncio.Task[int] | None = None
@@ -73,27 +78,35 @@ class Repl:
     def say(self, text: str, style: str) -> None:
         """One message from the REPL itself (not model text: callers pass their own words)."""
         if self.console is None:
-            print_formatted_text(FormattedText([(_PROMPT_STYLES.get(style, ""), clean(text))]))
+            print_formatted_text(_wrapped([(_PROMPT_STYLES.get(style, ""), clean(text))]))
         else:
             from rich.text import Text
 
             self.console.print(Text(clean(text), style=style))
 
     def welcome(self) -> None:
-        print_formatted_text(FormattedText([
+        print_formatted_text(_wrapped([
             ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", clean(self.settings.describe())),
             ("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home))),
         ]))
-        print_formatted_text(FormattedText([
+        print_formatted_text(_wrapped([
             ("ansibrightblack", "Type a customer's message and press Enter. /help lists the commands; "
                                 "Ctrl-D leaves."),
         ]))
+
+    def order_in_context(self) -> str | None:
+        """The order the conversation is about: the one set (/order, --order), else the last
+        answer's."""
+        if self.order:
+            return self.order
+        mentioned = find_order_ids(self.last_record.order_id or "") if self.last_record is not None else []
+        return mentioned[-1] if mentioned else None
 
     def toolbar(self) -> FormattedText:
         calls, prompt, completion = self.session_usage
         return FormattedText([
             ("", f" {clean(self.settings.describe())} "),
-            ("", f"· order {clean(self.order or '—')} "),
+            ("", f"· order {clean(self.order_in_context() or '—')} "),
             ("", f"· {prompt + completion:,} tokens this session "),
         ])
 
@@ -198,13 +211,18 @@ class Repl:
         if self._resumed is not None:
             self.recap(self._resumed)
         asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
+        hinted = False
         while True:
             try:
                 line = await session.prompt_async(HTML("<b>›</b> "))
-            except KeyboardInterrupt:
-                continue  # Ctrl-C at the prompt clears the line
+            except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line
+                if not session.default_buffer.text.strip() and not hinted:
+                    self.say(LEAVE_HINT, "dim")  # once, not at every press
+                    hinted = True
+                continue
             except EOFError:
                 return 0
+            hinted = False
             text = line.strip()
             if not text:
                 continue
@@ -255,9 +273,11 @@ class Repl:
         from triage_cli.ui.terminal import is_dumb_terminal
         from triage_cli.ui.terminal_view import TerminalRenderer
 
-        events = run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal)
+        events = self._advice_once(
+            run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal))
         renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
-                              else TerminalRenderer(self.console, show_reasoning=self.show_reasoning))
+                              else TerminalRenderer(self.console, show_reasoning=self.show_reasoning,
+                                                 waiting_hint=not self.settings.offline))
         result = await present(events, renderer)
         if result.record is not None:
             self.last_record = result.record
@@ -268,6 +288,49 @@ class Repl:
             self.session_usage = (calls + result.usage.model_calls, prompt + result.usage.prompt_tokens,
                                   completion + result.usage.completion_tokens)
             self.say(usage_line(result.usage), "dim")
+
+
+    async def _advice_once(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+        """A notice with a hint is advice about the setup ("answered by the offline rules
+        engine… set OPENAI_API_KEY"): said once a session, not after every answer."""
+        from triage_cli.engine.events import Notice
+
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, Notice) and event.hint:
+                    if (event.text, event.hint) in self._advice_shown:
+                        continue
+                    self._advice_shown.add((event.text, event.hint))
+                yield event
+
+
+def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
+    """Fragments re-flowed at spaces to the window's width, so the terminal never breaks a word."""
+    from prompt_toolkit.utils import get_cwidth
+
+    width = shutil.get_terminal_size().columns
+    out: list[tuple[str, str]] = []
+    column = 0
+    for style, text in fragments:
+        for piece in re.split(r"(\n| +)", text):
+            if piece == "\n":
+                out.append((style, piece))
+                column = 0
+            elif piece.startswith(" "):
+                if column + len(piece) < width:
+                    out.append((style, piece))
+                    column += len(piece)
+                else:  # spaces at the end of a line become its end
+                    out.append(("", "\n"))
+                    column = 0
+            elif piece:
+                size = get_cwidth(piece)
+                if column and column + size > width:
+                    out.append(("", "\n"))
+                    column = 0
+                out.append((style, piece))
+                column += size
+    return FormattedText(out)
 
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from triage_cli.errors import TriageError
+from triage_cli.ui.sanitize import one_line
 
 if TYPE_CHECKING:
     from triage_cli.ui.repl import Repl
@@ -20,7 +21,8 @@ COMMANDS: dict[str, str] = {
     "/order": "/order ID sets the order in context; /order alone shows it, /order none clears it",
     "/new": "start a new conversation (drops the context and the order)",
     "/model": "/model NAME switches model; alone, shows the current one",
-    "/provider": "/provider NAME switches provider (its default model); alone, shows it",
+    "/provider": "/provider NAME [--base-url URL] [--model M] switches provider (custom and vllm need "
+                 "--base-url); alone, shows it",
     "/tickets": "list the open escalation tickets",
     "/history": "the stored conversations, most recent first (this one marked *)",
     "/resume": "/resume ID continues a stored conversation; alone, the latest other one",
@@ -95,11 +97,43 @@ async def _model(repl: Repl, argument: str) -> None:
     await repl.switch({"provider": repl.settings.provider, "model": argument, "base_url": repl.settings.base_url})
 
 
+PROVIDER_USAGE = "/provider NAME [--base-url URL] [--model M]"
+_PROVIDER_FLAGS = {"--base-url": "base_url", "--model": "model", "-m": "model"}
+
+
 async def _provider(repl: Repl, argument: str) -> None:
     if not argument:
         repl.say(f"provider: {repl.settings.describe()}", "")
         return
-    await repl.switch({"provider": argument.lower()})
+    await repl.switch(parse_provider(argument))
+
+
+def parse_provider(argument: str) -> dict[str, str]:
+    """`custom --base-url http://localhost:8000/v1 --model llama` -> the switch's flags."""
+    import shlex
+
+    try:
+        words = shlex.split(argument)
+    except ValueError as exc:
+        raise TriageError(f"{exc}: use {PROVIDER_USAGE}") from None
+    flags: dict[str, str] = {}
+    names: list[str] = []
+    while words:
+        word = words.pop(0)
+        flag, equals, value = word.partition("=")
+        if flag in _PROVIDER_FLAGS:
+            if not equals:
+                if not words or words[0].startswith("-"):
+                    raise TriageError(f"{flag} needs a value: use {PROVIDER_USAGE}")
+                value = words.pop(0)
+            flags[_PROVIDER_FLAGS[flag]] = value
+        elif word.startswith("-"):
+            raise TriageError(f"unknown option {one_line(word)[:40]}: use {PROVIDER_USAGE}")
+        else:
+            names.append(word)
+    if len(names) != 1:
+        raise TriageError(f"name one provider: use {PROVIDER_USAGE}")
+    return {"provider": names[0].lower(), **flags}
 
 
 async def _tickets(repl: Repl, _: str) -> None:

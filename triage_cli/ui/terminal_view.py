@@ -11,26 +11,32 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
 from rich.spinner import Spinner
+from rich.table import Table
 from rich.text import Text
 
-from triage_cli.engine.events import Error, Event, Notice, ReasoningDelta, TextDelta, ToolFinished, ToolStarted, TriageRecord
+from triage_cli.engine.events import (
+    Error, Event, Notice, ReasoningDelta, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted, TriageRecord,
+)
 from triage_cli.ui.markdown_stream import Lines, LinesRenderable, MarkdownStream
 from triage_cli.ui.render import format_arguments, record_lines, summarize_result
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.sanitize import StreamSanitizer, clean
+from triage_cli.ui.terminal import stop_echo
 
 MIN_FRAME_SECONDS = 1 / 60  # the shortest gap between frames
 MAX_FRAME_SECONDS = 1 / 20  # the longest: the live area moves at least this often
 FRAME_BUDGET = 0.2  # share of the time redrawing the live area may take
 SPINNER_SECONDS = 1 / 12  # how often running tool calls are redrawn
 REASONING_ROWS = 6  # lines of shown reasoning kept live while the model thinks
+WAITING_AFTER_SECONDS = 0.3  # a quiet spell this long shows "waiting for the model…"; an instant answer never flashes it
+WAITING_REDRAW_SECONDS = 0.1  # how often its clock moves
 
 
 @dataclass
@@ -54,7 +60,10 @@ class _ToolLine:
 
 
 class TerminalRenderer:
-    def __init__(self, console: Console, *, stats: RenderStats | None = None, show_reasoning: bool = False) -> None:
+    def __init__(self, console: Console, *, stats: RenderStats | None = None, show_reasoning: bool = False,
+                 waiting_hint: bool = False) -> None:
+        """`waiting_hint`: show "waiting for the model… 2.1 s" while a model call has sent nothing
+        yet (off for the offline engine, which has no model, and for replayed transcripts)."""
         self.console = console
         self.stats = stats
         self.show_reasoning = show_reasoning
@@ -72,16 +81,30 @@ class TerminalRenderer:
         self._thinking_tokens = 0
         self._record: TriageRecord | None = None
         self._notices: list[Notice] = []
+        self._restore_echo: Callable[[], None] = lambda: None
+        self._waiting_hint = waiting_hint
+        # Since when nothing has come from the model: the run started, or a tool round ended.
+        self._waiting_since: float | None = time.perf_counter() if waiting_hint else None
         self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False,
                           redirect_stderr=False, vertical_overflow="crop")
 
     # the live area ---------------------------------------------------------------------------
+
+    def _waited(self) -> float | None:
+        """How long the model has been silent, once that is long enough to say so."""
+        if self._waiting_since is None:
+            return None
+        waited = time.perf_counter() - self._waiting_since
+        return waited if waited >= WAITING_AFTER_SECONDS else None
 
     def _live_parts(self) -> list[RenderableType]:
         parts: list[RenderableType] = [
             line.render(self._spinners.setdefault(call_id, Spinner("dots", style="cyan")))
             for call_id, line in self._tools.items()
         ]
+        waited = self._waited()
+        if waited is not None:
+            parts.append(Text(f"waiting for the model… {waited:.1f} s", style="dim italic"))
         if self._thinking_tokens and not self._markdown.has_text:
             if self.show_reasoning and self._reasoning:
                 tail = "".join(self._reasoning).splitlines()[-REASONING_ROWS:]
@@ -102,6 +125,7 @@ class TerminalRenderer:
         finished = self._finished_blocks()  # work done once per block, however often frames come
         redraw = time.perf_counter()
         if not self._started:
+            self._restore_echo = stop_echo()
             self._live.start()
             self._started = True
         self._live.update(Group(*self._live_parts()), refresh=finished is None)
@@ -124,6 +148,8 @@ class TerminalRenderer:
     # events ----------------------------------------------------------------------------------
 
     def handle(self, event: Event) -> None:
+        if isinstance(event, (TextDelta, ReasoningDelta, ToolCallsPlanned, ToolStarted, TriageRecord, Error)):
+            self._waiting_since = None  # the model answered (or the run is over)
         if isinstance(event, TextDelta):
             self._content(event.text)
         elif isinstance(event, ReasoningDelta):
@@ -140,6 +166,8 @@ class TerminalRenderer:
                 line.finished = event
             if all(t.finished for t in self._tools.values()):
                 self._settle_tools()
+                if self._waiting_hint:
+                    self._waiting_since = time.perf_counter()  # the next model call begins
             self._frame()
         elif isinstance(event, TriageRecord):
             self._record = event
@@ -177,7 +205,9 @@ class TerminalRenderer:
 
     def tick(self) -> None:
         running = any(t.finished is None for t in self._tools.values())
-        if (self._dirty and self._frame_due()) or (running and time.perf_counter() - self._last_frame >= SPINNER_SECONDS):
+        quiet = time.perf_counter() - self._last_frame
+        if ((self._dirty and self._frame_due()) or (running and quiet >= SPINNER_SECONDS)
+                or (self._waited() is not None and quiet >= WAITING_REDRAW_SECONDS)):
             with self._counting_cpu():
                 self._frame()
 
@@ -218,6 +248,7 @@ class TerminalRenderer:
                 self._live.update(Text(""), refresh=True)
                 self._live.stop()
                 self._started = False
+                self._restore_echo()
             self._settle_tools()
             self._settle_reasoning()
             self._freeze_finished_blocks()
@@ -237,11 +268,12 @@ class TerminalRenderer:
 
 
 def record_panel(record: TriageRecord) -> Panel:
+    """The record as a panel of labels and values; a long value wraps under itself (a hanging
+    indent), never under the labels."""
     colour = "green" if record.next_step == "answer" else "bold red"
-    body = Text()
+    body = Table.grid(padding=(0, 1))
+    body.add_column(style="dim", no_wrap=True, min_width=10)
+    body.add_column(overflow="fold")
     for key, value in record_lines(record):
-        style = colour if key in ("Next step", "Ticket") else ""
-        body.append(f"{key:<11}", style="dim")
-        body.append(value + "\n", style=style)
-    body.rstrip()
+        body.add_row(key, Text(value, style=colour if key in ("Next step", "Ticket") else ""))
     return Panel(body, title="triage", title_align="left", border_style=colour.split()[-1], expand=False)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from rich.table import Table
 from rich.text import Text
 
 from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
 from triage_cli.ui.render import when
 from triage_cli.ui.sanitize import clean, json_text, one_line
+from triage_cli.ui.table_layout import Column, fit_table, hidden_note
 from triage_cli.ui.terminal import make_console
 
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
@@ -27,15 +27,27 @@ def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
     elif not tickets:
         make_console().print(Text(f"No {'' if status == 'all' else status + ' '}tickets.", style="dim"))
     else:
-        table = Table(title=f"{status.capitalize()} tickets" if status != "all" else "Tickets", title_justify="left")
-        for column in _COLUMNS:
-            table.add_column(column.capitalize(), overflow="fold", no_wrap=column in ("id", "created", "status"),
-                             ratio=3 if column == "summary" else None)
-        for ticket in tickets:
-            values = [one_line(v) for v in _row(ticket)]
-            values[2] = f"[{'red' if ticket.status == 'open' else 'green'}]{values[2]}[/]"
-            table.add_row(*values[:2], Text.from_markup(values[2]), *(Text(v) for v in values[3:]))
-        make_console().print(table)
+        _print_table(status, tickets)
+
+
+# Kept longest first: id, status, order, summary; a narrow window drops created, then issue.
+_PRIORITY = {"id": 0, "status": 1, "order": 2, "summary": 3, "issue": 4, "created": 5}
+
+
+def _print_table(status: str, tickets: list[Ticket]) -> None:
+    console = make_console()
+    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("issue", "summary")) for c in _COLUMNS]
+    rows = []
+    for ticket in tickets:
+        values = [Text(one_line(v)) for v in _row(ticket)]
+        values[2].stylize("red" if ticket.status == "open" else "green")
+        rows.append(values)
+    title = f"{status.capitalize()} tickets" if status != "all" else "Tickets"
+    table, dropped = fit_table(title, columns, rows, console.width)
+    console.print(table)
+    note = hidden_note(dropped)
+    if note is not None:
+        console.print(note)
 
 
 def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
