@@ -18,6 +18,7 @@ from typing import Any
 
 from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
+from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
 
 APP_NAME = "triage"
@@ -34,6 +35,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
     "structured_output": (str, '"auto", "json_schema" or "off"'),
+    "order_id_pattern": (str, "a regular expression"),
     "providers": (dict, "a table of provider tables"),
 }
 _PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output"}
@@ -50,6 +52,7 @@ _ENV_KEYS = {
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
+    "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
 }
 
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2}
@@ -76,6 +79,7 @@ class Settings:
     structured_output: str = "auto"
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
+    order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN  # what one order id looks like (order_ids.py)
 
     @property
     def offline(self) -> bool:
@@ -146,6 +150,7 @@ def load_settings(
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
         secrets=_secrets(env, tables),
+        order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
     )
     if chosen.name == OFFLINE:
         return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
@@ -266,6 +271,17 @@ def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float, max
         limits = f"at least {minimum:g}" if maximum == math.inf else f"between {minimum:g} and {maximum:g}"
         raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
     return number
+
+
+def _order_id_pattern(found: tuple[int, Any], config_path: Path | None) -> re.Pattern[str]:
+    layer, value = found
+    if value is None:
+        return ORDER_ID_PATTERN
+    try:
+        return compile_order_id_pattern(str(value))
+    except ValueError as exc:
+        where = _source(layer, "order_id_pattern", config_path)
+        raise ConfigError(f"{where}: order_id_pattern {str(value)[:80]!r} is unusable: {exc}") from None
 
 
 def _source(layer: int, key: str, config_path: Path | None) -> str:
