@@ -74,7 +74,7 @@ async def _order(repl: Repl, argument: str) -> None:
 
         order = parse_order_id(argument, repl.settings.order_id_pattern)
         if order is None:
-            raise TriageError(f"an order id is a single id {id_shape(repl.settings.order_id_pattern)}, got '{argument}'")
+            raise TriageError(f"/order takes one order id {id_shape(repl.settings.order_id_pattern)}, got '{argument}'")
         repl.order = order
         repl.say(f"order in context: {repl.order}", "")
 
