@@ -233,3 +233,21 @@ def test_ask_with_numeric_and_prefixed_ids_from_your_own_database(run_triage, sh
     assert refused.code == 2 and refused.err.count("\n") == 1
     assert "--order takes one order id matching order_id_pattern" in refused.err
     assert bad.code != 0 and "TRIAGE_ORDER_ID_PATTERN" in bad.err and "Traceback" not in bad.err
+
+
+def test_slash_order_and_chat_order_take_the_shop_s_ids(tmp_path, shop_db):
+    from triage_cli.ui.repl import Repl
+    from triage_cli.ui.slash_commands import run_command
+
+    settings = load_settings(environ={"TRIAGE_CONFIG": str(_empty_config(tmp_path)), "TRIAGE_HOME": str(tmp_path),
+                                      "TRIAGE_ORDERS_DB": str(shop_db), "TRIAGE_ORDER_ID_PATTERN": SHOP_PATTERN})
+    repl = Repl(settings, order="12345")
+    said: list[str] = []
+    repl.say = lambda text, style: said.append(text)  # type: ignore[method-assign]
+    assert repl.order == "12345"
+
+    asyncio.run(run_command(repl, "/order ord-777"))
+    assert repl.order == "ORD-777" and said[-1] == "order in context: ORD-777"
+    asyncio.run(run_command(repl, "/order A1002"))
+    assert repl.order == "ORD-777"
+    assert said[-1].startswith("error: /order takes one order id matching order_id_pattern")
