@@ -40,7 +40,8 @@ def run_offline(engine: OfflineEngine, message: str, named: str | None = None) -
         return [event async for event in engine.run(conversation)]
 
     events = asyncio.run(go())
-    looked_up = [json.loads(c.arguments)["order_id"] for e in events if isinstance(e, ToolCallsPlanned) for c in e.calls]
+    planned = [call for e in events if isinstance(e, ToolCallsPlanned) for call in e.calls]
+    looked_up = [json.loads(call.arguments)["order_id"] for call in planned]
     record = next(e for e in events if isinstance(e, TriageRecord))
     return "".join(e.text for e in events if isinstance(e, TextDelta)), record, looked_up
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -26,13 +27,14 @@ from triage_cli.store.sessions import SessionStore
 from triage_cli.store.tickets import TicketStore
 from triage_cli.tools.orders import order_registry
 
-LOST = TriageRecord(order_id="A1009", issue="lost parcel", status="lost", next_step="escalate", summary="A1009 is lost.")
+LOST = TriageRecord(order_id="A1009", issue="lost parcel", status="lost", next_step="escalate",
+                    summary="A1009 is lost.")
 
 
 def test_a_later_escalation_in_the_same_conversation_updates_the_open_ticket(tmp_path: Path):
     store = TicketStore(tmp_path)
     first = store.open_ticket(LOST, question="A1009 where is it?", reply="lost", conversation_id=7)
-    later = LOST.__class__(**{**vars(LOST), "summary": "Still lost; customer asks when."})
+    later = replace(LOST, summary="Still lost; customer asks when.")
     again = store.open_ticket(later, question="ok and when will it come?", reply="still lost", conversation_id=7)
 
     assert again.id == first.id and first.updated_at is None and again.updated_at is not None

@@ -37,7 +37,8 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
         assert task is not None
         with Hangup(task.cancel) as hangup:
             try:
-                return (await present(run_turn(engine, conversation, message, journal, named_order=named), renderer)).exit_code
+                events = run_turn(engine, conversation, message, journal, named_order=named)
+                return (await present(events, renderer)).exit_code
             except (asyncio.CancelledError, OSError) as exc:
                 if not hangup.ended(exc):
                     raise
