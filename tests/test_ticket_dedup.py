@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -50,6 +52,22 @@ def test_a_later_escalation_in_the_same_conversation_updates_the_open_ticket(tmp
     reopened = store.open_ticket(LOST, question="q", reply="r", conversation_id=7)
     assert len({first.id, other.id, elsewhere.id, unstored.id, reopened.id}) == 5
     assert len(store.list("open")) == 4
+
+
+def test_escalations_at_once_in_one_conversation_still_share_one_ticket(tmp_path: Path):
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from triage_cli.engine.events import TriageRecord\n"
+        "from triage_cli.store.tickets import TicketStore\n"
+        "r = TriageRecord('A1009', 'lost parcel', 'lost', 'escalate', 's')\n"
+        "for i in range(10): TicketStore(Path(sys.argv[1])).open_ticket(r, question=f'q{i}', reply='r',"
+        " conversation_id=3)\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE) for _ in range(3)]
+    errors = [w.communicate(timeout=120)[1].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], errors
+    [ticket] = TicketStore(tmp_path).list("all")
+    assert ticket.question.split("\n\n") == [f"q{i}" for i in range(10)]  # each question once
 
 
 def test_migration_3_adds_the_conversation_to_existing_tickets(tmp_path: Path):

@@ -51,7 +51,9 @@ class TicketStore:
         """A new ticket for an escalated answer; or, when the conversation already has an open
         ticket about the same order (or about no order), that ticket with the new summary, order
         status and latest reply, and the question added to the customer's messages."""
-        with transaction(self.home, "the ticket database") as db:
+        # Looking for the open ticket and filing a new one are one write transaction, so two
+        # answers at once cannot both file; without a conversation a single INSERT needs none.
+        with (opened if conversation_id is None else transaction)(self.home, "the ticket database") as db:
             if conversation_id is not None:
                 row = db.execute(
                     "SELECT id, question FROM tickets WHERE conversation_id = ? AND status = 'open'"
