@@ -128,9 +128,10 @@ def test_the_reply_streams_in_pieces(engine):
     assert len([e for e in events if isinstance(e, TextDelta)]) > 10
 
 
-def test_the_order_in_context_is_added_only_when_the_message_names_none():
+def test_the_order_the_agent_named_is_always_in_context():
     assert compose_question("It has not arrived", " a1002 ") == "Order A1002: It has not arrived"
-    assert compose_question("And A1003?", "A1002") == "And A1003?"
+    # Another id in the message (a product code, a second order) no longer pushes it out (issue 12).
+    assert compose_question("And A1003?", "A1002") == "Order A1002: And A1003?"
     assert compose_question("", "A1002") == "What is the status of order A1002?"
     assert compose_question("Hi", "  ") == "Hi"
 

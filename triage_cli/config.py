@@ -18,6 +18,7 @@ from typing import Any
 
 from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
+from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
 
 APP_NAME = "triage"
@@ -34,6 +35,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
     "structured_output": (str, '"auto", "json_schema" or "off"'),
+    "order_id_pattern": (str, "a regular expression"),
     "providers": (dict, "a table of provider tables"),
 }
 _PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output"}
@@ -50,6 +52,7 @@ _ENV_KEYS = {
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
+    "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
 }
 
 FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
@@ -77,6 +80,7 @@ class Settings:
     structured_output: str = "auto"
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
+    order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN  # what one order id looks like (order_ids.py)
     # Where each setting came from, for messages and `triage config`: "default", "FILE, line N",
     # an environment variable's name, a flag such as "--model", or "the provider preset".
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -144,7 +148,8 @@ def load_settings(
         return _source(layer, key, config_path) if layer else "default"
 
     sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
-                                            "max_rounds", "retries", "home", "orders_db", "structured_output")}
+                                            "max_rounds", "retries", "home", "orders_db", "structured_output",
+                                            "order_id_pattern")}
     home = Path(str(top("home")[1] or _default_home())).expanduser()
     orders_db = top("orders_db")[1]
     structured_output, sources["structured_output"] = _structured_output(
@@ -159,6 +164,7 @@ def load_settings(
         config_path=config_path,
         secrets=_secrets(env, tables),
         structured_output=structured_output,
+        order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
         sources=sources,
     )
     if provider_layer == 0:  # chosen from what else is set
@@ -198,6 +204,7 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
         "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
         "retries": settings.retries, "structured_output": settings.structured_output,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
+        "order_id_pattern": settings.order_id_pattern.pattern,
     }
     if settings.offline:
         values.pop("model"), values.pop("base_url")
@@ -328,6 +335,17 @@ def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float, max
         limits = f"at least {minimum:g}" if maximum == math.inf else f"between {minimum:g} and {maximum:g}"
         raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
     return number
+
+
+def _order_id_pattern(found: tuple[int, Any], config_path: Path | None) -> re.Pattern[str]:
+    layer, value = found
+    if value is None:
+        return ORDER_ID_PATTERN
+    try:
+        return compile_order_id_pattern(str(value))
+    except ValueError as exc:
+        where = _source(layer, "order_id_pattern", config_path)
+        raise ConfigError(f"{where}: order_id_pattern {str(value)[:80]!r} is unusable: {exc}") from None
 
 
 def _source(layer: int, key: str, config_path: Path | None) -> str:

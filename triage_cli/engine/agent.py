@@ -175,7 +175,7 @@ class Agent:
                         stuck = "kept calling tools" if current.calls else "gave no answer"
                         yield Notice(f"The model {stuck} after {self._rounds()}; triage's rules wrote this answer "
                                      "from the lookups.")
-                        reply, _ = write_answer(question, lookups, date.today())
+                        reply, _ = write_answer(question, lookups, date.today(), named_order=conversation.named_order)
                         shown.append(reply)
                         yield TextDelta(reply)
                         fields = {}
@@ -185,7 +185,7 @@ class Agent:
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(why, kind="empty")
                         return
-                    record, verdict = settle(fields, question, reply, lookups)
+                    record, verdict = settle(fields, question, reply, lookups, conversation.named_order)
                     if verdict:
                         addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
                         shown.append(addition)

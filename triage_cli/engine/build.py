@@ -45,7 +45,7 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
     if settings.offline:
         from triage_cli.engine.offline import OfflineEngine
 
-        return OfflineEngine(tools)
+        return OfflineEngine(tools, order_id_pattern=settings.order_id_pattern)
     from triage_cli.engine.agent import Agent
     from triage_cli.engine.llm import Endpoint, OpenAIChatModel
 

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triage_cli.errors import UsageError
+from triage_cli.order_ids import ORDER_ID_PATTERN, scanner
+
+if TYPE_CHECKING:
+    from triage_cli.engine.events import TriageRecord
 
 INTERRUPTED_MARK = "[interrupted]"
 MAX_QUESTION_CHARS = 50_000
-ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z][0-9]{3,9})(?![A-Za-z0-9])")
 
 
 @dataclass
 class Conversation:
+    """`named_order` is the order the agent named for the current turn (`--order`, `/order`):
+    the engines treat it as the order the question is about, whatever else the text holds.
+    `last_record` is the record of the latest answer that had one (kept by the journal)."""
+
     messages: list[dict[str, Any]] = field(default_factory=list)
+    named_order: str | None = None
+    last_record: TriageRecord | None = None
 
     def add_user(self, text: str) -> None:
         self.messages.append({"role": "user", "content": text})
@@ -40,40 +49,59 @@ def interrupted_reply(partial: str) -> str:
     return f"{partial}\n\n{INTERRUPTED_MARK}" if partial else INTERRUPTED_MARK
 
 
-def find_order_ids(text: str, limit: int = 10) -> list[str]:
-    """Order ids (a letter and 3-9 digits, like A1002) in the order they appear, upper-cased,
-    without repeats."""
-    return list(dict.fromkeys(match.upper() for match in ORDER_ID.findall(text)))[:limit]
+def find_order_ids(text: str, limit: int = 10, pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> list[str]:
+    """Order ids (by default a letter and 3-9 digits, like A1002; see the order_id_pattern
+    setting) in the order they appear, upper-cased, without repeats. Ids are matched and
+    compared ignoring case, as the order store looks them up."""
+    found = (match.group(0).upper() for match in scanner(pattern).finditer(text) if match.group(0))
+    return list(dict.fromkeys(found))[:limit]
 
 
-def parse_order_id(text: str) -> str | None:
+def parse_order_id(text: str, pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> str | None:
     """The order id that `text` is, upper-cased (`a1002` -> `A1002`), or None when it is not
-    exactly one order id."""
-    found = find_order_ids(text)
-    return found[0] if len(found) == 1 and len(text.split()) == 1 else None
+    exactly one order id. A `#` before it and a stop after it are allowed (`#A1002.`)."""
+    text = text.strip().removeprefix("#").rstrip(".,;:!?")
+    return text.upper() if text and pattern.fullmatch(text) else None
 
 
-def order_flag(text: str, flag: str = "--order") -> str:
+def id_shape(pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> str:
+    """How an order id looks, for messages: `like A1002`, or the configured pattern."""
+    if pattern.pattern == ORDER_ID_PATTERN.pattern:
+        return "like A1002"
+    return f"matching order_id_pattern {pattern.pattern!r}"
+
+
+def order_flag(text: str, flag: str = "--order", pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> str:
     """The order id given with `flag`, upper-cased; a usage error when it is not one id."""
-    order = parse_order_id(text)
+    order = parse_order_id(text, pattern)
     if order is None:
         shown = " ".join(text.split())[:40]
-        raise UsageError(f"{flag} takes one order id like A1002, got '{shown}'")
+        raise UsageError(f"{flag} takes one order id {id_shape(pattern)}, got '{shown}'")
     return order
 
 
 def compose_question(question: str, order_id: str | None) -> str:
-    """The user's message as the engine receives it, with the order in context when one was
-    given and the message does not name an order itself. A message longer than any customer's
-    (a whole log file pasted by mistake) is a usage error, not a request that would cost a
-    fortune or overflow the model's context."""
+    """The user's message as the engine receives it, with the order the agent named in context
+    (always: other id-shaped words in the message, a product code or a room number, must not
+    push it out). A message longer than any customer's (a whole log file pasted by mistake) is
+    a usage error, not a request that would cost a fortune or overflow the model's context."""
     question = question.strip()
     if len(question) > MAX_QUESTION_CHARS:
         raise UsageError(f"the message is too long: {len(question):,} characters (at most {MAX_QUESTION_CHARS:,}); "
                          "paste only the customer's message")
     order_id = (order_id or "").strip().upper()
-    if not order_id or find_order_ids(question):
+    if not order_id:
         return question
     if not question:
         return f"What is the status of order {order_id}?"
-    return f"Order {order_id}: {question}"
+    return f"{_context(order_id)}{question}"
+
+
+def without_order_context(question: str, order_id: str | None) -> str:
+    """The customer's own words of a composed question: the named order's context removed."""
+    prefix = _context((order_id or "").strip().upper())
+    return question[len(prefix):] if order_id and question.startswith(prefix) else question
+
+
+def _context(order_id: str) -> str:
+    return f"Order {order_id}: "

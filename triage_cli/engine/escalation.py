@@ -1,4 +1,5 @@
-"""Filing escalations: every answer whose record says "escalate" becomes a ticket in the queue.
+"""Filing escalations: every answer whose record says "escalate" becomes a ticket in the queue,
+or updates the open ticket its conversation already has about the same order (store/tickets.py).
 
 It wraps any engine's event stream, so the model agent, the offline rules and every front end
 get the same behaviour. The record is passed on with the ticket's id; if the ticket cannot be
@@ -17,8 +18,10 @@ from triage_cli.store.tickets import TicketStore
 
 
 async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore, question: str, *,
-                             redact: Callable[[str], str] = str) -> AsyncIterator[Event]:
-    """`redact` removes secrets (API keys) from what the ticket stores."""
+                             redact: Callable[[str], str] = str,
+                             conversation_id: int | None = None) -> AsyncIterator[Event]:
+    """`redact` removes secrets (API keys) from what the ticket stores; `conversation_id` is the
+    stored conversation the answer belongs to (None: every escalation is a new ticket)."""
     reply: list[str] = []
     async with contextlib.aclosing(events):  # type: ignore[type-var]
         async for event in events:
@@ -27,7 +30,8 @@ async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore,
             elif isinstance(event, TriageRecord) and event.next_step == "escalate" and event.ticket is None:
                 try:
                     stored = replace(event, **{k: redact(v) for k, v in vars(event).items() if isinstance(v, str)})
-                    ticket = tickets.open_ticket(stored, question=redact(question), reply=redact("".join(reply)))
+                    ticket = tickets.open_ticket(stored, question=redact(question), reply=redact("".join(reply)),
+                                                 conversation_id=conversation_id)
                 except StoreError as exc:
                     yield event
                     yield Notice(f"The escalation ticket could not be saved: {exc}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from triage_cli.engine.escalation import filing_escalations
 from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
 from triage_cli.errors import StoreError
 from triage_cli.nested import map_strings
+from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
@@ -33,10 +35,12 @@ SAVE_PARTIAL_SECONDS = 1.0
 REDACTED = "[redacted]"
 
 
-def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal) -> AsyncIterator[Event]:
+def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal, *,
+             named_order: str | None = None) -> AsyncIterator[Event]:
     """Ask `message` in `conversation`: the engine's events, with the turn kept in the journal and
-    escalations filed as tickets."""
+    escalations filed as tickets. `named_order` is the order the agent named (--order, /order)."""
     conversation.add_user(message)
+    conversation.named_order = named_order
     return journal.record(engine.run(conversation), conversation)
 
 
@@ -52,6 +56,7 @@ class Journal:
         self.model = model
         self.conversation_id = conversation_id
         self.secrets = secrets
+        self.order_id_pattern = ORDER_ID_PATTERN
 
     @classmethod
     def for_settings(cls, settings: Settings, source: str) -> Journal:
@@ -64,6 +69,7 @@ class Journal:
         never stored, not even when a customer or a model repeats one: the key in use and every
         other key in the environment or the .env file are redacted from all that is written."""
         self.provider, self.model = settings.provider, settings.model or ""
+        self.order_id_pattern = settings.order_id_pattern
         keys = [settings.api_key, *settings.secrets]
         self.secrets = tuple(dict.fromkeys([*self.secrets, *(k for k in keys if k and len(k) >= MIN_SECRET_CHARS)]))
 
@@ -83,7 +89,8 @@ class Journal:
         """Continue a stored conversation: its record, and the context to send to a model."""
         stored = self.store.get(conversation_id)
         self.conversation_id = stored.id
-        return stored, Conversation(stored.history())
+        records = [record for record in (turn.triage_record() for turn in stored.turns) if record is not None]
+        return stored, Conversation(stored.history(), last_record=records[-1] if records else None)
 
     async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
         """Pass `events` on, storing the turn whose question is the conversation's last message
@@ -104,13 +111,15 @@ class Journal:
                     yield event
             return
         events = filing_escalations(events, TicketStore(self.store.home), question.get("content") or "",
-                                    redact=self.redact)
+                                    redact=self.redact, conversation_id=self.conversation_id)
         seen = _Turn()
         saver = _PartialSaver(lambda: self.store.save_partial(turn, self.redact(seen.partial())))
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
                     seen.add(event)
+                    if isinstance(event, TriageRecord):
+                        conversation.last_record = event
                     if isinstance(event, TextDelta):
                         saver.soon()
                     yield event
@@ -130,7 +139,8 @@ class Journal:
     def _begin(self, question: dict[str, Any]) -> TurnHandle:
         turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
                                      model=self.model, question=question,
-                                     order_ids=find_order_ids(question.get("content") or "", limit=20))
+                                     order_ids=find_order_ids(question.get("content") or "", limit=20,
+                                                              pattern=self.order_id_pattern))
         self.conversation_id = turn.conversation_id
         return turn
 
@@ -140,7 +150,7 @@ class Journal:
             turn, complete=seen.done and seen.error is None, messages=self.redact(conversation.messages[start:]),
             partial=self.redact(seen.partial()), tool_calls=self.redact(list(seen.tools.values())),
             record=self.redact(seen.record), usage=seen.usage, error=self.redact(seen.error),
-            order_ids=seen.order_ids(question),
+            order_ids=seen.order_ids(question, self.order_id_pattern),
         )
 
 
@@ -177,11 +187,11 @@ class _Turn:
     def partial(self) -> str:
         return "".join(self.text)
 
-    def order_ids(self, question: str) -> list[str]:
+    def order_ids(self, question: str, pattern: re.Pattern[str]) -> list[str]:
         texts = [question, *(tool["arguments"] for tool in self.tools.values())]
         if self.record and self.record.get("order_id"):
             texts.append(str(self.record["order_id"]))
-        return find_order_ids(" ".join(texts), limit=20)
+        return find_order_ids(" ".join(texts), limit=20, pattern=pattern)
 
 
 class _PartialSaver:

@@ -1,8 +1,9 @@
 """The offline rules engine: no model, the same tool and the same events.
 
-It finds order ids in the question (or, for a follow-up, in earlier turns), looks them up through
-the tool registry, writes a plain-language reply from the data and applies the escalation policy.
-It says plainly that it is not a model.
+It finds order ids in the question (or, for a follow-up, in earlier turns), always with the order
+the agent named, looks them up through the tool registry, writes a plain-language reply from the
+data and applies the escalation policy. A message that only thanks gets a short reply and no
+lookup. It says plainly that it is not a model.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
-from triage_cli.engine.conversation import Conversation, find_order_ids
+from triage_cli.engine.conversation import Conversation, find_order_ids, without_order_context
 from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
+from triage_cli.engine.policy import is_acknowledgement
 from triage_cli.engine.record import assess, parse_lookup, rules_record, verdict_line
 from triage_cli.engine.tool_round import round_messages, run_tool_round
+from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.tools.orders import ORDER_TOOL
 from triage_cli.tools.registry import ToolRegistry
 
@@ -41,9 +44,11 @@ _EXPECTED = {"packed", "shipped", "in_transit", "delayed"}
 class OfflineEngine:
     name = "offline"
 
-    def __init__(self, tools: ToolRegistry, *, today: date | None = None) -> None:
+    def __init__(self, tools: ToolRegistry, *, today: date | None = None,
+                 order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> None:
         self.tools = tools
         self.today = today
+        self.order_id_pattern = order_id_pattern
 
     def warm_up(self) -> None:
         pass
@@ -55,21 +60,26 @@ class OfflineEngine:
         started = time.perf_counter()
         questions = conversation.texts("user")
         question = questions[-1] if questions else ""
-        order_ids = find_order_ids(question) or _earlier_order_ids(questions[:-1])
-        orders: list[dict[str, Any]] = []
-        if order_ids:
-            calls = tuple(
-                ToolCall(f"offline_{i}", ORDER_TOOL, json.dumps({"order_id": order_id}))
-                for i, order_id in enumerate(order_ids)
-            )
-            yield ToolCallsPlanned(1, calls)
-            results: dict[str, str] = {}
-            async for event in run_tool_round(self.tools, calls, results):
-                yield event
-            conversation.extend(round_messages("", calls, results))
-            orders = [parse_lookup(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
-
-        reply, record = write_answer(question, orders, self.today or date.today())
+        named = conversation.named_order
+        if is_acknowledgement(without_order_context(question, named)):
+            reply, record = acknowledge(conversation.last_record)
+        else:
+            order_ids = self._order_ids(question, named) or self._order_ids_before(questions[:-1])
+            orders: list[dict[str, Any]] = []
+            if order_ids:
+                calls = tuple(
+                    ToolCall(f"offline_{i}", ORDER_TOOL, json.dumps({"order_id": order_id}))
+                    for i, order_id in enumerate(order_ids)
+                )
+                yield ToolCallsPlanned(1, calls)
+                results: dict[str, str] = {}
+                async for event in run_tool_round(self.tools, calls, results):
+                    yield event
+                conversation.extend(round_messages("", calls, results))
+                orders = [parse_lookup(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
+            example = "A1002" if self.order_id_pattern.pattern == ORDER_ID_PATTERN.pattern else None
+            reply, record = write_answer(question, orders, self.today or date.today(), named_order=named,
+                                         id_example=example)
         ttft = (time.perf_counter() - started) * 1000
         try:
             for piece in _pieces(reply):
@@ -82,13 +92,20 @@ class OfflineEngine:
         yield Usage(model_calls=0, ttft_ms=ttft, total_ms=(time.perf_counter() - started) * 1000)
         yield Done(reply)
 
+    def _order_ids(self, question: str, named: str | None) -> list[str]:
+        """The ids in the question, the named order first (looked up whatever else is there)."""
+        found = find_order_ids(question, pattern=self.order_id_pattern)
+        if named:
+            found = [named.upper(), *(order_id for order_id in found if order_id != named.upper())]
+        return found
 
-def _earlier_order_ids(questions: list[str]) -> list[str]:
-    for text in reversed(questions):
-        found = find_order_ids(text)
-        if found:
-            return found
-    return []
+    def _order_ids_before(self, questions: list[str]) -> list[str]:
+        """For a follow-up that names no order: the ids of the latest earlier question with any."""
+        for text in reversed(questions):
+            found = find_order_ids(text, pattern=self.order_id_pattern)
+            if found:
+                return found
+        return []
 
 
 def _pieces(text: str) -> list[str]:
@@ -96,14 +113,17 @@ def _pieces(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text)
 
 
-def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tuple[str, TriageRecord]:
-    """The reply (Markdown) and its record, from the question and the lookups' data."""
-    assessment = assess(question, orders)
-    sections = [_describe(order, today) for order in orders]
+def write_answer(question: str, orders: list[dict[str, Any]], today: date, *, named_order: str | None = None,
+                 id_example: str | None = "A1002") -> tuple[str, TriageRecord]:
+    """The reply (Markdown) and its record, from the question and the lookups' data.
+    `named_order` is the order the agent named (see record.assess)."""
+    assessment = assess(question, orders, named_order)
+    sections = [_describe(order, today, not_an_order=order["order_id"] in assessment.unknown) for order in orders]
     if not orders:
+        looks = f" (it looks like **{id_example}**)" if id_example else ""
         sections.append(
-            "I could not find an order id in this message. Ask the customer for their order number "
-            "(it looks like **A1002**), then run triage again with it."
+            f"I could not find an order id in this message. Ask the customer for their order number{looks}, "
+            "then run triage again with it."
         )
     if assessment.next_step == "escalate":
         verdict = verdict_line("escalate", assessment.reasons)
@@ -115,8 +135,26 @@ def write_answer(question: str, orders: list[dict[str, Any]], today: date) -> tu
     return reply, rules_record(question, orders, assessment)
 
 
-def _describe(order: dict[str, Any], today: date) -> str:
+def acknowledge(last: TriageRecord | None) -> tuple[str, TriageRecord]:
+    """A short reply to thanks or an "ok", and a record that repeats the latest one's order and
+    status: nothing new is decided, so nothing is looked up and no ticket is filed."""
+    about = f" about {last.order_id}" if last is not None and last.order_id else ""
+    reply = f"You're welcome — anything else{about}?\n"
+    record = TriageRecord(
+        order_id=last.order_id if last is not None else None,
+        issue="acknowledgement",
+        status=last.status if last is not None else "no order id given",
+        next_step="answer",
+        summary="The customer acknowledged the answer; nothing new to do. Next step: answer.",
+    )
+    return reply, record
+
+
+def _describe(order: dict[str, Any], today: date, *, not_an_order: bool = False) -> str:
     order_id = order.get("order_id", "?")
+    if not_an_order:
+        return (f"**{order_id}** is not an order we know (a product code or a reference, perhaps); "
+                "it does not change the answer.")
     if not order.get("found"):
         if order.get("error"):
             return f"The lookup of **{order_id}** failed: {order['error']}"

@@ -26,3 +26,30 @@ OUT_OF_SCOPE: dict[str, re.Pattern[str]] = {
 def out_of_scope_topics(text: str) -> list[str]:
     """The out-of-scope topics the text raises, e.g. ["refund", "damage"]."""
     return [name for name, pattern in OUT_OF_SCOPE.items() if pattern.search(text)]
+
+
+# A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.
+_ACKNOWLEDGEMENT = re.compile(
+    r"(?:thank you|thanks?|ok(?:ay)?|k|thx|ty|cheers|great|cool|perfect|fine|good|got it|understood|noted|"
+    r"alright|all right|nice|lovely|brilliant|awesome|super|sure|that'?s (?:great|fine|all|it)|"
+    r"a lot|so much|very much|many|all good|will do|sounds good|bye|see you|have a (?:good|nice) day|"
+    r"[\U0001F44D\U0001F64F\U0001F60A\U0001F642\u2705\u263A\uFE0F\U0001F3FB-\U0001F3FF])(?![a-z'])",
+    re.IGNORECASE,
+)
+_ACK_SEPARATORS = re.compile(r"[\s,.!;:~\-\u2014]+")
+MAX_ACKNOWLEDGEMENT_CHARS = 60
+
+
+def is_acknowledgement(text: str) -> bool:
+    """Whether the message only thanks or acknowledges ("thanks", "ok thanks!", "great, cheers",
+    "👍"): it gets a short reply, not another lookup. A question mark makes it a question."""
+    text = text.strip()
+    if not text or len(text) > MAX_ACKNOWLEDGEMENT_CHARS or "?" in text:
+        return False
+    rest = _ACK_SEPARATORS.sub(" ", text).strip()
+    while rest:
+        match = _ACKNOWLEDGEMENT.match(rest)
+        if match is None:
+            return False
+        rest = rest[match.end():].lstrip()
+    return True

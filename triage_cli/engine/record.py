@@ -64,10 +64,19 @@ class Assessment:
     topics: list[str]  # out-of-scope topics the question raises
     forced: list[str]  # reasons no answer may override: an order not found or not readable
     missing: list[str] = field(default_factory=list)  # order ids the order system does not have
+    # Id-shaped words the order system does not know, beside the order the agent named: a
+    # product code or a room number, not an order. Reported, but they decide nothing.
+    unknown: list[str] = field(default_factory=list)
 
 
-def assess(question: str, orders: list[dict[str, Any]]) -> Assessment:
-    missing = [o["order_id"] for o in orders if not o.get("found") and not o.get("error")]
+def assess(question: str, orders: list[dict[str, Any]], named_order: str | None = None) -> Assessment:
+    """The rules' verdict. An order that is not found escalates, unless the agent named another
+    order (`named_order`, from --order or /order): then only the named one must exist, and the
+    other ids in the text that the store does not know are merely "not an order we know"."""
+    not_found = [o["order_id"] for o in orders if not o.get("found") and not o.get("error")]
+    named = (named_order or "").strip().upper()
+    unknown = [order_id for order_id in not_found if named and order_id.upper() != named]
+    missing = [order_id for order_id in not_found if order_id not in unknown]
     failed = [o["order_id"] for o in orders if o.get("error")]
     forced = []
     if missing:
@@ -80,14 +89,17 @@ def assess(question: str, orders: list[dict[str, Any]]) -> Assessment:
         reasons.append(f"the customer asks about {join_words(topics)}, which the order data does not cover")
     if any(o.get("status") == "lost" for o in orders):
         reasons.append("a lost parcel needs a replacement or refund, which needs approval")
-    return Assessment("escalate" if reasons else "answer", reasons, topics, forced, missing)
+    return Assessment("escalate" if reasons else "answer", reasons, topics, forced, missing, unknown)
 
 
 def rules_record(question: str, orders: list[dict[str, Any]], assessment: Assessment) -> TriageRecord:
-    """The record the rules alone give: the offline engine's, and the fallback for a model."""
+    """The record the rules alone give: the offline engine's, and the fallback for a model.
+    Ids that are not orders (Assessment.unknown) appear only in the summary."""
+    orders = [o for o in orders if o["order_id"] not in assessment.unknown]
     found = [o for o in orders if o.get("found")]
     parts = [f"{o['order_id']} is {(o.get('status') or 'unknown').replace('_', ' ')}" for o in found]
     parts += [f"{order_id} was not found" for order_id in assessment.missing]
+    parts += [f"{order_id} is not an order we know" for order_id in assessment.unknown]
     summary = "; ".join(parts) + "." if parts else "The customer gave no order id."
     if assessment.topics:
         summary += f" The customer asks about: {join_words(assessment.topics)}."
@@ -112,14 +124,16 @@ def stated_next_step(reply: str) -> str | None:
 
 
 def settle(
-    fields: dict[str, Any] | None, question: str, reply: str, orders: list[dict[str, Any]]
+    fields: dict[str, Any] | None, question: str, reply: str, orders: list[dict[str, Any]],
+    named_order: str | None = None,
 ) -> tuple[TriageRecord, str | None]:
     """The record for a model's reply, and a line to add to the reply when it does not already
     say the settled next step.
 
     The model decides within the policy; a lookup that found nothing (or failed) always
-    escalates; when the reply and the fields disagree, escalate wins."""
-    assessment = assess(question, orders)
+    escalates, except an id beside the order the agent named (see `assess`); when the reply and
+    the fields disagree, escalate wins."""
+    assessment = assess(question, orders, named_order)
     rules = rules_record(question, orders, assessment)
     given = _clean_fields(fields or {})
     stated = stated_next_step(reply)

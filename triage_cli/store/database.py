@@ -86,6 +86,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX conversation_orders_by_order ON conversation_orders (order_id)",
     ),
+    (
+        # One open ticket per conversation and order (store/tickets.py): a later escalation in the
+        # same conversation updates it. No foreign key: pruning a conversation keeps its tickets.
+        "ALTER TABLE tickets ADD COLUMN conversation_id INTEGER",
+        "ALTER TABLE tickets ADD COLUMN updated_at TEXT",  # ISO 8601, UTC; NULL until updated
+        "CREATE INDEX tickets_by_conversation ON tickets (conversation_id, status)",
+    ),
 )
 
 

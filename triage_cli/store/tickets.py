@@ -1,4 +1,5 @@
-"""The escalation queue: one ticket per escalated answer, worked through by a person."""
+"""The escalation queue: one open ticket per escalated conversation and order, worked through by
+a person. A later escalation about the same order in the same conversation updates that ticket."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import UsageError
-from triage_cli.store.database import now, opened, parse_row_id
+from triage_cli.store.database import now, opened, parse_row_id, transaction
 
 TICKET_STATES = ("open", "closed", "all")
 
@@ -28,6 +29,8 @@ class Ticket:
     status: str  # open or closed
     closed_at: str | None
     note: str | None
+    conversation_id: int | None = None  # the conversation that escalated, when there was one
+    updated_at: str | None = None  # when a later escalation last updated it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,12 +46,34 @@ class TicketStore:
     def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
         return opened(self.home, "the ticket database")
 
-    def open_ticket(self, record: TriageRecord, *, question: str, reply: str) -> Ticket:
-        with self._connection() as db:
+    def open_ticket(self, record: TriageRecord, *, question: str, reply: str,
+                    conversation_id: int | None = None) -> Ticket:
+        """A new ticket for an escalated answer; or, when the conversation already has an open
+        ticket about the same order (or about no order), that ticket with the new summary, order
+        status and latest reply, and the question added to the customer's messages."""
+        # Looking for the open ticket and filing a new one are one write transaction, so two
+        # answers at once cannot both file; without a conversation a single INSERT needs none.
+        with (opened if conversation_id is None else transaction)(self.home, "the ticket database") as db:
+            if conversation_id is not None:
+                row = db.execute(
+                    "SELECT id, question FROM tickets WHERE conversation_id = ? AND status = 'open'"
+                    " AND COALESCE(order_id, '') = COALESCE(?, '') COLLATE NOCASE ORDER BY id DESC LIMIT 1",
+                    (conversation_id, record.order_id),
+                ).fetchone()
+                if row is not None:
+                    asked = row["question"] if question in row["question"].split("\n\n") else (
+                        f"{row['question']}\n\n{question}" if row["question"] else question)
+                    db.execute(
+                        "UPDATE tickets SET issue = ?, order_status = ?, summary = ?, question = ?, reply = ?,"
+                        " updated_at = ? WHERE id = ?",
+                        (record.issue, record.status, record.summary, asked, reply, now(), row["id"]),
+                    )
+                    return self._get(db, row["id"])
             cursor = db.execute(
-                "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (now(), record.order_id, record.issue, record.status, record.summary, question, reply),
+                "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply,"
+                " conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (now(), record.order_id, record.issue, record.status, record.summary, question, reply,
+                 conversation_id),
             )
             return self._get(db, cursor.lastrowid or 0)
 

@@ -23,7 +23,8 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     turn is stored as a new conversation, or added to the stored one `resume` names."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
-    message = compose_question(question, order_flag(order) if order is not None else None)
+    named = order_flag(order, pattern=settings.order_id_pattern) if order is not None else None
+    message = compose_question(question, named)
     journal = Journal.for_settings(settings, "ask")
     conversation = Conversation()
     if resume is not None:
@@ -37,7 +38,8 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
         assert task is not None
         with Hangup(task.cancel) as hangup:
             try:
-                return (await present(run_turn(engine, conversation, message, journal), renderer)).exit_code
+                events = run_turn(engine, conversation, message, journal, named_order=named)
+                return (await present(events, renderer)).exit_code
             except (asyncio.CancelledError, OSError) as exc:
                 if not hangup.ended(exc):
                     raise

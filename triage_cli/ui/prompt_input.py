@@ -4,6 +4,7 @@ commands and order ids, and a bottom toolbar."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -15,18 +16,22 @@ from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
+from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.store.database import create_private_file, make_home
 
 HISTORY_FILE = "chat_history"
 
 
 class ChatCompleter(Completer):
-    """Slash commands at the start of the line; order ids after `/order ` or as a word that
-    starts like one (a letter and a digit)."""
+    """Slash commands at the start of the line; known order ids (those the order_id_pattern
+    accepts) after `/order `, or for a word of two or more characters that starts one, ignoring
+    case (`a10` -> A1001, `ord-7` -> ORD-777)."""
 
-    def __init__(self, commands: dict[str, str], order_ids: Callable[[], list[str]]) -> None:
+    def __init__(self, commands: dict[str, str], order_ids: Callable[[], list[str]],
+                 pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> None:
         self.commands = commands
         self.order_ids = order_ids
+        self.pattern = pattern
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         text = document.text_before_cursor
@@ -36,12 +41,12 @@ class ChatCompleter(Completer):
                     yield Completion(name, start_position=-len(text), display_meta=summary)
             return
         word = document.get_word_before_cursor(WORD=True)
-        looks_like_an_id = len(word) >= 2 and word[0].isalpha() and word[1].isdigit()
-        if looks_like_an_id or text.startswith("/order "):
-            wanted = word.upper()
-            for order_id in self.order_ids():
-                if order_id.startswith(wanted):
-                    yield Completion(order_id, start_position=-len(word))
+        if len(word) < 2 and not text.startswith("/order "):
+            return
+        wanted = word.upper()
+        for order_id in self.order_ids():
+            if order_id.upper().startswith(wanted) and self.pattern.fullmatch(order_id):
+                yield Completion(order_id, start_position=-len(word))
 
 
 def _key_bindings() -> KeyBindings:

@@ -50,7 +50,7 @@ class Repl:
             open_order_store(settings)
         self.settings = settings
         self.flags = dict(flags or {})
-        self.order = order_flag(clean(order)) if order else None
+        self.order = self._order_flag(order) if order else None
         self.conversation = Conversation()
         self.engine: Engine | None = None
         self.console: Console | None = None
@@ -71,7 +71,10 @@ class Repl:
         self._resumed: StoredConversation | None = None
         if resume is not None:  # before the prompt: a bad id is an error at start
             self._resumed = self.resume(resume)
-            self.order = self.order if order is None else order_flag(clean(order))  # --order wins
+            self.order = self.order if order is None else self._order_flag(order)  # --order wins
+
+    def _order_flag(self, order: str) -> str:
+        return order_flag(clean(order), pattern=self.settings.order_id_pattern)
 
     # output ------------------------------------------------------------------------------------
 
@@ -166,7 +169,8 @@ class Repl:
         records = [r for r in (t.triage_record() for t in stored.turns) if r is not None]
         self.last_record = records[-1] if records else None
         # The record's order_id is model text ("A1002, A1003" at times): keep one real id from it.
-        mentioned = [i for r in records for i in find_order_ids(r.order_id or "")]
+        pattern = self.settings.order_id_pattern
+        mentioned = [i for r in records for i in find_order_ids(r.order_id or "", pattern=pattern)]
         self.order = mentioned[-1] if mentioned else None
         return stored
 
@@ -205,8 +209,8 @@ class Repl:
                 return hangup.exit_code
 
     async def _loop(self, hangup: Hangup) -> int:
-        session = make_session(self.settings.home, ChatCompleter(COMMANDS, lambda: self._order_ids), self.toolbar,
-                               self.journal.redact)
+        completer = ChatCompleter(COMMANDS, lambda: self._order_ids, self.settings.order_id_pattern)
+        session = make_session(self.settings.home, completer, self.toolbar, self.journal.redact)
         self.welcome()
         if self._resumed is not None:
             self.recap(self._resumed)
@@ -274,7 +278,8 @@ class Repl:
         from triage_cli.ui.terminal_view import TerminalRenderer
 
         events = self._advice_once(
-            run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal))
+            run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal,
+                     named_order=self.order))
         renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
                               else TerminalRenderer(self.console, show_reasoning=self.show_reasoning,
                                                  waiting_hint=not self.settings.offline))

@@ -72,11 +72,11 @@ async def _order(repl: Repl, argument: str) -> None:
         repl.order = None
         repl.say("no order in context", "")
     else:
-        from triage_cli.engine.conversation import parse_order_id
+        from triage_cli.engine.conversation import id_shape, parse_order_id
 
-        order = parse_order_id(argument)
+        order = parse_order_id(argument, repl.settings.order_id_pattern)
         if order is None:
-            raise TriageError(f"an order id looks like A1002, got '{argument}'")
+            raise TriageError(f"/order takes one order id {id_shape(repl.settings.order_id_pattern)}, got '{argument}'")
         repl.order = order
         repl.say(f"order in context: {repl.order}", "")
 
