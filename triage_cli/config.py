@@ -33,11 +33,13 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "retries": (int, "a whole number"),
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
-    "structured_output": (str, '"auto", "json_schema" or "off"'),
+    "structured_output": (str, '"auto", "json_schema", "json_object" or "off"'),
+    "tool_rounds": (str, '"auto", "stream" or "plain"'),
     "providers": (dict, "a table of provider tables"),
 }
-_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output"}
-STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "off")
+_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
+STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
+TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
 
 _ENV_KEYS = {
     "TRIAGE_PROVIDER": "provider",
@@ -50,6 +52,7 @@ _ENV_KEYS = {
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
+    "TRIAGE_TOOL_ROUNDS": "tool_rounds",
 }
 
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2}
@@ -74,6 +77,7 @@ class Settings:
     orders_db: Path | None
     config_path: Path | None
     structured_output: str = "auto"
+    tool_rounds: str = "auto"  # stream | plain (calls offering tools not streamed) | auto
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
 
@@ -163,7 +167,10 @@ def load_settings(
         base_url=str(base_url),
         api_key=_api_key(chosen, env),
         key_env=chosen.key_env,
-        structured_output=_structured_output(top("structured_output")[1], chosen.name, tables.get(chosen.name) or {}),
+        structured_output=_mode("structured_output", STRUCTURED_OUTPUT_MODES, top("structured_output")[1],
+                                chosen.name, tables.get(chosen.name) or {}),
+        tool_rounds=_mode("tool_rounds", TOOL_ROUNDS_MODES, top("tool_rounds")[1], chosen.name,
+                          tables.get(chosen.name) or {}),
         **common,
     )
 
@@ -176,14 +183,15 @@ def load_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(str(value or _default_home())).expanduser()
 
 
-def _structured_output(value: Any, provider: str, table: Mapping[str, Any]) -> str:
-    """The setting itself wins; else the provider table's; else auto."""
-    where = "structured_output"
-    if value is None and table.get("structured_output"):
-        value, where = table["structured_output"], f"providers.{provider}.structured_output"
+def _mode(key: str, modes: tuple[str, ...], value: Any, provider: str, table: Mapping[str, Any]) -> str:
+    """A setting that picks one of `modes`: the setting itself wins; else the provider table's;
+    else auto."""
+    where = key
+    if value is None and table.get(key):
+        value, where = table[key], f"providers.{provider}.{key}"
     mode = str(value or "auto").strip().lower()
-    if mode not in STRUCTURED_OUTPUT_MODES:
-        raise ConfigError(f"{where} must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, got {value!r}")
+    if mode not in modes:
+        raise ConfigError(f"{where} must be one of {', '.join(modes)}, got {value!r}")
     return mode
 
 
