@@ -64,12 +64,6 @@ class ChatModel(Protocol):
         response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Piece]: ...
 
-    def _empty(self, request: dict[str, Any]) -> ModelError:
-        """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does
-        this when it cannot stream tool calls (it fails after sending its headers)."""
-        line = f"{self.endpoint.provider} ended the stream without an answer"
-        return ToolStreamingUnsupported(line) if "tools" in request else EmptyStream(line)
-
     async def complete(
         self,
         messages: list[dict[str, Any]],
@@ -155,6 +149,12 @@ class OpenAIChatModel:
         if refused == "tool_streaming" and request.get("stream") and "tools" in request:
             return ToolStreamingUnsupported(line)
         return ModelError(line)
+
+    def _empty(self, request: dict[str, Any]) -> ModelError:
+        """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does
+        this when it cannot stream tool calls (it fails after sending its headers)."""
+        line = f"{self.endpoint.provider} ended the stream without an answer"
+        return ToolStreamingUnsupported(line) if "tools" in request else EmptyStream(line)
 
     async def complete(
         self,
