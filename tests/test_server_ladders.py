@@ -178,3 +178,55 @@ def test_a_llama_cpp_like_server_answers_with_default_settings(tmp_path):
     assert calls(first) == 4 and calls(second) == 2
     assert len(notices(first)) == 2 and notices(second) == []
     assert (agent.structured_mode, agent.tool_round_mode) == ("json_object", "plain")
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+def llama_like(replies: list) -> ScriptedServer:
+    return ScriptedServer(replies, stream_tools="empty", response_formats=("json_object",))
+
+
+def test_ask_json_against_a_llama_cpp_like_server_reports_both_steps_as_notices(run_triage):
+    import json
+
+    with llama_like(lookup_then_answer()) as srv:
+        result = run_triage("ask", "--json", "--base-url", srv.base_url, "--model", "smollm2", "--order", "A1002",
+                            "where is it?")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["reply"].startswith(REPLY) and report["triage"]["order_id"] == "A1002"
+    assert report["usage"]["model_calls"] == 4
+    assert len(report["notices"]) == 2
+    assert any("json_object" in n for n in report["notices"])
+    assert any("cannot stream tool calls" in n for n in report["notices"])
+
+
+def test_chat_answers_two_turns_and_provider_shows_the_modes_kept(triage_env):
+    import re
+    import sys
+
+    import pexpect
+
+    ansi = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x08\r]")
+    with llama_like(lookup_then_answer() * 2) as srv:
+        env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm-256color"}
+        child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "chat", "--base-url", srv.base_url,
+                                               "--model", "smollm2"],
+                              env=env, dimensions=(40, 160), encoding="utf-8", timeout=30)
+        try:
+            child.expect("›")
+            for question in ("Where is A1002?", "And now?"):
+                child.sendline(question)
+                child.expect("Next step")
+                child.expect("›")
+            child.sendline("/provider")
+            child.expect(r"tool rounds: \w+")
+            shown = ansi.sub("", child.before + child.after)
+            child.sendline("/quit")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close(force=True)
+        requests = len(srv.requests)
+    assert "structured output: json_object" in shown and "tool rounds: plain" in shown, shown
+    assert requests == 4 + 2

@@ -97,7 +97,11 @@ async def _model(repl: Repl, argument: str) -> None:
 
 async def _provider(repl: Repl, argument: str) -> None:
     if not argument:
-        repl.say(f"provider: {repl.settings.describe()}", "")
+        engine, settings = repl.engine, repl.settings  # the modes the engine settled on, else the settings
+        modes = "" if settings.offline else (
+            f" · structured output: {getattr(engine, 'structured_mode', settings.structured_output)}"
+            f" · tool rounds: {getattr(engine, 'tool_round_mode', settings.tool_rounds)}")
+        repl.say(f"provider: {settings.describe()}{modes}", "")
         return
     await repl.switch({"provider": argument.lower()})
 
