@@ -190,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif body.get("stream"):
                 self._stream(body, reply, ids, rid)
             else:
+                if owner.tokens_per_second:  # a server generates the whole answer before it sends it
+                    time.sleep(sum(t for _, t in owner._chunks(body, reply, ids, rid)) / owner.tokens_per_second)
                 self._send_json(200, owner._completion(body, reply, ids, rid), reply.headers)
         except (BrokenPipeError, ConnectionResetError, _Disconnected):
             owner._note_disconnect()
