@@ -234,6 +234,8 @@ class OpenAIChatModel:
                 raise self._empty(request) from None
             if started and isinstance(exc, openai.APIConnectionError):
                 raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
+            if said_anything:  # asking again, another way, would repeat what the user has seen
+                raise ModelError(describe_api_error(exc, self.endpoint)) from None
             raise self._refusal(exc, request) from None
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             # A malformed event or a dropped socket that the SDK did not wrap.
