@@ -8,6 +8,12 @@ scripted :class:`Reply`, streaming Server-Sent Events like real providers do::
         ...
         assert srv.requests[0]["model"] == "gpt-test"
 
+It can also act like servers people run themselves (llama-cpp-python's): ``stream_tools="empty"``
+or ``"sse_error"`` fails every streamed request that offers tools after its 200 headers, and
+``response_formats=("json_object",)`` refuses any other ``response_format`` with a 500 saying
+``Input should be 'text' or 'json_object'``. Refused requests are recorded in ``requests`` but do
+not use up a scripted reply. Requests with ``"stream": false`` get a ``chat.completion`` object.
+
 Standard library only; no pytest dependency.
 """
 
@@ -79,6 +85,12 @@ class Reply:
     # Fault mode: stream these `delta` objects verbatim (one chunk each, then a stop chunk)
     # instead of the scripted content: a provider sending what the API does not allow.
     raw_deltas: tuple[dict, ...] = ()
+    # Fault mode: no chunk carries a finish_reason (the stream just ends), with or without [DONE].
+    no_finish: bool = False
+    done: bool = True
+    # Fault mode: no Transfer-Encoding: the body ends when the connection closes (HTTP/1.0 style,
+    # as some proxies send), so a cut (drop_after) looks like a normal end to the client.
+    close_delimited: bool = False
 
 
 def text(content: str, **kw: Any) -> Reply:
@@ -159,6 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(400, _error_body(400, f"scripted server: invalid JSON body: {exc}"))
             return
         owner = self.server.owner
+        refusal = owner._refusal(body)
+        if refusal is not None:
+            self._refuse(body, refusal)
+            return
         try:
             reply, index, ids = owner._next(body)
         except Exception as exc:  # a buggy script callable: say so instead of hanging up
@@ -174,6 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
             elif body.get("stream"):
                 self._stream(body, reply, ids, rid)
             else:
+                if owner.tokens_per_second:  # a server generates the whole answer before it sends it
+                    time.sleep(sum(t for _, t in owner._chunks(body, reply, ids, rid)) / owner.tokens_per_second)
                 self._send_json(200, owner._completion(body, reply, ids, rid), reply.headers)
         except (BrokenPipeError, ConnectionResetError, _Disconnected):
             owner._note_disconnect()
@@ -192,12 +210,42 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _chunk(self, data: bytes) -> None:
-        """Write one HTTP/1.1 chunk and flush it."""
+        """Write one HTTP/1.1 chunk (or, close-delimited, the bytes as they are) and flush it."""
         try:
-            self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            if self._close_delimited:
+                if data:
+                    self.wfile.write(data)
+            else:
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
         except OSError as exc:  # EPIPE / ECONNRESET / socket shut down by stop()
             raise _Disconnected from exc
+
+    _close_delimited = False
+
+    def _refuse(self, body: dict, refusal: str) -> None:
+        """Fail a request the way llama-cpp-python's server does (see ScriptedServer)."""
+        owner = self.server.owner
+        try:
+            if refusal != "stream_tools":
+                allowed = " or ".join(f"'{t}'" for t in ("text", *owner.response_formats))
+                message = (f"1 validation error: response_format.type: Input should be {allowed} "
+                           f"[type=literal_error, input_value='{refusal}']")
+                self._send_json(owner.format_status, _error_body(owner.format_status, message))
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            if owner.stream_tools == "sse_error":
+                error = _error_body(500, "Automatic streaming tool choice is not supported")
+                self._chunk(b"data: " + json.dumps(error).encode() + b"\n\n")
+                self._chunk(b"")
+            else:  # "empty": the generator raised before its first chunk; the server hangs up
+                self._hang_up()
+        except (BrokenPipeError, ConnectionResetError, _Disconnected):
+            owner._note_disconnect()
+            self.close_connection = True
 
     def _stream(self, body: dict, reply: Reply, ids: list[str], rid: str) -> None:
         owner = self.server.owner
@@ -206,7 +254,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
+        if reply.close_delimited:
+            self._close_delimited = True
+            self.close_connection = True
+            self.send_header("Connection", "close")
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
         for k, v in reply.headers.items():
             self.send_header(k, v)
         self.end_headers()
@@ -232,8 +285,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._chunk(b"data: " + json.dumps(event).encode() + b"\n\n")
             if any((c.get("delta") or {}).get("content") for c in event.get("choices") or ()):
                 sent_content += 1
-        self._chunk(b"data: [DONE]\n\n")
-        self._chunk(b"")  # zero-length terminating chunk
+        if reply.done:
+            self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")  # zero-length terminating chunk (nothing, close-delimited: the close ends it)
 
     def _hang_up(self) -> None:
         """Close the connection mid-response, the way a dropped network or a crashed server does."""
@@ -266,7 +320,17 @@ class ScriptedServer:
         *,
         tokens_per_second: float | None = None,
         chunk_chars: int = 4,
+        stream_tools: str = "ok",
+        response_formats: tuple[str, ...] | None = None,
+        format_status: int = 500,
     ) -> None:
+        if stream_tools not in ("ok", "empty", "sse_error"):
+            raise ValueError(f"stream_tools must be ok, empty or sse_error, not {stream_tools!r}")
+        self.stream_tools = stream_tools
+        self.response_formats = response_formats  # None: every response_format is taken
+        self.format_status = format_status
+        self.refusals = 0
+        self._served = 0  # scripted replies used up (refused requests use none)
         self._func = script if callable(script) else None
         self._script: list[Reply] = [] if callable(script) else list(script)
         self.tokens_per_second = tokens_per_second
@@ -353,13 +417,29 @@ class ScriptedServer:
         with self._lock:
             self.drops += 1
 
+    def _refusal(self, body: dict) -> str | None:
+        """Record ``body`` if the server's mode refuses it; say how: the refused response_format
+        type, or "stream_tools"."""
+        kind = (body.get("response_format") or {}).get("type")
+        if kind and self.response_formats is not None and kind not in self.response_formats:
+            refusal: str | None = kind
+        elif body.get("stream") and body.get("tools") and self.stream_tools != "ok":
+            refusal = "stream_tools"
+        else:
+            return None
+        with self._lock:
+            self.requests.append(body)
+            self.refusals += 1
+        return refusal
+
     def _next(self, body: dict) -> tuple[Reply | None, int, list[str]]:
         """Record ``body``; return (reply or None if exhausted, request index, tool-call ids)."""
         with self._lock:
             index = len(self.requests)
             self.requests.append(body)
+            served, self._served = self._served, self._served + 1
             if self._func is None:
-                reply = self._script[index] if index < len(self._script) else None
+                reply = self._script[served] if served < len(self._script) else None
         if self._func is not None:
             reply = self._func(body, index)  # exceptions become HTTP 500 in the handler
         ids: list[str] = []
@@ -413,7 +493,8 @@ class ScriptedServer:
             yield chunk({"tool_calls": [head]}), False
             for piece in _pieces(call.arguments_json(), ARGUMENT_PIECE_CHARS):
                 yield chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}), False
-        yield chunk({}, self._finish(reply)), False
+        if not reply.no_finish:
+            yield chunk({}, self._finish(reply)), False
         if (body.get("stream_options") or {}).get("include_usage"):
             yield {**base, "choices": [], "usage": self._usage(body, reply)}, False
 

@@ -29,6 +29,11 @@ Exit codes: 0 answered, 1 the model or its service failed, 2 bad input or config
 |    | a stall kept alive with SSE comments                | ends after the timeout all the same ("stalled"); partial kept; exit 1             |
 |    | a chunk whose content is not text                   | "cannot read: content is int, not text"; exit 1; stored interrupted               |
 |    | a base URL that is not http(s)://host[:port]        | a configuration error before any request; exit 2                                  |
+|    | no finish_reason (with or without [DONE]), a        | a cut stream: partial reply printed and stored (interrupted); "ended before the   |
+|    | close-delimited body cut short                      | answer was complete"; exit 1                                                      |
+|    | a JSON answer whose object never closes             | the same: "ended inside its JSON object"; exit 1                                  |
+|    | a 200 stream with no chunk at all (tool_rounds =    | "openai ended the stream without an answer", with the tool_rounds hint; one       |
+|    | stream)                                             | request; exit 1; stored interrupted                                               |
 | 6  | finish_reason "length"                              | note "The answer was cut off" on stderr; exit 0; stored complete                  |
 |    | empty answer                                        | "the model returned an empty answer"; exit 1; stored interrupted                  |
 | 7  | tool call with invalid JSON arguments               | the model gets "error: arguments are not valid JSON ..." and answers; exit 0      |
@@ -87,7 +92,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from scripted_server import Reply, ScriptedServer, ToolCall, error, text, tools
+from scripted_server import Reply, ScriptedServer, ToolCall, answer, error, text, tools
 from test_chat_pty import plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
 from test_history import unpaired_calls
 
@@ -408,6 +413,48 @@ def test_a_stream_broken_mid_answer_keeps_the_partial_reply(cli, server, model_e
     assert result.out == PARTIAL + "\n"
     assert len(server.requests) == 1  # a stream that has started is never retried
     assert_interrupted(the_turn(cli), message, PARTIAL)
+
+
+CUT = "the stream from openai ended before the answer was complete (no finish_reason)"
+
+
+@pytest.mark.parametrize("reply, partial", [
+    (text(LONG, close_delimited=True, drop_after=5), PARTIAL),
+    (text(LONG, no_finish=True), LONG),
+    (text(LONG, no_finish=True, done=False), LONG),
+    (text(LONG, no_finish=True, done=False, close_delimited=True), LONG),
+], ids=["close-delimited-cut", "done-without-finish", "no-done-no-finish", "close-delimited-no-finish"])
+def test_a_stream_that_ends_without_a_finish_reason_is_cut(cli, server, model_env, reply, partial):
+    server.add(reply, text(ANSWER))
+
+    result = cli("ask", QUESTION, env=model_env)
+
+    message = the_error(result, 1, CUT)
+    assert result.out == partial + "\n"
+    assert len(server.requests) == 1
+    assert_interrupted(the_turn(cli), message, partial)
+
+
+def test_a_json_answer_that_never_closes_its_object_is_cut(cli, server, model_env):
+    whole = answer(LONG, order_id="A1002", issue="late", status="delayed", summary="Late.").content
+    server.add(Reply(content=whole[: whole.index(', "order_id"')]))  # the reply field ends; the object does not
+
+    result = cli("ask", QUESTION, env=model_env)
+
+    message = the_error(result, 1, "ended inside its JSON object")
+    assert result.out == LONG + "\n"
+    assert_interrupted(the_turn(cli), message, LONG)
+
+
+def test_an_empty_200_stream_is_the_server_failing_not_an_empty_answer(cli):
+    with ScriptedServer([text(ANSWER)], stream_tools="empty") as srv:
+        result = cli("ask", QUESTION, env=env_for(srv, TRIAGE_TOOL_ROUNDS="stream"))
+        requests = len(srv.requests)
+
+    message = the_error(result, 1, "openai ended the stream without an answer", 'tool_rounds = "plain"')
+    assert "empty answer" not in message
+    assert requests == 1  # not retried: the same request would fail the same way
+    assert_interrupted(the_turn(cli), message)
 
 
 def test_a_stream_that_stalls_mid_answer_ends_after_the_timeout_with_the_partial_reply(cli, server, model_env):

@@ -194,10 +194,12 @@ def test_auto_falls_back_once_when_the_server_rejects_structured_output(run_tria
         requests = srv.requests
 
     assert code == 0, err
-    # One rejected try, then the tool round and the answer without response_format.
-    assert ["response_format" in r for r in requests] == [True, False, False]
-    assert "<triage>" in requests[1]["messages"][0]["content"]
-    assert report["usage"]["model_calls"] == 3
+    # json_schema and json_object refused (one try each), then the tool round and the answer
+    # without response_format.
+    assert [(r.get("response_format") or {}).get("type") for r in requests] == [
+        "json_schema", "json_object", None, None]
+    assert "<triage>" in requests[2]["messages"][0]["content"]
+    assert report["usage"]["model_calls"] == 4
     assert report["triage"]["summary"] == "One day late (weather)."
     assert any("text fallback" in n for n in report["notices"])
 

@@ -253,3 +253,60 @@ def test_drop_after_zero_hangs_up_before_any_content():
                 received.append(chunk)
         assert not any(c.choices and c.choices[0].delta.content for c in received)
         assert srv.drops == 1
+
+
+def raw_post(srv: ScriptedServer, body: dict) -> tuple[int, dict, bytes]:
+    """(status, headers, body bytes) of one POST, read at the socket level (no SDK)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=5)
+    try:
+        conn.request("POST", "/v1/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        try:
+            data = response.read()
+        except http.client.IncompleteRead as cut:  # a chunked body the server hung up on
+            data = cut.partial
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def test_close_delimited_body_has_no_transfer_encoding_and_ends_with_the_connection():
+    with ScriptedServer([text("Hello there", close_delimited=True)]) as srv:
+        status, headers, body = raw_post(srv, {"model": "m", "messages": MESSAGES, "stream": True})
+    assert status == 200 and "transfer-encoding" not in headers and "content-length" not in headers
+    assert headers["connection"] == "close"
+    assert b'"finish_reason": "stop"' in body and body.endswith(b"data: [DONE]\n\n")
+
+
+@pytest.mark.parametrize("done", [True, False])
+def test_no_finish_sends_no_finish_reason_with_or_without_done(done):
+    with ScriptedServer([text("Hello there", no_finish=True, done=done)]) as srv:
+        chunks = stream_chunks(srv)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello there"
+    assert all(c.choices[0].finish_reason is None for c in chunks if c.choices)
+
+
+def test_stream_tools_modes_fail_streamed_calls_offering_tools_but_serve_plain_ones():
+    offer = {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
+    with ScriptedServer([text("plain answer")], stream_tools="sse_error") as srv:
+        with pytest.raises(openai.APIError, match="Automatic streaming tool choice is not supported"):
+            stream_chunks(srv, **offer)
+        completion = client_for(srv).chat.completions.create(model="m", messages=MESSAGES, **offer)
+        assert completion.choices[0].message.content == "plain answer" and completion.usage.total_tokens > 0
+        assert (len(srv.requests), srv.refusals) == (2, 1)  # the refused request used no scripted reply
+    with ScriptedServer([text("unused")], stream_tools="empty") as srv:
+        status, headers, body = raw_post(srv, {"model": "m", "messages": MESSAGES, "stream": True, **offer})
+    assert status == 200 and body == b""
+
+
+def test_response_formats_refuses_the_others_with_a_500_naming_the_allowed_types():
+    with ScriptedServer([text('{"reply": "hi"}')], response_formats=("json_object",)) as srv:
+        with pytest.raises(openai.InternalServerError, match="Input should be 'text' or 'json_object'"):
+            client_for(srv).chat.completions.create(
+                model="m", messages=MESSAGES,
+                response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {}}})
+        completion = client_for(srv).chat.completions.create(
+            model="m", messages=MESSAGES, response_format={"type": "json_object"})
+    assert completion.choices[0].message.content == '{"reply": "hi"}'

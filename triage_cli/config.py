@@ -34,12 +34,14 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "retries": (int, "a whole number"),
     "home": (str, "a directory path"),
     "orders_db": (str, "a file path"),
-    "structured_output": (str, '"auto", "json_schema" or "off"'),
+    "structured_output": (str, '"auto", "json_schema", "json_object" or "off"'),
+    "tool_rounds": (str, '"auto", "stream" or "plain"'),
     "order_id_pattern": (str, "a regular expression"),
     "providers": (dict, "a table of provider tables"),
 }
-_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output"}
-STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "off")
+_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
+STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
+TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
 
 _ENV_KEYS = {
     "TRIAGE_PROVIDER": "provider",
@@ -52,6 +54,7 @@ _ENV_KEYS = {
     "TRIAGE_HOME": "home",
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
+    "TRIAGE_TOOL_ROUNDS": "tool_rounds",
     "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
 }
 
@@ -78,6 +81,7 @@ class Settings:
     orders_db: Path | None
     config_path: Path | None
     structured_output: str = "auto"
+    tool_rounds: str = "auto"  # stream | plain (calls offering tools not streamed) | auto
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
     order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN  # what one order id looks like (order_ids.py)
@@ -152,8 +156,11 @@ def load_settings(
                                             "order_id_pattern")}
     home = Path(str(top("home")[1] or _default_home())).expanduser()
     orders_db = top("orders_db")[1]
-    structured_output, sources["structured_output"] = _structured_output(
-        top("structured_output"), chosen.name, tables.get(chosen.name) or {}, config_path)
+    table = tables.get(chosen.name) or {}
+    structured_output, sources["structured_output"] = _mode(
+        "structured_output", STRUCTURED_OUTPUT_MODES, top("structured_output"), chosen.name, table, config_path)
+    tool_rounds, sources["tool_rounds"] = _mode(
+        "tool_rounds", TOOL_ROUNDS_MODES, top("tool_rounds"), chosen.name, table, config_path)
     common = dict(
         timeout=_number(top("timeout"), "timeout", float, minimum=0.1, config_path=config_path),
         tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1, config_path=config_path),
@@ -164,6 +171,7 @@ def load_settings(
         config_path=config_path,
         secrets=_secrets(env, tables),
         structured_output=structured_output,
+        tool_rounds=tool_rounds,
         order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
         sources=sources,
     )
@@ -203,6 +211,7 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
         "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
         "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
         "retries": settings.retries, "structured_output": settings.structured_output,
+        "tool_rounds": settings.tool_rounds,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
         "order_id_pattern": settings.order_id_pattern.pattern,
     }
@@ -227,18 +236,19 @@ def load_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(str(value or _default_home())).expanduser()
 
 
-def _structured_output(found: tuple[int, Any], provider: str, table: Mapping[str, Any],
-                       config_path: Path | None) -> tuple[str, str]:
-    """(mode, where it came from): the setting itself wins; else the provider table's; else auto.
-    Checked whatever the provider, offline too: a typo is reported before it matters."""
+def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],
+          config_path: Path | None) -> tuple[str, str]:
+    """(mode, where it came from) for a setting that picks one of `modes`: the setting itself
+    wins; else the provider table's; else auto. Checked whatever the provider, offline too: a typo
+    is reported before it matters."""
     layer, value = found
-    key, where = "structured_output", _source(layer, "structured_output", config_path) if layer else "default"
-    if value is None and table.get("structured_output"):
-        value, key = table["structured_output"], f"providers.{provider}.structured_output"
-        where = _table_source(provider, "structured_output", {provider: table}, config_path)
+    name, where = key, _source(layer, key, config_path) if layer else "default"
+    if value is None and table.get(key):
+        value, name = table[key], f"providers.{provider}.{key}"
+        where = _table_source(provider, key, {provider: table}, config_path)
     mode = str(value or "auto").strip().lower()
-    if mode not in STRUCTURED_OUTPUT_MODES:
-        raise ConfigError(f"{where}: {key} must be one of {', '.join(STRUCTURED_OUTPUT_MODES)}, got {value!r}")
+    if mode not in modes:
+        raise ConfigError(f"{where}: {name} must be one of {', '.join(modes)}, got {value!r}")
     return mode, where
 
 

@@ -13,6 +13,13 @@ each case through the real CLI). No fault prints a traceback; only a bug in tria
     stream cut, SSE error, stall       partial reply kept and stored interrupted; a stall ends after
                                          `timeout` seconds without a chunk, keep-alive comments or not
     malformed chunks, bad base URL     one line ("cannot read"); a base URL is checked with the config
+    no finish_reason, close-delimited  a cut stream: partial reply kept, stored interrupted, exit 1; so
+      body cut, unterminated JSON        is a JSON answer that never closes its object
+    200 stream with no chunk at all    "the server ended the stream without an answer"; with tools
+                                         offered and tool_rounds = auto, the call is made again with
+                                         stream: false and plain is kept for the session
+    response_format refused (400, 422, not retried; structured_output = auto steps down: json_schema,
+      a 5xx naming it)                   json_object, the text trailer; the step kept is a notice
     finish_reason length, empty        a truncation note; "the model returned an empty answer"
   the tools (tools/registry.py: a tool result text the model can act on, the loop goes on)
     bad JSON, wrong type, unknown      "error: …" as the tool's result
@@ -64,3 +71,12 @@ class ModelError(TriageError):
 
 class StructuredOutputRejected(ModelError):
     """The endpoint refused a request because of its response_format (no structured output)."""
+
+
+class ToolStreamingUnsupported(ModelError):
+    """The endpoint cannot stream a call that offers tools (an error saying so, or a 200 stream
+    with nothing in it): the call can be made again with `stream: false`."""
+
+
+class EmptyStream(ModelError):
+    """A 200 stream that ended without a single chunk: the server gave up, not the model."""

@@ -5,6 +5,11 @@ concurrently and their results go back to the model. The call that answers in te
 answer, streamed as it arrives, so an answer costs exactly tool rounds + 1 model calls. The same
 call carries the triage record (engine/answer_format.py), settled against the lookups and the
 policy in engine/record.py before it is sent, after the reply.
+
+Servers that cannot stream a call offering tools (llama-cpp-python's) get `stream: false` calls
+(tool_rounds = plain, or auto after the first such failure): the same pieces, the answer shown as
+soon as its call returns; still tool rounds + 1 calls. Structured output steps down the same way
+(json_schema, json_object, the text trailer) when the server refuses it.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from triage_cli.engine.answer_format import RESPONSE_FORMAT, AnswerReader
+from triage_cli.engine.answer_format import RESPONSE_FORMATS, AnswerReader
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import (
     Done,
@@ -31,6 +36,7 @@ from triage_cli.engine.events import (
 from triage_cli.engine.llm import (
     ChatModel,
     FinishPiece,
+    Piece,
     ReasoningPiece,
     TextPiece,
     ToolCallPiece,
@@ -39,11 +45,19 @@ from triage_cli.engine.llm import (
 from triage_cli.engine.prompts import ROUND_CAP_NOTE, system_prompt
 from triage_cli.engine.record import lookups_from_calls, settle
 from triage_cli.engine.tool_round import round_messages, run_tool_round
-from triage_cli.errors import ModelError, StructuredOutputRejected
+from triage_cli.errors import ModelError, StructuredOutputRejected, ToolStreamingUnsupported
 from triage_cli.tools.registry import ToolRegistry
 
 STRUCTURED_FALLBACK_NOTE = "This endpoint does not take structured output; using the text fallback for the record."
 STRUCTURED_FALLBACK_HINT = 'Set structured_output = "off" for it to skip the first try.'
+JSON_OBJECT_NOTE = ("This endpoint refused a JSON schema; using JSON mode (json_object, the schema in the prompt) "
+                    "for the rest of the session.")
+JSON_OBJECT_HINT = 'Set structured_output = "json_object" for it to skip the first try.'
+PLAIN_ROUNDS_NOTE = ("This endpoint cannot stream tool calls; calls that offer tools are made without streaming "
+                     "for the rest of the session.")
+PLAIN_ROUNDS_HINT = 'Set tool_rounds = "plain" for it to skip the first try.'
+# What structured_output = auto tries, in order, while the server refuses.
+STRUCTURED_LADDER = ("json_schema", "json_object", "off")
 
 
 @dataclass
@@ -98,18 +112,24 @@ class _Round:
 class Agent:
     """Runs a model with tools; see the module docstring for the shape of a run.
 
-    `structured_output` is "json_schema" (always ask for the JSON answer), "off" (Markdown with a
-    record trailer) or "auto": JSON until the endpoint rejects it, then the trailer for the rest
-    of the session."""
+    `structured_output` is "json_schema" (always ask for the JSON answer with its schema),
+    "json_object" (JSON mode, the schema in the prompt), "off" (Markdown with a record trailer) or
+    "auto": each in that order while the endpoint refuses it; the step that worked is kept for the
+    session as `structured_mode`. `tool_rounds` is "stream", "plain" (calls that offer tools are
+    not streamed) or "auto": streamed until the server fails to stream one, then plain for the
+    session (`tool_round_mode`)."""
 
     def __init__(
-        self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto"
+        self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto",
+        tool_rounds: str = "auto",
     ) -> None:
         self.model = model
         self.tools = tools
         self.max_rounds = max_rounds
         self.structured_output = structured_output
-        self._structured = structured_output != "off"
+        self.structured_mode = "json_schema" if structured_output == "auto" else structured_output
+        self.tool_rounds = tool_rounds
+        self.tool_round_mode = "plain" if tool_rounds == "plain" else "stream"
 
     def warm_up(self) -> None:
         self.model.warm_up()
@@ -121,7 +141,18 @@ class Agent:
         return "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
 
     def _system(self) -> dict[str, Any]:
-        return {"role": "system", "content": system_prompt(structured=self._structured)}
+        return {"role": "system", "content": system_prompt(structured=self.structured_mode)}
+
+    def _step_down(self, exc: StructuredOutputRejected) -> Event:
+        """The next step of the structured-output ladder, as the notice that says so; an Error
+        when there is none (a fixed mode, or the last step)."""
+        at = STRUCTURED_LADDER.index(self.structured_mode) if self.structured_mode in STRUCTURED_LADDER else -1
+        if self.structured_output != "auto" or not 0 <= at < len(STRUCTURED_LADDER) - 1:
+            return Error(f"{exc} (set structured_output = \"off\" for this provider)", kind="model")
+        self.structured_mode = STRUCTURED_LADDER[at + 1]
+        if self.structured_mode == "json_object":
+            return Notice(JSON_OBJECT_NOTE, hint=JSON_OBJECT_HINT)
+        return Notice(STRUCTURED_FALLBACK_NOTE, hint=STRUCTURED_FALLBACK_HINT)
 
     async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
         """Answer the conversation's last user message. The conversation gains the tool rounds
@@ -147,13 +178,21 @@ class Agent:
                             yield event
                         break
                     except StructuredOutputRejected as exc:
-                        if self.structured_output != "auto":
+                        step = self._step_down(exc)
+                        if isinstance(step, Error):
                             yield meter.usage()  # the error comes last: it ends the stream
-                            yield Error(f"{exc} (set structured_output = \"off\" for this provider)", kind="model")
+                            yield step
                             return
-                        self._structured = False
                         messages[0] = self._system()
-                        yield Notice(STRUCTURED_FALLBACK_NOTE, hint=STRUCTURED_FALLBACK_HINT)
+                        yield step
+                    except ToolStreamingUnsupported as exc:
+                        if self.tool_rounds != "auto" or self.tool_round_mode == "plain":
+                            yield meter.usage()
+                            hint = ' (set tool_rounds = "plain" for this provider)' if self.tool_rounds == "stream" else ""
+                            yield Error(f"{exc}{hint}", kind="model")
+                            return
+                        self.tool_round_mode = "plain"
+                        yield Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
                     except ModelError as exc:
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(str(exc), kind="model")
@@ -164,6 +203,12 @@ class Agent:
                     if rest:
                         shown.append(rest)
                         yield TextDelta(rest)
+                    if current.reader.unterminated and current.finish_reason != "length":
+                        # The JSON answer never closed its object: a cut stream, kept as such.
+                        yield meter.usage()
+                        yield Error(f"the answer from {self.model.name} ended inside its JSON object, so it is "
+                                    "incomplete", kind="model")
+                        return
                     reply = "".join(shown)
                     question = questions[-1] if questions else ""
                     lookups = lookups_from_calls(looked_up)
@@ -220,9 +265,14 @@ class Agent:
         meter: _Meter,
         shown: list[str],
     ) -> AsyncIterator[Event]:
-        response_format = RESPONSE_FORMAT if self._structured else None
-        stream = self.model.stream(messages, self.tools.schemas(), allow_tools=allow_tools,
-                                   response_format=response_format)
+        response_format = RESPONSE_FORMATS[self.structured_mode]
+        schemas = self.tools.schemas()
+        stream: AsyncIterator[Piece]
+        if self.tool_round_mode == "plain" and schemas:
+            stream = _replay(await self.model.complete(messages, schemas, allow_tools=allow_tools,
+                                                       response_format=response_format))
+        else:
+            stream = self.model.stream(messages, schemas, allow_tools=allow_tools, response_format=response_format)
         async for piece in stream:
             if isinstance(piece, TextPiece):
                 current.text.append(piece.text)
@@ -248,3 +298,9 @@ class Agent:
                 meter.completion_tokens += piece.completion_tokens
             elif isinstance(piece, FinishPiece):
                 current.finish_reason = piece.reason
+
+
+async def _replay(pieces: list[Piece]) -> AsyncIterator[Piece]:
+    """A non-streamed answer read like a stream: shown the moment its call returns."""
+    for piece in pieces:
+        yield piece

@@ -16,7 +16,7 @@ from typing import Any
 RECORD_FIELDS = ("order_id", "issue", "status", "next_step", "summary")
 TRAILER_OPEN, TRAILER_CLOSE = "<triage>", "</triage>"
 
-_ANSWER_SCHEMA: dict[str, Any] = {
+ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "reply": {"type": "string", "description": "The answer for the support agent, in Markdown."},
@@ -32,7 +32,11 @@ _ANSWER_SCHEMA: dict[str, Any] = {
 
 RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
-    "json_schema": {"name": "triage_answer", "strict": True, "schema": _ANSWER_SCHEMA},
+    "json_schema": {"name": "triage_answer", "strict": True, "schema": ANSWER_SCHEMA},
+}
+# For servers that take JSON mode but not a schema (llama-cpp-python): the prompt describes it.
+RESPONSE_FORMATS: dict[str, dict[str, Any] | None] = {
+    "json_schema": RESPONSE_FORMAT, "json_object": {"type": "json_object"}, "off": None,
 }
 
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -56,6 +60,7 @@ class JsonReplyReader:
         self._hex: str | None = None
         self._high_surrogate: int | None = None
         self._out: list[str] = []
+        self.closed = False  # the top-level object (or array) has been closed
 
     def feed(self, text: str) -> str:
         self._raw.append(text)
@@ -103,6 +108,7 @@ class JsonReplyReader:
             self._expect_key = self._depth == 1 and ch == "{"
         elif ch in "}]":
             self._depth -= 1
+            self.closed = self.closed or self._depth == 0
         elif self._depth == 1 and ch in ":,":
             self._expect_key = ch == ","
 
@@ -284,6 +290,11 @@ class AnswerReader:
         if buffer:
             self._at_line_start = buffer.endswith("\n")
         return self._reader.feed(buffer)
+
+    @property
+    def unterminated(self) -> bool:
+        """The answer is a JSON object that never closed: the stream was cut short."""
+        return isinstance(self._reader, JsonReplyReader) and not self._reader.closed
 
     def finish(self) -> tuple[str, dict[str, Any] | None]:
         if self._reader is None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from triage_cli.errors import ModelError, StructuredOutputRejected
+from triage_cli.errors import EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported
 from triage_cli.providers import without_credentials
 
 
@@ -50,7 +50,8 @@ Piece = TextPiece | ReasoningPiece | ToolCallPiece | UsagePiece | FinishPiece
 
 
 class ChatModel(Protocol):
-    """What the agent needs from a model: one streamed chat completion at a time."""
+    """What the agent needs from a model: one chat completion at a time, streamed or not; both
+    give the same pieces, so the agent reads them with one code path."""
 
     name: str
 
@@ -62,6 +63,15 @@ class ChatModel(Protocol):
         allow_tools: bool = True,
         response_format: dict[str, Any] | None = None,
     ) -> AsyncIterator[Piece]: ...
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        allow_tools: bool = True,
+        response_format: dict[str, Any] | None = None,
+    ) -> list[Piece]: ...
 
     def warm_up(self) -> None: ...
 
@@ -106,14 +116,71 @@ class OpenAIChatModel:
             from openai import Timeout
 
             timeout = self.endpoint.timeout
+            from openai import DefaultAsyncHttpxClient
+
             self._client = AsyncOpenAI(
                 api_key=self.endpoint.api_key,
                 base_url=self.endpoint.base_url,
                 # A host that drops packets is given up on sooner than a model that thinks.
                 timeout=Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
                 max_retries=self.endpoint.retries,
+                http_client=DefaultAsyncHttpxClient(event_hooks={"response": [_no_retry_for_refusals]}),
             )
         return self._client
+
+    def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], allow_tools: bool,
+                 response_format: dict[str, Any] | None, stream: bool) -> dict[str, Any]:
+        request: dict[str, Any] = {"model": self.endpoint.model, "messages": messages, "stream": stream}
+        if stream:
+            request["stream_options"] = {"include_usage": True}
+        if tools:
+            request["tools"] = tools
+            request["tool_choice"] = "auto" if allow_tools else "none"
+        if response_format is not None:
+            request["response_format"] = response_format
+        return request
+
+    def _refusal(self, exc: Exception, request: dict[str, Any]) -> ModelError:
+        """The error for a failed call: a refusal the agent can step around, or a plain one."""
+        line = describe_api_error(exc, self.endpoint)
+        refused = refusal_of(getattr(exc, "status_code", None), _server_message(exc))
+        if refused == "response_format" and "response_format" in request:
+            return StructuredOutputRejected(line)
+        if refused == "tool_streaming" and request.get("stream") and "tools" in request:
+            return ToolStreamingUnsupported(line)
+        return ModelError(line)
+
+    def _empty(self, request: dict[str, Any]) -> ModelError:
+        """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does
+        this when it cannot stream tool calls (it fails after sending its headers)."""
+        line = f"{self.endpoint.provider} ended the stream without an answer"
+        return ToolStreamingUnsupported(line) if "tools" in request else EmptyStream(line)
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]],
+        *,
+        allow_tools: bool = True,
+        response_format: dict[str, Any] | None = None,
+    ) -> list[Piece]:
+        """One chat completion with `stream: false`, as the pieces a stream would give: for
+        servers that cannot stream tool calls. Raises as stream() does."""
+        import openai
+
+        request = self._request(messages, tools, allow_tools, response_format, stream=False)
+        try:
+            try:
+                client = self._get_client()
+            except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
+                raise ModelError(f"cannot set up a client for {self.endpoint.provider} at "
+                                 f"{self.endpoint.base_url}: {exc}") from None
+            completion = await client.chat.completions.create(**request)
+            return _completion_pieces(completion)
+        except openai.APIError as exc:
+            raise self._refusal(exc, request) from None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelError(f"{self.endpoint.provider} sent an answer triage cannot read: {exc}") from None
 
     async def stream(
         self,
@@ -127,19 +194,10 @@ class OpenAIChatModel:
         refuses `response_format`, ModelError for any other failure."""
         import openai
 
-        request: dict[str, Any] = {
-            "model": self.endpoint.model,
-            "messages": messages,
-            "stream": True,
-            "stream_options": {"include_usage": True},
-        }
-        if tools:
-            request["tools"] = tools
-            request["tool_choice"] = "auto" if allow_tools else "none"
-        if response_format is not None:
-            request["response_format"] = response_format
+        request = self._request(messages, tools, allow_tools, response_format, stream=True)
         response = None
         started = False  # once chunks arrive, a failure is a cut stream, not a refused connection
+        said_anything = finished = False
         provider, timeout = self.endpoint.provider, self.endpoint.timeout
         stalled = (f"the stream from {provider} stalled: nothing for {timeout:g} s (the timeout setting), "
                    "so the answer is incomplete")
@@ -157,24 +215,36 @@ class OpenAIChatModel:
                     deadline.reschedule(loop.time() + timeout)
                     started = True
                     for piece in _pieces(chunk):
+                        said_anything = said_anything or not isinstance(piece, UsagePiece)
+                        finished = finished or isinstance(piece, FinishPiece)
                         yield piece
+            if not said_anything:
+                raise self._empty(request)
+            if not finished:
+                # A proxy closing a connection-delimited body, or [DONE] before the end.
+                raise ModelError(f"the stream from {provider} ended before the answer was complete "
+                                 "(no finish_reason)")
         except TimeoutError:
             raise ModelError(stalled if started else f"{provider} at {without_credentials(self.endpoint.base_url)} sent "
                              f"nothing within {timeout:g} s (the timeout setting)") from None
         except openai.APIError as exc:
             if started and isinstance(exc, openai.APITimeoutError):
                 raise ModelError(stalled) from None
+            if response is not None and not said_anything and isinstance(exc, openai.APIConnectionError):
+                raise self._empty(request) from None
             if started and isinstance(exc, openai.APIConnectionError):
                 raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
-            if response_format is not None and _rejects_response_format(exc):
-                raise StructuredOutputRejected(describe_api_error(exc, self.endpoint)) from None
-            raise ModelError(describe_api_error(exc, self.endpoint)) from None
+            if said_anything:  # asking again, another way, would repeat what the user has seen
+                raise ModelError(describe_api_error(exc, self.endpoint)) from None
+            raise self._refusal(exc, request) from None
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             # A malformed event or a dropped socket that the SDK did not wrap.
             raise ModelError(f"{self.endpoint.provider} sent a stream triage cannot read: {exc}") from None
         except Exception as exc:
             if not type(exc).__module__.startswith(("httpx", "httpcore")):  # httpx2 and httpcore2 too
                 raise
+            if response is not None and not said_anything:
+                raise self._empty(request) from None
             raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer ({exc})") from None
         finally:
             if response is not None:
@@ -219,6 +289,75 @@ def _pieces(chunk: Any) -> list[Piece]:
     return pieces
 
 
+def _completion_pieces(completion: Any) -> list[Piece]:
+    """A non-streamed chat.completion as the pieces its stream would have given."""
+    pieces: list[Piece] = []
+    usage = getattr(completion, "usage", None)
+    for choice in getattr(completion, "choices", None) or ():
+        message = choice.message
+        extra = (message.model_extra or {}) if message is not None else {}
+        reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+        if isinstance(reasoning, str) and reasoning:
+            pieces.append(ReasoningPiece(reasoning))
+        content = _text(message.content, "content") if message is not None else ""
+        if content:
+            pieces.append(TextPiece(content))
+        for index, call in enumerate((message.tool_calls if message is not None else None) or ()):
+            function = getattr(call, "function", None)
+            pieces.append(ToolCallPiece(
+                index=index,
+                id=_text(call.id, "a tool call id") or None,
+                name=_text(function.name, "a tool name") or None if function else None,
+                arguments=_text(function.arguments, "tool arguments") if function else "",
+            ))
+        pieces.append(FinishPiece(choice.finish_reason or "stop"))
+    if not pieces:
+        raise EmptyStream("the server sent a completion without an answer")
+    if usage:
+        pieces.append(UsagePiece(usage.prompt_tokens or 0, usage.completion_tokens or 0))
+    return pieces
+
+
+# What a server's refusal names, lower-cased: a request it will never take, so asking again is a
+# wasted call. llama-cpp-python answers json_schema with a 500 and "Input should be 'text' or
+# 'json_object'", and a streamed call offering tools with "Automatic streaming tool choice is not
+# supported" (as an SSE error or an empty 200 stream).
+_FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "structured")
+_TOOL_STREAM_WORDS = ("streaming tool", "stream tool", "tool choice is not supported",
+                      "tools are not supported with stream", "tool calls with stream")
+
+
+def refusal_of(status: int | None, message: str) -> str | None:
+    """'response_format' or 'tool_streaming' when an error says the server cannot do that, else
+    None. Only a 400, 422 or 5xx counts: a 429 or an auth error is about something else."""
+    if status is not None and status not in (400, 422) and status < 500:
+        return None
+    text = message.lower()
+    if any(words in text for words in _TOOL_STREAM_WORDS):
+        return "tool_streaming"
+    if any(words in text for words in _FORMAT_WORDS):
+        return "response_format"
+    return None
+
+
+async def _no_retry_for_refusals(response: Any) -> None:
+    """An httpx response hook: an error that names something the server cannot do is not
+    retried (the SDK obeys `x-should-retry`), so a 500 about json_schema costs one call, not 3."""
+    if response.status_code < 500:
+        return  # 4xx are not retried anyway (but 408/409/429, which are never refusals)
+    await response.aread()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message = response.text
+    if isinstance(body, dict):
+        inner = body.get("error")
+        message = str((inner.get("message") if isinstance(inner, dict) else body.get("message")) or message)
+    if refusal_of(response.status_code, message):
+        response.headers["x-should-retry"] = "false"
+
+
 def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
     """One line for the user, saying what to do where there is something to do. Never includes
     the key, even when the server's message quotes it."""
@@ -255,6 +394,8 @@ def _describe(exc: Exception, endpoint: Endpoint) -> str:
         return f"{provider} rejected the request (HTTP 400): {detail}"
     if status is not None:
         retried = f", after {tries}" if status >= 500 or status in (408, 409) else ""
+        if refusal_of(status, detail):
+            retried = ""  # not retried: see _no_retry_for_refusals
         return f"{provider} failed with HTTP {status}{retried}: {detail}"
     return f"{provider} stream failed: {detail}"
 
@@ -271,14 +412,6 @@ def _context_too_long(exc: Exception) -> bool:
     return code == "context_length_exceeded" or any(words in message for words in (
         "context length", "context_length", "context window", "maximum context", "too many tokens",
         "prompt is too long", "reduce the length", "input is too long"))
-
-
-def _rejects_response_format(exc: Exception) -> bool:
-    """A 400 or 422 whose message is about structured output, as servers without it answer."""
-    if getattr(exc, "status_code", None) not in (400, 422):
-        return False
-    message = _server_message(exc).lower()
-    return any(word in message for word in ("response_format", "response format", "json_schema", "structured"))
 
 
 def _server_message(exc: Exception) -> str:

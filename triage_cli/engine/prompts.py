@@ -34,6 +34,12 @@ Today is {today}.
 JSON_FORMAT = """Once you have what you need, answer with one JSON object and nothing else, with the fields in \
 this order: reply (the Markdown reply), order_id, issue, status, next_step, summary."""
 
+# With response_format json_object the server only checks that the answer is JSON: the schema
+# json_schema would have enforced is spelled out instead.
+JSON_OBJECT_FORMAT = JSON_FORMAT + """ The object must follow this JSON schema exactly (no other \
+fields, no text around it):
+{schema}"""
+
 TRAILER_FORMAT = """Once you have what you need, write the Markdown reply, then on a last line of its own the record \
 as JSON between <triage> and </triage>, for example:
 <triage>{"order_id": "A1002", "issue": "late delivery", "status": "delayed", "next_step": "answer", \
@@ -46,10 +52,17 @@ ROUND_CAP_NOTE = (
 )
 
 
-def system_prompt(*, structured: bool, today: date | None = None) -> str:
-    """The instructions; `structured` says whether the answer comes as a JSON object (with
-    response_format) or as Markdown with a record trailer."""
-    return SYSTEM_PROMPT.format(
-        answer_format=JSON_FORMAT if structured else TRAILER_FORMAT,
-        today=(today or date.today()).strftime("%A %d %B %Y"),
-    )
+def system_prompt(*, structured: bool | str, today: date | None = None) -> str:
+    """The instructions for the answer's shape: "json_schema" (or True) asks for the JSON object
+    that response_format enforces, "json_object" for the same object with its schema described
+    here (the server only checks it is JSON), "off" (or False) for Markdown with a record trailer."""
+    mode = {True: "json_schema", False: "off"}.get(structured, structured)  # type: ignore[arg-type]
+    if mode == "json_object":
+        import json
+
+        from triage_cli.engine.answer_format import ANSWER_SCHEMA
+
+        answer_format = JSON_OBJECT_FORMAT.format(schema=json.dumps(ANSWER_SCHEMA))
+    else:
+        answer_format = TRAILER_FORMAT if mode == "off" else JSON_FORMAT
+    return SYSTEM_PROMPT.format(answer_format=answer_format, today=(today or date.today()).strftime("%A %d %B %Y"))

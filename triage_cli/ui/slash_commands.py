@@ -103,7 +103,11 @@ _PROVIDER_FLAGS = {"--base-url": "base_url", "--model": "model", "-m": "model"}
 
 async def _provider(repl: Repl, argument: str) -> None:
     if not argument:
-        repl.say(f"provider: {repl.settings.describe()}", "")
+        engine, settings = repl.engine, repl.settings  # the modes the engine settled on, else the settings
+        modes = "" if settings.offline else (
+            f" · structured output: {getattr(engine, 'structured_mode', settings.structured_output)}"
+            f" · tool rounds: {getattr(engine, 'tool_round_mode', settings.tool_rounds)}")
+        repl.say(f"provider: {settings.describe()}{modes}", "")
         return
     await repl.switch(parse_provider(argument))
 
