@@ -181,7 +181,7 @@ def test_structured_output_is_checked_offline_too_with_where_it_came_from(tmp_pa
     with pytest.raises(ConfigError) as caught:
         settings(tmp_path, config='structured_output = "maybe"\n')
     assert str(caught.value) == (f"{tmp_path / 'config.toml'}, line 1: structured_output must be one of "
-                                 "auto, json_schema, off, got 'maybe'")
+                                 "auto, json_schema, json_object, off, got 'maybe'")
     with pytest.raises(ConfigError, match="^TRIAGE_STRUCTURED_OUTPUT: structured_output must be"):
         settings(tmp_path, env={"TRIAGE_STRUCTURED_OUTPUT": "maybe"})
     assert settings(tmp_path, env={"TRIAGE_STRUCTURED_OUTPUT": "OFF"}).structured_output == "off"
