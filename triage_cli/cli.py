@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, TypeGuard
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -16,41 +16,48 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 from triage_cli import __version__
 from triage_cli.errors import TriageError, UsageError
 
-class _PlainLabels:
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
+
+    from triage_cli.config import Settings
+
+def _plain_labels(params: list[_click.Parameter]) -> list[_click.Parameter]:
     """--help shows what a user types: a flag alone (`--json`), a value by its metavar
     (`--order ID`), an argument by its name (`ID`, `[ID]`). typer 0.2x's own click labels every
     parameter with its Python type instead (`--json <bool>`, `<list[str]>`, usage `{ID}`)."""
-
-    def get_params(self, ctx):  # type: ignore[no-untyped-def]
-        params = super().get_params(ctx)  # type: ignore[misc]
-        for param in params:
-            if isinstance(param, TyperOption) and not isinstance(param, _Option):
-                param.__class__ = _Option
-            elif isinstance(param, TyperArgument) and not isinstance(param, _Argument):
-                param.__class__ = _Argument
-        return params
+    for param in params:
+        if isinstance(param, TyperOption) and not isinstance(param, _Option):
+            param.__class__ = _Option
+        elif isinstance(param, TyperArgument) and not isinstance(param, _Argument):
+            param.__class__ = _Argument
+    return params
 
 
 class _Option(TyperOption):
-    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+    def display_type_rich(self, ctx: _click.Context) -> str | None:
         return None if self.is_flag else super().display_type_rich(ctx)
 
 
 class _Argument(TyperArgument):
-    def display_type_rich(self, ctx):  # type: ignore[no-untyped-def]
+    def display_type_rich(self, ctx: _click.Context) -> str | None:
         return None  # the metavar names it
 
-    def get_usage_pieces(self, ctx):  # type: ignore[no-untyped-def]
+    def get_usage_pieces(self, ctx: _click.Context) -> list[str]:
         name = self.metavar or (self.name or "").upper()
         return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
 
 
-class _Command(_PlainLabels, TyperCommand):
-    pass
+class _Command(TyperCommand):
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        return _plain_labels(super().get_params(ctx))
 
 
-class _Group(_PlainLabels, TyperGroup):
-    pass
+class _Group(TyperGroup):
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        return _plain_labels(super().get_params(ctx))
 
 
 app = typer.Typer(
@@ -421,14 +428,14 @@ def _options_belong_after(ctx: typer.Context) -> None:
             raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")
 
 
-def _store_home():  # -> Path
+def _store_home() -> Path:
     """The data directory; the ticket commands need no model, so no provider is resolved."""
     from triage_cli.config import load_home
 
     return _checked_home(load_home())
 
 
-def _checked_home(home):  # (Path) -> Path
+def _checked_home(home: Path) -> Path:
     """Warn (once a run) when the data directory, made by the user, lets other users in."""
     from triage_cli.store.database import exposed_home
 
@@ -463,7 +470,7 @@ def read_question(words: list[str] | None) -> str:
     return text.replace("\x00", "")
 
 
-def _settings(provider: str | None, model: str | None, base_url: str | None):  # -> Settings
+def _settings(provider: str | None, model: str | None, base_url: str | None) -> Settings:
     from triage_cli.config import load_settings
 
     settings = load_settings({"provider": provider, "model": model, "base_url": base_url})
@@ -477,7 +484,8 @@ class _user_errors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, error, traceback) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> Literal[False]:
         if isinstance(error, TriageError):
             _print_error(str(error))
             raise typer.Exit(error.exit_code)
@@ -551,18 +559,18 @@ def main() -> None:
         if not _is_click_error(exc):
             raise
         if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed
-            message = exc.format_message().strip()  # type: ignore[attr-defined]
+            message = exc.format_message().strip()
             if message:
                 sys.stderr.write(message + "\n")
             raise SystemExit(2) from None
         ctx = getattr(exc, "ctx", None)
         hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
-        _print_error(exc.format_message().rstrip(".") + hint)  # type: ignore[attr-defined]
+        _print_error(exc.format_message().rstrip(".") + hint)
         raise SystemExit(getattr(exc, "exit_code", 2)) from None
     raise SystemExit(code or 0)
 
 
-def _is_click_error(exc: BaseException) -> bool:
+def _is_click_error(exc: BaseException) -> TypeGuard[_click.ClickException]:
     """Click's own exceptions (usage errors, bad parameters), without importing the copy of
     click that typer vendors by its private name."""
     return any(kind.__name__ == "ClickException" for kind in type(exc).__mro__)

@@ -112,7 +112,8 @@ def load_settings(
     env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
     env.update(os.environ if environ is None else environ)
     config_path, file_values = _read_config_file(env)
-    tables = file_values.pop("providers", {})
+    # _read_config_file has checked that each [providers.NAME] value is a string.
+    tables: dict[str, dict[str, str]] = file_values.pop("providers", {})
     layers = [
         file_values,
         {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
@@ -270,7 +271,7 @@ def _dotenv_path(cwd: Path | None) -> Path:
         return Path(".env")
 
 
-def _split_model_prefixes(layers: list[dict[str, Any]], tables: dict) -> None:
+def _split_model_prefixes(layers: list[dict[str, Any]], tables: Mapping[str, object]) -> None:
     """Turn `model = "groq/x"` into provider groq, model x, when no layer names a provider:
     with a provider named, `openai/gpt-oss-120b` is that provider's own model name."""
     for number, layer in enumerate(layers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 
@@ -48,7 +49,7 @@ def without_credentials(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
-def preset(name: str, overrides: dict | None = None) -> Provider:
+def preset(name: str, overrides: Mapping[str, str] | None = None) -> Provider:
     """The preset called `name`, with a config file's [providers.NAME] table applied over it.
 
     A table for a name that is not built in defines a new provider (it then needs a base_url).
@@ -58,15 +59,14 @@ def preset(name: str, overrides: dict | None = None) -> Provider:
         base = Provider(name, None, None, None, key_required=False)
     if not overrides:
         return base
-    fields = {
-        "base_url": overrides.get("base_url", base.base_url),
-        "key_env": overrides.get("api_key_env", base.key_env),
-        "default_model": overrides.get("model", base.default_model),
-    }
-    if "api_key_env" in overrides:
-        fields["key_required"] = True
-    return replace(base, **fields)
+    return replace(
+        base,
+        base_url=overrides.get("base_url", base.base_url),
+        key_env=overrides.get("api_key_env", base.key_env),
+        default_model=overrides.get("model", base.default_model),
+        key_required=True if "api_key_env" in overrides else base.key_required,
+    )
 
 
-def known(name: str, tables: dict) -> bool:
+def known(name: str, tables: Mapping[str, object]) -> bool:
     return name in PRESETS or name in tables

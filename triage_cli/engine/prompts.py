@@ -56,7 +56,7 @@ def system_prompt(*, structured: bool | str, today: date | None = None) -> str:
     """The instructions for the answer's shape: "json_schema" (or True) asks for the JSON object
     that response_format enforces, "json_object" for the same object with its schema described
     here (the server only checks it is JSON), "off" (or False) for Markdown with a record trailer."""
-    mode = {True: "json_schema", False: "off"}.get(structured, structured)  # type: ignore[arg-type]
+    mode = structured if isinstance(structured, str) else "json_schema" if structured else "off"
     if mode == "json_object":
         import json
 

@@ -11,13 +11,14 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from triage_cli.engine.events import ToolCall, TriageRecord
 from triage_cli.engine.policy import out_of_scope_topics
 from triage_cli.tools.orders import ORDER_TOOL
 
-NEXT_STEPS = ("answer", "escalate")
+NextStep = Literal["answer", "escalate"]  # TriageRecord.next_step
+NEXT_STEPS: tuple[NextStep, ...] = ("answer", "escalate")
 _STATED = re.compile(r"next step\W{0,6}(answer|escalate)\b", re.IGNORECASE)
 _LIMITS = {"order_id": 64, "issue": 120, "status": 120, "summary": 600}
 
@@ -59,7 +60,7 @@ def lookups_from_calls(calls: Iterable[tuple[ToolCall, str]]) -> list[dict[str, 
 class Assessment:
     """What the rules conclude from a question and its lookups."""
 
-    next_step: str
+    next_step: NextStep
     reasons: list[str]  # why it escalates; empty for answer
     topics: list[str]  # out-of-scope topics the question raises
     forced: list[str]  # reasons no answer may override: an order not found or not readable
@@ -107,7 +108,7 @@ def rules_record(question: str, orders: list[dict[str, Any]], assessment: Assess
         order_id=", ".join(o["order_id"] for o in orders) or None,
         issue=_issue(orders, assessment.topics),
         status=record_status(orders),
-        next_step=assessment.next_step,  # type: ignore[arg-type]
+        next_step=assessment.next_step,
         summary=f"{summary} Next step: {assessment.next_step}.",
     )
 
@@ -117,10 +118,18 @@ def verdict_line(next_step: str, reasons: list[str]) -> str:
     return f"**Next step:** {next_step}{': ' + '; '.join(reasons) if reasons else ''}."
 
 
-def stated_next_step(reply: str) -> str | None:
+def stated_next_step(reply: str) -> NextStep | None:
     """The next step the reply itself names last ("Next step: escalate"), if any."""
     found = _STATED.findall(reply)
-    return found[-1].lower() if found else None
+    return as_next_step(found[-1].lower()) if found else None
+
+
+def as_next_step(value: object) -> NextStep | None:
+    """`value` if it is one of NEXT_STEPS, else None."""
+    for step in NEXT_STEPS:
+        if value == step:
+            return step
+    return None
 
 
 def settle(
@@ -137,8 +146,8 @@ def settle(
     rules = rules_record(question, orders, assessment)
     given = _clean_fields(fields or {})
     stated = stated_next_step(reply)
-    votes = [v for v in (given.get("next_step"), stated) if v in NEXT_STEPS]
-    next_step = ("escalate" if "escalate" in votes else "answer") if votes else assessment.next_step
+    votes = [v for v in (as_next_step(given.get("next_step")), stated) if v is not None]
+    next_step: NextStep = ("escalate" if "escalate" in votes else "answer") if votes else assessment.next_step
     summary = given.get("summary") or _first_sentences(reply) or rules.summary
     status = given.get("status") or rules.status
     if assessment.forced and next_step != "escalate":
@@ -148,7 +157,7 @@ def settle(
         order_id=given.get("order_id") or rules.order_id,
         issue=given.get("issue") or rules.issue,
         status=status,
-        next_step=next_step,  # type: ignore[arg-type]
+        next_step=next_step,
         summary=summary,
     )
     if stated == next_step:

@@ -196,7 +196,7 @@ def now() -> str:
 
 def migrate(connection: sqlite3.Connection) -> int:
     """Apply the migrations the database lacks, each in its own transaction; returns the version."""
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    version: int = connection.execute("PRAGMA user_version").fetchone()[0]
     if version == len(MIGRATIONS):
         return version  # the usual case: no write lock taken just to look
     while True:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 # (order_id, status, carrier, eta offset in days or None, last event, event day offset, event time, note, items)
-_ROWS: list[tuple] = [
+_Row = tuple[str, str, str | None, int | None, str, int, str, str, str]
+_ROWS: list[_Row] = [
     ("A1001", "packed", "UPS", 2, "Packed at the Leeds warehouse; ships {collection}", 0, "08:45",
      "Ships with the afternoon collection on the day it is packed.", "Espresso machine"),
     ("A1002", "delayed", "DHL", 1, "Held at the Manchester hub: severe weather", 0, "07:10",

@@ -99,7 +99,7 @@ class OrderStore:
         store.columns()
         return store
 
-    def _query(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         try:
             connection = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.busy_timeout)
         except sqlite3.Error as exc:

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, get_type_hints
 
 from triage_cli.nested import map_strings
@@ -141,8 +142,7 @@ def _to_text(result: Any) -> str:
     text = json.dumps(result, ensure_ascii=False, default=str)
     budget = MAX_RESULT_CHARS // 2
     while len(text) > MAX_RESULT_CHARS and budget >= 64:
-        text = json.dumps(map_strings(result, lambda s, limit=budget: _cut(s, limit)), ensure_ascii=False,
-                          default=str)
+        text = json.dumps(map_strings(result, partial(_cut, limit=budget)), ensure_ascii=False, default=str)
         budget //= 2
     return _cut(text, MAX_RESULT_CHARS)
 

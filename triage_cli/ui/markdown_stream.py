@@ -14,8 +14,10 @@ import functools
 import re
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from rich.console import Console, ConsoleOptions, RenderResult
 from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
@@ -135,12 +137,14 @@ class MarkdownStream:
             self._checked = len(complete)
             return None  # an open code block ends only at its closing fence: no need to parse
         self._checked = len(complete)
-        env: dict = {}
+        env: dict[str, Any] = {}
         blocks = [t for t in self._parser.parse(complete, env) if t.level == 0 and t.map and t.nesting >= 0]
         self._fence = _open_fence(blocks[-1], complete) if blocks else None
         if len(blocks) < 2:
             return None
-        cut = _offset_of_line(tail, blocks[-1].map[0])
+        last_map = blocks[-1].map
+        assert last_map is not None  # blocks without a map were left out above
+        cut = _offset_of_line(tail, last_map[0])
         finished, self._open = tail[:cut], tail[cut:]
         self._checked = 0
         self._fence = None
@@ -183,7 +187,7 @@ class MarkdownStream:
         return render_markdown_lines(self.console, self._before + piece, width)[self._before_lines[key]:]
 
 
-def _open_fence(token, text: str) -> str | None:  # noqa: ANN001 - a markdown_it Token
+def _open_fence(token: Token, text: str) -> str | None:
     """The fence (```` ``` ```` or `~~~`, as long as written) of a code block that `text` leaves
     open, else None."""
     if token.type != "fence" or not token.markup or not token.map:
