@@ -112,6 +112,7 @@ def chat(triage: Path, env: dict[str, str], base_url: str) -> None:
     command = " ".join([str(triage), "chat", "--base-url", base_url, "--model", "smollm2"])
     exports = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("TRIAGE_"))
     run("tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "50", f"env {exports} {command}")
+    run("tmux", "set-option", "-t", session, "remain-on-exit", "on")  # a crash stays readable
 
     def screen() -> str:
         shown = subprocess.run(["tmux", "capture-pane", "-p", "-S", "-500", "-t", session], capture_output=True,
@@ -123,15 +124,21 @@ def chat(triage: Path, env: dict[str, str], base_url: str) -> None:
         while time.monotonic() < deadline and not predicate(screen()):
             time.sleep(0.5)
 
+    def prompts(shown: str) -> int:
+        return sum(1 for line in shown.splitlines() if line.startswith("›"))
+
     try:
-        wait_until(lambda s: "›" in s, 60)
-        for number, line in enumerate(("Where is order A1002? It has not arrived.", "ok, and when will it come?"), 1):
-            run("tmux", "send-keys", "-t", session, line, "Enter")
-            # The turn is over when the prompt is back after the question.
-            wait_until(lambda s, line=line: "›" in s.split(line, 1)[-1].split("\n", 1)[-1])
-        for line in ("/provider", "/usage"):
-            run("tmux", "send-keys", "-t", session, line, "Enter")
-            wait_until(lambda s, line=line: "›" in s.split(line, 1)[-1].split("\n", 1)[-1], 30)
+        wait_until(lambda s: prompts(s) >= 1, 60)
+        time.sleep(1)  # the prompt is drawn a moment before it takes keys
+        lines = ("Where is order A1002? It has not arrived.", "ok, and when will it come?", "/provider", "/usage")
+        for line in lines:
+            if "Pane is dead" in screen():
+                break
+            before = prompts(screen())
+            run("tmux", "send-keys", "-t", session, "-l", line)
+            run("tmux", "send-keys", "-t", session, "Enter")
+            # The turn is over when a new prompt is drawn below the answer.
+            wait_until(lambda s, before=before: prompts(s) > before or "Pane is dead" in s, 600)
         say("triage chat, two turns, /provider, /usage")
         print(screen().rstrip())
         run("tmux", "send-keys", "-t", session, "/exit", "Enter")
@@ -157,7 +164,8 @@ def main() -> None:
     with log.open("w") as out:
         server = subprocess.Popen(
             [python, "-m", "llama_cpp.server", "--model", gguf, "--chat_format", "chatml-function-calling",
-             "--host", "127.0.0.1", "--port", str(options.port)],
+             "--host", "127.0.0.1", "--port", str(options.port),
+             "--n_ctx", "8192"]  # the default 2048 tokens end a chat at its second question,
             stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(f"{base_url}/models", server)

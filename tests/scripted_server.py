@@ -8,8 +8,9 @@ scripted :class:`Reply`, streaming Server-Sent Events like real providers do::
         ...
         assert srv.requests[0]["model"] == "gpt-test"
 
-It can also act like servers people run themselves (llama-cpp-python's): ``stream_tools="empty"``
-or ``"sse_error"`` fails every streamed request that offers tools after its 200 headers, and
+It can also act like servers people run themselves (llama-cpp-python's): ``stream_tools="empty"``,
+``"sse_error"`` or ``"hang"`` (SSE pings, no data) fails every streamed request that offers tools
+after its 200 headers, and
 ``response_formats=("json_object",)`` refuses any other ``response_format`` with a 500 saying
 ``Input should be 'text' or 'json_object'``. Refused requests are recorded in ``requests`` but do
 not use up a scripted reply. Requests with ``"stream": false`` get a ``chat.completion`` object.
@@ -237,7 +238,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            if owner.stream_tools == "sse_error":
+            if owner.stream_tools == "hang":  # the failed stream kept open by SSE pings, until the client leaves
+                until = time.monotonic() + 30
+                while time.monotonic() < until and not owner._stopping:
+                    self._chunk(b": ping\n\n")
+                    time.sleep(0.2)
+                self._hang_up()
+            elif owner.stream_tools == "sse_error":
                 error = _error_body(500, "Automatic streaming tool choice is not supported")
                 self._chunk(b"data: " + json.dumps(error).encode() + b"\n\n")
                 self._chunk(b"")
@@ -324,8 +331,8 @@ class ScriptedServer:
         response_formats: tuple[str, ...] | None = None,
         format_status: int = 500,
     ) -> None:
-        if stream_tools not in ("ok", "empty", "sse_error"):
-            raise ValueError(f"stream_tools must be ok, empty or sse_error, not {stream_tools!r}")
+        if stream_tools not in ("ok", "empty", "sse_error", "hang"):
+            raise ValueError(f"stream_tools must be ok, empty, sse_error or hang, not {stream_tools!r}")
         self.stream_tools = stream_tools
         self.response_formats = response_formats  # None: every response_format is taken
         self.format_status = format_status

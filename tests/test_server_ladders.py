@@ -43,10 +43,10 @@ def answered(events) -> None:
 # --------------------------------------------------------------------------- tool rounds
 
 
-@pytest.mark.parametrize("how", ["empty", "sse_error"])
+@pytest.mark.parametrize("how", ["empty", "sse_error", "hang"])
 def test_auto_retries_a_tool_call_the_server_cannot_stream_without_streaming_and_keeps_plain(tmp_path, how):
     with ScriptedServer(lookup_then_answer() * 2, stream_tools=how) as srv:
-        agent = make_agent(srv.base_url, tmp_path)
+        agent = make_agent(srv.base_url, tmp_path, timeout=1.0)  # "hang": 1 s of pings, then plain
         (first, second), _ = ask_agent(agent, "Where is A1002?", "And now?")
         requests = srv.requests
 
@@ -178,6 +178,22 @@ def test_a_llama_cpp_like_server_answers_with_default_settings(tmp_path):
     assert calls(first) == 4 and calls(second) == 2
     assert len(notices(first)) == 2 and notices(second) == []
     assert (agent.structured_mode, agent.tool_round_mode) == ("json_object", "plain")
+    # llama-cpp-python refuses an assistant message whose content is null or missing (a 500): a
+    # message that only calls tools goes with empty content.
+    sent = [m for r in requests for m in r["messages"] if m["role"] == "assistant" and m.get("tool_calls")]
+    assert sent and all(m["content"] == "" for m in sent)
+
+
+def test_a_500_for_a_request_the_server_cannot_validate_is_not_retried(tmp_path):
+    body = "7 validation errors: messages.2.content: Input should be a valid string"
+    with ScriptedServer([error(500, body), *lookup_then_answer()]) as srv:
+        agent = make_agent(srv.base_url, tmp_path)
+        [events], _ = ask_agent(agent, "Where is A1002?")
+        requests = len(srv.requests)
+
+    failure = outcome(events)
+    assert isinstance(failure, Error) and "HTTP 500" in failure.message and "tries" not in failure.message
+    assert requests == 1
 
 
 # --------------------------------------------------------------------------- through the CLI

@@ -130,7 +130,7 @@ class OpenAIChatModel:
 
     def _request(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], allow_tools: bool,
                  response_format: dict[str, Any] | None, stream: bool) -> dict[str, Any]:
-        request: dict[str, Any] = {"model": self.endpoint.model, "messages": messages, "stream": stream}
+        request: dict[str, Any] = {"model": self.endpoint.model, "messages": _wire(messages), "stream": stream}
         if stream:
             request["stream_options"] = {"include_usage": True}
         if tools:
@@ -225,6 +225,11 @@ class OpenAIChatModel:
                 raise ModelError(f"the stream from {provider} ended before the answer was complete "
                                  "(no finish_reason)")
         except TimeoutError:
+            if response is not None and not said_anything and "tools" in request:
+                # llama-cpp-python's server may also keep such a failed stream open (its SSE
+                # pings go on): `timeout` seconds of nothing after the headers is the same refusal.
+                raise ToolStreamingUnsupported(f"{provider} sent headers, then nothing for {timeout:g} s (the timeout "
+                                               "setting)") from None
             raise ModelError(stalled if started else f"{provider} at {without_credentials(self.endpoint.base_url)} sent "
                              f"nothing within {timeout:g} s (the timeout setting)") from None
         except openai.APIError as exc:
@@ -289,6 +294,13 @@ def _pieces(chunk: Any) -> list[Piece]:
     return pieces
 
 
+def _wire(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as sent: an assistant message that only calls tools carries `content: ""`,
+    not null. llama-cpp-python's server refuses null (HTTP 500, "Input should be a valid string")
+    and its chatml-function-calling template needs the field; OpenAI takes either."""
+    return [{**m, "content": ""} if m.get("content") is None and m.get("tool_calls") else m for m in messages]
+
+
 def _completion_pieces(completion: Any) -> list[Piece]:
     """A non-streamed chat.completion as the pieces its stream would have given."""
     pieces: list[Piece] = []
@@ -341,8 +353,9 @@ def refusal_of(status: int | None, message: str) -> str | None:
 
 
 async def _no_retry_for_refusals(response: Any) -> None:
-    """An httpx response hook: an error that names something the server cannot do is not
-    retried (the SDK obeys `x-should-retry`), so a 500 about json_schema costs one call, not 3."""
+    """An httpx response hook: a 5xx that names something the server cannot do, or a request it
+    failed to validate, is not retried (the SDK obeys `x-should-retry`), so a 500 about
+    json_schema costs one call, not 3."""
     if response.status_code < 500:
         return  # 4xx are not retried anyway (but 408/409/429, which are never refusals)
     await response.aread()
@@ -354,7 +367,9 @@ async def _no_retry_for_refusals(response: Any) -> None:
     if isinstance(body, dict):
         inner = body.get("error")
         message = str((inner.get("message") if isinstance(inner, dict) else body.get("message")) or message)
-    if refusal_of(response.status_code, message):
+    if refusal_of(response.status_code, message) or "validation error" in message.lower():
+        # A request the server's schema rejects (llama-cpp-python answers those with a 500)
+        # fails the same way every time.
         response.headers["x-should-retry"] = "false"
 
 
@@ -394,7 +409,7 @@ def _describe(exc: Exception, endpoint: Endpoint) -> str:
         return f"{provider} rejected the request (HTTP 400): {detail}"
     if status is not None:
         retried = f", after {tries}" if status >= 500 or status in (408, 409) else ""
-        if refusal_of(status, detail):
+        if refusal_of(status, detail) or "validation error" in detail.lower():
             retried = ""  # not retried: see _no_retry_for_refusals
         return f"{provider} failed with HTTP {status}{retried}: {detail}"
     return f"{provider} stream failed: {detail}"
