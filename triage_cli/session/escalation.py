@@ -31,7 +31,9 @@ async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore,
                 reply.append(event.text)
             elif isinstance(event, TriageRecord) and event.next_step == "escalate" and event.ticket is None:
                 try:
-                    stored = replace(event, **{k: redact(v) for k, v in vars(event).items() if isinstance(v, str)})
+                    stored = replace(event, order_id=None if event.order_id is None else redact(event.order_id),
+                                     issue=redact(event.issue), status=redact(event.status),
+                                     summary=redact(event.summary))
                     ticket = await asyncio.to_thread(
                         tickets.open_ticket, stored, question=redact(question), reply=redact("".join(reply)),
                         conversation_id=conversation_id)

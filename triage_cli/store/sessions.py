@@ -53,8 +53,9 @@ class StoredTurn:
     def reply(self) -> str:
         """The answer as it was shown; an unfinished one ends with the interrupted mark."""
         last = self.messages[-1] if self.messages else None
-        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(last.get("content"), str):
-            return last["content"]
+        content = last.get("content") if last else None
+        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(content, str):
+            return content
         return interrupted_reply(self.partial)
 
     def history(self) -> list[dict[str, Any]]:
@@ -153,11 +154,11 @@ class SessionStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
             ).lastrowid
+            assert conversation_id is not None and turn_id is not None
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
-        assert conversation_id is not None and turn_id is not None
         _ANSWERING.add(turn_id)
         return TurnHandle(conversation_id, turn_id, number)
 
@@ -231,7 +232,7 @@ class SessionStore:
 
     def list(self, *, limit: int | None = None, order_id: str | None = None) -> list[StoredConversation]:
         """Conversations, the most recently active first, with their turns but not their messages."""
-        where, params = "", []
+        where, params = "", list[str | int]()
         if order_id:
             where = "WHERE id IN (SELECT conversation_id FROM conversation_orders WHERE order_id = ?)"
             params.append(order_id.upper())

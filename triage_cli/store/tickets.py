@@ -120,7 +120,7 @@ class TicketStore:
         with self._connection() as db:
             ticket = self._get(db, ticket_id)
             if ticket.status == "closed":
-                raise InvalidValue(f"ticket {ticket_id} is already closed (since {ticket.closed_at[:16].replace('T', ' ')} UTC)")
+                raise InvalidValue(f"ticket {ticket_id} is already closed (since {(ticket.closed_at or '')[:16].replace('T', ' ')} UTC)")
             db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
                 (now(), note, ticket_id),

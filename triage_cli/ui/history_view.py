@@ -13,6 +13,7 @@ import sys
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from triage_cli.engine.events import Event, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
@@ -21,6 +22,9 @@ from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTu
 from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
 from triage_cli.ui.sanitize import clean, json_text, one_line
+
+if TYPE_CHECKING:
+    from rich.console import Console  # imported lazily where a table is drawn
 
 EXPORT_FORMATS = ("md", "json")
 NO_RESULT = "no result: the turn was interrupted"
@@ -86,7 +90,7 @@ def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bo
 _PRIORITY = {"id": 0, "next step": 1, "first question": 2, "orders": 3, "last active": 4, "turns": 5, "from": 6}
 
 
-def _print_table(console, rows: list[list[str]]) -> None:  # noqa: ANN001 - a rich Console, imported lazily
+def _print_table(console: Console, rows: list[list[str]]) -> None:
     from rich.text import Text
 
     from triage_cli.ui.table_layout import Column, fit_table, hidden_note

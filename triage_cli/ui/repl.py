@@ -52,7 +52,7 @@ class Repl:
         self._advice_shown: set[tuple[str, str]] = set()  # notices with a hint already shown
         self._preparing: asyncio.Future[Any] | None = None
         self._turn_task: asyncio.Task[None] | None = None
-        self._main_task: asyncio.Task[int] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
         self._hangup: Hangup | None = None
 
     @property
@@ -120,7 +120,8 @@ class Repl:
     def recap(self, stored: StoredConversation) -> None:
         """What a resumed conversation was about: its questions, their next steps, and where
         the last answer stopped."""
-        from triage_cli.ui.history_view import turn_line, when
+        from triage_cli.ui.history_view import turn_line
+        from triage_cli.ui.render import when
 
         count = len(stored.turns)
         self.say(f"resumed conversation {stored.id} · {count} question{'' if count == 1 else 's'} · "
@@ -141,7 +142,7 @@ class Repl:
             self._main_task.cancel()
 
     async def loop(self) -> int:
-        self._main_task = asyncio.current_task()  # type: ignore[assignment]
+        self._main_task = asyncio.current_task()
         with Hangup(self._hang_up) as hangup:
             self._hangup = hangup
             try:
