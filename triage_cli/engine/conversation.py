@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from triage_cli.errors import UsageError
 from triage_cli.order_ids import ORDER_ID_PATTERN, scanner
-from triage_cli.transcript import INTERRUPTED_MARK, interrupted_reply
-
-__all__ = ["INTERRUPTED_MARK", "Conversation", "interrupted_reply"]
+from triage_cli.transcript import interrupted_reply
 
 if TYPE_CHECKING:
     from triage_cli.engine.events import TriageRecord
