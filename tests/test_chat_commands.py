@@ -55,10 +55,12 @@ def test_order_sets_the_context_and_shows_in_the_toolbar(spawn_chat, server, mod
 
 def test_the_toolbar_shows_provider_model_order_and_session_tokens(triage_env):
     from triage_cli.config import load_settings
+    from triage_cli.engine.events import Usage
+    from triage_cli.session import TriageSession
     from triage_cli.ui.repl import Repl
 
-    repl = Repl(load_settings({"provider": "ollama", "model": "qwen3:8b"}), order="a1002")
-    repl.session_usage = (3, 1200, 300)
+    repl = Repl(TriageSession(load_settings({"provider": "ollama", "model": "qwen3:8b"}), source="chat", order="a1002"))
+    repl.session.totals.add(Usage(model_calls=3, prompt_tokens=1200, completion_tokens=300))
     toolbar = "".join(text for _, text in repl.toolbar())
     assert "ollama · qwen3:8b" in toolbar and "order A1002" in toolbar and "1,500 tokens" in toolbar
 
@@ -66,13 +68,14 @@ def test_the_toolbar_shows_provider_model_order_and_session_tokens(triage_env):
 def test_the_toolbar_shows_the_order_the_conversation_is_about(triage_env):
     from triage_cli.config import load_settings
     from triage_cli.engine.events import TriageRecord
+    from triage_cli.session import TriageSession
     from triage_cli.ui.repl import Repl
 
-    repl = Repl(load_settings({"provider": "offline"}))
+    repl = Repl(TriageSession(load_settings({"provider": "offline"}), source="chat"))
     assert "order —" in "".join(text for _, text in repl.toolbar())
-    repl.last_record = TriageRecord("A1002", "late", "delayed", "answer", "Late.")  # asked about, never /order
+    repl.session.last_record = TriageRecord("A1002", "late", "delayed", "answer", "Late.")  # asked about, never /order
     assert "order A1002" in "".join(text for _, text in repl.toolbar())
-    repl.order = "A1003"  # the order set with /order wins
+    repl.session.set_order("A1003")  # the order set with /order wins
     assert "order A1003" in "".join(text for _, text in repl.toolbar())
 
 

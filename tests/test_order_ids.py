@@ -15,10 +15,10 @@ import pytest
 
 from scripted_server import answer, tools
 from triage_cli.config import load_settings
-from triage_cli.engine.build import build_engine
+from triage_cli.session.build import build_engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, parse_order_id
 from triage_cli.engine.events import TextDelta, ToolCallsPlanned, TriageRecord
-from triage_cli.engine.journal import Journal, run_turn
+from triage_cli.session.journal import Journal, run_turn
 from triage_cli.engine.offline import OfflineEngine
 from triage_cli.engine.record import assess, settle
 from triage_cli.errors import ConfigError, UsageError
@@ -237,18 +237,19 @@ def test_ask_with_numeric_and_prefixed_ids_from_your_own_database(run_triage, sh
 
 
 def test_slash_order_and_chat_order_take_the_shop_s_ids(tmp_path, shop_db):
+    from triage_cli.session import TriageSession
     from triage_cli.ui.repl import Repl
     from triage_cli.ui.slash_commands import run_command
 
     settings = load_settings(environ={"TRIAGE_CONFIG": str(_empty_config(tmp_path)), "TRIAGE_HOME": str(tmp_path),
                                       "TRIAGE_ORDERS_DB": str(shop_db), "TRIAGE_ORDER_ID_PATTERN": SHOP_PATTERN})
-    repl = Repl(settings, order="12345")
+    repl = Repl(TriageSession(settings, source="chat", order="12345"))
     said: list[str] = []
     repl.say = lambda text, style: said.append(text)  # type: ignore[method-assign]
-    assert repl.order == "12345"
+    assert repl.session.order == "12345"
 
     asyncio.run(run_command(repl, "/order ord-777"))
-    assert repl.order == "ORD-777" and said[-1] == "order in context: ORD-777"
+    assert repl.session.order == "ORD-777" and said[-1] == "order in context: ORD-777"
     asyncio.run(run_command(repl, "/order A1002"))
-    assert repl.order == "ORD-777"
+    assert repl.session.order == "ORD-777"
     assert said[-1].startswith("error: /order takes one order id matching order_id_pattern")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from triage_cli.engine.events import TriageRecord
-from triage_cli.errors import StoreError, UsageError
+from triage_cli.errors import InvalidValue, NotFound, StoreError, UsageError
 from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect
 from triage_cli.store.tickets import TicketStore, parse_ticket_id
 
@@ -95,14 +95,16 @@ def test_tickets_open_list_get_and_close(tmp_path: Path):
 
 
 def test_unknown_ids_double_closes_and_bad_states_are_usage_errors(tmp_path: Path):
+    # Typed errors with plain messages: the CLI adds "(see: …)" and names --status (issue 14).
     store = TicketStore(tmp_path)
-    with pytest.raises(UsageError, match="no ticket 4"):
+    with pytest.raises(NotFound, match="^no ticket 4$") as missing:
         store.get(4)
+    assert missing.value.kind == "ticket" and isinstance(missing.value, UsageError)
     ticket = store.open_ticket(RECORD, question="q", reply="r")
     store.close(ticket.id)
-    with pytest.raises(UsageError, match="already closed"):
+    with pytest.raises(InvalidValue, match="already closed"):
         store.close(ticket.id)
-    with pytest.raises(UsageError, match="--status"):
+    with pytest.raises(InvalidValue, match="^ticket status must be one of open, closed, all, got 'pending'$"):
         store.list("pending")
 
 

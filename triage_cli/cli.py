@@ -279,8 +279,11 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
 def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
     """List tickets, newest first."""
     with _user_errors():
+        from triage_cli.store.tickets import TICKET_STATES
         from triage_cli.ui.tickets_view import list_tickets
 
+        if status.strip().lower() not in TICKET_STATES:
+            raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
         list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
 
 
@@ -487,7 +490,9 @@ class _user_errors:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> Literal[False]:
         if isinstance(error, TriageError):
-            _print_error(str(error))
+            from triage_cli.ui.hints import user_message
+
+            _print_error(user_message(error))
             raise typer.Exit(error.exit_code)
         if isinstance(error, KeyboardInterrupt):
             _print_error("interrupted")

@@ -65,6 +65,20 @@ class StoreError(TriageError):
     """The order store or the data directory cannot be used (exit 1, like a failed service)."""
 
 
+class NotFound(StoreError, UsageError):
+    """A conversation or ticket that is not stored. `kind` says which, so a front end can add
+    its own hint ("see: triage history"); the message itself has none. Exit 2: the user named it."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class InvalidValue(StoreError, UsageError):
+    """A value a store refuses: a malformed id, an unknown ticket status, a change that does not
+    apply now (closing a closed ticket). The message names the value, not a command-line flag."""
+
+
 class ModelError(TriageError):
     """The model endpoint failed: unreachable, refused the key, returned an error."""
 

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from triage_cli.errors import UsageError
 from triage_cli.order_ids import ORDER_ID_PATTERN, scanner
+from triage_cli.transcript import interrupted_reply
 
 if TYPE_CHECKING:
     from triage_cli.engine.events import TriageRecord
 
-INTERRUPTED_MARK = "[interrupted]"
 MAX_QUESTION_CHARS = 50_000
 
 
@@ -42,11 +42,6 @@ class Conversation:
 
     def texts(self, role: str) -> list[str]:
         return [m["content"] for m in self.messages if m["role"] == role and isinstance(m.get("content"), str)]
-
-
-def interrupted_reply(partial: str) -> str:
-    partial = partial.rstrip()
-    return f"{partial}\n\n{INTERRUPTED_MARK}" if partial else INTERRUPTED_MARK
 
 
 def find_order_ids(text: str, limit: int = 10, pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> list[str]:

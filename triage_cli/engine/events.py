@@ -1,18 +1,19 @@
 """The event stream: the one seam between the engine and every front end.
 
 Each event is a small frozen dataclass with a `type` name from the common SSE vocabulary and a
-`to_dict()` for machine-readable output. Front ends match on the class; nothing here knows how an
-event is shown.
+`to_dict()` for machine-readable output. `Event` is the closed union of them all: a consumer that
+must handle every kind matches on it and ends with `case _: assert_never(event)`, so the type
+checker names any kind a new event leaves unhandled. Nothing here knows how an event is shown.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypeAlias
 
 
 @dataclass(frozen=True)
-class Event:
+class EventBase:
     type: ClassVar[str] = "event"
 
     def to_dict(self) -> dict[str, Any]:
@@ -26,7 +27,7 @@ class Event:
 
 
 @dataclass(frozen=True)
-class TextDelta(Event):
+class TextDelta(EventBase):
     """A piece of the final answer, in order."""
 
     type: ClassVar[str] = "content"
@@ -34,7 +35,7 @@ class TextDelta(Event):
 
 
 @dataclass(frozen=True)
-class ReasoningDelta(Event):
+class ReasoningDelta(EventBase):
     """A piece of the model's reasoning, never part of the answer."""
 
     type: ClassVar[str] = "reasoning"
@@ -49,7 +50,7 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
-class ToolCallsPlanned(Event):
+class ToolCallsPlanned(EventBase):
     """One tool round: the calls the model (or the offline engine) asked for, run concurrently."""
 
     type: ClassVar[str] = "tool_calls"
@@ -58,7 +59,7 @@ class ToolCallsPlanned(Event):
 
 
 @dataclass(frozen=True)
-class ToolStarted(Event):
+class ToolStarted(EventBase):
     type: ClassVar[str] = "tool_executing"
     call_id: str
     name: str
@@ -66,7 +67,7 @@ class ToolStarted(Event):
 
 
 @dataclass(frozen=True)
-class ToolFinished(Event):
+class ToolFinished(EventBase):
     type: ClassVar[str] = "tool_result"
     call_id: str
     name: str
@@ -76,7 +77,7 @@ class ToolFinished(Event):
 
 
 @dataclass(frozen=True)
-class TriageRecord(Event):
+class TriageRecord(EventBase):
     """The structured decision that comes with every answer, after its reply. `ticket` is the
     escalation ticket filed for it, once one is."""
 
@@ -88,9 +89,20 @@ class TriageRecord(Event):
     summary: str
     ticket: int | None = None
 
+    @classmethod
+    def from_stored(cls, fields: dict[str, Any] | None) -> TriageRecord | None:
+        """The record as the event it was, from what a store kept; None when there is none, or
+        it lacks a field (a record stored by an older triage)."""
+        if not fields:
+            return None
+        try:
+            return cls.from_fields(fields)
+        except TypeError:
+            return None
+
 
 @dataclass(frozen=True)
-class Notice(Event):
+class Notice(EventBase):
     """A remark about the run, not part of the answer (offline engine, round cap, truncation)."""
 
     type: ClassVar[str] = "notice"
@@ -99,7 +111,7 @@ class Notice(Event):
 
 
 @dataclass(frozen=True)
-class Usage(Event):
+class Usage(EventBase):
     type: ClassVar[str] = "usage"
     model_calls: int = 0
     prompt_tokens: int = 0
@@ -109,7 +121,7 @@ class Usage(Event):
 
 
 @dataclass(frozen=True)
-class Done(Event):
+class Done(EventBase):
     """The answer is complete. `reply` is the whole answer text."""
 
     type: ClassVar[str] = "done"
@@ -118,9 +130,13 @@ class Done(Event):
 
 
 @dataclass(frozen=True)
-class Error(Event):
+class Error(EventBase):
     """The run failed. `message` is one line for the user."""
 
     type: ClassVar[str] = "error"
     message: str
     kind: str = "error"
+
+
+Event: TypeAlias = (TextDelta | ReasoningDelta | ToolCallsPlanned | ToolStarted | ToolFinished | TriageRecord
+                    | Notice | Usage | Done | Error)

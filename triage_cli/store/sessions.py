@@ -19,10 +19,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from triage_cli.engine.conversation import interrupted_reply
-from triage_cli.engine.events import TriageRecord
-from triage_cli.errors import StoreError, UsageError
+from triage_cli.errors import InvalidValue, NotFound, StoreError
 from triage_cli.store.database import iso, now, opened, parse_row_id, transaction
+from triage_cli.transcript import interrupted_reply
 
 LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
@@ -54,18 +53,10 @@ class StoredTurn:
     def reply(self) -> str:
         """The answer as it was shown; an unfinished one ends with the interrupted mark."""
         last = self.messages[-1] if self.messages else None
-        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(last.get("content"), str):
-            return last["content"]
+        content = last.get("content") if last else None
+        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(content, str):
+            return content
         return interrupted_reply(self.partial)
-
-    def triage_record(self) -> TriageRecord | None:
-        """The stored record as the event it was, or None (no record, or one missing fields)."""
-        if not self.record:
-            return None
-        try:
-            return TriageRecord.from_fields(self.record)
-        except TypeError:
-            return None
 
     def history(self) -> list[dict[str, Any]]:
         """The turn's messages as a model should see them again: every tool call with its result,
@@ -163,11 +154,11 @@ class SessionStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
             ).lastrowid
+            assert conversation_id is not None and turn_id is not None
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
-        assert conversation_id is not None and turn_id is not None
         _ANSWERING.add(turn_id)
         return TurnHandle(conversation_id, turn_id, number)
 
@@ -209,10 +200,10 @@ class SessionStore:
         with self._transaction() as db:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
-                raise UsageError(f"no conversation {conversation_id} (see: triage history)")
+                raise NotFound(f"no conversation {conversation_id}", kind="conversation")
             gone = self._conversation(db, row, messages=False)
             if any(turn.state == "running" for turn in gone.turns):
-                raise UsageError(f"conversation {conversation_id} is being answered right now; try again when it ends")
+                raise InvalidValue(f"conversation {conversation_id} is being answered right now; try again when it ends")
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
         return gone
 
@@ -241,7 +232,7 @@ class SessionStore:
 
     def list(self, *, limit: int | None = None, order_id: str | None = None) -> list[StoredConversation]:
         """Conversations, the most recently active first, with their turns but not their messages."""
-        where, params = "", []
+        where, params = "", list[str | int]()
         if order_id:
             where = "WHERE id IN (SELECT conversation_id FROM conversation_orders WHERE order_id = ?)"
             params.append(order_id.upper())
@@ -257,14 +248,14 @@ class SessionStore:
         with self._connection() as db:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
-                raise UsageError(f"no conversation {conversation_id} (see: triage history)")
+                raise NotFound(f"no conversation {conversation_id}", kind="conversation")
             return self._conversation(db, row, messages=True)
 
     def latest_id(self) -> int:
         with self._connection() as db:
             row = db.execute("SELECT id FROM conversations ORDER BY updated_at DESC, id DESC LIMIT 1").fetchone()
         if row is None:
-            raise UsageError("no stored conversations yet (see: triage history)")
+            raise NotFound("no stored conversations yet", kind="conversation")
         return int(row[0])
 
     def resolve(self, text: str | None) -> int:
@@ -273,7 +264,7 @@ class SessionStore:
             return self.latest_id()
         conversation_id = parse_row_id(text)
         if conversation_id is None:
-            raise UsageError(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
+            raise InvalidValue(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
         return conversation_id
 
     @staticmethod

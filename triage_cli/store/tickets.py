@@ -7,10 +7,9 @@ import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from triage_cli.engine.events import TriageRecord
-from triage_cli.errors import UsageError
+from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.store.database import now, opened, parse_row_id, transaction
 
 TICKET_STATES = ("open", "closed", "all")
@@ -36,6 +35,20 @@ class Ticket:
         return asdict(self)
 
 
+class Escalation(Protocol):
+    """What a ticket takes from a triage record (the engine's TriageRecord is one): the store
+    reads these fields and knows nothing else about the record."""
+
+    @property
+    def order_id(self) -> str | None: ...
+    @property
+    def issue(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+
+
 class TicketStore:
     """Tickets in the state database under `home`; each call opens and closes its connection,
     so a long REPL session never holds the database."""
@@ -46,7 +59,7 @@ class TicketStore:
     def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
         return opened(self.home, "the ticket database")
 
-    def open_ticket(self, record: TriageRecord, *, question: str, reply: str,
+    def open_ticket(self, record: Escalation, *, question: str, reply: str,
                     conversation_id: int | None = None) -> Ticket:
         """A new ticket for an escalated answer; or, when the conversation already has an open
         ticket about the same order (or about no order), that ticket with the new summary, order
@@ -80,7 +93,7 @@ class TicketStore:
     def list(self, status: str = "open", limit: int | None = None) -> list[Ticket]:
         """Tickets, newest first; `status` is open, closed or all."""
         if status not in TICKET_STATES:
-            raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status}'")
+            raise InvalidValue(f"ticket status must be one of {', '.join(TICKET_STATES)}, got '{status}'")
         where = "" if status == "all" else "WHERE status = ?"
         params: tuple[Any, ...] = () if status == "all" else (status,)
         sql = f"SELECT * FROM tickets {where} ORDER BY id DESC"
@@ -107,7 +120,7 @@ class TicketStore:
         with self._connection() as db:
             ticket = self._get(db, ticket_id)
             if ticket.status == "closed":
-                raise UsageError(f"ticket {ticket_id} is already closed (since {ticket.closed_at[:16].replace('T', ' ')} UTC)")
+                raise InvalidValue(f"ticket {ticket_id} is already closed (since {(ticket.closed_at or '')[:16].replace('T', ' ')} UTC)")
             db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
                 (now(), note, ticket_id),
@@ -119,7 +132,7 @@ class TicketStore:
         with self._connection() as db:
             ticket = self._get(db, ticket_id)
             if ticket.status == "open":
-                raise UsageError(f"ticket {ticket_id} is already open")
+                raise InvalidValue(f"ticket {ticket_id} is already open")
             db.execute("UPDATE tickets SET status = 'open', closed_at = NULL WHERE id = ?", (ticket_id,))
             return self._get(db, ticket_id)
 
@@ -127,7 +140,7 @@ class TicketStore:
     def _get(db: sqlite3.Connection, ticket_id: int) -> Ticket:
         row = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
         if row is None:
-            raise UsageError(f"no ticket {ticket_id} (see: triage tickets --status all)")
+            raise NotFound(f"no ticket {ticket_id}", kind="ticket")
         return Ticket(**dict(row))
 
 
@@ -135,5 +148,5 @@ def parse_ticket_id(text: str) -> int:
     """`12` or `#12` -> 12; anything else is a usage error."""
     ticket_id = parse_row_id(text)
     if ticket_id is None:
-        raise UsageError(f"a ticket id is a number like 12, got '{text[:40]}'")
+        raise InvalidValue(f"a ticket id is a number like 12, got '{text[:40]}'")
     return ticket_id

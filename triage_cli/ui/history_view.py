@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from triage_cli.engine.events import Event, TextDelta, ToolFinished, ToolStarted, Usage
+from triage_cli.engine.events import Event, TriageRecord, Usage
+from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import UsageError
-from triage_cli.engine.events import TriageRecord
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
 from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
@@ -212,7 +212,7 @@ def _age_words(text: str) -> str:
 def ticket_states(home: Path, stored: StoredConversation) -> dict[int, str]:
     """The state now of every ticket the conversation's answers filed: a transcript shows
     whether it is still open, not how it was when the answer was stored."""
-    ids = {record.ticket for turn in stored.turns if (record := turn.triage_record()) and record.ticket}
+    ids = {record.ticket for turn in stored.turns if (record := TriageRecord.from_stored(turn.record)) and record.ticket}
     return TicketStore(home).states(ids)
 
 
@@ -224,18 +224,10 @@ def _shown_again(record: TriageRecord | None, tickets: dict[int, str]) -> Triage
 
 def replay(turn: StoredTurn, tickets: dict[int, str] | None = None) -> list[Event]:
     """The events a live view needs to draw a stored turn again; `tickets` holds the state now
-    of the tickets it filed."""
-    events: list[Event] = []
-    for number, call in enumerate(turn.tool_calls):
-        call_id = f"replay_{number}"
-        events.append(ToolStarted(call_id, call.get("name", ""), call.get("arguments", "")))
-        ok, result = (bool(call.get("ok")), call["result"]) if "result" in call else (False, NO_RESULT)
-        events.append(ToolFinished(call_id, call.get("name", ""), ok, result, float(call.get("duration_ms") or 0)))
-    events.append(TextDelta(turn.reply))
-    record = _shown_again(turn.triage_record(), tickets or {})
-    if record is not None:
-        events.append(record)
-    return events
+    of the tickets it filed. A call stored without its result is shown failed, with no result."""
+    calls = [call if "result" in call else {**call, "ok": False, "result": NO_RESULT} for call in turn.tool_calls]
+    record = _shown_again(TriageRecord.from_stored(turn.record), tickets or {})
+    return TurnSummary.restored(turn.reply, calls, record).events()
 
 
 def markdown_transcript(stored: StoredConversation, tickets: dict[int, str] | None = None) -> str:
@@ -248,7 +240,7 @@ def markdown_transcript(stored: StoredConversation, tickets: dict[int, str] | No
                        f"{summarize_result(c.get('result', NO_RESULT))}" for c in turn.tool_calls]
             parts.append("**Lookups**\n\n" + "\n".join(lookups) + "\n")
         parts.append("**Reply**\n\n" + clean(turn.reply).strip() + "\n")
-        record = _shown_again(turn.triage_record(), tickets or {})
+        record = _shown_again(TriageRecord.from_stored(turn.record), tickets or {})
         if record is not None:
             parts.append("**Triage record**\n\n" + "\n".join(f"- {k}: {v}" for k, v in record_lines(record)) + "\n")
         parts.append("\n".join(f"_{line}_" for line in _footer(turn)) + "\n")

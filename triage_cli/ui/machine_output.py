@@ -10,7 +10,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
+from triage_cli.engine.events import Done, Error, Event
+from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.ui.sanitize import json_text
 
 
@@ -40,50 +41,42 @@ class JsonReport:
 
     def __init__(self, provider: str, model: str | None, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
-        self.report: dict[str, Any] = {
-            "reply": "", "triage": None, "tool_calls": [], "usage": None,
-            "provider": provider, "model": model, "finish_reason": None, "notices": [], "error": None,
-        }
-        self._text: list[str] = []
-        self._calls: dict[str, dict[str, Any]] = {}
+        self.provider, self.model = provider, model
+        self.summary = TurnSummary()
 
     def handle(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self._text.append(event.text)
-        elif isinstance(event, ToolStarted):
-            call = {"name": event.name, "arguments": _json_or_text(event.arguments),
-                    "result": None, "ok": None, "duration_ms": None}
-            self._calls[event.call_id] = call
-            self.report["tool_calls"].append(call)
-        elif isinstance(event, ToolFinished):
-            call = self._calls.get(event.call_id)
-            if call is not None:
-                call.update(result=_json_or_text(event.result), ok=event.ok, duration_ms=round(event.duration_ms, 1))
-        elif isinstance(event, TriageRecord):
-            self.report["triage"] = {k: v for k, v in event.to_dict().items() if k != "type"}
-        elif isinstance(event, Usage):
-            self.report["usage"] = {
-                "prompt_tokens": event.prompt_tokens,
-                "completion_tokens": event.completion_tokens,
-                "model_calls": event.model_calls,
-                "ttft_ms": None if event.ttft_ms is None else round(event.ttft_ms, 1),
-                "total_ms": round(event.total_ms, 1),
-            }
-        elif isinstance(event, Notice):
-            self.report["notices"].append(event.text)
-        elif isinstance(event, Error):
-            self.report["error"] = event.message
-        elif isinstance(event, Done):
-            self.report["finish_reason"] = event.finish_reason
+        self.summary.add(event)
 
     def tick(self) -> None:
         pass
 
+    def report(self) -> dict[str, Any]:
+        turn, usage = self.summary, self.summary.usage
+        error = turn.error
+        if turn.finish_reason is None and error is None:
+            error = "interrupted"  # cut short before the answer was complete
+        return {
+            "reply": turn.reply,
+            "triage": TurnSummary.fields(turn.record),
+            "tool_calls": [
+                {"name": call.name, "arguments": _json_or_text(call.arguments),
+                 "result": None if call.result is None else _json_or_text(call.result), "ok": call.ok,
+                 "duration_ms": call.duration_ms}
+                for call in turn.tool_calls.values() if call.started
+            ],
+            "usage": None if usage is None else {
+                "prompt_tokens": usage.prompt_tokens,
+                "completion_tokens": usage.completion_tokens,
+                "model_calls": usage.model_calls,
+                "ttft_ms": None if usage.ttft_ms is None else round(usage.ttft_ms, 1),
+                "total_ms": round(usage.total_ms, 1),
+            },
+            "provider": self.provider, "model": self.model, "finish_reason": turn.finish_reason,
+            "notices": [notice.text for notice in turn.notices], "error": error,
+        }
+
     def finish(self) -> None:
-        self.report["reply"] = "".join(self._text)
-        if self.report["finish_reason"] is None and self.report["error"] is None:
-            self.report["error"] = "interrupted"  # cut short before the answer was complete
-        self.out.write(json_text(self.report) + "\n")
+        self.out.write(json_text(self.report()) + "\n")
         self.out.flush()
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 
 from triage_cli.config import Settings
-from triage_cli.engine.build import build_engine
-from triage_cli.engine.conversation import Conversation, compose_question, order_flag
-from triage_cli.engine.journal import Journal, run_turn
+from triage_cli.engine.events import Event
 from triage_cli.errors import UsageError
+from triage_cli.session import TriageSession
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.terminal_view import TerminalRenderer
+
 
 def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto",
             resume: str | None = None) -> int:
@@ -23,36 +24,36 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     turn is stored as a new conversation, or added to the stored one `resume` names."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
-    named = order_flag(order, pattern=settings.order_id_pattern) if order is not None else None
-    message = compose_question(question, named)
-    journal = Journal.for_settings(settings, "ask")
-    conversation = Conversation()
-    if resume is not None:
-        _, conversation = journal.resume(journal.store.resolve(resume))
-    engine = build_engine(settings)
-    stats = RenderStats.from_environment()
-    renderer = _renderer(settings, output, stats)
 
     async def answer() -> int:
-        task = asyncio.current_task()
-        assert task is not None
-        with Hangup(task.cancel) as hangup:
+        async with await TriageSession.open(settings, source="ask", order=order, resume=resume) as session:
+            events = session.ask(question)  # a message too long is an error before any output
+            await session.ready()  # so is a bad order database
+            stats = RenderStats.from_environment()
             try:
-                events = run_turn(engine, conversation, message, journal, named_order=named)
-                return (await present(events, renderer)).exit_code
-            except (asyncio.CancelledError, OSError) as exc:
-                if not hangup.ended(exc):
-                    raise
-                with contextlib.suppress(OSError, ValueError):  # after SIGHUP there may be no terminal
-                    sys.stderr.write(f"error: {hangup.message}\n")
-                    sys.stderr.flush()
-                return hangup.exit_code
+                return await _shown(events, _renderer(settings, output, stats))
             finally:
-                await engine.aclose()
                 if stats is not None:
                     stats.write()
 
     return asyncio.run(answer())
+
+
+async def _shown(events: AsyncIterator[Event], renderer: Renderer) -> int:
+    """Render the turn; a hang-up (SIGHUP, SIGTERM, a vanished terminal) ends it, stored as
+    interrupted, with the hang-up's exit code."""
+    task = asyncio.current_task()
+    assert task is not None
+    with Hangup(task.cancel) as hangup:
+        try:
+            return (await present(events, renderer)).exit_code
+        except (asyncio.CancelledError, OSError) as exc:
+            if not hangup.ended(exc):
+                raise
+            with contextlib.suppress(OSError, ValueError):  # after SIGHUP there may be no terminal
+                sys.stderr.write(f"error: {hangup.message}\n")
+                sys.stderr.flush()
+            return hangup.exit_code
 
 
 def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Renderer:

@@ -14,10 +14,11 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
 from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord, Usage
+from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.sanitize import StreamSanitizer, clean, one_line
 
@@ -36,10 +37,20 @@ class Renderer(Protocol):
 class RunResult:
     """What a front end needs to know once the events stop."""
 
-    error: str | None = None
-    usage: Usage | None = None
-    record: TriageRecord | None = None
+    summary: TurnSummary = field(default_factory=TurnSummary)
     output_closed: bool = False  # the reader went away (`| head -1`); the run still finished
+
+    @property
+    def error(self) -> str | None:
+        return self.summary.error
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.summary.usage
+
+    @property
+    def record(self) -> TriageRecord | None:
+        return self.summary.record
 
     @property
     def exit_code(self) -> int:
@@ -70,12 +81,7 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
         # aclosing: a cancelled run closes the engine's generator (and its HTTP stream) now.
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
-                if isinstance(event, Error):
-                    result.error = event.message
-                elif isinstance(event, Usage):
-                    result.usage = event
-                elif isinstance(event, TriageRecord):
-                    result.record = event
+                result.summary.add(event)
                 shown(lambda: view.handle(event))  # noqa: B023 - called at once
     finally:
         ticking.cancel()

@@ -20,9 +20,10 @@ from prompt_toolkit import print_formatted_text
 from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
 from triage_cli.errors import TriageError
+from triage_cli.session import TriageSession
 from triage_cli.ui.hangup import Hangup
+from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.ui.sanitize import clean
 from triage_cli.ui.slash_commands import COMMANDS, run_command
@@ -30,8 +31,7 @@ from triage_cli.ui.slash_commands import COMMANDS, run_command
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from triage_cli.engine.build import Engine
-    from triage_cli.engine.events import Event, TriageRecord, Usage
+    from triage_cli.engine.events import Event
     from triage_cli.store.sessions import StoredConversation
 
 EXIT_WORDS = {"exit", "quit"}
@@ -41,40 +41,23 @@ _PROMPT_STYLES = {"yellow": "ansiyellow", "bold red": "ansired bold", "dim": "an
 
 
 class Repl:
-    def __init__(self, settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
-                 resume: str | None = None) -> None:
-        if settings.orders_db is not None:
-            # Checked now, not when the engine is built behind the prompt.
-            from triage_cli.engine.build import open_order_store
+    """The screen side of `triage chat`: the prompt, the console, what was shown. The
+    conversation itself (engine, context, order, usage, history) is `self.session`'s."""
 
-            open_order_store(settings)
-        self.settings = settings
-        self.flags = dict(flags or {})
-        self.order = self._order_flag(order) if order else None
-        self.conversation = Conversation()
-        self.engine: Engine | None = None
+    def __init__(self, session: TriageSession) -> None:
+        self.session = session
         self.console: Console | None = None
         self.show_reasoning = False
-        self.turns: list[tuple[str, str | None]] = []  # (question, next step) of this conversation
-        self.last_usage: Usage | None = None
-        self.last_record: TriageRecord | None = None
-        self.session_usage = (0, 0, 0)  # model calls, prompt tokens, completion tokens
         self._order_ids: list[str] = []
         self._advice_shown: set[tuple[str, str]] = set()  # notices with a hint already shown
-        self._preparing: asyncio.Future[None] | None = None
+        self._preparing: asyncio.Future[Any] | None = None
         self._turn_task: asyncio.Task[None] | None = None
-        self._main_task: asyncio.Task[int] | None = None
+        self._main_task: asyncio.Task[Any] | None = None
         self._hangup: Hangup | None = None
-        from triage_cli.engine.journal import Journal
 
-        self.journal = Journal.for_settings(settings, "chat")
-        self._resumed: StoredConversation | None = None
-        if resume is not None:  # before the prompt: a bad id is an error at start
-            self._resumed = self.resume(resume)
-            self.order = self.order if order is None else self._order_flag(order)  # --order wins
-
-    def _order_flag(self, order: str) -> str:
-        return order_flag(clean(order), pattern=self.settings.order_id_pattern)
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
 
     # output ------------------------------------------------------------------------------------
 
@@ -97,87 +80,48 @@ class Repl:
                                 "Ctrl-D leaves."),
         ]))
 
-    def order_in_context(self) -> str | None:
-        """The order the conversation is about: the one set (/order, --order), else the last
-        answer's."""
-        if self.order:
-            return self.order
-        mentioned = find_order_ids(self.last_record.order_id or "") if self.last_record is not None else []
-        return mentioned[-1] if mentioned else None
-
     def toolbar(self) -> FormattedText:
-        calls, prompt, completion = self.session_usage
         return FormattedText([
             ("", f" {clean(self.settings.describe())} "),
-            ("", f"· order {clean(self.order_in_context() or '—')} "),
-            ("", f"· {prompt + completion:,} tokens this session "),
+            ("", f"· order {clean(self.session.order_in_context() or '—')} "),
+            ("", f"· {self.session.totals.tokens:,} tokens this session "),
         ])
 
     # the engine --------------------------------------------------------------------------------
 
-    def _prepare_now(self) -> None:
-        """Load the renderer, build the engine and its model client (blocking; run in a thread)."""
-        from triage_cli.engine.build import build_engine, open_order_store
+    def _prepare_screen(self) -> None:
+        """Load the renderer and the order ids for completion (blocking; run in a thread)."""
         from triage_cli.ui.terminal import make_console
         from triage_cli.ui.warm_up import warm_up_rendering
 
         self.console = self.console or make_console()
         warm_up_rendering()
-        self.engine = self.engine or build_engine(self.settings)
         if not self._order_ids:
             try:
-                self._order_ids = open_order_store(self.settings).order_ids()
+                self._order_ids = self.session.order_ids()
             except TriageError:
                 pass  # completion without order ids; the answer will report the store
-        try:
-            self.engine.warm_up()
-        except Exception:  # noqa: BLE001 - a real failure shows on the first answer
-            pass
 
-    def _prepare(self) -> asyncio.Future[None]:
+    def _prepare(self) -> asyncio.Future[Any]:
+        """The screen and the session's engine, loaded in threads while the user types."""
         if self._preparing is None:
-            self._preparing = asyncio.ensure_future(asyncio.to_thread(self._prepare_now))
+            self._preparing = asyncio.gather(asyncio.to_thread(self._prepare_screen), self.session.warm_up())
         return self._preparing
 
     async def switch(self, flags: Mapping[str, Any]) -> None:
         """Use another provider or model from the next question on; the conversation stays."""
-        from triage_cli.config import load_settings
-
-        settings = load_settings({**self.flags, "model": None, "base_url": None, **flags})
         if self._preparing is not None:
             await asyncio.gather(self._preparing, return_exceptions=True)
-        old, self.engine, self._preparing = self.engine, None, None
-        self.settings = settings
-        self.journal.use(settings)
-        if old is not None:
-            await old.aclose()
+        self._preparing = None
+        settings = await self.session.switch(flags)
         self._prepare()
         self.say(f"now using {settings.describe()}", "")
-
-    def new_conversation(self) -> None:
-        self.conversation = Conversation()
-        self.journal.start_new()
-        self.order = None
-        self.turns = []
-        self.last_record = None
-
-    def resume(self, which: str | None) -> StoredConversation:
-        """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
-        turns become the context, and its last order the order in context."""
-        stored, self.conversation = self.journal.resume(self.journal.store.resolve(which))
-        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
-        records = [r for r in (t.triage_record() for t in stored.turns) if r is not None]
-        self.last_record = records[-1] if records else None
-        # The record's order_id is model text ("A1002, A1003" at times): keep one real id from it.
-        pattern = self.settings.order_id_pattern
-        mentioned = [i for r in records for i in find_order_ids(r.order_id or "", pattern=pattern)]
-        self.order = mentioned[-1] if mentioned else None
-        return stored
 
     def recap(self, stored: StoredConversation) -> None:
         """What a resumed conversation was about: its questions, their next steps, and where
         the last answer stopped."""
-        from triage_cli.ui.history_view import turn_line, when
+        from triage_cli.ui.history_view import turn_line
+        from triage_cli.ui.render import when
 
         count = len(stored.turns)
         self.say(f"resumed conversation {stored.id} · {count} question{'' if count == 1 else 's'} · "
@@ -198,7 +142,7 @@ class Repl:
             self._main_task.cancel()
 
     async def loop(self) -> int:
-        self._main_task = asyncio.current_task()  # type: ignore[assignment]
+        self._main_task = asyncio.current_task()
         with Hangup(self._hang_up) as hangup:
             self._hangup = hangup
             try:
@@ -210,10 +154,10 @@ class Repl:
 
     async def _loop(self, hangup: Hangup) -> int:
         completer = ChatCompleter(COMMANDS, lambda: self._order_ids, self.settings.order_id_pattern)
-        session = make_session(self.settings.home, completer, self.toolbar, self.journal.redact)
+        session = make_session(self.settings.home, completer, self.toolbar, self.session.redact)
         self.welcome()
-        if self._resumed is not None:
-            self.recap(self._resumed)
+        if self.session.resumed is not None:
+            self.recap(self.session.resumed)
         asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
         hinted = False
         while True:
@@ -243,13 +187,10 @@ class Repl:
     async def close(self) -> None:
         if self._preparing is not None:
             await asyncio.gather(self._preparing, return_exceptions=True)
-        if self.engine is not None:
-            await self.engine.aclose()
 
     async def answer(self, text: str) -> None:
         """One turn. Ctrl-C cancels it (even while the engine is still loading); a failure is
         reported and the session goes on."""
-        self.turns.append((text, None))
         task = self._turn_task = asyncio.create_task(self._turn(text))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, task.cancel)
@@ -260,40 +201,29 @@ class Repl:
                 return  # the terminal may be gone: write nothing more
             self.say("[interrupted]", "yellow")
         except TriageError as exc:
-            self.say(f"error: {exc}", "bold red")
+            self.say(f"error: {user_message(exc)}", "bold red")
         finally:
             loop.remove_signal_handler(signal.SIGINT)
         self.say("", "")
 
     async def _turn(self, text: str) -> None:
+        events = self.session.ask(text)  # a message too long is an error before anything is drawn
         try:
             await asyncio.shield(self._prepare())  # a cancelled turn leaves the loading going on
         except TriageError:
             self._preparing = None  # try again on the next question
             raise
-        assert self.engine is not None and self.console is not None
-        from triage_cli.engine.journal import run_turn
+        assert self.console is not None
         from triage_cli.ui.render import PlainRenderer, Renderer, present, usage_line
         from triage_cli.ui.terminal import is_dumb_terminal
         from triage_cli.ui.terminal_view import TerminalRenderer
 
-        events = self._advice_once(
-            run_turn(self.engine, self.conversation, compose_question(text, self.order), self.journal,
-                     named_order=self.order))
         renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
                               else TerminalRenderer(self.console, show_reasoning=self.show_reasoning,
                                                  waiting_hint=not self.settings.offline))
-        result = await present(events, renderer)
-        if result.record is not None:
-            self.last_record = result.record
-            self.turns[-1] = (text, result.record.next_step)
+        result = await present(self._advice_once(events), renderer)
         if result.usage is not None:
-            self.last_usage = result.usage
-            calls, prompt, completion = self.session_usage
-            self.session_usage = (calls + result.usage.model_calls, prompt + result.usage.prompt_tokens,
-                                  completion + result.usage.completion_tokens)
             self.say(usage_line(result.usage), "dim")
-
 
     async def _advice_once(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         """A notice with a hint is advice about the setup ("answered by the offline rules
@@ -340,12 +270,14 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
              resume: str | None = None) -> int:
-    repl = Repl(settings, flags, order=order, resume=resume)
+    async def chat() -> int:
+        # Opened before the prompt: a bad --order, --resume id or order database is an error at start.
+        async with await TriageSession.open(settings, source="chat", flags=flags, resume=resume,
+                                            order=clean(order) if order else None) as session:
+            repl = Repl(session)
+            try:
+                return await repl.loop()
+            finally:
+                await repl.close()
 
-    async def session() -> int:
-        try:
-            return await repl.loop()
-        finally:
-            await repl.close()
-
-    return asyncio.run(session())
+    return asyncio.run(chat())

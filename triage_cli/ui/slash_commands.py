@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from triage_cli.errors import TriageError
+from triage_cli.ui.hints import user_message
 from triage_cli.ui.sanitize import one_line
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ async def run_command(repl: Repl, line: str) -> bool:
     try:
         await handler(repl, argument)
     except TriageError as exc:
-        repl.say(f"error: {exc}", "bold red")
+        repl.say(f"error: {user_message(exc)}", "bold red")
     except Exception as exc:  # noqa: BLE001 - a bug in a command must not end the session
         repl.say(f"error: {name} failed: {type(exc).__name__}: {exc} (a bug in triage; please report it)", "bold red")
     return True
@@ -66,23 +67,18 @@ async def _help(repl: Repl, _: str) -> None:
 
 
 async def _order(repl: Repl, argument: str) -> None:
+    session = repl.session
     if not argument:
-        repl.say(f"order in context: {repl.order or 'none'}", "")
+        repl.say(f"order in context: {session.order or 'none'}", "")
     elif argument.lower() in ("none", "clear", "-"):
-        repl.order = None
+        session.set_order(None)
         repl.say("no order in context", "")
     else:
-        from triage_cli.engine.conversation import id_shape, parse_order_id
-
-        order = parse_order_id(argument, repl.settings.order_id_pattern)
-        if order is None:
-            raise TriageError(f"/order takes one order id {id_shape(repl.settings.order_id_pattern)}, got '{argument}'")
-        repl.order = order
-        repl.say(f"order in context: {repl.order}", "")
+        repl.say(f"order in context: {session.set_order(argument)}", "")
 
 
 async def _new(repl: Repl, _: str) -> None:
-    repl.new_conversation()
+    repl.session.new()
     repl.say("new conversation", "")
 
 
@@ -103,10 +99,9 @@ _PROVIDER_FLAGS = {"--base-url": "base_url", "--model": "model", "-m": "model"}
 
 async def _provider(repl: Repl, argument: str) -> None:
     if not argument:
-        engine, settings = repl.engine, repl.settings  # the modes the engine settled on, else the settings
-        modes = "" if settings.offline else (
-            f" · structured output: {getattr(engine, 'structured_mode', settings.structured_output)}"
-            f" · tool rounds: {getattr(engine, 'tool_round_mode', settings.tool_rounds)}")
+        settings = repl.settings
+        structured, tool_rounds = repl.session.modes()  # the modes the engine settled on, else the settings'
+        modes = "" if settings.offline else f" · structured output: {structured} · tool rounds: {tool_rounds}"
         repl.say(f"provider: {settings.describe()}{modes}", "")
         return
     await repl.switch(parse_provider(argument))
@@ -149,11 +144,11 @@ async def _tickets(repl: Repl, _: str) -> None:
 async def _history(repl: Repl, argument: str) -> None:
     from triage_cli.ui.history_view import conversation_line
 
-    conversations = repl.journal.store.list(limit=HISTORY_LINES)
+    conversations = await repl.session.stored_conversations(HISTORY_LINES)
     if not conversations:
         repl.say("no stored conversations yet", "dim")
     for stored in conversations:
-        mark = "*" if stored.id == repl.journal.conversation_id else " "
+        mark = "*" if stored.id == repl.session.conversation_id else " "
         repl.say(f"{mark}{conversation_line(stored)}", "")
     if len(conversations) == HISTORY_LINES:
         repl.say(f"(the latest {HISTORY_LINES}; all of them: triage history --limit 1000)", "dim")
@@ -162,21 +157,23 @@ async def _history(repl: Repl, argument: str) -> None:
 async def _resume(repl: Repl, argument: str) -> None:
     which = argument or None
     if which is None:  # the latest conversation other than this one
-        others = [c for c in repl.journal.store.list(limit=2) if c.id != repl.journal.conversation_id]
+        others = [c for c in await repl.session.stored_conversations(2) if c.id != repl.session.conversation_id]
         if not others:
             raise TriageError("no other stored conversation to resume (see /history)")
         which = str(others[0].id)
-    repl.recap(repl.resume(which))
+    repl.recap(await repl.session.resume(which))
 
 
 async def _usage(repl: Repl, _: str) -> None:
     from triage_cli.ui.render import usage_line
 
-    last = repl.last_usage
+    session = repl.session
+    last = session.last_usage
     repl.say(f"last answer: {usage_line(last) if last else 'none yet'}", "")
-    calls, prompt, completion = repl.session_usage
+    calls, prompt, completion = session.totals.model_calls, session.totals.prompt_tokens, session.totals.completion_tokens
+    questions = len(session.turns)
     repl.say(f"this session: {calls} model call{'' if calls == 1 else 's'} · {prompt:,} in / {completion:,} out tokens · "
-             f"{len(repl.turns)} question{'' if len(repl.turns) == 1 else 's'}", "")
+             f"{questions} question{'' if questions == 1 else 's'}", "")
 
 
 async def _reasoning(repl: Repl, argument: str) -> None:
@@ -188,10 +185,11 @@ async def _reasoning(repl: Repl, argument: str) -> None:
 
 
 async def _json(repl: Repl, _: str) -> None:
-    if repl.last_record is None:
+    last = repl.session.last_record
+    if last is None:
         repl.say("no triage record yet", "dim")
         return
-    record = {k: v for k, v in repl.last_record.to_dict().items() if k != "type"}
+    record = {k: v for k, v in last.to_dict().items() if k != "type"}
     repl.say(json.dumps(record, indent=2, ensure_ascii=False), "")
 
 

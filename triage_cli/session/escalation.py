@@ -3,11 +3,13 @@ or updates the open ticket its conversation already has about the same order (st
 
 It wraps any engine's event stream, so the model agent, the offline rules and every front end
 get the same behaviour. The record is passed on with the ticket's id; if the ticket cannot be
-saved, the answer still arrives, followed by a notice saying so.
+saved, the answer still arrives, followed by a notice saying so. The ticket is written in a
+thread: a locked database delays this answer's record, never the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -29,9 +31,12 @@ async def filing_escalations(events: AsyncIterator[Event], tickets: TicketStore,
                 reply.append(event.text)
             elif isinstance(event, TriageRecord) and event.next_step == "escalate" and event.ticket is None:
                 try:
-                    stored = replace(event, **{k: redact(v) for k, v in vars(event).items() if isinstance(v, str)})
-                    ticket = tickets.open_ticket(stored, question=redact(question), reply=redact("".join(reply)),
-                                                 conversation_id=conversation_id)
+                    stored = replace(event, order_id=None if event.order_id is None else redact(event.order_id),
+                                     issue=redact(event.issue), status=redact(event.status),
+                                     summary=redact(event.summary))
+                    ticket = await asyncio.to_thread(
+                        tickets.open_ticket, stored, question=redact(question), reply=redact("".join(reply)),
+                        conversation_id=conversation_id)
                 except StoreError as exc:
                     yield event
                     yield Notice(f"The escalation ticket could not be saved: {exc}")

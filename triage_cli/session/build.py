@@ -1,27 +1,15 @@
-"""Building the engine a run uses from its settings: the model agent or the offline rules."""
+"""Building the engine a session uses from its settings: the model agent or the offline rules,
+with the tools over the order store. The engine gets plain values (the endpoint, max_rounds,
+the order id pattern), never the settings."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Protocol
-
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import Conversation
-from triage_cli.engine.events import Event
+from triage_cli.engine.base import Engine
 from triage_cli.errors import ConfigError, StoreError
 from triage_cli.store.orders import OrderStore
 from triage_cli.tools.orders import order_registry
 from triage_cli.tools.registry import ToolRegistry
-
-
-class Engine(Protocol):
-    def run(self, conversation: Conversation) -> AsyncIterator[Event]: ...
-
-    def warm_up(self) -> None:
-        """Load what the first answer needs (the model client), so a REPL can do it while
-        the user types. Blocking; safe to run in a thread."""
-
-    async def aclose(self) -> None: ...
 
 
 def open_order_store(settings: Settings) -> OrderStore:

@@ -5,6 +5,10 @@ The question is stored before the engine starts, the reply so far about once a s
 streams, and the rest in one transaction at the end. A turn that ends without `Done` (Ctrl-C, a
 dropped stream, an error, a crash in triage) is stored as interrupted, never as complete. If the
 store cannot be written, the answer still arrives, with a notice saying it was not saved.
+
+Every store call runs in a thread (`asyncio.to_thread`), one at a time per turn: the event loop
+never waits on SQLite, so a locked database (another process writing, up to its busy timeout)
+delays this turn's writes, not the other streams a server runs on the same loop.
 """
 
 from __future__ import annotations
@@ -13,23 +17,19 @@ import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from triage_cli.config import MIN_SECRET_CHARS, Settings
+from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
-from triage_cli.engine.escalation import filing_escalations
-from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, ToolFinished, ToolStarted, TriageRecord, Usage
+from triage_cli.engine.events import Event, Notice, TextDelta, TriageRecord
+from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import StoreError
 from triage_cli.nested import map_strings
 from triage_cli.order_ids import ORDER_ID_PATTERN
+from triage_cli.session.escalation import filing_escalations
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
-
-from triage_cli.config import MIN_SECRET_CHARS
-
-if TYPE_CHECKING:
-    from triage_cli.config import Settings
-    from triage_cli.engine.build import Engine
 
 SAVE_PARTIAL_SECONDS = 1.0
 REDACTED = "[redacted]"
@@ -85,11 +85,12 @@ class Journal:
     def start_new(self) -> None:
         self.conversation_id = None
 
-    def resume(self, conversation_id: int) -> tuple[StoredConversation, Conversation]:
-        """Continue a stored conversation: its record, and the context to send to a model."""
-        stored = self.store.get(conversation_id)
+    async def resume(self, which: str | None) -> tuple[StoredConversation, Conversation]:
+        """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
+        record, and the context to send to a model."""
+        stored = await asyncio.to_thread(lambda: self.store.get(self.store.resolve(which)))
         self.conversation_id = stored.id
-        records = [record for record in (turn.triage_record() for turn in stored.turns) if record is not None]
+        records = [record for record in (TriageRecord.from_stored(turn.record) for turn in stored.turns) if record]
         return stored, Conversation(stored.history(), last_record=records[-1] if records else None)
 
     async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
@@ -99,10 +100,10 @@ class Journal:
         question = self.redact(conversation.messages[-1])
         try:
             try:
-                turn = self._begin(question)
+                turn = await asyncio.to_thread(self._begin, question)
             except ConversationGone as gone:  # pruned by another process while this one was open
                 self.conversation_id = None
-                turn = self._begin(question)
+                turn = await asyncio.to_thread(self._begin, question)
                 yield Notice(f"{gone}; this answer starts a new stored conversation.")
         except StoreError as exc:  # the same database holds the tickets: one line says it all
             yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
@@ -112,8 +113,8 @@ class Journal:
             return
         events = filing_escalations(events, TicketStore(self.store.home), question.get("content") or "",
                                     redact=self.redact, conversation_id=self.conversation_id)
-        seen = _Turn()
-        saver = _PartialSaver(lambda: self.store.save_partial(turn, self.redact(seen.partial())))
+        seen = TurnSummary()
+        saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
@@ -124,15 +125,15 @@ class Journal:
                         saver.soon()
                     yield event
         except BaseException as exc:  # cancelled, closed early, or a bug: keep what there is
-            saver.cancel()
             stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt))
             seen.error = seen.error or ("interrupted" if stopped else f"triage failed: {exc}")
-            with contextlib.suppress(StoreError):
-                self._finish(turn, seen, conversation, start)
+            # Shielded: a second cancel (a hang-up after Ctrl-C) cannot lose the write, and the
+            # loop's shutdown waits for the thread that does it.
+            with contextlib.suppress(StoreError, asyncio.CancelledError):
+                await asyncio.shield(self._finish(turn, seen, conversation, start, saver))
             raise
-        saver.cancel()
         try:
-            self._finish(turn, seen, conversation, start)
+            await self._finish(turn, seen, conversation, start, saver)
         except StoreError as exc:
             yield Notice(f"This answer was not saved: {exc}")
 
@@ -144,63 +145,39 @@ class Journal:
         self.conversation_id = turn.conversation_id
         return turn
 
-    def _finish(self, turn: TurnHandle, seen: _Turn, conversation: Conversation, start: int) -> None:
+    async def _finish(self, turn: TurnHandle, seen: TurnSummary, conversation: Conversation, start: int,
+                      saver: _PartialSaver) -> None:
+        await saver.stop()  # a partial save in flight lands first, so the full turn is the last write
         question = conversation.messages[start - 1].get("content") or ""
-        self.store.finish_turn(
-            turn, complete=seen.done and seen.error is None, messages=self.redact(conversation.messages[start:]),
-            partial=self.redact(seen.partial()), tool_calls=self.redact(list(seen.tools.values())),
-            record=self.redact(seen.record), usage=seen.usage, error=self.redact(seen.error),
-            order_ids=seen.order_ids(question, self.order_id_pattern),
+        calls = [call.stored() for call in seen.tool_calls.values()]
+        record = TurnSummary.fields(seen.record)
+        await asyncio.to_thread(
+            self.store.finish_turn,
+            turn, complete=seen.complete, messages=self.redact(conversation.messages[start:]),
+            partial=self.redact(seen.reply), tool_calls=self.redact(calls),
+            record=self.redact(record), usage=TurnSummary.fields(seen.usage), error=self.redact(seen.error),
+            order_ids=_order_ids(question, calls, record, self.order_id_pattern),
         )
 
 
-@dataclass
-class _Turn:
-    """What a turn's events said, as the store keeps it."""
-
-    text: list[str] = field(default_factory=list)
-    tools: dict[str, dict[str, Any]] = field(default_factory=dict)
-    record: dict[str, Any] | None = None
-    usage: dict[str, Any] | None = None
-    error: str | None = None
-    done: bool = False
-
-    def add(self, event: Event) -> None:
-        if isinstance(event, TextDelta):
-            self.text.append(event.text)
-        elif isinstance(event, ToolStarted):
-            self.tools[event.call_id] = {"name": event.name, "arguments": event.arguments}
-        elif isinstance(event, ToolFinished):
-            self.tools.setdefault(event.call_id, {"name": event.name, "arguments": ""}).update(
-                ok=event.ok, result=event.result, duration_ms=round(event.duration_ms, 1))
-        elif isinstance(event, (TriageRecord, Usage)):
-            fields = {k: v for k, v in event.to_dict().items() if k != "type"}
-            if isinstance(event, TriageRecord):
-                self.record = fields
-            else:
-                self.usage = fields
-        elif isinstance(event, Error):
-            self.error = event.message
-        elif isinstance(event, Done):
-            self.done = True
-
-    def partial(self) -> str:
-        return "".join(self.text)
-
-    def order_ids(self, question: str, pattern: re.Pattern[str]) -> list[str]:
-        texts = [question, *(tool["arguments"] for tool in self.tools.values())]
-        if self.record and self.record.get("order_id"):
-            texts.append(str(self.record["order_id"]))
-        return find_order_ids(" ".join(texts), limit=20, pattern=pattern)
+def _order_ids(question: str, calls: list[dict[str, Any]], record: dict[str, Any] | None,
+               pattern: re.Pattern[str]) -> list[str]:
+    """The order ids a turn was about: in the question, the lookups' arguments, the record."""
+    texts = [question, *(call["arguments"] for call in calls)]
+    if record and record.get("order_id"):
+        texts.append(str(record["order_id"]))
+    return find_order_ids(" ".join(texts), limit=20, pattern=pattern)
 
 
 class _PartialSaver:
     """Saves the reply so far at most once a second, a second after it last grew: a reply that
     stalls after a chunk is still saved, and a fast one costs one small write a second."""
 
-    def __init__(self, save: Callable[[], None]) -> None:
+    def __init__(self, text: Callable[[], str], save: Callable[[str], None]) -> None:
+        self._text = text  # read on the loop; only the write runs in a thread
         self._save = save
         self._timer: asyncio.TimerHandle | None = None
+        self._saving: asyncio.Future[None] | None = None
 
     def soon(self) -> None:
         if self._timer is None:
@@ -208,10 +185,19 @@ class _PartialSaver:
 
     def _fire(self) -> None:
         self._timer = None
-        with contextlib.suppress(StoreError):
-            self._save()
+        if self._saving is not None and not self._saving.done():  # one write at a time, in order
+            self.soon()
+            return
+        self._saving = asyncio.ensure_future(asyncio.to_thread(self._save_quietly, self._text()))
 
-    def cancel(self) -> None:
+    def _save_quietly(self, text: str) -> None:
+        with contextlib.suppress(StoreError):
+            self._save(text)
+
+    async def stop(self) -> None:
+        """No more saves; one already running is waited for."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._saving is not None:
+            await asyncio.shield(self._saving)

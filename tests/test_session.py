@@ -1,0 +1,188 @@
+"""The session layer (issue 14), in-process: a TriageSession over the offline engine, and over the
+real openai SDK against the scripted server on loopback. What `triage ask` and `triage chat` do
+through it (ask, follow-up, new, resume, switch, close), and that the loop never waits on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripted_server import ScriptedServer, answer, tools
+from triage_cli.config import Settings, load_settings
+from triage_cli.engine.events import Done, Event, Notice, TextDelta, TriageRecord, Usage
+from triage_cli.errors import NotFound, UsageError
+from triage_cli.session import TriageSession
+from triage_cli.store.database import DATABASE_NAME
+from triage_cli.store.sessions import SessionStore
+
+
+def model_settings(triage_env: dict[str, str], model_env: dict[str, str]) -> Settings:
+    return load_settings({"provider": "openai"}, environ={**triage_env, **model_env})
+
+
+def offline_settings(triage_env: dict[str, str]) -> Settings:
+    return load_settings({"provider": "offline"}, environ=triage_env)
+
+
+async def collect(events: Any) -> list[Event]:
+    return [event async for event in events]
+
+
+def reply_of(events: list[Event]) -> str:
+    return "".join(e.text for e in events if isinstance(e, TextDelta))
+
+
+def test_ask_and_a_follow_up_are_one_stored_conversation_with_usage_totals(
+        triage_env: dict[str, str], server: ScriptedServer, model_env: dict[str, str]) -> None:
+    server.add(tools(("get_order_status", {"order_id": "A1002"}), usage=(50, 5)),
+               answer("A1002 is a day late.", order_id="A1002", issue="late", status="delayed", summary="Late.",
+                      usage=(100, 10)),
+               answer("It should arrive tomorrow.", order_id="A1002", issue="late", status="delayed",
+                      summary="Late.", usage=(200, 20)))
+    settings = model_settings(triage_env, model_env)
+
+    async def go() -> tuple[TriageSession, list[Event], list[Event]]:
+        async with await TriageSession.open(settings, source="chat", order="a1002") as session:
+            first = await collect(session.ask("Where is it?"))
+            second = await collect(session.ask("And when will it come?"))
+        return session, first, second
+
+    session, first, second = asyncio.run(go())
+    assert reply_of(first).startswith("A1002 is a day late.") and any(isinstance(e, Done) for e in first)
+    assert reply_of(second).startswith("It should arrive tomorrow.")
+    assert server.requests[0]["messages"][-1]["content"] == "Order A1002: Where is it?"
+    follow_up = [m["role"] for m in server.requests[2]["messages"]]
+    assert follow_up[:2] == ["system", "user"] and follow_up[-1] == "user" and "assistant" in follow_up
+    assert session.turns == [("Where is it?", "answer"), ("And when will it come?", "answer")]
+    assert session.last_record is not None and session.last_record.order_id == "A1002"
+    assert (session.totals.model_calls, session.totals.tokens) == (3, 385)
+    assert session.last_usage is not None and session.last_usage.prompt_tokens == 200
+    stored = SessionStore(settings.home).get(session.conversation_id or 0)
+    assert stored.source == "chat" and [t.state for t in stored.turns] == ["complete", "complete"]
+
+
+def test_aclose_closes_the_model_client_it_owns(triage_env: dict[str, str], server: ScriptedServer,
+                                                 model_env: dict[str, str]) -> None:
+    server.add(answer("Hello.", next_step="answer"))
+    settings = model_settings(triage_env, model_env)
+
+    async def go() -> Any:
+        session = await TriageSession.open(settings, source="ask")
+        await session.warm_up()  # the client is loaded in a thread, before any question
+        engine = await session.ready()
+        assert engine.model._client is not None
+        await collect(session.ask("hi"))
+        await session.aclose()
+        return engine
+
+    engine = asyncio.run(go())
+    assert engine.model._client is None
+
+
+def test_new_starts_a_conversation_and_resume_continues_a_stored_one(triage_env: dict[str, str]) -> None:
+    settings = offline_settings(triage_env)
+
+    async def go() -> None:
+        async with await TriageSession.open(settings, source="chat") as session:
+            await collect(session.ask("Where is A1002?"))
+            first = session.conversation_id
+            session.new()
+            assert (session.conversation_id, session.order, session.turns, session.last_record) == (None, None, [], None)
+            await collect(session.ask("Where is A1003?"))
+            assert session.conversation_id not in (None, first)
+            listed = await session.stored_conversations(10)
+            assert [c.id for c in listed] == [session.conversation_id, first]
+            stored = await session.resume(str(first))
+            assert session.conversation_id == first and session.resumed == stored
+            assert session.order == "A1002" and [q for q, _ in session.turns] == ["Where is A1002?"]
+            await collect(session.ask("thanks"))
+            with pytest.raises(NotFound, match="^no conversation 99$"):
+                await session.resume("99")
+        assert [t.question for t in SessionStore(settings.home).get(first or 0).turns] == [
+            "Where is A1002?", "Order A1002: thanks"]
+
+    asyncio.run(go())
+
+
+def test_ask_keeps_only_the_order_it_is_given_when_it_resumes(triage_env: dict[str, str]) -> None:
+    settings = offline_settings(triage_env)
+
+    async def go() -> tuple[str | None, str | None]:
+        async with await TriageSession.open(settings, source="chat") as session:
+            await collect(session.ask("Where is A1002?"))
+        async with await TriageSession.open(settings, source="ask", resume="last") as asked:
+            pass
+        async with await TriageSession.open(settings, source="chat", resume="last", order="A1003") as chat:
+            pass
+        return asked.order, chat.order
+
+    assert asyncio.run(go()) == (None, "A1003")
+
+
+def test_a_bad_order_is_a_usage_error_when_the_session_opens(triage_env: dict[str, str]) -> None:
+    with pytest.raises(UsageError, match="--order takes one order id"):
+        asyncio.run(TriageSession.open(offline_settings(triage_env), source="ask", order="not an id"))
+    session = TriageSession(offline_settings(triage_env), source="chat")
+    with pytest.raises(UsageError, match="^/order takes one order id"):
+        session.set_order("two ids")
+    assert session.set_order("a1002") == "A1002" and session.set_order(None) is None
+
+
+def test_switch_answers_with_the_new_settings_and_closes_the_old_engine(
+        triage_env: dict[str, str], server: ScriptedServer, model_env: dict[str, str]) -> None:
+    server.add(answer("A1002 is a day late.", order_id="A1002", status="delayed", summary="Late."))
+    settings = model_settings(triage_env, model_env)
+
+    async def go() -> tuple[Any, list[Event], TriageSession]:
+        async with await TriageSession.open(settings, source="chat") as session:
+            await collect(session.ask("Where is A1002?"))
+            old = await session.ready()
+            now = await session.switch({"provider": "offline"})
+            assert now.offline and session.settings is now and session.modes() == (
+                now.structured_output, now.tool_rounds)
+            offline = await collect(session.ask("And A1003?"))
+        return old, offline, session
+
+    old, offline, session = asyncio.run(go())
+    assert old.model._client is None  # closed when the session switched away from it
+    assert len(server.requests) == 1 and any(isinstance(e, TriageRecord) for e in offline)
+    stored = SessionStore(settings.home).get(session.conversation_id or 0)
+    assert [t.provider for t in stored.turns] == ["openai", "offline"]
+
+
+def test_a_locked_database_never_blocks_the_event_loop(triage_env: dict[str, str]) -> None:
+    """Another process holds the database's write lock: the turn's first write waits for it in
+    a thread while the loop goes on (here: it runs the very code that releases the lock). Were
+    the write on the loop, nothing could release the lock before the busy timeout, and the
+    answer would arrive with 'This answer is not saved'."""
+    settings = offline_settings(triage_env)
+    SessionStore(settings.home).list()  # the state database exists, migrated
+    other = sqlite3.connect(Path(settings.home) / DATABASE_NAME, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+
+    async def go() -> tuple[int, bool, list[Event], TriageSession]:
+        async with await TriageSession.open(settings, source="ask") as session:
+            events = session.ask("Where is A1002?")
+            first = asyncio.ensure_future(events.__anext__())
+            ticks = 0
+            while ticks < 10:  # the loop keeps running other work while the turn waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            waiting = not first.done()
+            other.execute("COMMIT")  # release the lock from the loop itself
+            rest = [await first, *await collect(events)]
+        return ticks, waiting, rest, session
+
+    try:
+        ticks, waiting, events, session = asyncio.run(go())
+    finally:
+        other.close()
+    assert ticks == 10 and waiting
+    assert not [e for e in events if isinstance(e, Notice) and "not saved" in e.text]
+    [turn] = SessionStore(settings.home).get(session.conversation_id or 0).turns
+    assert turn.state == "complete" and turn.reply == reply_of(events)
+    assert isinstance(next(e for e in events if isinstance(e, Usage)), Usage)

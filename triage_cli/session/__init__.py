@@ -1,0 +1,7 @@
+"""The application layer between the front ends and the engine: one conversation's life
+(session.py), the journal that keeps it, the tickets its escalations file, and how the engine is
+built from the settings. Front ends use `TriageSession` and nothing else from here."""
+
+from triage_cli.session.session import TriageSession, UsageTotals
+
+__all__ = ["TriageSession", "UsageTotals"]

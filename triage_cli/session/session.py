@@ -1,0 +1,241 @@
+"""One triage conversation's life, for any front end: the engine, the conversation, the journal
+that keeps it, the order in context, the usage so far, and everything it must close.
+
+A front end opens a session on its event loop, renders `session.ask(text)` and closes it:
+
+    async with await TriageSession.open(settings, source="ask") as session:
+        async for event in session.ask("Where is A1002?"):
+            ...
+
+The engine (the openai SDK import, the model client) is built in a thread the first time it is
+needed, or earlier with `warm_up()` while a prompt waits for input; everything else is opened and
+closed on the loop. Store reads and writes run in threads, so the loop never waits on SQLite.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from triage_cli.config import Settings
+from triage_cli.engine.base import Engine
+from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
+from triage_cli.engine.events import Event, TriageRecord, Usage
+from triage_cli.session.build import build_engine, open_order_store
+from triage_cli.session.journal import Journal, run_turn
+from triage_cli.store.sessions import StoredConversation
+
+SOURCES = ("ask", "chat", "serve")
+
+
+@dataclass
+class UsageTotals:
+    """What a session's answers cost so far."""
+
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, usage: Usage) -> None:
+        self.model_calls += usage.model_calls
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class TriageSession:
+    """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
+    line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
+    I/O; `open` also checks the order database and resumes a stored conversation."""
+
+    def __init__(self, settings: Settings, *, source: str, flags: Mapping[str, Any] | None = None,
+                 order: str | None = None) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        self.settings = settings
+        self.source = source
+        self.flags = dict(flags or {})
+        self.journal = Journal.for_settings(settings, source)
+        self.conversation = Conversation()
+        self.order: str | None = None
+        self.turns: list[tuple[str, str | None]] = []  # (question, next step) of this conversation
+        self.last_record: TriageRecord | None = None
+        self.last_usage: Usage | None = None
+        self.totals = UsageTotals()
+        self.resumed: StoredConversation | None = None  # the stored conversation this one continues
+        self._engine: Engine | None = None
+        self._loading: asyncio.Future[Engine] | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._stack.push_async_callback(self._close_engine)
+        if order is not None:
+            self.set_order(order, flag="--order")
+
+    @classmethod
+    async def open(cls, settings: Settings, *, source: str, resume: str | None = None, order: str | None = None,
+                   flags: Mapping[str, Any] | None = None) -> TriageSession:
+        """A session continuing the stored conversation `resume` names (an id, or 'last'), if
+        any. A bad `order`, a bad id and a missing order database are errors now, before any
+        prompt. In chat, a resumed conversation's last order is the order in context, unless
+        `order` names one; `ask` asks about the order it is given only."""
+        session = cls(settings, source=source, flags=flags, order=order)
+        if settings.orders_db is not None:
+            await asyncio.to_thread(open_order_store, settings)
+        if resume is not None:
+            await session.resume(resume)
+            if order is not None or source == "ask":
+                session.set_order(order, flag="--order")
+        return session
+
+    async def __aenter__(self) -> TriageSession:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close what the session owns (the model client; a loading engine is waited for)."""
+        await self._stack.aclose()
+
+    # the order in context ----------------------------------------------------------------------
+
+    def set_order(self, text: str | None, *, flag: str = "/order") -> str | None:
+        """Set the order the next questions are about (None clears it); a usage error naming
+        `flag` when `text` is not one order id."""
+        self.order = None if text is None else order_flag(text, flag, self.settings.order_id_pattern)
+        return self.order
+
+    def order_in_context(self) -> str | None:
+        """The order the conversation is about: the one set, else the last answer's."""
+        if self.order:
+            return self.order
+        mentioned = find_order_ids(self.last_record.order_id or "") if self.last_record is not None else []
+        return mentioned[-1] if mentioned else None
+
+    # the engine --------------------------------------------------------------------------------
+
+    async def warm_up(self) -> None:
+        """Build the engine and load its model client in a thread, so the first answer need not
+        wait. A bad setting (the order database) raises here; a model client that fails to load
+        is left for the first answer to report."""
+        engine = await self.ready()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(engine.warm_up)
+
+    async def ready(self) -> Engine:
+        """The engine, built in a thread on first use. Cancelling the caller leaves the building
+        going on; a failure is raised to every caller waiting and retried by the next one."""
+        if self._engine is not None:
+            return self._engine
+        if self._loading is None:
+            self._loading = asyncio.ensure_future(asyncio.to_thread(build_engine, self.settings))
+        loading = self._loading
+        try:
+            engine = await asyncio.shield(loading)
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            if self._loading is loading:
+                self._loading = None
+            raise
+        if self._loading is loading:
+            self._engine, self._loading = engine, None
+        return engine
+
+    def modes(self) -> tuple[str, str]:
+        """The structured-output step and the tool-round mode the engine settled on, else the
+        settings' (for /provider)."""
+        engine, settings = self._engine, self.settings
+        return (str(getattr(engine, "structured_mode", settings.structured_output)),
+                str(getattr(engine, "tool_round_mode", settings.tool_rounds)))
+
+    async def _close_engine(self) -> None:
+        if self._loading is not None:
+            with contextlib.suppress(Exception):
+                self._engine = await self._loading
+            self._loading = None
+        engine, self._engine = self._engine, None
+        if engine is not None:
+            await engine.aclose()
+
+    async def switch(self, settings: Settings | Mapping[str, Any]) -> Settings:
+        """Answer with other settings (or these flags over the command line's) from the next
+        question on; the conversation stays. Returns the settings now in use."""
+        if not isinstance(settings, Settings):
+            from triage_cli.config import load_settings
+
+            settings = load_settings({**self.flags, "model": None, "base_url": None, **settings})
+        await self._close_engine()
+        self.settings = settings
+        self.journal.use(settings)
+        return settings
+
+    # the conversation --------------------------------------------------------------------------
+
+    @property
+    def conversation_id(self) -> int | None:
+        """The stored conversation's id; None until its first question is stored."""
+        return self.journal.conversation_id
+
+    def redact(self, text: str) -> str:
+        """`text` with every known API key replaced (for what a front end writes, like its input history)."""
+        return str(self.journal.redact(text))
+
+    def ask(self, text: str) -> AsyncIterator[Event]:
+        """One turn: `text` with the order in context goes to the engine, and its events come
+        back as they happen while the journal stores the turn. A message too long to send is a
+        usage error here, before any event."""
+        self.turns.append((text, None))
+        message = compose_question(text, self.order)
+        return self._turn(len(self.turns) - 1, message)
+
+    async def _turn(self, index: int, message: str) -> AsyncIterator[Event]:
+        engine = await self.ready()
+        events = run_turn(engine, self.conversation, message, self.journal, named_order=self.order)
+        async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async for event in events:
+                if isinstance(event, TriageRecord):
+                    self.last_record = event
+                    self.turns[index] = (self.turns[index][0], event.next_step)
+                elif isinstance(event, Usage):
+                    self.last_usage = event
+                    self.totals.add(event)
+                yield event
+
+    def new(self) -> None:
+        """Start a new conversation: no context, no order, nothing resumed."""
+        self.conversation = Conversation()
+        self.journal.start_new()
+        self.order = None
+        self.turns = []
+        self.last_record = None
+        self.resumed = None
+
+    async def resume(self, which: str | None) -> StoredConversation:
+        """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
+        turns become the context, and its last order the order in context."""
+        stored, self.conversation = await self.journal.resume(which)
+        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
+        records = [r for r in (TriageRecord.from_stored(t.record) for t in stored.turns) if r is not None]
+        self.last_record = records[-1] if records else None
+        # The record's order_id is model text ("A1002, A1003" at times): keep one real id from it.
+        pattern = self.settings.order_id_pattern
+        mentioned = [i for r in records for i in find_order_ids(r.order_id or "", pattern=pattern)]
+        self.order = mentioned[-1] if mentioned else None
+        self.resumed = stored
+        return stored
+
+    async def stored_conversations(self, limit: int) -> list[StoredConversation]:
+        """The stored conversations, the most recently active first (for /history, /resume)."""
+        return await asyncio.to_thread(self.journal.store.list, limit=limit)
+
+    def order_ids(self) -> list[str]:
+        """The ids in the order store, for completion. Blocking: run it in a thread."""
+        return open_order_store(self.settings).order_ids()
