@@ -165,7 +165,7 @@ def main() -> None:
         server = subprocess.Popen(
             [python, "-m", "llama_cpp.server", "--model", gguf, "--chat_format", "chatml-function-calling",
              "--host", "127.0.0.1", "--port", str(options.port),
-             "--n_ctx", "8192"]  # the default 2048 tokens end a chat at its second question,
+             "--n_ctx", "8192"],  # the default 2048 tokens end a chat at its second question
             stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(f"{base_url}/models", server)

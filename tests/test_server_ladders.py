@@ -246,3 +246,24 @@ def test_chat_answers_two_turns_and_provider_shows_the_modes_kept(triage_env):
         requests = len(srv.requests)
     assert "structured output: json_object" in shown and "tool rounds: plain" in shown, shown
     assert requests == 4 + 2
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_tool_rounds_and_json_object_are_settings_per_provider_too(tmp_path):
+    from triage_cli.config import load_settings
+    from triage_cli.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    config.write_text('[providers.llamacpp]\nbase_url = "http://127.0.0.1:8766/v1"\nmodel = "smollm2"\n'
+                      'structured_output = "json_object"\ntool_rounds = "plain"\n')
+    base = {"TRIAGE_CONFIG": str(config), "TRIAGE_HOME": str(tmp_path / "home")}
+    table = load_settings({"provider": "llamacpp"}, environ=base, cwd=tmp_path)
+    assert (table.structured_output, table.tool_rounds) == ("json_object", "plain")
+    env = load_settings({"provider": "llamacpp"}, environ={**base, "TRIAGE_TOOL_ROUNDS": "stream"}, cwd=tmp_path)
+    assert env.tool_rounds == "stream"  # the setting itself wins over the provider's table
+    default = load_settings({"provider": "ollama"}, environ=base, cwd=tmp_path)
+    assert (default.structured_output, default.tool_rounds) == ("auto", "auto")
+    with pytest.raises(ConfigError, match="tool_rounds must be one of auto, stream, plain"):
+        load_settings({"provider": "ollama"}, environ={**base, "TRIAGE_TOOL_ROUNDS": "sometimes"}, cwd=tmp_path)

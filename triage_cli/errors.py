@@ -16,7 +16,7 @@ each case through the real CLI). No fault prints a traceback; only a bug in tria
     no finish_reason, close-delimited  a cut stream: partial reply kept, stored interrupted, exit 1; so
       body cut, unterminated JSON        is a JSON answer that never closes its object
     200 stream with no chunk at all    "the server ended the stream without an answer"; with tools
-                                         offered and tool_rounds = auto, the call is made again with
+      (or only pings until timeout)      offered and tool_rounds = auto, the call is made again with
                                          stream: false and plain is kept for the session
     response_format refused (400, 422, not retried; structured_output = auto steps down: json_schema,
       a 5xx naming it)                   json_object, the text trailer; the step kept is a notice
