@@ -164,8 +164,10 @@ def main() -> None:
     with log.open("w") as out:
         server = subprocess.Popen(
             [python, "-m", "llama_cpp.server", "--model", gguf, "--chat_format", "chatml-function-calling",
-             "--host", "127.0.0.1", "--port", str(options.port),
-             "--n_ctx", "8192"],  # the default 2048 tokens end a chat at its second question
+             "--host", "127.0.0.1", "--port", str(options.port)],
+            # The default context (2048 tokens) ends the chat at its second question with a clean
+            # "too long" line; --n_ctx 8192 fits it, but then the 135M model rambles past the 60 s
+            # timeout in a non-streamed call (seen here on 2 busy cores).
             stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for(f"{base_url}/models", server)
