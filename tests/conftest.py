@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
 # Variables that would leak a developer's own setup into a test.
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GROQ_API_KEY", "OPENROUTER_API_KEY", "SAMBANOVA_API_KEY",
           "TOGETHER_API_KEY", "CEREBRAS_API_KEY", "VLLM_API_KEY", "TRIAGE_API_KEY", "NO_COLOR", "FORCE_COLOR")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -50,18 +42,17 @@ def triage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 @pytest.fixture
 def run_triage(triage_env: dict[str, str]):
-    """Run the real CLI in a subprocess: run_triage("ask", "...", input="...", env={...})."""
+    """Run the real CLI: run_triage("ask", "...", input="...", env={...}). In this process by
+    default (tests/cli_runner.py); process=True starts `python -m triage_cli` for what only a
+    process shows (its exit status after a broken pipe, import-time behaviour, raw argv bytes)."""
 
     def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Result:
+            timeout: float = 60, process: bool = False) -> Result:
         merged = {**triage_env, **(env or {})}
-        data = input.encode() if isinstance(input, str) else input
-        proc = subprocess.run(
-            [sys.executable, "-m", "triage_cli", *args],
-            input=data if data is not None else b"",
-            capture_output=True, env=merged, timeout=timeout, cwd=os.getcwd(),
-        )
-        return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+        data = (input.encode() if isinstance(input, str) else input) or b""
+        if process:
+            return run_process(args, data, merged, timeout)
+        return run_in_process(args, data, merged)
 
     return run
 
