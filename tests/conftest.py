@@ -6,11 +6,13 @@ import os
 import sys
 from pathlib import Path
 
+import pexpect
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 from cli_runner import Result, run_in_process, run_process  # noqa: E402
+from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
 # Variables that would leak a developer's own setup into a test.
@@ -68,3 +70,25 @@ def server():
 def model_env(server: ScriptedServer) -> dict[str, str]:
     """Environment that points the openai provider at the scripted server."""
     return {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+
+
+@pytest.fixture
+def spawn_chat(triage_env):
+    """Start `triage chat` in a 40x120 pty; the child is ended at teardown if a test left it alive."""
+    children: list[pexpect.spawn] = []
+
+    def spawn(extra_env: dict[str, str] | None = None, *args: str) -> pexpect.spawn:
+        env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm-256color",
+               **(extra_env or {})}
+        child = pexpect.spawn(
+            sys.executable, ["-m", "triage_cli", "chat", *args], env=env, cwd=".",
+            dimensions=(40, 120), encoding="utf-8", timeout=CHAT_TIMEOUT,
+        )
+        children.append(child)
+        child.expect(PROMPT)  # the first prompt: the REPL is ready for input
+        return child
+
+    yield spawn
+    for child in children:
+        if child.isalive():
+            child.close(force=True)

@@ -92,9 +92,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from helpers import plain, stored_conversation, turn, unpaired_calls
 from scripted_server import Reply, ScriptedServer, ToolCall, answer, error, text, tools
-from test_chat_pty import plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
-from test_history import unpaired_calls
 
 KEY = "sk-test-not-a-real-key"
 TOOL = "get_order_status"
@@ -127,14 +126,15 @@ def assert_no_crash(*outputs: str) -> None:
 
 
 @pytest.fixture
-def cli(run_triage):
-    """run_triage, checking that no run ever shows a traceback."""
+def cli(run_triage, triage_env):
+    """run_triage, checking that no run ever shows a traceback; `cli.home` is the data directory."""
 
     def run(*args: str, **kw):
         result = run_triage(*args, **kw)
         assert_no_crash(result.out, result.err)
         return result
 
+    run.home = Path(triage_env["TRIAGE_HOME"])
     return run
 
 
@@ -179,9 +179,8 @@ def the_tool_result(srv: ScriptedServer) -> str:
 
 
 def exported(cli, conversation: str = "last") -> dict:
-    result = cli("history", "export", conversation, "--format", "json")
-    assert result.code == 0, dump(result)
-    return json.loads(result.out)
+    """The conversation as `history export --format json` has it, read through the stores."""
+    return stored_conversation(cli.home, conversation)
 
 
 def the_turn(cli) -> dict:

@@ -22,9 +22,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from helpers import PROMPT, plain, turn, unpaired_calls
 from pty_capture import run_in_pty
 from scripted_server import Reply, ScriptedServer, answer, text, tools
-from test_chat_pty import PROMPT, plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
 
 TOOL = "get_order_status"
 ASK_QUESTION = "Where is A1002?"
@@ -90,13 +90,6 @@ def running_turns(triage_env) -> int:
 
 def roles(messages: list[dict]) -> list[str]:
     return [m["role"] for m in messages]
-
-
-def unpaired_calls(messages: list[dict]) -> list[str]:
-    """Ids of tool calls without their result, and of results without their call."""
-    called = [c["id"] for m in messages for c in m.get("tool_calls") or ()]
-    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
-    return sorted(set(called) ^ set(answered))
 
 
 def assert_holds_the_lookup_turn(messages: list[dict], question: str = ASK_QUESTION, reply: str = ASK_REPLY) -> None:
