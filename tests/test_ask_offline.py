@@ -8,6 +8,8 @@ import sys
 
 import pexpect
 
+from cli_runner import run_in_process
+
 
 def test_order_flag_and_question_explain_the_weather_delay(run_triage):
     result = run_triage("ask", "--order", "A1002", "My order still has not arrived")
@@ -85,8 +87,7 @@ def test_version_and_help_read_well_and_skip_the_sdk(triage_env):
         shown = subprocess.run([sys.executable, "-m", "triage_cli", *args], capture_output=True, text=True, env=env)
         assert shown.returncode == 0 and "Usage" in shown.stdout
         assert "| openai" not in shown.stderr
-    ask_help = subprocess.run([sys.executable, "-m", "triage_cli", "ask", "--help"], capture_output=True, text=True,
-                              env=triage_env).stdout
+    ask_help = run_in_process(("ask", "--help"), b"", triage_env).out
     for option in ("--order", "--provider", "--model", "--base-url"):
         assert option in ask_help
 

@@ -959,7 +959,7 @@ def test_a_base_url_that_is_not_an_http_url_is_a_configuration_error(cli, url):
     assert "the base URL must look like http://host:port/v1" in the_error(result, 2)
 
 
-def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(triage_env):
+def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(triage_env, run_triage):
     question = b"caf\xe9 A1002?"  # Latin-1, straight from an old terminal
     result = subprocess.run([sys.executable.encode(), b"-m", b"triage_cli", b"ask", question],
                             env=triage_env, capture_output=True, timeout=60)
@@ -967,9 +967,8 @@ def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(tr
     assert_no_crash(out, err)
     assert result.returncode == 0, err
     assert "A1002" in out
-    stored = subprocess.run([sys.executable, "-m", "triage_cli", "history", "--json"], env=triage_env,
-                            capture_output=True, text=True, timeout=60)
-    assert json.loads(stored.stdout)[0]["first_question"] == "caf\ufffd A1002?"
+    stored = run_triage("history", "--json")
+    assert json.loads(stored.out)[0]["first_question"] == "caf\ufffd A1002?"
 
 
 def test_a_model_that_says_nothing_once_tools_are_refused_gets_the_rules_answer(cli):

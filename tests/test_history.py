@@ -22,6 +22,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from cli_runner import run_in_process
 from helpers import PROMPT, plain, turn, unpaired_calls
 from pty_capture import run_in_pty
 from scripted_server import Reply, ScriptedServer, answer, text, tools
@@ -740,10 +741,9 @@ def test_a_key_in_the_dotenv_file_is_never_stored_even_when_not_in_use(run_triag
 
 
 def exported_latest(triage_env) -> dict:
-    result = subprocess.run([sys.executable, "-m", "triage_cli", "history", "export", "--format", "json"],
-                            env=triage_env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    result = run_in_process(("history", "export", "--format", "json"), b"", triage_env)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
 
 
 def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stored(run_triage, triage_env):
