@@ -44,11 +44,17 @@ def _exit_code(exit: SystemExit, stderr: io.TextIOBase) -> int:
     return 1
 
 
+# The interpreter reads these when it starts: a run that changes them needs its own process.
+_STARTUP_VARIABLES = ("PYTHONIOENCODING", "PYTHONUTF8", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME")
+
+
 def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> Result:
     """`python -m triage_cli ARGS` with `data` on stdin and exactly `env` as the environment, run
     by calling the CLI's entry point. The streams are those a process gets on pipes in a UTF-8
     locale (surrogateescape; backslashreplace on stderr); PYTHONUNBUFFERED makes them write
     through."""
+    changed = [name for name in _STARTUP_VARIABLES if env.get(name) != os.environ.get(name)]
+    assert not changed, f"{changed} act when Python starts: run with process=True"
     from triage_cli import cli
     from triage_cli.store import sessions
 
