@@ -15,9 +15,11 @@ from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
-# Variables that would leak a developer's own setup into a test.
+# Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
+# size of every pty the tests open (pytest-xdist sets them in its workers).
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GROQ_API_KEY", "OPENROUTER_API_KEY", "SAMBANOVA_API_KEY",
-          "TOGETHER_API_KEY", "CEREBRAS_API_KEY", "VLLM_API_KEY", "TRIAGE_API_KEY", "NO_COLOR", "FORCE_COLOR")
+          "TOGETHER_API_KEY", "CEREBRAS_API_KEY", "VLLM_API_KEY", "TRIAGE_API_KEY", "NO_COLOR", "FORCE_COLOR",
+          "COLUMNS", "LINES")
 
 
 @pytest.fixture
