@@ -44,8 +44,10 @@ def _exit_code(exit: SystemExit, stderr: io.TextIOBase) -> int:
     return 1
 
 
-# The interpreter reads these when it starts: a run that changes them needs its own process.
-_STARTUP_VARIABLES = ("PYTHONIOENCODING", "PYTHONUTF8", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME")
+def _read_at_start(name: str) -> bool:
+    """Whether the interpreter reads variable `name` when it starts (PYTHONUNBUFFERED aside: the
+    in-memory streams write through anyway), so a run that changes it needs its own process."""
+    return (name.startswith("PYTHON") and name != "PYTHONUNBUFFERED") or name == "LANG" or name.startswith("LC_")
 
 
 def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> Result:
@@ -53,7 +55,7 @@ def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> R
     by calling the CLI's entry point. The streams are those a process gets on pipes in a UTF-8
     locale (surrogateescape; backslashreplace on stderr); PYTHONUNBUFFERED makes them write
     through."""
-    changed = [name for name in _STARTUP_VARIABLES if env.get(name) != os.environ.get(name)]
+    changed = [name for name in {*env, *os.environ} if _read_at_start(name) and env.get(name) != os.environ.get(name)]
     assert not changed, f"{changed} act when Python starts: run with process=True"
     from triage_cli import cli
     from triage_cli.store import sessions
