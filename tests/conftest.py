@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
+import pexpect
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cli_runner import Result, run_in_process, run_process  # noqa: E402
+from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
-# Variables that would leak a developer's own setup into a test.
+# Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
+# size of every pty the tests open (pytest-xdist sets them in its workers).
 _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GROQ_API_KEY", "OPENROUTER_API_KEY", "SAMBANOVA_API_KEY",
-          "TOGETHER_API_KEY", "CEREBRAS_API_KEY", "VLLM_API_KEY", "TRIAGE_API_KEY", "NO_COLOR", "FORCE_COLOR")
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
+          "TOGETHER_API_KEY", "CEREBRAS_API_KEY", "VLLM_API_KEY", "TRIAGE_API_KEY", "NO_COLOR", "FORCE_COLOR",
+          "COLUMNS", "LINES")
 
 
 @pytest.fixture
@@ -50,18 +46,17 @@ def triage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
 
 @pytest.fixture
 def run_triage(triage_env: dict[str, str]):
-    """Run the real CLI in a subprocess: run_triage("ask", "...", input="...", env={...})."""
+    """Run the real CLI: run_triage("ask", "...", input="...", env={...}). In this process by
+    default (tests/cli_runner.py); process=True starts `python -m triage_cli` for what only a
+    process shows (its exit status after a broken pipe, import-time behaviour, raw argv bytes)."""
 
     def run(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None,
-            timeout: float = 60) -> Result:
+            timeout: float = 60, process: bool = False) -> Result:
         merged = {**triage_env, **(env or {})}
-        data = input.encode() if isinstance(input, str) else input
-        proc = subprocess.run(
-            [sys.executable, "-m", "triage_cli", *args],
-            input=data if data is not None else b"",
-            capture_output=True, env=merged, timeout=timeout, cwd=os.getcwd(),
-        )
-        return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+        data = (input.encode() if isinstance(input, str) else input) or b""
+        if process:
+            return run_process(args, data, merged, timeout)
+        return run_in_process(args, data, merged)
 
     return run
 
@@ -77,3 +72,25 @@ def server():
 def model_env(server: ScriptedServer) -> dict[str, str]:
     """Environment that points the openai provider at the scripted server."""
     return {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+
+
+@pytest.fixture
+def spawn_chat(triage_env):
+    """Start `triage chat` in a 40x120 pty; the child is ended at teardown if a test left it alive."""
+    children: list[pexpect.spawn] = []
+
+    def spawn(extra_env: dict[str, str] | None = None, *args: str) -> pexpect.spawn:
+        env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm-256color",
+               **(extra_env or {})}
+        child = pexpect.spawn(
+            sys.executable, ["-m", "triage_cli", "chat", *args], env=env, cwd=".",
+            dimensions=(40, 120), encoding="utf-8", timeout=CHAT_TIMEOUT,
+        )
+        children.append(child)
+        child.expect(PROMPT)  # the first prompt: the REPL is ready for input
+        return child
+
+    yield spawn
+    for child in children:
+        if child.isalive():
+            child.close(force=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pexpect
@@ -76,17 +75,16 @@ def test_a_users_own_order_database_is_used(run_triage, tmp_path):
     assert missing.code == 2 and "order database not found" in missing.err  # a configuration error
 
 
-def test_version_and_help_read_well_and_skip_the_sdk(triage_env):
-    env = {**triage_env, "PYTHONPROFILEIMPORTTIME": "1"}
-    version = subprocess.run([sys.executable, "-m", "triage_cli", "--version"], capture_output=True, text=True, env=env)
-    assert version.returncode == 0 and version.stdout.startswith("triage ")
-    assert "openai" not in version.stderr  # the import log: the SDK was never loaded
+def test_version_and_help_read_well_and_skip_the_sdk(run_triage):
+    env = {"PYTHONPROFILEIMPORTTIME": "1"}  # import time: a process of its own
+    version = run_triage("--version", env=env, process=True)
+    assert version.code == 0 and version.out.startswith("triage ")
+    assert "openai" not in version.err  # the import log: the SDK was never loaded
     for args in (["--help"], ["ask", "--help"], ["chat", "--help"]):
-        shown = subprocess.run([sys.executable, "-m", "triage_cli", *args], capture_output=True, text=True, env=env)
-        assert shown.returncode == 0 and "Usage" in shown.stdout
-        assert "| openai" not in shown.stderr
-    ask_help = subprocess.run([sys.executable, "-m", "triage_cli", "ask", "--help"], capture_output=True, text=True,
-                              env=triage_env).stdout
+        shown = run_triage(*args, env=env, process=True)
+        assert shown.code == 0 and "Usage" in shown.out
+        assert "| openai" not in shown.err
+    ask_help = run_triage("ask", "--help").out
     for option in ("--order", "--provider", "--model", "--base-url"):
         assert option in ask_help
 

@@ -7,8 +7,8 @@ import time
 
 import pexpect
 
+from helpers import OFFLINE_END, PROMPT, plain, turn
 from scripted_server import Reply, ScriptedServer, answer, text, tools
-from test_chat_pty import OFFLINE_END, PROMPT, plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
 
 REPLY = "A1002 is a day late.\n\n**Next step:** answer"
 

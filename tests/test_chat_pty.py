@@ -7,59 +7,14 @@ been seen, and the next prompt after them."""
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 
 import pexpect
 import pytest
 
+from helpers import CHAT_TIMEOUT, OFFLINE_END, PROMPT, plain, turn
 from scripted_server import text, tools
-
-PROMPT = "›"
-TIMEOUT = 20
-# The usage line printed after each offline answer (the offline notice is said once a session).
-OFFLINE_END = r"no model · [^\r\n]*\d s"
-
-# CSI (incl. private modes like ESC[?2004h), OSC, other two-character escapes, and backspaces.
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x08\r]")
-
-
-def plain(output: str) -> str:
-    return _ANSI.sub("", output)
-
-
-@pytest.fixture
-def spawn_chat(triage_env):
-    """Start `triage chat` in a 40x120 pty; the child is ended at teardown if a test left it alive."""
-    children: list[pexpect.spawn] = []
-
-    def spawn(extra_env: dict[str, str] | None = None, *args: str) -> pexpect.spawn:
-        env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TERM": "xterm-256color",
-               **(extra_env or {})}
-        child = pexpect.spawn(
-            sys.executable, ["-m", "triage_cli", "chat", *args], env=env, cwd=".",
-            dimensions=(40, 120), encoding="utf-8", timeout=TIMEOUT,
-        )
-        children.append(child)
-        child.expect(PROMPT)  # the first prompt: the REPL is ready for input
-        return child
-
-    yield spawn
-    for child in children:
-        if child.isalive():
-            child.close(force=True)
-
-
-def turn(child: pexpect.spawn, line: str, end_marker: str) -> str:
-    """Type `line` + Enter, wait for `end_marker` in the answer and for the next prompt;
-    return the turn's output without escapes."""
-    child.sendline(line)
-    child.expect(end_marker)
-    seen = child.before + child.after
-    child.expect(PROMPT)
-    return plain(seen + child.before)
-
 
 def exit_status(child: pexpect.spawn) -> int | None:
     child.expect(pexpect.EOF)
@@ -208,7 +163,7 @@ def test_an_order_database_that_is_not_sqlite_stops_chat_before_the_prompt(triag
     bad.write_text("not a database")
     env = {**triage_env, "TRIAGE_ORDERS_DB": str(bad), "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "chat"], env=env, cwd=".", dimensions=(40, 120),
-                          encoding="utf-8", timeout=TIMEOUT)
+                          encoding="utf-8", timeout=CHAT_TIMEOUT)
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus != 0

@@ -92,9 +92,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from helpers import plain, stored_conversation, turn, unpaired_calls
 from scripted_server import Reply, ScriptedServer, ToolCall, answer, error, text, tools
-from test_chat_pty import plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
-from test_history import unpaired_calls
 
 KEY = "sk-test-not-a-real-key"
 TOOL = "get_order_status"
@@ -127,14 +126,15 @@ def assert_no_crash(*outputs: str) -> None:
 
 
 @pytest.fixture
-def cli(run_triage):
-    """run_triage, checking that no run ever shows a traceback."""
+def cli(run_triage, triage_env):
+    """run_triage, checking that no run ever shows a traceback; `cli.home` is the data directory."""
 
     def run(*args: str, **kw):
         result = run_triage(*args, **kw)
         assert_no_crash(result.out, result.err)
         return result
 
+    run.home = Path(triage_env["TRIAGE_HOME"])
     return run
 
 
@@ -179,9 +179,8 @@ def the_tool_result(srv: ScriptedServer) -> str:
 
 
 def exported(cli, conversation: str = "last") -> dict:
-    result = cli("history", "export", conversation, "--format", "json")
-    assert result.code == 0, dump(result)
-    return json.loads(result.out)
+    """The conversation as `history export --format json` has it, read through the stores."""
+    return stored_conversation(cli.home, conversation)
 
 
 def the_turn(cli) -> dict:
@@ -960,7 +959,7 @@ def test_a_base_url_that_is_not_an_http_url_is_a_configuration_error(cli, url):
     assert "the base URL must look like http://host:port/v1" in the_error(result, 2)
 
 
-def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(triage_env):
+def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(triage_env, run_triage):
     question = b"caf\xe9 A1002?"  # Latin-1, straight from an old terminal
     result = subprocess.run([sys.executable.encode(), b"-m", b"triage_cli", b"ask", question],
                             env=triage_env, capture_output=True, timeout=60)
@@ -968,9 +967,8 @@ def test_an_argument_that_is_not_utf8_is_answered_with_the_bad_bytes_replaced(tr
     assert_no_crash(out, err)
     assert result.returncode == 0, err
     assert "A1002" in out
-    stored = subprocess.run([sys.executable, "-m", "triage_cli", "history", "--json"], env=triage_env,
-                            capture_output=True, text=True, timeout=60)
-    assert json.loads(stored.stdout)[0]["first_question"] == "caf\ufffd A1002?"
+    stored = run_triage("history", "--json")
+    assert json.loads(stored.out)[0]["first_question"] == "caf\ufffd A1002?"
 
 
 def test_a_model_that_says_nothing_once_tools_are_refused_gets_the_rules_answer(cli):

@@ -22,9 +22,10 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from cli_runner import run_in_process
+from helpers import PROMPT, plain, turn, unpaired_calls
 from pty_capture import run_in_pty
 from scripted_server import Reply, ScriptedServer, answer, text, tools
-from test_chat_pty import PROMPT, plain, spawn_chat, turn  # noqa: F401 - spawn_chat is a fixture
 
 TOOL = "get_order_status"
 ASK_QUESTION = "Where is A1002?"
@@ -90,13 +91,6 @@ def running_turns(triage_env) -> int:
 
 def roles(messages: list[dict]) -> list[str]:
     return [m["role"] for m in messages]
-
-
-def unpaired_calls(messages: list[dict]) -> list[str]:
-    """Ids of tool calls without their result, and of results without their call."""
-    called = [c["id"] for m in messages for c in m.get("tool_calls") or ()]
-    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
-    return sorted(set(called) ^ set(answered))
 
 
 def assert_holds_the_lookup_turn(messages: list[dict], question: str = ASK_QUESTION, reply: str = ASK_REPLY) -> None:
@@ -747,10 +741,9 @@ def test_a_key_in_the_dotenv_file_is_never_stored_even_when_not_in_use(run_triag
 
 
 def exported_latest(triage_env) -> dict:
-    result = subprocess.run([sys.executable, "-m", "triage_cli", "history", "export", "--format", "json"],
-                            env=triage_env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    result = run_in_process(("history", "export", "--format", "json"), b"", triage_env)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
 
 
 def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stored(run_triage, triage_env):

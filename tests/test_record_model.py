@@ -11,6 +11,7 @@ import sys
 
 import pexpect
 
+from cli_runner import run_in_process
 from scripted_server import Reply, ScriptedServer, answer, error, text, tools
 
 TOOL = "get_order_status"
@@ -310,6 +311,5 @@ def test_interrupted_events_still_end_with_an_error_event_and_no_ticket(triage_e
     assert events[-1] == {"type": "error", "message": "interrupted", "kind": "interrupted"}
     assert not [e for e in events if e["type"] in ("triage", "done")]
     assert child.returncode == 130 and "Traceback" not in err
-    tickets = subprocess.run([sys.executable, "-m", "triage_cli", "tickets", "--json"], env=env,
-                             capture_output=True, text=True)
-    assert json.loads(tickets.stdout) == []
+    tickets = run_in_process(("tickets", "--json"), b"", env)
+    assert json.loads(tickets.out) == []

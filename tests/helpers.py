@@ -1,0 +1,61 @@
+"""Helpers several test files share (tests never import each other)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pexpect
+
+# --------------------------------------------------------------------------- `triage chat` in a pty
+
+PROMPT = "›"
+CHAT_TIMEOUT = 20
+# The usage line printed after each offline answer (the offline notice is said once a session).
+OFFLINE_END = r"no model · [^\r\n]*\d s"
+
+# CSI (incl. private modes like ESC[?2004h), OSC, other two-character escapes, and backspaces.
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x08\r]")
+
+
+def plain(output: str) -> str:
+    return _ANSI.sub("", output)
+
+
+def turn(child: pexpect.spawn, line: str, end_marker: str) -> str:
+    """Type `line` + Enter, wait for `end_marker` in the answer and for the next prompt;
+    return the turn's output without escapes."""
+    child.sendline(line)
+    child.expect(end_marker)
+    seen = child.before + child.after
+    child.expect(PROMPT)
+    return plain(seen + child.before)
+
+
+# --------------------------------------------------------------------------- what was stored
+
+
+def unpaired_calls(messages: list[dict]) -> list[str]:
+    """Ids of tool calls without their result, and of results without their call."""
+    called = [c["id"] for m in messages for c in m.get("tool_calls") or ()]
+    answered = [m["tool_call_id"] for m in messages if m["role"] == "tool"]
+    return sorted(set(called) ^ set(answered))
+
+
+def stored_conversation(home: Path, which: str = "last") -> dict:
+    """A stored conversation as `triage history export WHICH --format json` prints it, read
+    through the stores without starting the CLI."""
+    from triage_cli.store.sessions import SessionStore
+    from triage_cli.store.tickets import TicketStore
+
+    store = SessionStore(home)
+    stored = store.get(store.resolve(which))
+    exported = stored.to_dict()
+    tickets = [turn["triage"]["ticket"] for turn in exported["turns"] if (turn["triage"] or {}).get("ticket") is not None]
+    states = TicketStore(home).states(set(tickets))
+    for turn in exported["turns"]:
+        ticket = (turn["triage"] or {}).get("ticket")
+        if ticket is not None:
+            turn["triage"]["ticket_state"] = states.get(ticket, "no longer stored")
+    return json.loads(json.dumps(exported))  # the types JSON keeps (tuples become lists)
