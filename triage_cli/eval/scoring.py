@@ -92,7 +92,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
             if result.case.next_step == "escalate" and got == "answer":
                 missed[result.case.id] += 1
             elif result.case.next_step == "answer" and got == "escalate":
-                needless[trial.issue or "-"] += 1
+                needless.update(_topics(trial.issue))
 
     def rate(check: str) -> float | None:
         scored = [trial.checks[check] for trial in runs if check in trial.checks]
@@ -115,8 +115,8 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
            if any(k.endswith("->error") for k in confusion) else {}),
         "missed_by_case": dict(missed),
         "needless_by_topic": dict(needless.most_common()),
-        "escalations_by_topic": dict(Counter(trial.issue or "-" for trial in runs
-                                             if trial.next_step == "escalate").most_common()),
+        "escalations_by_topic": dict(Counter(topic for trial in runs if trial.next_step == "escalate"
+                                             for topic in _topics(trial.issue)).most_common()),
         "per_case": {
             "tokens": round(sum(trial.tokens for trial in runs) / len(runs), 1) if runs else 0,
             "model_calls": round(sum(trial.model_calls for trial in runs) / len(runs), 2) if runs else 0,
@@ -124,3 +124,8 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
         },
         "errors": sum(trial.error is not None for trial in runs),
     }
+
+
+def _topics(issue: str | None) -> list[str]:
+    """The topics of a record's issue ("refund and damage" -> both); "-" when it names none."""
+    return [part for part in re.split(r",\s*|\s+and\s+", issue or "") if part.strip()] or ["-"]
