@@ -96,6 +96,19 @@ _ABOUT_THE_PAST = re.compile(r"^\W*(?:why|did you|have you|was|when did)\b", re.
 _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 
 
+# A question the order data answers: where, when, why, tracking, status, … (and in es, fr, de, pt).
+_DATA_QUESTION = re.compile(
+    r"\?|\b(?:where|wh?en|status|track\w*|eta|arriv\w*|ship\w*|dispatch\w*|deliver\w*|update|news|progress|"
+    r"why|what|which|who|how (?:long|soon)|coming|left|late|delay\w*|customs|fees?|collect\w*|"
+    r"locker|signed|check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
+    r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;]\s*)(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
+
+
+def asks_about_the_data(text: str) -> bool:
+    """Whether the message asks something the order data can answer (or at least asks at all)."""
+    return _DATA_QUESTION.search(text) is not None
+
+
 def clauses(text: str) -> list[str]:
     return [part.strip() for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
 

@@ -9,8 +9,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from triage_cli.engine.intents import raised_topics
+from triage_cli.engine.intents import asks_about_the_data, raised_topics
 
+OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic (engine/intent_model.py)
+_WORDS = re.compile(r"[^\W\d_]{2,}")
+
+
+def _unread(text: str) -> bool:
+    """A message the rules cannot read: words, but no question the data answers, and no thanks."""
+    text = _ORDER_ID_WORD.sub(" ", text)
+    return bool(_WORDS.search(text)) and not asks_about_the_data(text) and not is_acknowledgement(text)
+
+
+_ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
 _REFUND_STATUS = re.compile(r"\b(?:where|when|is|has|status)\b[^.?!]{0,25}\brefund", re.IGNORECASE)
 
 
@@ -21,6 +32,11 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     orders = [o for o in orders or [] if o.get("found")]
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
+    if not topics and _unread(text):
+        from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
+
+        if asks_for_action(text):
+            topics.append(OTHER_REQUEST)
     if "refund" in topics and _REFUND_STATUS.search(text) and any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders):
         topics.remove("refund")
