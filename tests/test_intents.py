@@ -134,3 +134,10 @@ def test_bad_case_files_and_bad_min_are_usage_errors_naming_the_line():
     for bad in ("x", "-1", "150%"):
         with pytest.raises(UsageError, match="--min"):
             parse_min(bad)
+
+
+def test_misspelt_questions_are_questions_and_a_wrong_item_can_span_a_comma():
+    assert out_of_scope_topics("wen wil my order arive") == []  # not sent to the classifier
+    assert out_of_scope_topics("whats happning with A1004") == []
+    assert raised_topics("I ordered the blue one, received a red one") == ["wrong item"]
+    assert raised_topics("I ordered it on Monday, got it today, thanks") == []

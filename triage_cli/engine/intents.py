@@ -26,6 +26,7 @@ class Topic:
     negatable: bool = True  # "I don't want a refund" cancels it; "never arrived" is itself the complaint
     request: bool = False  # an action asked for: "why did you cancel it?" asks about the data instead
     needs_delivered: bool = False  # only a complaint about an order the data says was delivered
+    whole: bool = False  # also read across clauses ("ordered size M, got size S")
 
 
 def _topic(name: str, pattern: str, **options: bool) -> Topic:
@@ -68,8 +69,9 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
            r"\bdead\b|\bexpired\b|out of date|\broto\b|\brota\b|\bcass[ée]e?\b|\bab[iî]m[ée]|besch[aä]digt|"
            r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b"),
-    _topic("wrong item", r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
-           r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
+    _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
+           r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
+           r"yesterday|today|fine|ok|on time)\b)|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
            r"\b(?:isn't|is not|not) mine\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
     _topic("missing item", r"\bmissing\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\bil manque|\bfalta|\bfehlt"),
@@ -104,9 +106,27 @@ _DATA_QUESTION = re.compile(
     r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;]\s*)(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
 
+# The question words again, for misspellings one letter off ("wheres", "wat", "happenin").
+_QUESTION_WORDS = ("where", "when", "what", "why", "status", "tracking", "arrive", "arriving", "shipped", "delivery",
+                   "update", "happening", "coming", "going")
+
+
 def asks_about_the_data(text: str) -> bool:
     """Whether the message asks something the order data can answer (or at least asks at all)."""
-    return _DATA_QUESTION.search(text) is not None
+    if _DATA_QUESTION.search(text) is not None:
+        return True
+    return any(_one_letter_off(word, known) for word in re.findall(r"[a-z]{3,}", text.lower())
+               for known in _QUESTION_WORDS)
+
+
+def _one_letter_off(word: str, known: str) -> bool:
+    """One letter added, dropped or changed (not a shorter word than three letters)."""
+    if abs(len(word) - len(known)) > 1 or word == known:
+        return False
+    if len(word) == len(known):
+        return sum(a != b for a, b in zip(word, known)) == 1
+    short, long = sorted((word, known), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 def clauses(text: str) -> list[str]:
@@ -117,11 +137,14 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
     """The topics `text` asks for or complains about, in the order of TOPICS. `delivered`: the
     data shows an order delivered (or no order was looked up), so "never arrived" is a complaint."""
     found: set[str] = set()
-    for clause in clauses(text):
+    readings = [(clause, False) for clause in clauses(text)] + [(" ".join(text.split()), True)]
+    for clause, whole in readings:
         hedged = _HEDGE.search(clause) is not None
         past = _ABOUT_THE_PAST.search(clause) is not None
         for topic in TOPICS:
             if topic.name in found or (topic.needs_delivered and not delivered) or (topic.request and past):
+                continue
+            if whole and not topic.whole:
                 continue
             if hedged and topic.name in _HEDGED:
                 continue
