@@ -264,12 +264,14 @@ def eval_command(
     """Score an engine on labelled cases: next step, order id and must-mention words.
 
     Each case runs through the same engine as ask, offline unless a provider is set.
+
     Nothing is stored and no ticket is filed unless --keep.
 
     \b
-    A case file holds one JSON object a line (order, order_id and mentions optional):
+    A case file holds one JSON object a line (order, order_id, mentions optional):
       {"id": "c1", "message": "Where is A1002?", "order": "A1002",
-       "expect": {"next_step": "answer", "order_id": "A1002", "mentions": ["weather"]}}
+       "expect": {"next_step": "answer", "order_id": "A1002",
+                  "mentions": ["weather"]}}
 
     Exit status: 0 scored, 1 accuracy under --min, 2 bad input or configuration.
 
