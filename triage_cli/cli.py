@@ -242,6 +242,56 @@ def config_command(
         show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)
 
 
+@app.command("eval", cls=_Command)
+def eval_command(
+    cases: Annotated[
+        Optional[str],
+        typer.Argument(metavar="CASES", show_default=False,
+                       help="A JSONL case file; 'dev' or 'test' for one shipped part; both shipped parts when omitted."),
+    ] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    trials: Annotated[int, typer.Option("--trials", "-k", metavar="K", min=1, max=100,
+                                        help="Run every case K times; pass^K counts a case only if all K are right.")] = 1,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", metavar="N", min=1, max=64,
+                                             help="Run N cases at a time.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: the summary and every case's result.")] = False,
+    minimum: Annotated[Optional[str], typer.Option("--min", metavar="ACC", show_default=False,
+                                                   help="Exit 1 when the accuracy is under ACC (0.97 or 97%).")] = None,
+    keep: Annotated[bool, typer.Option("--keep", help="Store the answers in the history and file their tickets.")] = False,
+) -> None:
+    """Score an engine on labelled cases: next step, order id and must-mention words.
+
+    Each case runs through the same engine as ask, offline unless a provider is set.
+
+    Nothing is stored and no ticket is filed unless --keep.
+
+    \b
+    A case file holds one JSON object a line (order, order_id, mentions optional):
+      {"id": "c1", "message": "Where is A1002?", "order": "A1002",
+       "expect": {"next_step": "answer", "order_id": "A1002",
+                  "mentions": ["weather"]}}
+
+    Exit status: 0 scored, 1 accuracy under --min, 2 bad input or configuration.
+
+    \b
+    Examples:
+      triage eval
+      triage eval test --min 97%
+      triage eval my_cases.jsonl --provider groq --trials 3 --concurrency 4
+      triage eval --json > scores.json
+    """
+    with _user_errors():
+        from triage_cli.ui.eval_view import parse_min, run_eval
+
+        bound = parse_min(minimum)
+        settings = _settings(provider, model, base_url)
+        code = run_eval(settings, cases, trials=trials, concurrency=concurrency, as_json=as_json,
+                        minimum=bound, keep=keep)
+    raise typer.Exit(code)
+
+
 tickets_app = typer.Typer(
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"]},

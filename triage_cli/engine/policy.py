@@ -1,31 +1,46 @@
 """The escalation policy: which problems the order data cannot settle.
 
-Escalate when an order lookup found nothing, or when the customer's problem is outside what the
-order data covers. Shared by the offline engine and (later) the guard on model answers.
+Escalate when an order lookup found nothing, or when the customer asks for an action or raises a
+problem that the order data cannot settle (engine/intents.py reads what they ask for). Shared by the offline engine and (later) the guard on model answers.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-# topic -> pattern. Order matters only for which reason is named first.
-OUT_OF_SCOPE: dict[str, re.Pattern[str]] = {
-    name: re.compile(pattern, re.IGNORECASE)
-    for name, pattern in {
-        "refund": r"\brefund|money back|reimburs|compensat",
-        "damage": r"\bdamaged?\b|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcracked\b|\bleak(?:ed|ing|s)?\b",
-        "wrong item": r"\bwrong (?:item|size|colou?r|product|model|parcel|order)\b|not what i (?:ordered|bought)|\bincorrect item|\bmissing (?:item|part|piece)s?\b",
-        "billing": r"\bbill(?:ed|ing)?\b|\bcharged?\b|\binvoice|\bpayment|\bovercharg|\bdouble[- ]charg",
-        "cancellation": r"\bcancel",
-        "address change": r"\b(?:change|update|correct|fix|edit|new)\b[\w\s']{0,20}\baddress\b|\baddress\b[\w\s']{0,12}\b(?:change|wrong|incorrect)|\bredirect|\bdeliver (?:it )?to (?:a |my )?(?:different|new|another)",
-        "legal threat": r"\blawyer|\bsolicitor|\blegal action|\bsue\b|\bsuing\b|\bcourt\b|trading standards|\bchargeback",
-    }.items()
-}
+from triage_cli.engine.intents import asks_about_the_data, raised_topics
+
+OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic (engine/intent_model.py)
+_WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
-def out_of_scope_topics(text: str) -> list[str]:
-    """The out-of-scope topics the text raises, e.g. ["refund", "damage"]."""
-    return [name for name, pattern in OUT_OF_SCOPE.items() if pattern.search(text)]
+def _unread(text: str) -> bool:
+    """A message the rules cannot read: words, but no question the data answers, and no thanks."""
+    text = _ORDER_ID_WORD.sub(" ", text)
+    return bool(_WORDS.search(text)) and not asks_about_the_data(text) and not is_acknowledgement(text)
+
+
+_ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
+_REFUND_STATUS = re.compile(r"\b(?:where|when|is|has|status)\b[^.?!]{0,25}\brefund", re.IGNORECASE)
+
+
+def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -> list[str]:
+    """The out-of-scope topics the text asks for or complains about, e.g. ["refund", "damage"]
+    (engine/intents.py). With the orders looked up, what their data settles is left out: "it
+    never arrived" about an order still on its way, or the state of a refund the data records."""
+    orders = [o for o in orders or [] if o.get("found")]
+    delivered = not orders or any(o.get("status") == "delivered" for o in orders)
+    topics = raised_topics(text, delivered=delivered)
+    if not topics and _unread(text):
+        from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
+
+        if asks_for_action(text):
+            topics.append(OTHER_REQUEST)
+    if "refund" in topics and _REFUND_STATUS.search(text) and any(
+            "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders):
+        topics.remove("refund")
+    return topics
 
 
 # A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.

@@ -84,7 +84,7 @@ def assess(question: str, orders: list[dict[str, Any]], named_order: str | None 
         forced.append(f"no order {', '.join(missing)} in the order system")
     if failed:
         forced.append(f"the order system could not be read for {', '.join(failed)}")
-    topics = out_of_scope_topics(question)
+    topics = out_of_scope_topics(question, orders)
     reasons = list(forced)
     if topics:
         reasons.append(f"the customer asks about {join_words(topics)}, which the order data does not cover")

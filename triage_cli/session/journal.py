@@ -35,13 +35,15 @@ SAVE_PARTIAL_SECONDS = 1.0
 REDACTED = "[redacted]"
 
 
-def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal, *,
+def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal | None, *,
              named_order: str | None = None) -> AsyncIterator[Event]:
     """Ask `message` in `conversation`: the engine's events, with the turn kept in the journal and
-    escalations filed as tickets. `named_order` is the order the agent named (--order, /order)."""
+    escalations filed as tickets (with no journal, neither). `named_order` is the order the agent
+    named (--order, /order)."""
     conversation.add_user(message)
     conversation.named_order = named_order
-    return journal.record(engine.run(conversation), conversation)
+    events = engine.run(conversation)
+    return events if journal is None else journal.record(events, conversation)
 
 
 class Journal:

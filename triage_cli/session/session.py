@@ -29,7 +29,7 @@ from triage_cli.session.build import build_engine, open_order_store
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.store.sessions import StoredConversation
 
-SOURCES = ("ask", "chat", "serve")
+SOURCES = ("ask", "chat", "serve", "eval")
 
 
 @dataclass
@@ -53,15 +53,17 @@ class UsageTotals:
 class TriageSession:
     """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
-    I/O; `open` also checks the order database and resumes a stored conversation."""
+    I/O; `open` also checks the order database and resumes a stored conversation. With
+    `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`)."""
 
     def __init__(self, settings: Settings, *, source: str, flags: Mapping[str, Any] | None = None,
-                 order: str | None = None) -> None:
+                 order: str | None = None, keep: bool = True) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         self.settings = settings
         self.source = source
         self.flags = dict(flags or {})
+        self.keep = keep
         self.journal = Journal.for_settings(settings, source)
         self.conversation = Conversation()
         self.order: str | None = None
@@ -79,12 +81,12 @@ class TriageSession:
 
     @classmethod
     async def open(cls, settings: Settings, *, source: str, resume: str | None = None, order: str | None = None,
-                   flags: Mapping[str, Any] | None = None) -> TriageSession:
+                   flags: Mapping[str, Any] | None = None, keep: bool = True) -> TriageSession:
         """A session continuing the stored conversation `resume` names (an id, or 'last'), if
         any. A bad `order`, a bad id and a missing order database are errors now, before any
         prompt. In chat, a resumed conversation's last order is the order in context, unless
         `order` names one; `ask` asks about the order it is given only."""
-        session = cls(settings, source=source, flags=flags, order=order)
+        session = cls(settings, source=source, flags=flags, order=order, keep=keep)
         if settings.orders_db is not None:
             await asyncio.to_thread(open_order_store, settings)
         if resume is not None:
@@ -198,7 +200,8 @@ class TriageSession:
 
     async def _turn(self, index: int, message: str) -> AsyncIterator[Event]:
         engine = await self.ready()
-        events = run_turn(engine, self.conversation, message, self.journal, named_order=self.order)
+        events = run_turn(engine, self.conversation, message, self.journal if self.keep else None,
+                          named_order=self.order)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 if isinstance(event, TriageRecord):

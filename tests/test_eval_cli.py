@@ -1,0 +1,97 @@
+"""`triage eval` end to end (issue 15): the real CLI and the real openai SDK against the scripted
+server; pass^k on a model that answers inconsistently, --min's exit code, --json's shape, and
+nothing stored unless --keep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from scripted_server import ScriptedServer, answer
+
+CASES = [
+    {"id": "late", "message": "Where is A1002?", "expect": {"next_step": "answer", "order_id": "A1002",
+                                                             "mentions": ["weather"]}},
+    {"id": "refund", "message": "I want a refund for A1003", "expect": {"next_step": "escalate", "order_id": "A1003"}},
+    {"id": "cancel", "message": "Please cancel it", "order": "A1001",
+     "expect": {"next_step": "escalate", "order_id": "A1001"}},
+]
+RIGHT = {"Where is A1002?": ("answer", "A1002", "A1002 is late because of the weather."),
+         "I want a refund for A1003": ("escalate", "A1003", "A refund needs a supervisor."),
+         "Please cancel it": ("escalate", "A1001", "A cancellation needs a supervisor.")}
+
+
+def case_file(tmp_path: Path) -> str:
+    path = tmp_path / "cases.jsonl"
+    path.write_text("".join(json.dumps(case) + "\n" for case in CASES))
+    return str(path)
+
+
+def scripted_model(*, consistent: bool):
+    """Answers each message right; when not `consistent`, every second time it is asked the same
+    message it says the opposite next step (so each case is right in one trial of two)."""
+    asked: dict[str, int] = {}
+
+    def reply(body: dict, index: int):
+        question = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
+        message = next(text for text in RIGHT if text in question)
+        asked[message] = asked.get(message, 0) + 1
+        step, order_id, text = RIGHT[message]
+        if not consistent and asked[message] % 2 == 0:
+            step = "answer" if step == "escalate" else "escalate"
+        return answer(f"{text}\n\n**Next step:** {step}.", order_id=order_id, issue="scripted", status="-",
+                      next_step=step, summary=text)
+
+    return reply
+
+
+def test_pass_k_on_an_inconsistent_model_and_the_json_shape(run_triage, tmp_path, triage_env):
+    with ScriptedServer(scripted_model(consistent=False)) as server:
+        env = {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+        result = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--trials", "2", "--json", env=env)
+
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    summary = report["summary"]
+    assert summary["cases"] == 3 and summary["trials"] == 2
+    assert summary["next_step_accuracy"] == 0.5  # each case right once in two trials ...
+    assert summary["pass^2"] == 0.0  # ... so none passes both
+    assert summary["missed_escalations"] == 2 and summary["needless_escalations"] == 1
+    assert summary["confusion"] == {"answer->answer": 1, "answer->escalate": 1,
+                                    "escalate->escalate": 2, "escalate->answer": 2}
+    assert summary["per_case"]["model_calls"] == 1 and summary["per_case"]["tokens"] > 0
+    assert set(report["cases"]) == {"late", "refund", "cancel"}
+    late = report["cases"]["late"]
+    assert late["expected"] == CASES[0]["expect"] and late["right"] is False
+    first, second = late["trials"]
+    assert first["right"] is True and first["got"]["next_step"] == "answer" and first["checks"]["mentions"]
+    assert second["right"] is False and second["why"] == ["needless escalation: expected answer, got escalate (scripted)"]
+    assert report["cases"]["cancel"]["trials"][0]["got"]["order_id"] == "A1001"  # the case's order was sent
+    assert not (Path(triage_env["TRIAGE_HOME"]) / "triage.sqlite").exists()  # no history, no ticket
+
+
+def test_min_gives_exit_1_and_the_report_shows_the_score_without_a_progress_bar(run_triage, tmp_path, triage_env):
+    with ScriptedServer(scripted_model(consistent=True)) as server:
+        env = {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+        cases = case_file(tmp_path)
+        with open(cases, "a") as f:  # a fourth case the model gets wrong: 75%
+            f.write(json.dumps({"id": "x", "message": "Where is A1002?",
+                                "expect": {"next_step": "escalate"}}) + "\n")
+        under = run_triage("eval", cases, "--provider", "openai", "--min", "80%", "--concurrency", "2", env=env)
+        over = run_triage("eval", cases, "--provider", "openai", "--min", "0.7", "--keep", env=env)
+
+    assert under.code == 1, under.err
+    assert "accuracy           75.0%" in under.out and "is under --min 80.0%" in under.out
+    assert "missed escalations 1, needless escalations 0" in under.out
+    assert "x: Where is A1002?" in under.out and "missed escalation" in under.out
+    assert "\r" not in under.err and "scoring" not in under.err  # no progress bar in a pipe
+    assert over.code == 0, over.err
+    assert (Path(triage_env["TRIAGE_HOME"]) / "triage.sqlite").exists()  # --keep stores the turns
+
+
+def test_bad_input_is_one_line_and_exit_2(run_triage, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(CASES[0]) + "\nnot json\n")
+    result = run_triage("eval", str(bad))
+    assert result.code == 2 and result.err.strip().count("\n") == 0
+    assert "line 2: not JSON" in result.err and "Traceback" not in result.err

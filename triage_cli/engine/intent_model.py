@@ -1,0 +1,55 @@
+"""A small linear classifier behind the intent rules: does a message ask for something the order
+data cannot settle? Hashed word and character n-grams, logistic regression, trained from the
+shipped dev cases by scripts/train_intent_model.py; the weights ship as intent_weights.json.
+
+It decides only what the rules cannot read: a message with no topic they know and no question the
+order data answers ("this is not acceptable, sort it out"). Its threshold is below one half, as a
+missed escalation is the expensive mistake. The weights are read on first use, not at import, so
+`ask` pays for them only when the rules cannot decide.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zlib
+from functools import cache
+from importlib import resources
+from typing import Any
+
+BUCKETS = 1 << 18
+_ORDER_ID = re.compile(r"\b[a-z]\d{3,}\b")
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|<id>")
+
+
+def features(text: str) -> list[int]:
+    """The hashed features of `text`: words, word pairs and the 3-5 letter pieces of each word."""
+    words = _WORD.findall(_ORDER_ID.sub("<id>", text.lower()))
+    grams = [f"w:{w}" for w in words] + [f"b:{a} {b}" for a, b in zip(words, words[1:])]
+    for word in words:
+        padded = f"<{word}>"
+        grams += [f"c:{padded[i:i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
+    return sorted({zlib.crc32(gram.encode()) % BUCKETS for gram in grams})
+
+
+def probability(weights: dict[int, float], bias: float, feats: list[int]) -> float:
+    score = bias + sum(weights.get(f, 0.0) for f in feats)
+    return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
+
+
+@cache
+def _model() -> tuple[dict[int, float], float, float]:
+    data: dict[str, Any] = json.loads(
+        resources.files("triage_cli.engine").joinpath("intent_weights.json").read_text(encoding="utf-8"))
+    weights = {int(k): float(v) for k, v in data["weights"].items()}
+    return weights, float(data["bias"]), float(data["threshold"])
+
+
+def asks_for_action(text: str) -> bool:
+    """Whether the classifier reads `text` as a request or complaint to escalate."""
+    try:
+        weights, bias, threshold = _model()
+    except (OSError, ValueError, KeyError):  # no weights shipped: the rules decide alone
+        return False
+    return probability(weights, bias, features(text)) >= threshold

@@ -1,0 +1,162 @@
+"""What a customer asks for, read clause by clause: the requests and complaints the order data
+cannot settle (a refund, a cancellation, damage, a parcel marked delivered that never came, …).
+
+A word alone decides nothing: "I don't want to cancel", "no need for a refund" and "not charged
+twice I hope" name a topic without asking for it. So the message is split into clauses, and in
+each a topic counts unless a negation comes before it in the same clause, or the clause only
+hopes or worries ("hopefully nothing's broken"). Questions the data answers ("why was it
+cancelled?", "did you get my return?") match no request pattern: requests are written as verbs
+in the present ("cancel it", "I want to return it"), the data's facts in the past ("cancelled",
+"returned"). A few other common languages (es, fr, de, pt) are covered for the main requests.
+
+Some complaints depend on the data: "it never arrived" is a complaint about an order marked
+delivered, but only impatience about one still on its way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    pattern: re.Pattern[str]
+    negatable: bool = True  # "I don't want a refund" cancels it; "never arrived" is itself the complaint
+    request: bool = False  # an action asked for: "why did you cancel it?" asks about the data instead
+    needs_delivered: bool = False  # only a complaint about an order the data says was delivered
+    whole: bool = False  # also read across clauses ("ordered size M, got size S")
+
+
+def _topic(name: str, pattern: str, **options: bool) -> Topic:
+    return Topic(name, re.compile(pattern, re.IGNORECASE), **options)
+
+
+_WANT = r"(?:want|like|need|wish|would like|'d like|prefer|can i|could i|can you|could you|please|pls|plz|how (?:do|can) i)"
+
+TOPICS: tuple[Topic, ...] = (
+    _topic("refund", r"\bre?fu?nd|money\s+(?:back|returned)|reimburs|\bpay(?:ing)? me back|"
+           r"reembols|devuelv\w* el dinero|rembours|geld zur[uü]ck|r[uü]ckerstatt|erstatt"),
+    _topic("cancellation", request=True, pattern=r"\bcancel(?:ling|lation)?\b(?!ed)|\b(?:don'?t|do not|please stop|stop)\s+"
+           r"(?:ship|send|dispatch|deliver)(?:ing)?\b|\bstop\s+(?:order\s+)?[a-z]?\d{3,}|changed my mind|"
+           r"\bannuler\b|\bcancelar\b|\bstornier(?:en)?\b(?!t)"),
+    _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)"),
+    _topic("return", request=True, pattern=rf"\b(?:to|{_WANT}) (?:return|send)\b(?:[^.?!,]{{0,25}}\bback\b)?(?! to you)|"
+           r"\bsend\b[^.?!,]{0,20}\bback\b|\breturn (?:it|this|them|the \w+)\b(?![^.?!]{0,10}\barrive)|"
+           r"\bdevolver\b|\bretourner\b|\bzur[uü]cksenden\b"),
+    _topic("order change", request=True, pattern=r"\b(?:exchange|swap|switch)\b|\bchange\b[^.?!]{0,30}\b(?:size|colou?r|item|model|"
+           r"product|to (?:the|a)\b)|\badd\b[^.?!]{0,20}\b(?:item|to (?:the|my) order)|"
+           r"\bupgrade\b|next[- ]day delivery"),
+    _topic("address change", request=True, pattern=r"\b(?:change|update|correct|fix|edit|new)\b[\w\s']{0,20}\baddress\b|"
+           r"\baddress\b[\w\s']{0,12}\b(?:change|wrong|incorrect)|\bredirect|\breroute|\bdivert|"
+           rf"\b{_WANT}\b[^.?!]{{0,25}}\b(?:send|deliver|ship)\b[^.?!]{{0,30}}\bto (?:my|the|a|our|another|his|her)\b|"
+           r"\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
+           r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
+    _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
+           r"\bshipping refunded"),
+    _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
+           r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
+           r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
+           r"\b(?:weren't|wasn't|were not|was not) (?:inside|in (?:the|it))|\bis gone\b|"
+           r"\b(?:marked|says|shows|showing)(?: as)? delivered but|jamais re[cç]u|nunca (?:lleg|cheg|recib)|"
+           r"nicht (?:angekommen|erhalten)|nie angekommen|no (?:lleg|ha llegado)", negatable=False,
+           needs_delivered=True),
+    _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
+           r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad"),
+    _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
+           r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
+           r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
+           r"\bdead\b|\bexpired\b|out of date|\broto\b|\brota\b|\bcass[ée]e?\b|\bab[iî]m[ée]|besch[aä]digt|"
+           r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b"),
+    _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
+           r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
+           r"yesterday|today|fine|ok|on time)\b)|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
+           r"\b(?:isn't|is not|not) mine\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
+    _topic("missing item", r"\bmissing\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
+           r"\bil manque|\bfalta|\bfehlt"),
+    _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
+           r"\btook (?:my )?money|\bfraud|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
+    _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
+           r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
+    _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),
+)
+
+# A clause ends at a sentence's end, a semicolon, a dash, or a comma/"but" before a new thought.
+_CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|\s[-\u2013\u2014]+\s|,\s*(?:but|and|also|just|so)?\b|\s(?:but|although|though)\s",
+                           re.IGNORECASE)
+_NEGATION = re.compile(r"\b(?:not|no|never|nothing|without|neither|nor|rather than)\b|n't\b|\bno need\b|"
+                       r"\bpas\b|\bkein\w*|\bnicht\b|\bn[aã]o\b", re.IGNORECASE)
+# A clause that hopes or worries states no problem ("hopefully nothing's broken").
+_HEDGE = re.compile(r"\bhope|\bworr(?:y|ied)|\bmight\b|\bin case\b|\bjust wondering\b|\bright\s*$|\bfingers crossed",
+                    re.IGNORECASE)
+# A negation reaches this many words ahead: "I don't want to cancel" but not "if it's not here by
+# Friday I want to cancel".
+NEGATION_REACH = 5
+# A clause asking why or whether something was done asks about the order's history, not for it.
+_ABOUT_THE_PAST = re.compile(r"^\W*(?:why|did you|have you|was|when did)\b", re.IGNORECASE)
+_HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
+
+
+# A question the order data answers: where, when, why, tracking, status, … (and in es, fr, de, pt).
+_DATA_QUESTION = re.compile(
+    r"\?|\b(?:where|wh?en|status|track\w*|eta|arriv\w*|ship\w*|dispatch\w*|deliver\w*|update|news|progress|"
+    r"why|what|which|who|how (?:long|soon)|coming|left|late|delay\w*|customs|fees?|collect\w*|"
+    r"locker|signed|check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
+    r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;]\s*)(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
+
+
+# The question words again, for misspellings one letter off ("wheres", "wat", "happenin").
+_QUESTION_WORDS = ("where", "when", "what", "why", "status", "tracking", "arrive", "arriving", "shipped", "delivery",
+                   "update", "happening", "coming", "going")
+
+
+def asks_about_the_data(text: str) -> bool:
+    """Whether the message asks something the order data can answer (or at least asks at all)."""
+    if _DATA_QUESTION.search(text) is not None:
+        return True
+    return any(_one_letter_off(word, known) for word in re.findall(r"[a-z]{3,}", text.lower())
+               for known in _QUESTION_WORDS)
+
+
+def _one_letter_off(word: str, known: str) -> bool:
+    """One letter added, dropped or changed (not a shorter word than three letters)."""
+    if abs(len(word) - len(known)) > 1 or word == known:
+        return False
+    if len(word) == len(known):
+        return sum(a != b for a, b in zip(word, known)) == 1
+    short, long = sorted((word, known), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def clauses(text: str) -> list[str]:
+    return [part.strip() for part in _CLAUSE_BREAK.split(text) if part and part.strip()]
+
+
+def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
+    """The topics `text` asks for or complains about, in the order of TOPICS. `delivered`: the
+    data shows an order delivered (or no order was looked up), so "never arrived" is a complaint."""
+    found: set[str] = set()
+    readings = [(clause, False) for clause in clauses(text)] + [(" ".join(text.split()), True)]
+    for clause, whole in readings:
+        hedged = _HEDGE.search(clause) is not None
+        past = _ABOUT_THE_PAST.search(clause) is not None
+        for topic in TOPICS:
+            if topic.name in found or (topic.needs_delivered and not delivered) or (topic.request and past):
+                continue
+            if whole and not topic.whole:
+                continue
+            if hedged and topic.name in _HEDGED:
+                continue
+            for match in topic.pattern.finditer(clause):
+                if topic.negatable and _negated(clause[: match.start()]):
+                    continue
+                found.add(topic.name)
+                break
+    return [topic.name for topic in TOPICS if topic.name in found]
+
+
+def _negated(before: str) -> bool:
+    """Whether a negation among the last NEGATION_REACH words before a topic takes it back."""
+    words = before.split()[-NEGATION_REACH:]
+    return _NEGATION.search(" ".join(words)) is not None
