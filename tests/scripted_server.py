@@ -313,6 +313,18 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: ScriptedServer
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (the SDK giving up on a retry, a cancelled answer) is normal
+        here. Anything else goes to the process's real stderr: socketserver's default writes to
+        `sys.stderr`, which a test running the CLI in-process has replaced with its capture."""
+        import sys
+        import traceback
+
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+            return
+        traceback.print_exc(file=sys.__stderr__)
+
 
 class ScriptedServer:
     """OpenAI-compatible server answering chat completions from a script of :class:`Reply`.
