@@ -54,6 +54,8 @@ TOPICS: tuple[Topic, ...] = (
            r"\badd\b[^.?!]{0,40}\b(?:to (?:it|this|that|the|my)|before)\b|"
            r"\bchange\b[^.?!]{0,30}\b(?:quantity|qty|order)\b|\b(?:a|the|in) (?:smaller|bigger|larger|different)\b|"
            r"\b(?:small|medium|large|xs|xl|xxl)\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
+           r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust)\b|"
+           r"\b(?:amend|modify|alter|adjust)\b[^.?!]{0,20}\b(?:order|it|a\d+)\b|"
            r"\bupgrade\b|next[- ]day delivery|"
            r"\bcambiar\b|\ba[ñn]adir\b|\bagregar\b|\bmodifier\b|\bchanger\b|\bajouter\b|[äa]ndern\b|hinzuf[üu]gen|"
            r"umtauschen|\btrocar\b|\balterar\b|\bmudar\b|\bcambiare\b|\bmodificare\b|\baggiungere\b|\bwijzigen\b|"
@@ -61,7 +63,7 @@ TOPICS: tuple[Topic, ...] = (
     _topic("address change", request=True, pattern=r"\b(?:change|update|correct|fix|edit|new)\b[\w\s']{0,20}\baddress\b|"
            r"\baddress\b[\w\s']{0,12}\b(?:change|wrong|incorrect)|\bredirect|\breroute|\bdivert|"
            rf"\b{_WANT}\b[^.?!]{{0,25}}\b(?:send|deliver|ship)\b[^.?!]{{0,30}}\bto (?:my|the|a|our|another|his|her)\b|"
-           r"\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
+           r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
            r"\bshipping refunded|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
@@ -70,25 +72,27 @@ TOPICS: tuple[Topic, ...] = (
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
            r"\b(?:weren't|wasn't|were not|was not) (?:inside|in (?:the|it))|\bis gone\b|"
            r"\b(?:marked|says|shows|showing)(?: as)? delivered but|jamais re[cç]u|nunca (?:lleg|cheg|recib)|"
-           r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\bhas(?:n't| not) (?:come|reached me)|"
+           r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\b(?:vanished|disappeared|gone missing|went missing)\b|"
+           r"^\W*(?:but |and )?(?:still )?nothing(?: there| at all| here)?\W*$|\bhas(?:n't| not) (?:come|reached me)|"
            r"\b(?:isn'?t|is not|'s not|it'?s not) (?:on|at|in) (?:my|our|the) (?:porch|door\w*|step\w*|locker|"
            r"mailbox|letterbox|house|flat|building)|\bisn'?t (?:here|there)\b|\bis not (?:here|there)\b|"
            r"\b(?:nobody|no one|none of (?:them|us)) (?:has|have|had|got|took) it\b|\bno sign of\b|"
-           r"\b(?:can'?t|cannot|couldn'?t) find (?:it|them|the|my|a1)|\bnot to (?:me|us|my)\b|\bdelivered where\b|"
+           r"\b(?:can'?t|cannot|couldn'?t) find (?:it|them|(?:the|my) (?:parcel|package|box|order|delivery))\b|\bnot to (?:me|us|my)\b|\bdelivered where\b|"
            r"\b(?:there'?s|there is|there was) no (?:parcel|package|box|delivery)\b|"
            r"\b(?:there'?s|there is) no\b[^?!]{0,25}\bhere\b|"
            r"nicht (?:angekommen|erhalten|bekommen)|nichts? (?:bekommen|erhalten|angekommen)|nie angekommen|"
-           r"\bno (?:me |lo |la |los |las |nos )*(?:ha |han |he |hemos )?(?:lleg|recib)|\bnada\b|"
+           r"\bno (?:me |lo |la |los |las |nos )*(?:ha |han |he |hemos )?(?:lleg|recib)|"
            r"pas (?:re[çc]u|arriv[ée]|[ée]t[ée] livr)|rien re[çc]u|\bn[ãa]o (?:recebi|chegou)|nunca chegou|"
            r"\bnon (?:l'|lo |la )?(?:ho |è |e' )?(?:ricevut|arrivat)|\bmai (?:arrivat|ricevut)|"
            r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen", negatable=False,
            needs_delivered=True),
     _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
            r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
-           r"\b(?:someone|somebody|some (?:guy|man|woman|person|bloke)|a (?:man|woman|guy|person|stranger|bloke|"
+           r"(?<!can )(?<!could )(?<!will )(?<!would )(?<!did )\b(?:someone|somebody|some (?:guy|man|woman|person|bloke)|a (?:man|woman|guy|person|stranger|bloke|"
            r"kid|thief|passer-?by)|passer-?by)\b[^.?!]{0,40}\b(?:took|take|taking|grabbed|grab|grabbing|swiped|"
-           r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b|"
-           r"\btaken (?:out of|off|away)\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
+           r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
+           r"(?= (?:it|them|my|the|our|his|her|off|away|with|from|out|up|him|her)\b)|"
+           r"\btaken out of\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
            r"\bswiped\b|\bsnatched\b|porch pirate"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
@@ -109,7 +113,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
     _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
-           r"\btook (?:my )?money|\bfraud|\bdispute|\b(?:my|the) bank\b|\btwo payments|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
+           r"\btook (?:my )?money|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
     _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
            r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
     _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),

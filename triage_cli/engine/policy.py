@@ -29,7 +29,7 @@ _REFUND_STATUS = re.compile(
     r"come through|processed|issued|already|yet|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa])\b",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
-    r"\b(?:want|need|like|wish|demand|expect|please|possible|able|eligible|entitled|give|issue me|"
+    r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
     r"(?:can|could|may|will) (?:i|we|you)|how (?:do|can|would) i|get a refund|quiero|voudrais|m[öo]chte|"
     r"vorrei|wil)\b|\bjust refund|\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
 
