@@ -42,6 +42,8 @@ TOPICS: tuple[Topic, ...] = (
            r"geld terug|terugbetal"),
     _topic("cancellation", request=True, pattern=r"\bcancel(?:ling|lation)?\b(?!ed)|\b(?:don'?t|do not|please stop|stop)\s+"
            r"(?:ship|send|dispatch|deliver)(?:ing)?\b|\bstop\s+(?:order\s+)?[a-z]?\d{3,}|changed my mind|"
+           r"\b(?:don'?t|do not|no longer) (?:want|need)\b[^.?!]{0,25}\b(?:any ?more|now)\b|\bno longer (?:want|need)\b|"
+           r"\bstop (?:it|the (?:order|delivery|shipment|parcel))\b(?! (?:from )?(?:arriv|com))|"
            r"\bannuler\b|\bcancelar\b|\bstornier(?:en)?\b(?!t)"),
     _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)|"
            r"\b(?:get|have|want|need) (?:a )?(?:new|another|fresh) (?:one|item|unit|pair)\b"),
@@ -56,14 +58,16 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:small|medium|large|xs|xl|xxl)\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
            r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust)\b|"
            r"\b(?:amend|modify|alter|adjust)\b[^.?!]{0,20}\b(?:order|it|a\d+)\b|"
-           r"\bupgrade\b|next[- ]day delivery|"
+           r"\b(?:can|could) you make\b|\bupgrade\b|next[- ]day delivery|"
            r"\bcambiar\b|\ba[ñn]adir\b|\bagregar\b|\bmodifier\b|\bchanger\b|\bajouter\b|[äa]ndern\b|hinzuf[üu]gen|"
            r"umtauschen|\btrocar\b|\balterar\b|\bmudar\b|\bcambiare\b|\bmodificare\b|\baggiungere\b|\bwijzigen\b|"
            r"\bveranderen\b|\btoevoegen\b|\bruilen\b"),
     _topic("address change", request=True, pattern=r"\b(?:change|update|correct|fix|edit|new)\b[\w\s']{0,20}\baddress\b|"
            r"\baddress\b[\w\s']{0,12}\b(?:change|wrong|incorrect)|\bredirect|\breroute|\bdivert|"
            rf"\b{_WANT}\b[^.?!]{{0,25}}\b(?:send|deliver|ship)\b[^.?!]{{0,30}}\bto (?:my|the|a|our|another|his|her)\b|"
-           r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
+           r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|"
+           r"\b(?:can|could|would|may)\b[^.?!]{0,30}\b(?:be (?:sent|delivered|shipped|dropped off|left)|go) (?:to|at|with) "
+           r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
            r"\bshipping refunded|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
@@ -72,7 +76,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
            r"\b(?:weren't|wasn't|were not|was not) (?:inside|in (?:the|it))|\bis gone\b|"
            r"\b(?:marked|says|shows|showing)(?: as)? delivered but|jamais re[cç]u|nunca (?:lleg|cheg|recib)|"
-           r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\b(?:vanished|disappeared|gone missing|went missing)\b|"
+           r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\b(?:vanished|disappeared|gone missing|went missing)\b|\b(?:didn't|did not|never) sign\b|"
            r"^\W*(?:but |and )?(?:still )?nothing(?: there| at all| here)?\W*$|\bhas(?:n't| not) (?:come|reached me)|"
            r"\b(?:isn'?t|is not|'s not|it'?s not) (?:on|at|in) (?:my|our|the) (?:porch|door\w*|step\w*|locker|"
            r"mailbox|letterbox|house|flat|building)|\bisn'?t (?:here|there)\b|\bis not (?:here|there)\b|"
