@@ -77,6 +77,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:weren't|wasn't|were not|was not) (?:inside|in (?:the|it))|\bis gone\b|"
            r"\b(?:marked|says|shows|showing)(?: as)? delivered but|jamais re[cç]u|nunca (?:lleg|cheg|recib)|"
            r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\b(?:vanished|disappeared|gone missing|went missing)\b|\b(?:didn't|did not|never) sign\b|"
+           r"\b(?:delivered|signed for|left|dropped off|handed over)\s*\?{2,}|"
            r"^\W*(?:but |and )?(?:still )?nothing(?: there| at all| here)?\W*$|\bhas(?:n't| not) (?:come|reached me)|"
            r"\b(?:isn'?t|is not|'s not|it'?s not) (?:on|at|in) (?:my|our|the) (?:porch|door\w*|step\w*|locker|"
            r"mailbox|letterbox|house|flat|building)|\bisn'?t (?:here|there)\b|\bis not (?:here|there)\b|"
@@ -89,7 +90,7 @@ TOPICS: tuple[Topic, ...] = (
            r"pas (?:re[çc]u|arriv[ée]|[ée]t[ée] livr)|rien re[çc]u|\bn[ãa]o (?:recebi|chegou)|nunca chegou|"
            r"\bnon (?:l'|lo |la )?(?:ho |è |e' )?(?:ricevut|arrivat)|\bmai (?:arrivat|ricevut)|"
            r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen", negatable=False,
-           needs_delivered=True),
+           needs_delivered=True, whole=True),  # whole: "Delivered??" keeps its disbelief only across clauses
     _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
            r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
            r"(?<!can )(?<!could )(?<!will )(?<!would )(?<!did )\b(?:someone|somebody|some (?:guy|man|woman|person|bloke)|a (?:man|woman|guy|person|stranger|bloke|"
