@@ -138,6 +138,8 @@ _HEDGE = re.compile(r"\bhope|\bworr(?:y|ied)|\bmight\b|\bin case\b|\bjust wonder
 NEGATION_REACH = 5
 # A clause asking why or whether something was done asks about the order's history, not for it.
 _ABOUT_THE_PAST = re.compile(r"^\W*(?:why|did you|have you|was|when did)\b", re.IGNORECASE)
+# A clause that sets a condition ("if it isn't here tomorrow …") reports nothing missing yet.
+_CONDITION = re.compile(r"^\W*(?:if|unless|in case|should|otherwise)\b", re.IGNORECASE)
 _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 
 
@@ -184,8 +186,10 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
     for clause, whole in readings:
         hedged = _HEDGE.search(clause) is not None
         past = _ABOUT_THE_PAST.search(clause) is not None
+        condition = _CONDITION.search(clause) is not None
         for topic in TOPICS:
-            if topic.name in found or (topic.needs_delivered and not delivered) or (topic.request and past):
+            if topic.name in found or (topic.needs_delivered and (condition or not delivered)) or (
+                    topic.request and past):
                 continue
             if whole and not topic.whole:
                 continue
