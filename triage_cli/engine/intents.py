@@ -7,7 +7,10 @@ each a topic counts unless a negation comes before it in the same clause, or the
 hopes or worries ("hopefully nothing's broken"). Questions the data answers ("why was it
 cancelled?", "did you get my return?") match no request pattern: requests are written as verbs
 in the present ("cancel it", "I want to return it"), the data's facts in the past ("cancelled",
-"returned"). A few other common languages (es, fr, de, pt) are covered for the main requests.
+"returned"). A few other common languages (es, fr, de, pt, it, nl) are covered for the main requests.
+Problems are also read from what happened rather than their name: someone taking or walking off
+with a parcel is theft, a tear, a dent or a box that won't power on is damage, "it's not on my
+porch" or "none of them have it" about a delivered order is not received.
 
 Some complaints depend on the data: "it never arrived" is a complaint about an order marked
 delivered, but only impatience about one still on its way.
