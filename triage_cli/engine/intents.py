@@ -61,7 +61,9 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:small|medium|large|xs|xl|xxl)\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
            r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust)\b|"
            r"\b(?:amend|modify|alter|adjust)\b[^.?!]{0,20}\b(?:order|it|a\d+)\b|"
-           r"\b(?:can|could) you make\b|\bupgrade\b|next[- ]day delivery|"
+           r"\b(?:can|could) you make\b|\bpause\b|\bput\b[^.?!]{0,20}\bon hold\b|"
+           r"\b(?:like|want|need|prefer)\b[^.?!]{0,30}\bto be (?:in )?(?:an? )?(?:different|another|bigger|smaller|larger|"
+           r"red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|small|medium|large|size)\b|\bupgrade\b|next[- ]day delivery|"
            r"\bcambiar\b|\ba[ñn]adir\b|\bagregar\b|\bmodifier\b|\bchanger\b|\bajouter\b|[äa]ndern\b|hinzuf[üu]gen|"
            r"umtauschen|\btrocar\b|\balterar\b|\bmudar\b|\bcambiare\b|\bmodificare\b|\baggiungere\b|\bwijzigen\b|"
            r"\bveranderen\b|\btoevoegen\b|\bruilen\b"),
@@ -101,7 +103,7 @@ TOPICS: tuple[Topic, ...] = (
            r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
            r"(?= (?:it|them|my|the|our|his|her|off|away|with|from|out|up|him|her)\b)|"
            r"\btaken out of\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
-           r"\bswiped\b|\bsnatched\b|porch pirate"),
+           r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
            r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
@@ -110,7 +112,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bsplit (?:open|in)|\bholes?\b|\btears?\b|\bsquashed\b|\bdripping\b|\bwater (?:all )?(?:over|damage)|"
            r"\bin (?:two|pieces|bits)\b|\bhanging off\b|\bfalling apart\b|\bcame apart\b|\bbroke\b|"
            r"\bstopped working\b|\b(?:doesn't|does not|won't|will not) (?:power|boot)|\bcrackl|\bstain|\bmou?ld|"
-           r"\bmelted\b|\bburnt\b|\brott[oaie]\b|\brajad|d[ée]chir|\bab[iî]m|\bpartid|beschadigd|\bkapot\b|"
+           r"\bmelted\b|\bsparks?\b|\bsparking\b|\brattl|\bbuzz(?:es|ing)\b|\bsmok(?:es|ing)\b|\boverheat|\bburnt\b|\brott[oaie]\b|\brajad|d[ée]chir|\bab[iî]m|\bpartid|beschadigd|\bkapot\b|"
            r"\bgebroken\b|abgebrochen"),
     _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
            r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"

@@ -26,7 +26,7 @@ _ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
 # gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
 _REFUND_STATUS = re.compile(
     r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|gone through|go(?:ne)? back|"
-    r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa])\b",
+    r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
     r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
