@@ -141,3 +141,41 @@ def test_misspelt_questions_are_questions_and_a_wrong_item_can_span_a_comma():
     assert out_of_scope_topics("whats happning with A1004") == []
     assert raised_topics("I ordered the blue one, received a red one") == ["wrong item"]
     assert raised_topics("I ordered it on Monday, got it today, thanks") == []
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("A man on my doorbell video picks up A1006 and walks off with it", "theft"),
+    ("The A1024 sleeve came with a long tear along the seam", "damage"),
+    ("A1003 turned up soaked and now it won't power on", "damage"),
+    ("A1006 is meant to be on the doorstep. It isn't there", "not received"),
+    ("Left with a neighbour, apparently. None of them have it. A1014", "not received"),
+    ("El pedido A1021 pone entregado pero no lo he recibido", "not received"),
+    ("Il pacco A1003 risulta consegnato ma non l'ho ricevuto", "not received"),
+    ("Can I add a second kettle to A1023 before it goes out?", "order change"),
+    ("Kann ich A1012 noch ändern?", "order change"),
+])
+def test_problems_and_requests_told_without_their_category_word_escalate(engine, question, topic):
+    reply, record = answer(engine, question)
+    assert record.next_step == "escalate", reply
+    assert topic in record.issue
+
+
+@pytest.mark.parametrize("question", [
+    "were we refunded?",  # no order id: answered by asking for it
+    "Has the refund for A1007 reached my card?",  # the data records the refund
+    "Did the money for A1008 go back to my card yet?",
+    "Is A1014 the one left with the neighbour at number 12?",
+    "A1021 is in the locker? Where do I get the code?",
+])
+def test_questions_about_a_recorded_refund_or_the_data_are_answered(engine, question):
+    reply, record = answer(engine, question)
+    assert record.next_step == "answer", reply
+
+
+def test_a_refund_state_the_data_does_not_record_and_a_refund_asked_for_still_escalate():
+    delivered = [{"found": True, "order_id": "A1003", "status": "delivered"}]
+    refunded = [{"found": True, "order_id": "A1007", "status": "cancelled", "note": "Refund of the full amount issued"}]
+    assert out_of_scope_topics("Has my refund for A1003 gone through?", delivered) == ["refund"]
+    assert out_of_scope_topics("Could you refund A1007 again?", refunded) == ["refund"]
+    assert out_of_scope_topics("Is it possible to get a refund?") == ["refund"]
+    assert out_of_scope_topics("has the refund been issued?") == []

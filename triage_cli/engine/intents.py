@@ -7,7 +7,10 @@ each a topic counts unless a negation comes before it in the same clause, or the
 hopes or worries ("hopefully nothing's broken"). Questions the data answers ("why was it
 cancelled?", "did you get my return?") match no request pattern: requests are written as verbs
 in the present ("cancel it", "I want to return it"), the data's facts in the past ("cancelled",
-"returned"). A few other common languages (es, fr, de, pt) are covered for the main requests.
+"returned"). A few other common languages (es, fr, de, pt, it, nl) are covered for the main requests.
+Problems are also read from what happened rather than their name: someone taking or walking off
+with a parcel is theft, a tear, a dent or a box that won't power on is damage, "it's not on my
+porch" or "none of them have it" about a delivered order is not received.
 
 Some complaints depend on the data: "it never arrived" is a complaint about an order marked
 delivered, but only impatience about one still on its way.
@@ -37,53 +40,98 @@ _WANT = r"(?:want|like|need|wish|would like|'d like|prefer|can i|could i|can you
 
 TOPICS: tuple[Topic, ...] = (
     _topic("refund", r"\bre?fu?nd|money\s+(?:back|returned)|reimburs|\bpay(?:ing)? me back|"
-           r"reembols|devuelv\w* el dinero|rembours|geld zur[uü]ck|r[uü]ckerstatt|erstatt"),
+           r"\b(?:see|get|have) (?:the|my) money\b|\bwhere(?:'s| is) my money\b|"
+           r"reembols|devuelv\w* el dinero|rembours|geld zur[uü]ck|r[uü]ckerstatt|erstatt|reembolso|rimbors|"
+           r"geld terug|terugbetal"),
     _topic("cancellation", request=True, pattern=r"\bcancel(?:ling|lation)?\b(?!ed)|\b(?:don'?t|do not|please stop|stop)\s+"
            r"(?:ship|send|dispatch|deliver)(?:ing)?\b|\bstop\s+(?:order\s+)?[a-z]?\d{3,}|changed my mind|"
+           r"\b(?:don'?t|do not|no longer) (?:want|need)\b[^.?!]{0,25}\b(?:any ?more|now)\b|\bno longer (?:want|need)\b|"
+           r"\bstop (?:it|the (?:order|delivery|shipment|parcel))\b(?! (?:from )?(?:arriv|com))|"
            r"\bannuler\b|\bcancelar\b|\bstornier(?:en)?\b(?!t)"),
-    _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)"),
+    _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)|"
+           r"\b(?:get|have|want|need) (?:a )?(?:new|another|fresh) (?:one|item|unit|pair)\b"),
     _topic("return", request=True, pattern=rf"\b(?:to|{_WANT}) (?:return|send)\b(?:[^.?!,]{{0,25}}\bback\b)?(?! to you)|"
-           r"\bsend\b[^.?!,]{0,20}\bback\b|\breturn (?:it|this|them|the \w+)\b(?![^.?!]{0,10}\barrive)|"
+           r"\bsend(?:ing)?\b[^.?!,]{0,20}\bback\b|\breturn (?:it|this|them|the \w+)\b(?![^.?!]{0,10}\barrive)|"
            r"\bdevolver\b|\bretourner\b|\bzur[uü]cksenden\b"),
     _topic("order change", request=True, pattern=r"\b(?:exchange|swap|switch)\b|\bchange\b[^.?!]{0,30}\b(?:size|colou?r|item|model|"
            r"product|to (?:the|a)\b)|\badd\b[^.?!]{0,20}\b(?:item|to (?:the|my) order)|"
-           r"\bupgrade\b|next[- ]day delivery"),
+           r"\b(?:add|put|throw|pop|include)\b[^.?!]{0,25}\b(?:extra|another|second|additional|more)\b|"
+           r"\badd\b[^.?!]{0,40}\b(?:to (?:it|this|that|the|my)|before)\b|"
+           r"\bchange\b[^.?!]{0,30}\b(?:quantity|qty|order)\b|\b(?:a|the|in) (?:smaller|bigger|larger|different)\b|"
+           r"\b(?:small|medium|large|xs|xl|xxl)\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
+           r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust)\b|"
+           r"\b(?:amend|modify|alter|adjust)\b[^.?!]{0,20}\b(?:order|it|a\d+)\b|"
+           r"\b(?:can|could) you make\b|\bpause\b|\bput\b[^.?!]{0,20}\bon hold\b|"
+           r"\b(?:like|want|need|prefer)\b[^.?!]{0,30}\bto be (?:in )?(?:an? )?(?:different|another|bigger|smaller|larger|"
+           r"red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|small|medium|large|size)\b|\bupgrade\b|next[- ]day delivery|"
+           r"\bcambiar\b|\ba[ñn]adir\b|\bagregar\b|\bmodifier\b|\bchanger\b|\bajouter\b|[äa]ndern\b|hinzuf[üu]gen|"
+           r"umtauschen|\btrocar\b|\balterar\b|\bmudar\b|\bcambiare\b|\bmodificare\b|\baggiungere\b|\bwijzigen\b|"
+           r"\bveranderen\b|\btoevoegen\b|\bruilen\b"),
     _topic("address change", request=True, pattern=r"\b(?:change|update|correct|fix|edit|new)\b[\w\s']{0,20}\baddress\b|"
            r"\baddress\b[\w\s']{0,12}\b(?:change|wrong|incorrect)|\bredirect|\breroute|\bdivert|"
            rf"\b{_WANT}\b[^.?!]{{0,25}}\b(?:send|deliver|ship)\b[^.?!]{{0,30}}\bto (?:my|the|a|our|another|his|her)\b|"
-           r"\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
+           r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|"
+           r"\b(?:can|could|would|may)\b[^.?!]{0,30}\b(?:be (?:sent|delivered|shipped|dropped off|left)|go) (?:to|at|with) "
+           r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded"),
+           r"\bshipping refunded|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
            r"\b(?:weren't|wasn't|were not|was not) (?:inside|in (?:the|it))|\bis gone\b|"
            r"\b(?:marked|says|shows|showing)(?: as)? delivered but|jamais re[cç]u|nunca (?:lleg|cheg|recib)|"
-           r"nicht (?:angekommen|erhalten)|nie angekommen|no (?:lleg|ha llegado)", negatable=False,
-           needs_delivered=True),
+           r"(?:\bnot|n't|\bnever) (?:turned|shown|showed) up|\b(?:vanished|disappeared|gone missing|went missing)\b|\b(?:didn't|did not|never) sign\b|"
+           r"\b(?:delivered|signed for|left|dropped off|handed over)\s*\?{2,}|"
+           r"^\W*(?:but |and )?(?:still )?nothing(?: there| at all| here)?\W*$|\bhas(?:n't| not) (?:come|reached me)|"
+           r"\b(?:isn'?t|is not|'s not|it'?s not) (?:on|at|in) (?:my|our|the) (?:porch|door\w*|step\w*|locker|"
+           r"mailbox|letterbox|house|flat|building)|\bisn'?t (?:here|there)\b|\bis not (?:here|there)\b|"
+           r"\b(?:nobody|no one|none of (?:them|us)) (?:has|have|had|got|took) it\b|\bno sign of\b|"
+           r"\b(?:can'?t|cannot|couldn'?t) find (?:it|them|(?:the|my) (?:parcel|package|box|order|delivery))\b|\bnot to (?:me|us|my)\b|\bdelivered where\b|"
+           r"\b(?:there'?s|there is|there was) no (?:parcel|package|box|delivery)\b|"
+           r"\b(?:there'?s|there is) no\b[^?!]{0,25}\bhere\b|"
+           r"nicht (?:angekommen|erhalten|bekommen)|nichts? (?:bekommen|erhalten|angekommen)|nie angekommen|"
+           r"\bno (?:me |lo |la |los |las |nos )*(?:ha |han |he |hemos )?(?:lleg|recib)|"
+           r"pas (?:re[çc]u|arriv[ée]|[ée]t[ée] livr)|rien re[çc]u|\bn[ãa]o (?:recebi|chegou)|nunca chegou|"
+           r"\bnon (?:l'|lo |la )?(?:ho |è |e' )?(?:ricevut|arrivat)|\bmai (?:arrivat|ricevut)|"
+           r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen", negatable=False,
+           needs_delivered=True, whole=True),  # whole: "Delivered??" keeps its disbelief only across clauses
     _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
-           r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad"),
+           r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
+           r"(?<!can )(?<!could )(?<!will )(?<!would )(?<!did )\b(?:someone|somebody|some (?:guy|man|woman|person|bloke)|a (?:man|woman|guy|person|stranger|bloke|"
+           r"kid|thief|passer-?by)|passer-?by)\b[^.?!]{0,40}\b(?:took|take|taking|grabbed|grab|grabbing|swiped|"
+           r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
+           r"(?= (?:it|them|my|the|our|his|her|off|away|with|from|out|up|him|her)\b)|"
+           r"\btaken out of\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
+           r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
            r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
            r"\bdead\b|\bexpired\b|out of date|\broto\b|\brota\b|\bcass[ée]e?\b|\bab[iî]m[ée]|besch[aä]digt|"
-           r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b"),
+           r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b|\bsnapped\b|\bbent\b|\bscuff|\bchip(?:ped|s)?\b|"
+           r"\bsplit (?:open|in)|\bholes?\b|\btears?\b|\bsquashed\b|\bdripping\b|\bwater (?:all )?(?:over|damage)|"
+           r"\bin (?:two|pieces|bits)\b|\bhanging off\b|\bfalling apart\b|\bcame apart\b|\bbroke\b|"
+           r"\bstopped working\b|\b(?:doesn't|does not|won't|will not) (?:power|boot)|\bcrackl|\bstain|\bmou?ld|"
+           r"\bmelted\b|\bsparks?\b|\bsparking\b|\brattl|\bbuzz(?:es|ing)\b|\bsmok(?:es|ing)\b|\boverheat|\bburnt\b|\brott[oaie]\b|\brajad|d[ée]chir|\bab[iî]m|\bpartid|beschadigd|\bkapot\b|"
+           r"\bgebroken\b|abgebrochen"),
     _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
            r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
            r"yesterday|today|fine|ok|on time)\b)|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
-           r"\b(?:isn't|is not|not) mine\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
+           r"\b(?:isn't|is not|not) mine\b|\b(?:these|this|they|it)\b[^.?!,]{0,20}(?:'re|'s|\bare|\bis)\b[^.?!]{0,30}[,;]\s*"
+           r"(?:but |and |when |while |yet )?i (?:picked|chose|selected|ordered|asked for|wanted|paid for)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
     _topic("missing item", r"\bmissing\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
-           r"\bil manque|\bfalta|\bfehlt"),
+           r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
+           r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
     _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
-           r"\btook (?:my )?money|\bfraud|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
+           r"\btook (?:my )?money|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
     _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
            r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
     _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),
 )
 
 # A clause ends at a sentence's end, a semicolon, a dash, or a comma/"but" before a new thought.
-_CLAUSE_BREAK = re.compile(r"[.?!;:\n]+|\s[-\u2013\u2014]+\s|,\s*(?:but|and|also|just|so)?\b|\s(?:but|although|though)\s",
+# A full stop after a lone capital is an initial ("signed for by R. Patel"), not a sentence's end.
+_CLAUSE_BREAK = re.compile(r"(?:(?<!\b(?-i:[A-Z]))\.|[?!;:\n])+|\s[-\u2013\u2014]+\s|,\s*(?:but|and|also|just|so)?\b|\s(?:but|although|though)\s",
                            re.IGNORECASE)
 _NEGATION = re.compile(r"\b(?:not|no|never|nothing|without|neither|nor|rather than)\b|n't\b|\bno need\b|"
                        r"\bpas\b|\bkein\w*|\bnicht\b|\bn[aã]o\b", re.IGNORECASE)
@@ -95,6 +143,8 @@ _HEDGE = re.compile(r"\bhope|\bworr(?:y|ied)|\bmight\b|\bin case\b|\bjust wonder
 NEGATION_REACH = 5
 # A clause asking why or whether something was done asks about the order's history, not for it.
 _ABOUT_THE_PAST = re.compile(r"^\W*(?:why|did you|have you|was|when did)\b", re.IGNORECASE)
+# A clause that sets a condition ("if it isn't here tomorrow …") reports nothing missing yet.
+_CONDITION = re.compile(r"^\W*(?:if|unless|in case|should|otherwise)\b", re.IGNORECASE)
 _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 
 
@@ -141,8 +191,10 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
     for clause, whole in readings:
         hedged = _HEDGE.search(clause) is not None
         past = _ABOUT_THE_PAST.search(clause) is not None
+        condition = _CONDITION.search(clause) is not None
         for topic in TOPICS:
-            if topic.name in found or (topic.needs_delivered and not delivered) or (topic.request and past):
+            if topic.name in found or (topic.needs_delivered and (condition or not delivered)) or (
+                    topic.request and past):
                 continue
             if whole and not topic.whole:
                 continue

@@ -22,13 +22,24 @@ def _unread(text: str) -> bool:
 
 
 _ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
-_REFUND_STATUS = re.compile(r"\b(?:where|when|is|has|status)\b[^.?!]{0,25}\brefund", re.IGNORECASE)
+# A question about the state of a refund or of the money ("was my money returned?", "has the refund
+# gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
+_REFUND_STATUS = re.compile(
+    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|gone through|go(?:ne)? back|"
+    r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
+    re.IGNORECASE)
+_REFUND_REQUEST = re.compile(
+    r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
+    r"(?:can|could|may|will) (?:i|we|you)|how (?:do|can|would) i|quiero|voudrais|m[öo]chte|"
+    r"vorrei|wil)\b|\bjust refund|\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
 
 
 def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -> list[str]:
     """The out-of-scope topics the text asks for or complains about, e.g. ["refund", "damage"]
     (engine/intents.py). With the orders looked up, what their data settles is left out: "it
-    never arrived" about an order still on its way, or the state of a refund the data records."""
+    never arrived" about an order still on its way, or the state of a refund the data records.
+    With no order looked up, a question about a refund's state is answered by asking for the id."""
+    looked_up = bool(orders)
     orders = [o for o in orders or [] if o.get("found")]
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
@@ -37,10 +48,15 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
 
         if asks_for_action(text):
             topics.append(OTHER_REQUEST)
-    if "refund" in topics and _REFUND_STATUS.search(text) and any(
-            "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders):
-        topics.remove("refund")
+    if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
+            "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders)):
+        topics.remove("refund")  # answered from the data, or (with no order id) by asking for it
     return topics
+
+
+def asks_about_a_refund(text: str) -> bool:
+    """Whether the text asks how a refund stands rather than asking for one."""
+    return _REFUND_STATUS.search(text) is not None and _REFUND_REQUEST.search(text) is None
 
 
 # A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.
