@@ -152,6 +152,10 @@ def main() -> None:
     parser.add_argument("--venv", type=Path,
                         default=Path(os.environ.get("LLAMA_VENV", Path.home() / ".cache" / "triage-llama-venv")))
     parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--n-ctx", type=int, default=None,
+                        help="the server's context size (its default, 2048, ends the chat at its second question)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="TRIAGE_TIMEOUT for the run (a 135M model rambles for minutes on 2 busy cores)")
     options = parser.parse_args()
 
     python = prepare(options.venv)
@@ -164,7 +168,8 @@ def main() -> None:
     with log.open("w") as out:
         server = subprocess.Popen(
             [python, "-m", "llama_cpp.server", "--model", gguf, "--chat_format", "chatml-function-calling",
-             "--host", "127.0.0.1", "--port", str(options.port)],
+             "--host", "127.0.0.1", "--port", str(options.port),
+             *(["--n_ctx", str(options.n_ctx)] if options.n_ctx else [])],
             # The default context (2048 tokens) ends the chat at its second question with a clean
             # "too long" line; --n_ctx 8192 fits it, but then the 135M model rambles past the 60 s
             # timeout in a non-streamed call (seen here on 2 busy cores).
@@ -172,7 +177,8 @@ def main() -> None:
     try:
         wait_for(f"{base_url}/models", server)
         env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")},
-               "TRIAGE_HOME": str(work / "home"), "TRIAGE_CONFIG": str(work / "config.toml")}
+               "TRIAGE_HOME": str(work / "home"), "TRIAGE_CONFIG": str(work / "config.toml"),
+               **({"TRIAGE_TIMEOUT": str(options.timeout)} if options.timeout else {})}
         (work / "config.toml").write_text("")  # default settings: no user config
         ask(triage, env, base_url)
         chat(triage, env, base_url)
