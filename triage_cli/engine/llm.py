@@ -220,8 +220,12 @@ class OpenAIChatModel:
             events = sse_data(_body(response, openai))
             loop = asyncio.get_running_loop()
             # The read timeout alone misses a server that sends keep-alive comments forever: the
-            # deadline moves with every chunk, so `timeout` seconds without one end the stream.
-            async with asyncio.timeout(timeout) as deadline:
+            # deadline moves with the chunks, so `timeout` seconds without one end the stream. It
+            # moves in steps of 1% (moving a timer costs more than reading a chunk), set one step
+            # late: the stall is called between 100% and 101% of `timeout` after the last chunk.
+            step = timeout / 100
+            moved = loop.time()
+            async with asyncio.timeout_at(moved + timeout + step) as deadline:
                 async for data in events:
                     if data.startswith(b"[DONE]"):
                         await _drain(events, openai)
@@ -232,7 +236,10 @@ class OpenAIChatModel:
                         message = error.get("message") if isinstance(error, dict) else None
                         raise openai.APIError(message if isinstance(message, str) and message else
                                               "An error occurred during streaming", response.request, body=error)
-                    deadline.reschedule(loop.time() + timeout)
+                    now = loop.time()
+                    if now - moved >= step:
+                        moved = now
+                        deadline.reschedule(now + timeout + step)
                     started = True
                     for piece in _pieces(chunk):
                         said_anything = said_anything or not isinstance(piece, UsagePiece)
