@@ -12,7 +12,8 @@ json_schema object triage asks for. Measured, for 1,000 and 10,000 tokens:
   plain     `triage ask --plain` end to end, output to a pipe
   pty       `triage ask` with Markdown in a 24x100 pty end to end
 
-Rates are tokens a second from the difference between the two sizes, so start-up does not count.
+Rates are tokens a second from the difference between the two sizes, so start-up does not count;
+each time is the best of the runs (the least disturbed on a shared machine).
 `--compare` runs the adapter, plain and pty rows of another checkout (e.g. `git worktree add
 /tmp/base 7ac6848`) against the same server in the same run: on a shared machine only ratios
 measured in one run mean anything.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -149,7 +151,7 @@ async def adapter_seconds(url: str) -> float:
 def in_process(reader: str, urls: dict[str, str], runs: int) -> dict[str, float]:
     """Median seconds per body name."""
     measure = sdk_seconds if reader == "sdk" else adapter_seconds
-    return {name: statistics.median(asyncio.run(measure(url)) for _ in range(runs)) for name, url in urls.items()}
+    return {name: min(asyncio.run(measure(url)) for _ in range(runs)) for name, url in urls.items()}
 
 
 def cli_figures(checkout: Path, urls: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
@@ -169,11 +171,12 @@ def cli_figures(checkout: Path, urls: dict[str, str], runs: int) -> dict[str, di
                 subprocess.run([sys.executable, "-m", "triage_cli", "ask", QUESTION, "--plain"], env=env,
                                capture_output=True, check=True, cwd=checkout)
                 plain[name].append(time.perf_counter() - started)
-                seconds, rss, _ = run_in_pty(["ask", QUESTION], env, ROWS, COLUMNS)
+                with contextlib.chdir(checkout):  # `python -m` puts the working directory first on sys.path
+                    seconds, rss, _ = run_in_pty(["ask", QUESTION], env, ROWS, COLUMNS)
                 pty[name].append(seconds)
                 peak[name].append(rss)
-    return {"plain": {n: statistics.median(v) for n, v in plain.items()},
-            "pty": {n: statistics.median(v) for n, v in pty.items()},
+    return {"plain": {n: min(v) for n, v in plain.items()},
+            "pty": {n: min(v) for n, v in pty.items()},
             "peak": {n: statistics.median(v) for n, v in peak.items()}}
 
 
@@ -213,7 +216,7 @@ def main() -> None:
     if options.compare:
         checkouts = {f"{options.compare}": options.compare.resolve(), **checkouts}
     results = {label: measure(path, urls, options.runs, sdk=path == ROOT) for label, path in checkouts.items()}
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, median of {options.runs} runs; "
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, best of {options.runs} runs (peak RSS: median); "
           f"tokens a second from {SIZES[1]:,} - {SIZES[0]:,} tokens\n")
     header = f"{'reader':<34} {'markdown':>10} {'json':>10} {'peak RSS 10k':>13}"
     print(header)
