@@ -13,7 +13,8 @@ json_schema object triage asks for. Measured, for 1,000 and 10,000 tokens:
   pty       `triage ask` with Markdown in a 24x100 pty end to end
 
 Rates are tokens a second from the difference between the two sizes, so start-up does not count;
-each time is the best of the runs (the least disturbed on a shared machine).
+each time is the best of the runs (the least disturbed on a shared machine): wall-clock time for
+the in-process readers, the CLI's CPU time for the end-to-end rows (see cli_figures).
 `--compare` runs the adapter, plain and pty rows of another checkout (e.g. `git worktree add
 /tmp/base 7ac6848`) against the same server in the same run: on a shared machine only ratios
 measured in one run mean anything.
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -154,8 +156,15 @@ def in_process(reader: str, urls: dict[str, str], runs: int) -> dict[str, float]
     return {name: min(asyncio.run(measure(url)) for _ in range(runs)) for name, url in urls.items()}
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cli_figures(checkout: Path, urls: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
-    """Seconds (and peak RSS) of `triage ask --plain` in a pipe and `triage ask` in a pty."""
+    """CPU seconds (and peak RSS) of `triage ask --plain` in a pipe and `triage ask` in a pty.
+    The CLI reads a body sent at once, so it never waits: its CPU time is its time, without the
+    neighbours' share of the machine, which swamps a wall-clock difference of a few tenths."""
     plain: dict[str, list[float]] = {name: [] for name in urls}
     pty: dict[str, list[float]] = {name: [] for name in urls}
     peak: dict[str, list[float]] = {name: [] for name in urls}
@@ -167,13 +176,14 @@ def cli_figures(checkout: Path, urls: dict[str, str], runs: int) -> dict[str, di
         for _ in range(runs):
             for name, url in urls.items():
                 env = {**base, "OPENAI_BASE_URL": url}
-                started = time.perf_counter()
+                before = children_cpu()
                 subprocess.run([sys.executable, "-m", "triage_cli", "ask", QUESTION, "--plain"], env=env,
                                capture_output=True, check=True, cwd=checkout)
-                plain[name].append(time.perf_counter() - started)
+                plain[name].append(children_cpu() - before)
+                before = children_cpu()
                 with contextlib.chdir(checkout):  # `python -m` puts the working directory first on sys.path
-                    seconds, rss, _ = run_in_pty(["ask", QUESTION], env, ROWS, COLUMNS)
-                pty[name].append(seconds)
+                    _, rss, _ = run_in_pty(["ask", QUESTION], env, ROWS, COLUMNS)
+                pty[name].append(children_cpu() - before)
                 peak[name].append(rss)
     return {"plain": {n: min(v) for n, v in plain.items()},
             "pty": {n: min(v) for n, v in pty.items()},
@@ -197,7 +207,7 @@ def measure(checkout: Path, urls: dict[str, str], runs: int, *, sdk: bool) -> di
 
 def rate(seconds: dict[str, float], kind: str) -> float:
     small, big = seconds[f"{kind}{SIZES[0]}"], seconds[f"{kind}{SIZES[1]}"]
-    return (SIZES[1] - SIZES[0]) / max(big - small, 1e-9)
+    return (SIZES[1] - SIZES[0]) / (big - small) if big > small else float("nan")  # nan: lost in the noise
 
 
 def main() -> None:
@@ -216,8 +226,8 @@ def main() -> None:
     if options.compare:
         checkouts = {f"{options.compare}": options.compare.resolve(), **checkouts}
     results = {label: measure(path, urls, options.runs, sdk=path == ROOT) for label, path in checkouts.items()}
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, best of {options.runs} runs (peak RSS: median); "
-          f"tokens a second from {SIZES[1]:,} - {SIZES[0]:,} tokens\n")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, best of {options.runs} runs "
+          f"(peak RSS: median); tokens a second from {SIZES[1]:,} - {SIZES[0]:,} tokens\n")
     header = f"{'reader':<34} {'markdown':>10} {'json':>10} {'peak RSS 10k':>13}"
     print(header)
     print("-" * len(header))
