@@ -92,6 +92,9 @@ class Reply:
     # Fault mode: no Transfer-Encoding: the body ends when the connection closes (HTTP/1.0 style,
     # as some proxies send), so a cut (drop_after) looks like a normal end to the client.
     close_delimited: bool = False
+    # Fault mode: these bytes are the whole body (the SSE framing itself: CRLF or CR line ends,
+    # comments, an event cut before its blank line), each one HTTP chunk, flushed on its own.
+    raw_body: tuple[bytes, ...] = ()
 
 
 def text(content: str, **kw: Any) -> Reply:
@@ -270,6 +273,11 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in reply.headers.items():
             self.send_header(k, v)
         self.end_headers()
+        if reply.raw_body:
+            for piece in reply.raw_body:
+                self._chunk(piece)
+            self._chunk(b"")
+            return
         delay = 1.0 / owner.tokens_per_second if owner.tokens_per_second else 0.0
         sent_content, stalled = 0, False
         for event, is_token in owner._chunks(body, reply, ids, rid):
@@ -356,6 +364,7 @@ class ScriptedServer:
         self.chunk_chars = max(1, chunk_chars)
         self.requests: list[dict] = []
         self.disconnects = 0
+        self.connections = 0  # accepted so far: a client that reuses its connection opens one
         self.drops = 0  # streams cut short on purpose (Reply.drop_after)
         self._lock = threading.Lock()
         self._ids = 0
@@ -425,6 +434,7 @@ class ScriptedServer:
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
+            self.connections += add
             (self._conns.add if add else self._conns.discard)(conn)
 
     def _note_disconnect(self) -> None:

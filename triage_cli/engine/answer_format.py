@@ -220,6 +220,8 @@ class TrailerReader:
         return None if in_code else line_start
 
     def _fences_in(self, text: str) -> int:
+        if "`" not in text and "`" not in self._line:
+            return 0  # the common chunk, checked for every one of them
         lines = (self._line + text).split("\n")[:-1]
         return sum(1 for line in lines if self._FENCE_LINE.match(line))
 
@@ -342,6 +344,8 @@ def _shape(lead: str) -> str | None:
 
 def _partial_marker_length(text: str) -> int:
     """How many characters at the end of `text` could be the start of the trailer marker."""
+    if "<" not in text[1 - len(TRAILER_OPEN):]:
+        return 0
     for size in range(min(len(TRAILER_OPEN) - 1, len(text)), 0, -1):
         if text.endswith(TRAILER_OPEN[:size]):
             return size

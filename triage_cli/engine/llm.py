@@ -7,10 +7,16 @@ ModelError with one line a support agent can act on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import jiter
+
+from triage_cli.engine.sse import sse_data
 from triage_cli.errors import EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported
 from triage_cli.providers import without_credentials
 
@@ -201,18 +207,39 @@ class OpenAIChatModel:
         provider, timeout = self.endpoint.provider, self.endpoint.timeout
         stalled = (f"the stream from {provider} stalled: nothing for {timeout:g} s (the timeout setting), "
                    "so the answer is incomplete")
+        exits = contextlib.AsyncExitStack()
         try:
             try:
                 client = self._get_client()
             except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
                 raise ModelError(f"cannot set up a client for {provider} at {self.endpoint.base_url}: {exc}") from None
-            response = await client.chat.completions.create(**request)
+            # The SDK sends the request (retries, backoff, error types); the body is read here:
+            # its own loop builds a model object per chunk, most of the cost of a fast stream.
+            response = (await exits.enter_async_context(
+                client.chat.completions.with_streaming_response.create(**request))).http_response
+            events = sse_data(_body(response, openai))
             loop = asyncio.get_running_loop()
             # The read timeout alone misses a server that sends keep-alive comments forever: the
-            # deadline moves with every chunk, so `timeout` seconds without one end the stream.
-            async with asyncio.timeout(timeout) as deadline:
-                async for chunk in response:
-                    deadline.reschedule(loop.time() + timeout)
+            # deadline moves with the chunks, so `timeout` seconds without one end the stream. It
+            # moves in steps of 1% (moving a timer costs more than reading a chunk), set one step
+            # late: the stall is called between 100% and 101% of `timeout` after the last chunk.
+            step = timeout / 100
+            moved = loop.time()
+            async with asyncio.timeout_at(moved + timeout + step) as deadline:
+                async for data in events:
+                    if data.startswith(b"[DONE]"):
+                        await _drain(events, openai)
+                        break
+                    chunk = jiter.from_json(data)
+                    if isinstance(chunk, dict) and chunk.get("error"):  # as the SDK's own loop raises it
+                        error = chunk["error"]
+                        message = error.get("message") if isinstance(error, dict) else None
+                        raise openai.APIError(message if isinstance(message, str) and message else
+                                              "An error occurred during streaming", response.request, body=error)
+                    now = loop.time()
+                    if now - moved >= step:
+                        moved = now
+                        deadline.reschedule(now + timeout + step)
                     started = True
                     for piece in _pieces(chunk):
                         said_anything = said_anything or not isinstance(piece, UsagePiece)
@@ -252,9 +279,35 @@ class OpenAIChatModel:
                 raise self._empty(request) from None
             raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer ({exc})") from None
         finally:
-            if response is not None:
-                # Closing matters on cancel: it drops the HTTP stream at once.
-                await response.close()
+            # Closing matters on cancel: it drops the HTTP stream at once.
+            await exits.aclose()
+
+
+async def _body(response: Any, openai: Any) -> AsyncIterator[bytes]:
+    """The response body's bytes, with its transport's failures raised as the SDK's own loop
+    raises them (a timeout, or a connection error), so they read the same to the caller."""
+    transport = sys.modules[type(response).__module__.partition(".")[0]]  # httpx2, or httpx for older SDKs
+    try:
+        async for chunk in response.aiter_bytes():
+            yield chunk
+    except transport.TimeoutException as exc:
+        raise openai.APITimeoutError(request=response.request) from exc
+    except Exception as exc:
+        if isinstance(exc, (transport.RequestError, ssl.SSLError)) or type(exc).__module__.startswith("anyio"):
+            raise openai.APIConnectionError(request=response.request) from exc
+        raise
+
+
+DRAIN_SECONDS = 0.1
+
+
+async def _drain(events: AsyncIterator[bytes], openai: Any) -> None:
+    """After [DONE]: the rest of an HTTP/1.1 body read (briefly), so the connection is reused by
+    the next call (a tool round's answer) instead of a new one (a TLS handshake) being opened."""
+    with contextlib.suppress(TimeoutError, openai.APIError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in events:
+                pass
 
 
 def _text(value: Any, what: str) -> str:
@@ -267,30 +320,32 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _pieces(chunk: Any) -> list[Piece]:
+def _pieces(chunk: dict[str, Any]) -> list[Piece]:
+    """A chat.completion.chunk, as parsed JSON, as pieces. Called for every chunk of every answer:
+    plain dict lookups, no model object."""
     pieces: list[Piece] = []
-    if getattr(chunk, "usage", None):
-        pieces.append(UsagePiece(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0))
-    for choice in chunk.choices or ():
-        delta = choice.delta
-        if delta is not None:
-            extra = delta.model_extra or {}
-            reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+    usage = chunk.get("usage")
+    if usage:
+        pieces.append(UsagePiece(usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0))
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta")
+        if delta:
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 pieces.append(ReasoningPiece(reasoning))
-            content = _text(delta.content, "content")
+            content = _text(delta.get("content"), "content")
             if content:
                 pieces.append(TextPiece(content))
-            for call in delta.tool_calls or ():
-                function = call.function
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function")
                 pieces.append(ToolCallPiece(
-                    index=getattr(call, "index", None),
-                    id=_text(call.id, "a tool call id") or None,
-                    name=_text(function.name, "a tool name") or None if function else None,
-                    arguments=_text(function.arguments, "tool arguments") if function else "",
+                    index=call.get("index"),
+                    id=_text(call.get("id"), "a tool call id") or None,
+                    name=_text(function.get("name"), "a tool name") or None if function else None,
+                    arguments=_text(function.get("arguments"), "tool arguments") if function else "",
                 ))
-        if choice.finish_reason:
-            pieces.append(FinishPiece(choice.finish_reason))
+        if choice.get("finish_reason"):
+            pieces.append(FinishPiece(choice["finish_reason"]))
     return pieces
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
@@ -25,6 +26,7 @@ from triage_cli.ui.sanitize import StreamSanitizer, clean, one_line
 # How often a view gets a chance to draw between events: deferred chunks and spinners. Short,
 # so a chunk held back for the next frame still reaches the screen within a few milliseconds.
 TICK_SECONDS = 1 / 200
+PLAIN_FLUSH_SECONDS = 1 / 100  # --plain flushes at most this often (then the next tick flushes the rest)
 
 
 class Renderer(Protocol):
@@ -223,6 +225,8 @@ class PlainRenderer:
         self._sanitizer = StreamSanitizer()
         self._ends_with_newline = True
         self._wrote = False
+        self._unflushed = False
+        self._flushed_at = 0.0
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -231,15 +235,16 @@ class PlainRenderer:
             text = self._sanitizer.feed(event.text)
             if text:
                 self.out.write(text)
-                self.out.flush()
-                self._wrote = True
+                self._unflushed = self._wrote = True
                 self._ends_with_newline = text.endswith("\n")
-            if self.stats is not None:
-                self.stats.on_screen()
+            # A flush per chunk is a write per token (most of --plain's time with a fast
+            # provider): chunks that come close together go out in one, within a tick.
+            if time.perf_counter() - self._flushed_at >= PLAIN_FLUSH_SECONDS:
+                self._flush()
         elif isinstance(event, TriageRecord):
             self._end_line()
             self.out.write("\n" + "".join(f"{k}: {v}\n" for k, v in record_lines(event)))
-            self.out.flush()
+            self._flush()
         elif isinstance(event, Notice):
             self._remark(f"note: {clean(event.text)}{' ' + event.hint if event.hint else ''}")
         elif isinstance(event, Error):
@@ -255,6 +260,8 @@ class PlainRenderer:
 
             width = shutil.get_terminal_size().columns
             line = textwrap.fill(line, width=max(20, width - 1), break_long_words=False, break_on_hyphens=False)
+        if self._unflushed:  # the reply so far reaches the screen before the remark under it
+            self._flush()
         self.err.write(line + "\n")
 
     def _end_line(self) -> None:
@@ -262,9 +269,17 @@ class PlainRenderer:
             self.out.write("\n")
             self._ends_with_newline = True
 
+    def _flush(self) -> None:
+        self.out.flush()
+        self._unflushed = False
+        self._flushed_at = time.perf_counter()
+        if self.stats is not None:
+            self.stats.on_screen()
+
     def tick(self) -> None:
-        pass
+        if self._unflushed:
+            self._flush()
 
     def finish(self) -> None:
         self._end_line()
-        self.out.flush()
+        self._flush()

@@ -1,0 +1,52 @@
+"""`--plain` output: chunks that come close together are flushed together, never later than the
+next tick, and the reply so far is flushed before a remark on stderr or the record."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+
+from triage_cli.engine.events import Event, Notice, TextDelta, TriageRecord
+from triage_cli.ui.render import PlainRenderer, present
+
+
+class _Recorded(io.StringIO):
+    """A stream that notes in a shared log what reached its reader (at each flush)."""
+
+    def __init__(self, name: str, log: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.name, self.log, self._sent = name, log, 0
+
+    def flush(self) -> None:
+        text = self.getvalue()
+        if len(text) > self._sent:
+            self.log.append((self.name, text[self._sent:]))
+            self._sent = len(text)
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.name == "err":
+            self.flush()  # stderr is unbuffered
+        return written
+
+
+def test_a_burst_is_flushed_in_one_and_before_what_follows_it(monkeypatch):
+    monkeypatch.setattr("triage_cli.ui.render.PLAIN_FLUSH_SECONDS", 3600)  # only the first chunk goes at once
+    log: list[tuple[str, str]] = []
+    renderer = PlainRenderer(out=_Recorded("out", log), err=_Recorded("err", log))
+    record = TriageRecord(order_id="A1002", issue="late", status="delayed", next_step="answer", summary="Late.")
+
+    async def events() -> AsyncIterator[Event]:
+        for word in ("Order ", "A1002 ", "is ", "late."):
+            yield TextDelta(word)
+        yield Notice("a note")
+        for word in ("\nMore ", "text"):
+            yield TextDelta(word)
+        await asyncio.sleep(0.2)  # a quiet spell: the tick flushes what came before it
+        assert log[-1] == ("out", "\nMore text")
+        yield record
+
+    asyncio.run(present(events(), renderer))
+    assert log[:4] == [("out", "Order "), ("out", "A1002 is late."), ("err", "note: a note\n"), ("out", "\nMore text")]
+    assert len(log) == 5 and log[-1][0] == "out" and "Order: A1002" in log[-1][1]
