@@ -25,7 +25,6 @@ from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
 from triage_cli.engine.events import Event, TriageRecord, Usage
-from triage_cli.session.build import build_engine, open_order_store
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.store.sessions import StoredConversation
 
@@ -88,6 +87,8 @@ class TriageSession:
         `order` names one; `ask` asks about the order it is given only."""
         session = cls(settings, source=source, flags=flags, order=order, keep=keep)
         if settings.orders_db is not None:
+            from triage_cli.session.build import open_order_store  # the stores and tools load off the prompt's path
+
             await asyncio.to_thread(open_order_store, settings)
         if resume is not None:
             await session.resume(resume)
@@ -137,6 +138,8 @@ class TriageSession:
         if self._engine is not None:
             return self._engine
         if self._loading is None:
+            from triage_cli.session.build import build_engine
+
             self._loading = asyncio.ensure_future(asyncio.to_thread(build_engine, self.settings))
         loading = self._loading
         try:
@@ -241,4 +244,6 @@ class TriageSession:
 
     def order_ids(self) -> list[str]:
         """The ids in the order store, for completion. Blocking: run it in a thread."""
+        from triage_cli.session.build import open_order_store
+
         return open_order_store(self.settings).order_ids()
