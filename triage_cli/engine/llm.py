@@ -156,6 +156,14 @@ class OpenAIChatModel:
             return ToolStreamingUnsupported(line)
         return ModelError(line)
 
+    def _sdk_client(self) -> Any:
+        """The SDK client, or a ModelError saying what the SDK refused about the endpoint."""
+        try:
+            return self._get_client()
+        except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
+            raise ModelError(f"cannot set up a client for {self.endpoint.provider} at "
+                             f"{self.endpoint.base_url}: {exc}") from None
+
     def _empty(self, request: dict[str, Any]) -> ModelError:
         """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does
         this when it cannot stream tool calls (it fails after sending its headers)."""
@@ -176,12 +184,7 @@ class OpenAIChatModel:
 
         request = self._request(messages, tools, allow_tools, response_format, stream=False)
         try:
-            try:
-                client = self._get_client()
-            except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
-                raise ModelError(f"cannot set up a client for {self.endpoint.provider} at "
-                                 f"{self.endpoint.base_url}: {exc}") from None
-            completion = await client.chat.completions.create(**request)
+            completion = await self._sdk_client().chat.completions.create(**request)
             return _completion_pieces(completion)
         except openai.APIError as exc:
             raise self._refusal(exc, request) from None
@@ -209,10 +212,7 @@ class OpenAIChatModel:
                    "so the answer is incomplete")
         exits = contextlib.AsyncExitStack()
         try:
-            try:
-                client = self._get_client()
-            except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
-                raise ModelError(f"cannot set up a client for {provider} at {self.endpoint.base_url}: {exc}") from None
+            client = self._sdk_client()
             # The SDK sends the request (retries, backoff, error types); the body is read here:
             # its own loop builds a model object per chunk, most of the cost of a fast stream.
             response = (await exits.enter_async_context(
