@@ -11,9 +11,12 @@ import sys
 from typing import TYPE_CHECKING, Annotated, Literal, Optional, TypeGuard
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from triage_cli import __version__
+from triage_cli.cli_parts import Command as _Command
+from triage_cli.cli_parts import Group as _Group
+from triage_cli.cli_parts import conversation_ids as _conversation_ids
+from triage_cli.cli_parts import ticket_ids as _ticket_ids
 from triage_cli.errors import TriageError, UsageError
 
 if TYPE_CHECKING:
@@ -23,42 +26,6 @@ if TYPE_CHECKING:
     from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
 
     from triage_cli.config import Settings
-
-def _plain_labels(params: list[_click.Parameter]) -> list[_click.Parameter]:
-    """--help shows what a user types: a flag alone (`--json`), a value by its metavar
-    (`--order ID`), an argument by its name (`ID`, `[ID]`). typer 0.2x's own click labels every
-    parameter with its Python type instead (`--json <bool>`, `<list[str]>`, usage `{ID}`)."""
-    for param in params:
-        if isinstance(param, TyperOption) and not isinstance(param, _Option):
-            param.__class__ = _Option
-        elif isinstance(param, TyperArgument) and not isinstance(param, _Argument):
-            param.__class__ = _Argument
-    return params
-
-
-class _Option(TyperOption):
-    def display_type_rich(self, ctx: _click.Context) -> str | None:
-        return None if self.is_flag else super().display_type_rich(ctx)
-
-
-class _Argument(TyperArgument):
-    def display_type_rich(self, ctx: _click.Context) -> str | None:
-        return None  # the metavar names it
-
-    def get_usage_pieces(self, ctx: _click.Context) -> list[str]:
-        name = self.metavar or (self.name or "").upper()
-        return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
-
-
-class _Command(TyperCommand):
-    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
-        return _plain_labels(super().get_params(ctx))
-
-
-class _Group(TyperGroup):
-    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
-        return _plain_labels(super().get_params(ctx))
-
 
 app = typer.Typer(
     name="triage",
@@ -74,33 +41,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
 )
-
-def _ids(table: str, incomplete: str) -> list[str]:
-    """Shell completion of stored ids (tickets or conversations), newest first. It runs at every
-    Tab: plain sqlite3, read-only, a short lock wait, and nothing at all on any failure."""
-    try:
-        import sqlite3
-        from contextlib import closing
-
-        from triage_cli.config import load_home
-
-        path = load_home() / "triage.sqlite"
-        if not path.is_file():
-            return []
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)) as db:
-            rows = db.execute(f"SELECT id FROM {table} ORDER BY id DESC LIMIT 500").fetchall()  # noqa: S608
-        return [str(row[0]) for row in rows if str(row[0]).startswith(incomplete.lstrip("#"))]
-    except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
-        return []
-
-
-def _ticket_ids(incomplete: str) -> list[str]:
-    return _ids("tickets", incomplete)
-
-
-def _conversation_ids(incomplete: str) -> list[str]:
-    return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
-
 
 OrderOpt = Annotated[
     Optional[str], typer.Option("--order", "-o", metavar="ID", help="Order id to look up, e.g. A1002.", show_default=False)

@@ -1,0 +1,74 @@
+"""What the command line hands to typer: help that shows what a user types, and shell completion
+of stored ids. Kept apart from cli.py's commands; nothing here imports more than typer does."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+if TYPE_CHECKING:
+    from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
+
+
+def _plain_labels(params: list[_click.Parameter]) -> list[_click.Parameter]:
+    """--help shows what a user types: a flag alone (`--json`), a value by its metavar
+    (`--order ID`), an argument by its name (`ID`, `[ID]`). typer 0.2x's own click labels every
+    parameter with its Python type instead (`--json <bool>`, `<list[str]>`, usage `{ID}`)."""
+    for param in params:
+        if isinstance(param, TyperOption) and not isinstance(param, _Option):
+            param.__class__ = _Option
+        elif isinstance(param, TyperArgument) and not isinstance(param, _Argument):
+            param.__class__ = _Argument
+    return params
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: _click.Context) -> str | None:
+        return None if self.is_flag else super().display_type_rich(ctx)
+
+
+class _Argument(TyperArgument):
+    def display_type_rich(self, ctx: _click.Context) -> str | None:
+        return None  # the metavar names it
+
+    def get_usage_pieces(self, ctx: _click.Context) -> list[str]:
+        name = self.metavar or (self.name or "").upper()
+        return [(name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")]
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        return _plain_labels(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: _click.Context) -> list[_click.Parameter]:
+        return _plain_labels(super().get_params(ctx))
+
+
+def _ids(table: str, incomplete: str) -> list[str]:
+    """Shell completion of stored ids (tickets or conversations), newest first. It runs at every
+    Tab: plain sqlite3, read-only, a short lock wait, and nothing at all on any failure."""
+    try:
+        import sqlite3
+        from contextlib import closing
+
+        from triage_cli.config import load_home
+
+        path = load_home() / "triage.sqlite"
+        if not path.is_file():
+            return []
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0.2)) as db:
+            rows = db.execute(f"SELECT id FROM {table} ORDER BY id DESC LIMIT 500").fetchall()  # noqa: S608
+        return [str(row[0]) for row in rows if str(row[0]).startswith(incomplete.lstrip("#"))]
+    except Exception:  # noqa: BLE001 - a completion must never print a traceback into the shell
+        return []
+
+
+def ticket_ids(incomplete: str) -> list[str]:
+    return _ids("tickets", incomplete)
+
+
+def conversation_ids(incomplete: str) -> list[str]:
+    return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
