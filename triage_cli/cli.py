@@ -171,9 +171,11 @@ def config_command(
     base_url: BaseUrlOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
 ) -> None:
-    """Show the effective settings and where each came from (default, config file and line,
-    environment variable or flag), the config file and the data directory. API keys are only
-    said to be set, never shown. Takes the same flags as ask, to see what they would change.
+    """Show the effective settings and where each came from.
+
+    Each setting's source is its default, the config file and line, an environment variable or a
+    flag; the config file and the data directory are shown too. API keys are only said to be set,
+    never shown. Takes the same flags as ask, to see what they would change.
     """
     with _user_errors():
         from triage_cli.config import settings_with_sources
