@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pexpect
@@ -59,3 +61,12 @@ def stored_conversation(home: Path, which: str = "last") -> dict:
         if ticket is not None:
             turn["triage"]["ticket_state"] = states.get(ticket, "no longer stored")
     return json.loads(json.dumps(exported))  # the types JSON keeps (tuples become lists)
+
+
+def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> None:
+    """Run `python -c code argument` in `processes` processes at once; each must exit 0 (their
+    stderr is the assertion's message). Each process is waited for by its own handle."""
+    workers = [subprocess.Popen([sys.executable, "-c", code, argument], stderr=subprocess.PIPE)
+               for _ in range(processes)]
+    errors = [w.communicate(timeout=timeout)[1].decode() for w in workers]
+    assert [w.returncode for w in workers] == [0] * processes, errors

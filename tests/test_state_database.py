@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import run_at_once
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import InvalidValue, NotFound, StoreError, UsageError
 from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect
@@ -75,9 +74,7 @@ def test_processes_migrating_and_writing_at_once_all_succeed(tmp_path: Path):
         "r = TriageRecord('A1', 'x', 'y', 'escalate', 's')\n"
         "for _ in range(20): TicketStore(Path(sys.argv[1])).open_ticket(r, question='q', reply='r')\n"
     )
-    workers = [subprocess.Popen([sys.executable, "-c", code, str(home)], stderr=subprocess.PIPE) for _ in range(4)]
-    errors = [w.communicate(timeout=60)[1].decode() for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0, 0], errors
+    run_at_once(code, str(home), 4, timeout=60)
     assert len(TicketStore(home).list("all")) == 80
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from helpers import run_at_once
 from scripted_server import answer, tools
 from triage_cli.config import load_settings
 from triage_cli.session.build import build_engine
@@ -63,9 +62,7 @@ def test_escalations_at_once_in_one_conversation_still_share_one_ticket(tmp_path
         "for i in range(10): TicketStore(Path(sys.argv[1])).open_ticket(r, question=f'q{i}', reply='r',"
         " conversation_id=3)\n"
     )
-    workers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stderr=subprocess.PIPE) for _ in range(3)]
-    errors = [w.communicate(timeout=120)[1].decode() for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0], errors
+    run_at_once(code, str(tmp_path), 3)
     [ticket] = TicketStore(tmp_path).list("all")
     assert ticket.question.split("\n\n") == [f"q{i}" for i in range(10)]  # each question once
 
