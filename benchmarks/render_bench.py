@@ -2,13 +2,16 @@
 
     python benchmarks/render_bench.py            # all figures, as a table
     python benchmarks/render_bench.py --runs 3   # fewer repetitions
+    python benchmarks/render_bench.py --compare /tmp/base   # and another checkout, same run
 
 Answers of 1,000, 4,000 and 10,000 tokens of Markdown (headings, paragraphs, lists, code blocks,
 tables) come from the tests' scripted OpenAI-compatible server at an unlimited token rate, and
 `triage ask` draws them in a 24x100 pseudo-terminal. The CLI writes its own render timings when
 TRIAGE_RENDER_STATS names a file (triage_cli/ui/render_stats.py). Every figure is a median over
 the runs, and every comparison is a ratio measured in this same run, so the figures hold on a
-shared, noisy machine.
+shared, noisy machine. `--compare CHECKOUT` (e.g. `git worktree add /tmp/base 7ac6848`) draws
+the same answers with that checkout too, alternating run by run, and prints this checkout's
+figures as ratios of that one's.
 """
 
 from __future__ import annotations
@@ -42,38 +45,45 @@ TARGETS = {
     "peak_mib": 100.0,
 }
 
-def answer_figures(tokens: int, runs: int, base_env: dict[str, str]) -> dict[str, float]:
+def answer_figures(tokens: int, runs: int, envs: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
+    """The figures of one answer size for each checkout (by name), their runs interleaved."""
     text = realistic_markdown(tokens)
     reply = answer(text, order_id="A1002", issue="late delivery", status="delayed", next_step="answer",
                    summary="A1002 is a day late.")
-    figures: dict[str, list[float]] = {k: [] for k in
-                                       ("latency_ms", "latency_p95_ms", "cpu_us", "frame_ms", "frames", "span_md",
-                                        "span_raw", "peak_mib")}
+    keys = ("latency_ms", "latency_p95_ms", "cpu_us", "frame_ms", "frames", "span_md", "span_raw", "peak_mib")
+    figures = {name: {k: [] for k in keys} for name in envs}
+    events: dict[str, float] = {}
     with ScriptedServer(lambda body, i: reply, chunk_chars=CHARS_PER_TOKEN) as server, \
             tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "stats.json"
-        env = {**base_env, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": server.base_url,
-               "TRIAGE_RENDER_STATS": str(stats_path), "TRIAGE_HOME": str(Path(tmp) / "home")}
         for _ in range(runs):
-            for mode in ("markdown", "raw"):
-                args = ["ask", "Where is A1002?"] + (["--plain"] if mode == "raw" else [])
-                _, peak, _ = run_in_pty(args, env, ROWS, COLUMNS)
-                stats = json.loads(stats_path.read_text())
-                if mode == "raw":
-                    figures["span_raw"].append(stats["answer_span_s"])
-                    continue
-                latencies = sorted(stats["latencies_ms"])
-                figures["latency_ms"].append(statistics.median(latencies))
-                figures["latency_p95_ms"].append(latencies[int(len(latencies) * 0.95)])
-                figures["cpu_us"].append(stats["renderer_cpu_s"] / stats["content_events"] * 1e6)
-                figures["frame_ms"].append(statistics.mean(stats["frame_ms"]))
-                figures["frames"].append(len(stats["frame_ms"]))
-                figures["span_md"].append(stats["answer_span_s"])
-                figures["peak_mib"].append(peak)
-    result = {name: statistics.median(values) for name, values in figures.items()}
-    result["tokens"] = tokens
-    result["content_events"] = stats["content_events"]
-    return result
+            for name, base_env in envs.items():
+                env = {**base_env, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": server.base_url,
+                       "TRIAGE_RENDER_STATS": str(stats_path), "TRIAGE_HOME": str(Path(tmp) / "home")}
+                mine = figures[name]
+                for mode in ("markdown", "raw"):
+                    args = ["ask", "Where is A1002?"] + (["--plain"] if mode == "raw" else [])
+                    _, peak, _ = run_in_pty(args, env, ROWS, COLUMNS)
+                    stats = json.loads(stats_path.read_text())
+                    if mode == "raw":
+                        mine["span_raw"].append(stats["answer_span_s"])
+                        continue
+                    latencies = sorted(stats["latencies_ms"])
+                    mine["latency_ms"].append(statistics.median(latencies))
+                    mine["latency_p95_ms"].append(latencies[int(len(latencies) * 0.95)])
+                    mine["cpu_us"].append(stats["renderer_cpu_s"] / stats["content_events"] * 1e6)
+                    mine["frame_ms"].append(statistics.mean(stats["frame_ms"]))
+                    mine["frames"].append(len(stats["frame_ms"]))
+                    mine["span_md"].append(stats["answer_span_s"])
+                    mine["peak_mib"].append(peak)
+                    events[name] = stats["content_events"]
+    results = {}
+    for name, values in figures.items():
+        result = {k: statistics.median(v) for k, v in values.items()}
+        result["tokens"] = tokens
+        result["content_events"] = events[name]
+        results[name] = result
+    return results
 
 
 def startup_figures(runs: int, env: dict[str, str]) -> dict[str, float]:
@@ -111,15 +121,21 @@ def verdict(value: float, target: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (default 5)")
+    parser.add_argument("--compare", type=Path, help="another checkout of triage to draw the same answers with")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
+        os.chdir(home)  # `python -m` puts the working directory first on sys.path: keep checkouts out
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TRIAGE_", "OPENAI_"))}
         env.update({"TRIAGE_HOME": home, "TRIAGE_CONFIG": os.devnull, "TERM": "xterm-256color",
                     "PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONPATH": str(ROOT)})
         env.pop("NO_COLOR", None)
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {ROWS}x{COLUMNS} pty, "
               f"median of {options.runs} runs\n")
-        rows = [answer_figures(tokens, options.runs, env) for tokens in (1000, 4000, 10000)]
+        envs = {"this": env}
+        if options.compare:
+            envs = {"compare": {**env, "PYTHONPATH": str(options.compare.resolve())}, "this": env}
+        all_rows = [answer_figures(tokens, options.runs, envs) for tokens in (1000, 4000, 10000)]
+        rows = [r["this"] for r in all_rows]
         header = (f"{'tokens':>7} {'chunk→screen':>13} {'p95':>7} {'CPU/token':>10} {'frames':>7} "
                   f"{'ms/frame':>9} {'markdown':>9} {'raw':>7} {'md/raw':>7} {'peak RSS':>9}")
         print(header)
@@ -128,6 +144,15 @@ def main() -> None:
             print(f"{r['tokens']:>7} {r['latency_ms']:>10.1f} ms {r['latency_p95_ms']:>4.1f} ms "
                   f"{r['cpu_us']:>7.1f} µs {r['frames']:>7.0f} {r['frame_ms']:>9.2f} {r['span_md']:>8.2f}s "
                   f"{r['span_raw']:>6.2f}s {r['span_md'] / r['span_raw']:>7.2f} {r['peak_mib']:>5.1f} MiB")
+        if options.compare:
+            print(f"\nthis checkout / {options.compare} (same run, interleaved; below 1 is faster):")
+            for r in all_rows:
+                new, old = r["this"], r["compare"]
+                print(f"{new['tokens']:>7} " + "  ".join(
+                    f"{label} {new[k] / old[k]:.2f}×" for label, k in
+                    (("chunk→screen", "latency_ms"), ("p95", "latency_p95_ms"), ("CPU/token", "cpu_us"),
+                     ("ms/frame", "frame_ms"), ("markdown", "span_md"), ("raw", "span_raw"),
+                     ("peak RSS", "peak_mib"))))
         big, small = rows[-1], rows[0]
         frame_ratio = big["frame_ms"] / small["frame_ms"]
         start = startup_figures(max(options.runs, 5), env)

@@ -37,6 +37,8 @@ Exit codes: 0 answered, 1 the model or its service failed, 2 bad input or config
 | 6  | finish_reason "length"                              | note "The answer was cut off" on stderr; exit 0; stored complete                  |
 |    | empty answer                                        | "the model returned an empty answer"; exit 1; stored interrupted                  |
 | 7  | tool call with invalid JSON arguments               | the model gets "error: arguments are not valid JSON ..." and answers; exit 0      |
+|    | ... and then the model says nothing                 | the rules look up the order in context (named, or the earlier turn's) and answer, |
+|    |                                                     | with a note; no extra model call; exit 0; stored complete                         |
 |    | tool call with a wrong type ({"order_id": 5})       | "error: argument 'order_id' must be a string ..."; the loop goes on               |
 |    | an unknown tool name                                | "error: unknown tool '...'; available tools: get_order_status"                    |
 |    | a lookup that raises (status column gone mid-run)   | "error: tool 'get_order_status' failed: ... no such column: status"; the record   |
@@ -979,6 +981,17 @@ def test_a_model_that_says_nothing_once_tools_are_refused_gets_the_rules_answer(
     assert "The model gave no answer after 2 tool rounds; triage's rules wrote this answer" in result.err
     assert "Order **A1002** is delayed." in result.out
     assert the_turn(cli)["state"] == "complete"
+
+
+def test_a_lookup_with_broken_arguments_then_silence_gets_the_rules_answer_for_the_named_order(cli):
+    script = [tools((TOOL, '{"order_id": "A10')), text("")]
+    with ScriptedServer(script) as srv:
+        result = cli("ask", "--order", "A1002", "where is it?", env=env_for(srv))
+        calls = len(srv.requests)
+    assert result.code == 0, dump(result)
+    assert "triage's rules looked up the order in context and wrote this answer" in result.err
+    assert "Order **A1002** is delayed." in result.out
+    assert calls == 2 and the_turn(cli)["state"] == "complete"
 
 
 def test_a_stream_whose_content_is_not_text_is_one_line_not_a_traceback(cli):

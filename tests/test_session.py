@@ -186,3 +186,29 @@ def test_a_locked_database_never_blocks_the_event_loop(triage_env: dict[str, str
     [turn] = SessionStore(settings.home).get(session.conversation_id or 0).turns
     assert turn.state == "complete" and turn.reply == reply_of(events)
     assert isinstance(next(e for e in events if isinstance(e, Usage)), Usage)
+
+
+def test_a_follow_up_whose_lookup_names_no_order_is_answered_by_the_rules_for_the_order_in_context(
+        triage_env: dict[str, str], server: ScriptedServer, model_env: dict[str, str]) -> None:
+    # What SmolLM2 did on llama-cpp-python's server (issue 13): turn 2's call had broken JSON
+    # arguments, then the model said nothing. The order in context is looked up by the rules.
+    server.add(tools(("get_order_status", {"order_id": "A1002"})),
+               answer("A1002 is a day late.", order_id="A1002", issue="late", status="delayed", summary="Late."),
+               tools(("get_order_status", '{"order_id": ')),
+               answer("", order_id=None, issue="", status="", summary=""))
+    settings = model_settings(triage_env, model_env)
+
+    async def go() -> tuple[list[Event], list[Event]]:
+        async with await TriageSession.open(settings, source="chat") as session:
+            first = await collect(session.ask("Where is A1002?"))
+            second = await collect(session.ask("ok and when will it come?"))
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert any(isinstance(e, Done) for e in first)
+    notices = [e.text for e in second if isinstance(e, Notice)]
+    assert any("looked up the order in context" in n for n in notices), notices
+    assert "A1002" in reply_of(second) and "delayed" in reply_of(second)
+    record = next(e for e in second if isinstance(e, TriageRecord))
+    assert record.order_id == "A1002" and any(isinstance(e, Done) for e in second)
+    assert len(server.requests) == 4  # no model call was added for the rules' lookup

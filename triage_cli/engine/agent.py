@@ -14,6 +14,7 @@ soon as its call returns; still tool rounds + 1 calls. Structured output steps d
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ from triage_cli.engine.prompts import ROUND_CAP_NOTE, system_prompt
 from triage_cli.engine.record import lookups_from_calls, settle
 from triage_cli.engine.tool_round import round_messages, run_tool_round
 from triage_cli.errors import ModelError, StructuredOutputRejected, ToolStreamingUnsupported
+from triage_cli.order_ids import ORDER_ID_PATTERN
+from triage_cli.tools.orders import ORDER_TOOL
 from triage_cli.tools.registry import ToolRegistry
 
 STRUCTURED_FALLBACK_NOTE = "This endpoint does not take structured output; using the text fallback for the record."
@@ -121,7 +124,7 @@ class Agent:
 
     def __init__(
         self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto",
-        tool_rounds: str = "auto",
+        tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN,
     ) -> None:
         self.model = model
         self.tools = tools
@@ -130,6 +133,7 @@ class Agent:
         self.structured_mode = "json_schema" if structured_output == "auto" else structured_output
         self.tool_rounds = tool_rounds
         self.tool_round_mode = "plain" if tool_rounds == "plain" else "stream"
+        self.order_id_pattern = order_id_pattern
 
     def warm_up(self) -> None:
         self.model.warm_up()
@@ -212,14 +216,29 @@ class Agent:
                     reply = "".join(shown)
                     question = questions[-1] if questions else ""
                     lookups = lookups_from_calls(looked_up)
-                    if not reply.strip() and lookups and (current.calls or not allow_tools):
+                    rules_looked_up = False
+                    if not reply.strip() and not lookups and any(c.name == ORDER_TOOL for c, _ in looked_up):
+                        # It tried to look the order up, named none it could use (a small model's
+                        # malformed call) and then said nothing: the rules look up the order in
+                        # context, as the offline engine would, and answer below.
+                        from triage_cli.engine.offline import OfflineEngine
+
+                        rules = OfflineEngine(self.tools, order_id_pattern=self.order_id_pattern)
+                        async for event in rules.look_up(conversation, lookups, round_number + 1):
+                            yield event
+                        rules_looked_up = bool(lookups)
+                    if not reply.strip() and lookups and (current.calls or not allow_tools or rules_looked_up):
                         # A model that only ever calls tools (or says nothing once it may not): the
                         # rules answer from what it found.
                         from triage_cli.engine.offline import write_answer
 
-                        stuck = "kept calling tools" if current.calls else "gave no answer"
-                        yield Notice(f"The model {stuck} after {self._rounds()}; triage's rules wrote this answer "
-                                     "from the lookups.")
+                        if rules_looked_up:
+                            yield Notice("The model's lookup named no order and it gave no answer; triage's rules "
+                                         "looked up the order in context and wrote this answer.")
+                        else:
+                            stuck = "kept calling tools" if current.calls else "gave no answer"
+                            yield Notice(f"The model {stuck} after {self._rounds()}; triage's rules wrote this "
+                                         "answer from the lookups.")
                         reply, _ = write_answer(question, lookups, date.today(), named_order=conversation.named_order)
                         shown.append(reply)
                         yield TextDelta(reply)

@@ -64,19 +64,9 @@ class OfflineEngine:
         if is_acknowledgement(without_order_context(question, named)):
             reply, record = acknowledge(conversation.last_record)
         else:
-            order_ids = self._order_ids(question, named) or self._order_ids_before(questions[:-1])
             orders: list[dict[str, Any]] = []
-            if order_ids:
-                calls = tuple(
-                    ToolCall(f"offline_{i}", ORDER_TOOL, json.dumps({"order_id": order_id}))
-                    for i, order_id in enumerate(order_ids)
-                )
-                yield ToolCallsPlanned(1, calls)
-                results: dict[str, str] = {}
-                async for event in run_tool_round(self.tools, calls, results):
-                    yield event
-                conversation.extend(round_messages("", calls, results))
-                orders = [parse_lookup(results[call.id], order_id) for call, order_id in zip(calls, order_ids)]
+            async for event in self.look_up(conversation, orders):
+                yield event
             example = "A1002" if self.order_id_pattern.pattern == ORDER_ID_PATTERN.pattern else None
             reply, record = write_answer(question, orders, self.today or date.today(), named_order=named,
                                          id_example=example)
@@ -91,6 +81,27 @@ class OfflineEngine:
         yield Notice(NOTICE, hint=HINT)
         yield Usage(model_calls=0, ttft_ms=ttft, total_ms=(time.perf_counter() - started) * 1000)
         yield Done(reply)
+
+    async def look_up(self, conversation: Conversation, orders: list[dict[str, Any]],
+                      round_number: int = 1) -> AsyncIterator[Event]:
+        """Look up the orders the last question is about (the named one first; for a follow-up
+        that names none, those of the latest earlier question with any) as one tool round, and
+        add what was found to `orders`. The agent uses it too, when its model gives no answer."""
+        questions = conversation.texts("user")
+        question = questions[-1] if questions else ""
+        order_ids = self._order_ids(question, conversation.named_order) or self._order_ids_before(questions[:-1])
+        if not order_ids:
+            return
+        calls = tuple(
+            ToolCall(f"offline_{round_number}_{i}", ORDER_TOOL, json.dumps({"order_id": order_id}))
+            for i, order_id in enumerate(order_ids)
+        )
+        yield ToolCallsPlanned(round_number, calls)
+        results: dict[str, str] = {}
+        async for event in run_tool_round(self.tools, calls, results):
+            yield event
+        conversation.extend(round_messages("", calls, results))
+        orders.extend(parse_lookup(results[call.id], order_id) for call, order_id in zip(calls, order_ids))
 
     def _order_ids(self, question: str, named: str | None) -> list[str]:
         """The ids in the question, the named order first (looked up whatever else is there)."""
