@@ -45,7 +45,8 @@ TARGETS = {
     "peak_mib": 100.0,
 }
 
-def answer_figures(tokens: int, runs: int, envs: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
+def answer_figures(tokens: int, runs: int, envs: dict[str, dict[str, str]],
+                   rate: float | None = None) -> dict[str, dict[str, float]]:
     """The figures of one answer size for each checkout (by name), their runs interleaved."""
     text = realistic_markdown(tokens)
     reply = answer(text, order_id="A1002", issue="late delivery", status="delayed", next_step="answer",
@@ -53,7 +54,7 @@ def answer_figures(tokens: int, runs: int, envs: dict[str, dict[str, str]]) -> d
     keys = ("latency_ms", "latency_p95_ms", "cpu_us", "frame_ms", "frames", "span_md", "span_raw", "peak_mib")
     figures = {name: {k: [] for k in keys} for name in envs}
     events: dict[str, float] = {}
-    with ScriptedServer(lambda body, i: reply, chunk_chars=CHARS_PER_TOKEN) as server, \
+    with ScriptedServer(lambda body, i: reply, chunk_chars=CHARS_PER_TOKEN, tokens_per_second=rate) as server, \
             tempfile.TemporaryDirectory() as tmp:
         stats_path = Path(tmp) / "stats.json"
         for _ in range(runs):
@@ -122,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (default 5)")
     parser.add_argument("--compare", type=Path, help="another checkout of triage to draw the same answers with")
+    parser.add_argument("--rate", type=float, help="tokens a second the model sends (default: as fast as read); "
+                        "a rate both checkouts keep up with compares the drawing alone")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.chdir(home)  # `python -m` puts the working directory first on sys.path: keep checkouts out
@@ -129,12 +132,13 @@ def main() -> None:
         env.update({"TRIAGE_HOME": home, "TRIAGE_CONFIG": os.devnull, "TERM": "xterm-256color",
                     "PROMPT_TOOLKIT_NO_CPR": "1", "PYTHONPATH": str(ROOT)})
         env.pop("NO_COLOR", None)
+        rate = f"{options.rate:g} tokens/s" if options.rate else "as fast as read"
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {ROWS}x{COLUMNS} pty, "
-              f"median of {options.runs} runs\n")
+              f"median of {options.runs} runs, model sends {rate}\n")
         envs = {"this": env}
         if options.compare:
             envs = {"compare": {**env, "PYTHONPATH": str(options.compare.resolve())}, "this": env}
-        all_rows = [answer_figures(tokens, options.runs, envs) for tokens in (1000, 4000, 10000)]
+        all_rows = [answer_figures(tokens, options.runs, envs, options.rate) for tokens in (1000, 4000, 10000)]
         rows = [r["this"] for r in all_rows]
         header = (f"{'tokens':>7} {'chunk→screen':>13} {'p95':>7} {'CPU/token':>10} {'frames':>7} "
                   f"{'ms/frame':>9} {'markdown':>9} {'raw':>7} {'md/raw':>7} {'peak RSS':>9}")

@@ -183,8 +183,9 @@ def test_completion_offers_the_ids_the_pattern_accepts():
 
 
 def test_the_offline_engine_uses_the_pattern(shop_db):
-    engine = OfflineEngine(order_registry(OrderStore.open(shop_db)), today=date.today(),
-                           order_id_pattern=compile_order_id_pattern(SHOP_PATTERN))
+    pattern = compile_order_id_pattern(SHOP_PATTERN)  # the settings hand it to the tool and the engine
+    engine = OfflineEngine(order_registry(OrderStore.open(shop_db), order_id_pattern=pattern), today=date.today(),
+                           order_id_pattern=pattern)
     reply, record, looked_up = run_offline(engine, "Where is order 12345? Also ord-777")
     assert looked_up == ["12345", "ORD-777"]
     assert record.next_step == "answer" and "12345" in reply and "ORD-777" in reply and "delivered" in reply

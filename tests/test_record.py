@@ -101,6 +101,9 @@ def test_lookups_from_calls_ignores_malformed_calls_and_other_tools():
         (call(arguments='{"order_id": null}'), "error: x"),
         (call(arguments='["A9999"]'), not_found("A9999")),
         (call("A9999", name="search_docs"), not_found("A9999")),
+        # A mangled id (SmolLM2 on llama-cpp-python sent these): the tool refused it, no lookup.
+        (call("A1002.RESPONSE&#34;STATUSCODE"), "error: 'A1002.RESPONSE&#34;STAT' is not an order id"),
+        (call("the order"), "error: 'THE ORDER' is not an order id"),
         (call("A1002"), found("A1002")),
     )
     assert [o["order_id"] for o in orders] == ["A1002"]

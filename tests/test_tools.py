@@ -54,6 +54,8 @@ def test_a_missing_order_is_a_clear_not_found(registry):
     ("get_order_status", '{"order_id": "A1", "extra": 1}', "unknown argument"),
     ("refund_order", '{"order_id": "A1002"}', "unknown tool 'refund_order'"),
     ("get_order_status", '{"order_id": ""}', "non-empty"),
+    ("get_order_status", '{"order_id": "A1002.RESPONSE BODY"}', "is not an order id; order ids look like A1002"),
+    ("get_order_status", '{"order_id": "my order"}', "is not an order id"),
 ])
 def test_bad_calls_become_error_text_for_the_model(registry, name, arguments, expected):
     outcome = call(registry, name, arguments)

@@ -215,7 +215,7 @@ class Agent:
                         return
                     reply = "".join(shown)
                     question = questions[-1] if questions else ""
-                    lookups = lookups_from_calls(looked_up)
+                    lookups = lookups_from_calls(looked_up, self.order_id_pattern)
                     rules_looked_up = False
                     if not reply.strip() and not lookups and any(c.name == ORDER_TOOL for c, _ in looked_up):
                         # It tried to look the order up, named none it could use (a small model's

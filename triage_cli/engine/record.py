@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from triage_cli.engine.events import ToolCall, TriageRecord
 from triage_cli.engine.policy import out_of_scope_topics
+from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.tools.orders import ORDER_TOOL
 
 NextStep = Literal["answer", "escalate"]  # TriageRecord.next_step
@@ -36,9 +37,11 @@ def parse_lookup(content: str, order_id: str) -> dict[str, Any]:
     return data
 
 
-def lookups_from_calls(calls: Iterable[tuple[ToolCall, str]]) -> list[dict[str, Any]]:
+def lookups_from_calls(calls: Iterable[tuple[ToolCall, str]],
+                       pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> list[dict[str, Any]]:
     """The order lookups among (call, result) pairs; for an order looked up twice, the last.
-    A call whose arguments name no order is a malformed call, not a lookup: it is left out."""
+    A call whose arguments name no order, or something that is not an order id (`pattern`), is a
+    malformed call, not a lookup: it is left out (the tool refused it; nothing was looked up)."""
     latest: dict[str, dict[str, Any]] = {}
     for call, result in calls:
         if call.name != ORDER_TOOL:
@@ -48,7 +51,7 @@ def lookups_from_calls(calls: Iterable[tuple[ToolCall, str]]) -> list[dict[str, 
         except json.JSONDecodeError:
             arguments = {}
         wanted = arguments.get("order_id") if isinstance(arguments, dict) else None
-        if not isinstance(wanted, str) or not wanted.strip():
+        if not isinstance(wanted, str) or not pattern.fullmatch(wanted.strip()):
             continue
         order = parse_lookup(result, wanted.strip().upper())
         latest.pop(order["order_id"], None)

@@ -25,7 +25,8 @@ def open_order_store(settings: Settings) -> OrderStore:
 
 
 def build_tools(settings: Settings) -> ToolRegistry:
-    return order_registry(open_order_store(settings), timeout=settings.tool_timeout)
+    return order_registry(open_order_store(settings), timeout=settings.tool_timeout,
+                          order_id_pattern=settings.order_id_pattern)
 
 
 def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:
