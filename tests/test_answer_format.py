@@ -555,3 +555,12 @@ def test_answer_reader_shows_a_reply_that_opens_with_a_json_code_block():
         shown, fields, _ = read_in_chunks(AnswerReader(), chunks)
         assert shown == doc, f"split at {i}"
         assert fields is None
+
+
+@pytest.mark.parametrize("body", ["{}", "{ }", "{\n}", "  {}  "])
+def test_answer_reader_takes_an_empty_object_as_an_empty_json_answer_not_as_text(body):
+    # JSON mode with nothing in it (SmolLM2 on llama-cpp-python sent "{ }"): nothing to show.
+    reader = AnswerReader()
+    shown = "".join(reader.feed(c) for c in body)
+    rest, fields = reader.finish()
+    assert shown + rest == "" and not reader.unterminated

@@ -65,7 +65,8 @@ Exit codes: 0 answered, 1 the model or its service failed, 2 bad input or config
 |    | NUL bytes in text                                   | dropped; answered; exit 0                                                         |
 |    | an argument that is not UTF-8                       | answered; the bad bytes become U+FFFD                                             |
 |    | --order "A1'; DROP TABLE orders;--"                 | one-line usage error; exit 2                                                      |
-|    | the same string as a tool argument from the model   | the lookup says not found; the orders table and its rows are untouched            |
+|    | the same string as a tool argument from the model   | refused as "not an order id" before the store is asked; the table is untouched    |
+|    | an id-shaped unknown order from the model           | the lookup says not found; the record escalates                                   |
 | 12 | malformed TOML config                               | one line naming the file and the line; exit 2                                     |
 |    | wrong type in the config (timeout = "abc", line 3)  | the file, "line 3" and 'timeout'; exit 2                                          |
 |    | TRIAGE_HOME that cannot be written (a file)         | the answer still prints; exit 0; exactly one stderr line says it is not saved     |
@@ -836,7 +837,10 @@ def test_stray_bytes_in_text_are_tolerated_and_answered(cli, server, model_env, 
     assert_complete(stored, ANSWER + VERDICT)
 
 
-def test_sql_in_a_tool_argument_is_just_an_unknown_order(cli, tmp_path):
+def test_sql_in_a_tool_argument_is_refused_as_not_an_order_id(cli, tmp_path):
+    # Until issue 13 the tool looked such an id up (parameterised: an unknown order). Now an id
+    # that is not shaped like one (order_id_pattern) is refused before the store is asked, as an
+    # error the model can correct; the lookup of an id-shaped unknown order is the next test.
     db = orders_db(tmp_path / "orders.db")
     script = [tools((TOOL, {"order_id": SQL_INJECTION})), text(ANSWER)]
 
@@ -844,10 +848,23 @@ def test_sql_in_a_tool_argument_is_just_an_unknown_order(cli, tmp_path):
         result = cli("ask", QUESTION, env=env_for(srv, TRIAGE_ORDERS_DB=str(db)))
 
     answered(result)
-    data = json.loads(the_tool_result(srv))
-    assert data["found"] is False and data["order_id"] == SQL_INJECTION.upper()
+    assert the_tool_result(srv).startswith("error: ") and "is not an order id" in the_tool_result(srv)
     with contextlib.closing(sqlite3.connect(db)) as check:
         assert check.execute("SELECT order_id FROM orders ORDER BY order_id").fetchall() == [("A1002",), ("A1003",)]
+    stored = the_turn(cli)
+    assert stored["state"] == "complete" and stored["tool_calls"][0]["ok"] is False
+
+
+def test_an_id_shaped_unknown_order_in_a_tool_argument_is_just_an_unknown_order(cli, tmp_path):
+    db = orders_db(tmp_path / "orders.db")
+    script = [tools((TOOL, {"order_id": "z9999"})), text(ANSWER)]
+
+    with scripted(lambda body, index: script[index] if index < len(script) else None) as srv:
+        result = cli("ask", "Where is Z9999?", env=env_for(srv, TRIAGE_ORDERS_DB=str(db)))
+
+    answered(result)
+    data = json.loads(the_tool_result(srv))
+    assert data["found"] is False and data["order_id"] == "Z9999"
     stored = the_turn(cli)
     assert stored["state"] == "complete" and stored["triage"]["next_step"] == "escalate"  # no such order
     assert stored["tool_calls"][0]["ok"] is True
@@ -992,6 +1009,16 @@ def test_a_lookup_with_broken_arguments_then_silence_gets_the_rules_answer_for_t
     assert "triage's rules looked up the order in context and wrote this answer" in result.err
     assert "Order **A1002** is delayed." in result.out
     assert calls == 2 and the_turn(cli)["state"] == "complete"
+
+
+def test_an_empty_json_object_after_a_lookup_gets_the_rules_answer(cli):
+    script = [tools((TOOL, {"order_id": "A1002"})), text("{ }")]
+    with ScriptedServer(script) as srv:
+        result = cli("ask", QUESTION, env=env_for(srv))
+    assert result.code == 0, dump(result)
+    assert "The model gave no answer after 1 tool round; triage's rules wrote this answer" in result.err
+    assert "Order **A1002** is delayed." in result.out and "{" not in result.out
+    assert the_turn(cli)["state"] == "complete"
 
 
 def test_a_stream_whose_content_is_not_text_is_one_line_not_a_traceback(cli):

@@ -141,8 +141,9 @@ class Agent:
     async def aclose(self) -> None:
         await self.model.aclose()
 
-    def _rounds(self) -> str:
-        return "1 tool round" if self.max_rounds == 1 else f"{self.max_rounds} tool rounds"
+    def _rounds(self, count: int | None = None) -> str:
+        count = self.max_rounds if count is None else count
+        return "1 tool round" if count == 1 else f"{count} tool rounds"
 
     def _system(self) -> dict[str, Any]:
         return {"role": "system", "content": system_prompt(structured=self.structured_mode)}
@@ -227,9 +228,9 @@ class Agent:
                         async for event in rules.look_up(conversation, lookups, round_number + 1):
                             yield event
                         rules_looked_up = bool(lookups)
-                    if not reply.strip() and lookups and (current.calls or not allow_tools or rules_looked_up):
-                        # A model that only ever calls tools (or says nothing once it may not): the
-                        # rules answer from what it found.
+                    if not reply.strip() and lookups:
+                        # A model that only ever calls tools, or says nothing after looking up (or
+                        # once it may not): the rules answer from what it found.
                         from triage_cli.engine.offline import write_answer
 
                         if rules_looked_up:
@@ -237,7 +238,7 @@ class Agent:
                                          "looked up the order in context and wrote this answer.")
                         else:
                             stuck = "kept calling tools" if current.calls else "gave no answer"
-                            yield Notice(f"The model {stuck} after {self._rounds()}; triage's rules wrote this "
+                            yield Notice(f"The model {stuck} after {self._rounds(round_number - 1)}; triage's rules wrote this "
                                          "answer from the lookups.")
                         reply, _ = write_answer(question, lookups, date.today(), named_order=conversation.named_order)
                         shown.append(reply)

@@ -339,7 +339,8 @@ def _shape(lead: str) -> str | None:
     after = text[1:].lstrip()
     if not after:
         return None
-    return "json" if after[0] == '"' else "markdown"
+    # `{}` alone: JSON mode with nothing in it (a small model's answer), an empty reply, not text.
+    return "json" if after[0] in '"}' else "markdown"
 
 
 def _partial_marker_length(text: str) -> int:
