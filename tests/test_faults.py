@@ -20,6 +20,7 @@ Exit codes: 0 answered, 1 the model or its service failed, 2 bad input or config
 | 3  | HTTP 401 / 403                                      | "check the key for provider openai (OPENAI_API_KEY)", never the key; not retried  |
 |    | any other error whose message quotes the key        | the key is not printed (nor stored)                                               |
 |    | HTTP 400 "maximum context length"                   | not retried; "the conversation is too long ... start a new one (/new in chat)"    |
+|    | ... after a tool round (a small local model)        | the rules answer from the lookups (or look up the order in context), with a note  |
 |    | HTTP 404                                            | names the model and the provider; exit 1                                          |
 | 4  | connection refused / DNS failure                    | "cannot connect to openai at <base url>"; exit 1                                  |
 | 5  | stream cut mid-answer                               | partial reply printed and stored (interrupted); "cut off mid-answer"; exit 1      |
@@ -355,6 +356,23 @@ def test_a_key_quoted_in_any_other_server_error_is_not_printed_either(cli, serve
     the_error(result, 1, "openai rejected the request (HTTP 400)")
     assert KEY not in result.out + result.err
     assert KEY not in json.dumps(the_turn(cli))
+
+
+@pytest.mark.parametrize("looked_up", [{"order_id": "A1002"}, {"order_id": "A1002.RESPONSE"}],
+                         ids=["a-lookup", "a-mangled-id"])
+def test_a_context_that_fills_up_during_tool_rounds_gets_the_rules_answer(cli, server, model_env, looked_up):
+    # A small local model (2,048 tokens on llama-cpp-python) fills its window with tool rounds:
+    # the lookups are not lost; the rules answer from them (or look up the order in context).
+    server.add(tools((TOOL, looked_up)),
+               error(400, "This model's maximum context length is 2048 tokens. However, you requested 2048 "
+                          "tokens (2048 in the messages, None in the completion).", headers=FAST_RETRY))
+
+    result = cli("ask", QUESTION, env=model_env)
+
+    assert result.code == 0, dump(result)
+    assert "The conversation outgrew gpt-4.1-mini's context after 1 tool round" in result.err
+    assert "Order **A1002** is delayed." in result.out
+    assert len(server.requests) == 2 and the_turn(cli)["state"] == "complete"
 
 
 def test_a_context_too_long_400_is_not_retried_and_says_to_start_a_new_conversation(cli, server, model_env):

@@ -92,5 +92,9 @@ class ToolStreamingUnsupported(ModelError):
     with nothing in it): the call can be made again with `stream: false`."""
 
 
+class ContextTooLong(ModelError):
+    """The endpoint refused the conversation as longer than the model's context window."""
+
+
 class EmptyStream(ModelError):
     """A 200 stream that ended without a single chunk: the server gave up, not the model."""

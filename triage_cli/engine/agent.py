@@ -46,7 +46,7 @@ from triage_cli.engine.llm import (
 from triage_cli.engine.prompts import ROUND_CAP_NOTE, system_prompt
 from triage_cli.engine.record import lookups_from_calls, settle
 from triage_cli.engine.tool_round import round_messages, run_tool_round
-from triage_cli.errors import ModelError, StructuredOutputRejected, ToolStreamingUnsupported
+from triage_cli.errors import ContextTooLong, ModelError, StructuredOutputRejected, ToolStreamingUnsupported
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.tools.orders import ORDER_TOOL
 from triage_cli.tools.registry import ToolRegistry
@@ -168,6 +168,7 @@ class Agent:
         shown: list[str] = []  # answer text already streamed to the user
         looked_up: list[tuple[ToolCall, str]] = []
         finished = False
+        outgrew = ""  # the error when the tool rounds outgrew the model's context window
         try:
             for round_number in range(1, self.max_rounds + 2):
                 allow_tools = round_number <= self.max_rounds
@@ -198,6 +199,16 @@ class Agent:
                             return
                         self.tool_round_mode = "plain"
                         yield Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
+                    except ContextTooLong as exc:
+                        if shown or not looked_up:  # the question itself is too long: nothing to save
+                            yield meter.usage()
+                            yield Error(str(exc), kind="model")
+                            return
+                        # A small context filled up by the tool rounds: the rules answer below from
+                        # the lookups (or their own) rather than lose the turn; the round is empty.
+                        outgrew = str(exc)
+                        current = _Round()
+                        break
                     except ModelError as exc:
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(str(exc), kind="model")
@@ -218,10 +229,10 @@ class Agent:
                     question = questions[-1] if questions else ""
                     lookups = lookups_from_calls(looked_up, self.order_id_pattern)
                     rules_looked_up = False
-                    if not reply.strip() and not lookups and any(c.name == ORDER_TOOL for c, _ in looked_up):
-                        # It tried to look the order up, named none it could use (a small model's
-                        # malformed call) and then said nothing: the rules look up the order in
-                        # context, as the offline engine would, and answer below.
+                    if not reply.strip() and not lookups and (outgrew or any(c.name == ORDER_TOOL for c, _ in looked_up)):
+                        # It tried to look the order up but named none it could use (a small model's
+                        # malformed call), then said nothing or outgrew its context: the rules look
+                        # up the order in context, as the offline engine would, and answer below.
                         from triage_cli.engine.offline import OfflineEngine
 
                         rules = OfflineEngine(self.tools, order_id_pattern=self.order_id_pattern)
@@ -233,7 +244,11 @@ class Agent:
                         # once it may not): the rules answer from what it found.
                         from triage_cli.engine.offline import write_answer
 
-                        if rules_looked_up:
+                        if outgrew:
+                            yield Notice(f"The conversation outgrew {self.model.name}'s context after "
+                                         f"{self._rounds(round_number - 1)}; triage's rules wrote this answer from "
+                                         "the lookups.", hint="Start a new conversation (/new in chat) to give it room.")
+                        elif rules_looked_up:
                             yield Notice("The model's lookup named no order and it gave no answer; triage's rules "
                                          "looked up the order in context and wrote this answer.")
                         else:
@@ -244,6 +259,10 @@ class Agent:
                         shown.append(reply)
                         yield TextDelta(reply)
                         fields = {}
+                    if not reply.strip() and outgrew:
+                        yield meter.usage()
+                        yield Error(outgrew, kind="model")
+                        return
                     if not reply.strip():
                         why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
                                if current.calls else "the model returned an empty answer; try again or rephrase")

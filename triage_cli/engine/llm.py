@@ -17,7 +17,13 @@ from typing import Any, Protocol
 import jiter
 
 from triage_cli.engine.sse import sse_data
-from triage_cli.errors import EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported
+from triage_cli.errors import (
+    ContextTooLong,
+    EmptyStream,
+    ModelError,
+    StructuredOutputRejected,
+    ToolStreamingUnsupported,
+)
 from triage_cli.providers import without_credentials
 
 
@@ -154,6 +160,8 @@ class OpenAIChatModel:
             return StructuredOutputRejected(line)
         if refused == "tool_streaming" and request.get("stream") and "tools" in request:
             return ToolStreamingUnsupported(line)
+        if getattr(exc, "status_code", None) == 400 and _context_too_long(exc):
+            return ContextTooLong(line)
         return ModelError(line)
 
     def _sdk_client(self) -> Any:
