@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from scripted_server import ScriptedServer, answer, tools
+from scripted_server import ScriptedServer, answer, error, tools
 from triage_cli.config import Settings, load_settings
 from triage_cli.engine.events import Done, Event, Notice, TextDelta, TriageRecord, Usage
 from triage_cli.errors import NotFound, UsageError
@@ -212,3 +212,25 @@ def test_a_follow_up_whose_lookup_names_no_order_is_answered_by_the_rules_for_th
     record = next(e for e in second if isinstance(e, TriageRecord))
     assert record.order_id == "A1002" and any(isinstance(e, Done) for e in second)
     assert len(server.requests) == 4  # no model call was added for the rules' lookup
+
+
+def test_a_follow_up_over_the_context_window_is_asked_again_without_earlier_lookups(
+        triage_env: dict[str, str], server: ScriptedServer, model_env: dict[str, str]) -> None:
+    # SmolLM2's 2,048 tokens on llama-cpp-python: turn 1's tool rounds left no room for turn 2.
+    server.add(tools(("get_order_status", {"order_id": "A1002"})),
+               answer("A1002 is a day late.", order_id="A1002", issue="late", status="delayed", summary="Late."),
+               error(400, "This model's maximum context length is 2048 tokens. However, you requested 2048 tokens."),
+               answer("Tomorrow.", order_id="A1002", issue="late", status="delayed", summary="Late."))
+    settings = model_settings(triage_env, model_env)
+
+    async def go() -> list[Event]:
+        async with await TriageSession.open(settings, source="chat") as session:
+            await collect(session.ask("Where is A1002?"))
+            return await collect(session.ask("ok and when will it come?"))
+
+    second = asyncio.run(go())
+    assert reply_of(second).startswith("Tomorrow.") and any(isinstance(e, Done) for e in second)
+    assert any("earlier turns' lookups were left out" in e.text for e in second if isinstance(e, Notice))
+    retried = server.requests[3]["messages"]
+    assert [m["role"] for m in retried] == ["system", "user", "assistant", "user"]
+    assert len(server.requests[2]["messages"]) > len(retried)

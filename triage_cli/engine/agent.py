@@ -169,6 +169,7 @@ class Agent:
         looked_up: list[tuple[ToolCall, str]] = []
         finished = False
         outgrew = ""  # the error when the tool rounds outgrew the model's context window
+        trimmed = False  # earlier turns' lookups were left out to fit the context window
         try:
             for round_number in range(1, self.max_rounds + 2):
                 allow_tools = round_number <= self.max_rounds
@@ -200,6 +201,15 @@ class Agent:
                         self.tool_round_mode = "plain"
                         yield Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
                     except ContextTooLong as exc:
+                        if not looked_up and not trimmed and len(messages) > len(trimmed_messages := [
+                                messages[0], *conversation.without_earlier_lookups()]):
+                            # Earlier turns' lookups fill a small window: ask again without them.
+                            trimmed = True
+                            messages = trimmed_messages
+                            yield Notice(f"The conversation outgrew {self.model.name}'s context; earlier turns' "
+                                         "lookups were left out of this request.",
+                                         hint="Start a new conversation (/new in chat) to give it room.")
+                            continue
                         if shown or not looked_up:  # the question itself is too long: nothing to save
                             yield meter.usage()
                             yield Error(str(exc), kind="model")
@@ -256,6 +266,8 @@ class Agent:
                             yield Notice(f"The model {stuck} after {self._rounds(round_number - 1)}; triage's rules wrote this "
                                          "answer from the lookups.")
                         reply, _ = write_answer(question, lookups, date.today(), named_order=conversation.named_order)
+                        if meter.ttft_ms is None:
+                            meter.ttft_ms = meter.elapsed_ms()
                         shown.append(reply)
                         yield TextDelta(reply)
                         fields = {}

@@ -43,6 +43,13 @@ class Conversation:
     def texts(self, role: str) -> list[str]:
         return [m["content"] for m in self.messages if m["role"] == role and isinstance(m.get("content"), str)]
 
+    def without_earlier_lookups(self) -> list[dict[str, Any]]:
+        """The messages with earlier turns' tool rounds left out (their questions and answers
+        kept): what still fits a small context window once the lookups have been answered."""
+        last_question = max((i for i, m in enumerate(self.messages) if m["role"] == "user"), default=0)
+        return [m for i, m in enumerate(self.messages)
+                if i >= last_question or (m["role"] in ("user", "assistant") and not m.get("tool_calls"))]
+
 
 def find_order_ids(text: str, limit: int = 10, pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> list[str]:
     """Order ids (by default a letter and 3-9 digits, like A1002; see the order_id_pattern
