@@ -35,7 +35,8 @@ def script(body: dict, index: int) -> Reply:
         return answer("Let me check that order for you, one moment please while I look it up." * 3,
                       order_id="A1002", stall_after=6, stall_seconds=WAIT, stall_keepalive=True)
     if "key" in question:
-        return answer(f"Your key is {KEY}, keep it safe.", order_id=None, issue="key", status="none")
+        return answer(f"Your key is {KEY}, keep it safe.\x1b[2J\x9b31m\u202e", order_id=None, issue="key",
+                      status="none")
     if "A1002" in question and not looked_up:
         return tools((TOOL, {"order_id": "A1002"}))
     return answer(LOOKUP_REPLY, order_id="A1002", issue="delayed delivery", status="delayed",
@@ -140,11 +141,64 @@ def test_post_chat_answers_with_one_json_object(client):
     assert isinstance(body["conversation_id"], int)
 
 
-def test_keys_are_redacted_from_the_stream(client):
+def test_keys_are_redacted_and_control_characters_escaped_in_the_stream(client):
     turn = stream(client, {"message": "Tell me my key"})
+    raw = client.post("/v1/chat/stream", json={"message": "Tell me my key again"}).content.decode()
 
-    assert KEY not in json.dumps([e.data for e in turn.events])
+    assert KEY not in json.dumps([e.data for e in turn.events]) and KEY not in raw
     assert "[redacted]" in turn.named("done")[0].data["content"]
+    assert "\x1b[2J\x9b31m\u202e" in turn.named("done")[0].data["content"]  # the data, as JSON said it
+    assert not any(char in raw for char in "\x1b\x9b\u202e")  # nothing raw on the wire
+    assert "\\u001b[2J\\u009b31m\\u202e" in raw
+
+
+def test_quiet_turns_get_keep_alive_comments(client, monkeypatch):
+    from triage_cli.server import stream as streaming
+
+    monkeypatch.setattr(streaming, "KEEP_ALIVE_SECONDS", 0.2)  # the server runs in this process
+    with client.stream("POST", "/v1/chat/stream", json={"message": f"{SLOW} quiet"}) as response:
+        events = read_events(response)
+        assert next(e for e in events if e is not None and e.name == "content")
+        assert next(e for e in events if e is None or e.name not in ("content",)) is None  # a comment, mid-turn
+
+
+def test_cors_is_off_unless_origins_are_listed(client, tmp_path):
+    origin = "https://help.example.com"
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    assert "access-control-allow-origin" not in client.get("/healthz", headers={"Origin": origin}).headers
+    env = environment(tmp_path / "home", tmp_path / "config.toml", None, TRIAGE_CORS_ORIGINS=f"{origin}, https://x.test")
+    with server_in_thread(env) as url, httpx.Client(base_url=url, timeout=WAIT) as http:
+        allowed = http.options("/v1/chat/stream", headers=preflight)
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == origin
+        assert http.get("/healthz", headers={"Origin": origin}).headers["access-control-allow-origin"] == origin
+        other = http.get("/healthz", headers={"Origin": "https://evil.test"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_server_settings_come_from_the_file_the_environment_and_flags(tmp_path):
+    from triage_cli.config import load_server_settings
+    from triage_cli.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    config.write_text('host = "0.0.0.0"\nport = 9000\ncors_origins = ["https://a.test"]\nmax_concurrent_turns = 4\n')
+    env = {"TRIAGE_CONFIG": str(config)}
+    loaded = load_server_settings({}, environ=env)
+    assert (loaded.host, loaded.port, loaded.cors_origins, loaded.max_concurrent_turns, loaded.token) == (
+        "0.0.0.0", 9000, ("https://a.test",), 4, None)
+    assert not loaded.loopback
+    loaded = load_server_settings({"port": 9100}, environ={**env, "TRIAGE_PORT": "9001", "TRIAGE_HOST": "::1",
+                                                           "TRIAGE_SERVER_TOKEN": "long-enough"})
+    assert (loaded.host, loaded.port, loaded.token, loaded.loopback) == ("::1", 9100, "long-enough", True)
+    assert "long-enough" not in repr(loaded)
+    for bad, says in (({"TRIAGE_SERVER_TOKEN": "short"}, "TRIAGE_SERVER_TOKEN: server_token must be at least 8"),
+                      ({"TRIAGE_PORT": "70000"}, "TRIAGE_PORT: port must be between 0 and 65535"),
+                      ({"TRIAGE_MAX_CONCURRENT_TURNS": "0"}, "max_concurrent_turns must be")):
+        with pytest.raises(ConfigError, match=says):
+            load_server_settings({}, environ={**env, **bad})
+    config.write_text('cors_origins = "https://a.test"\n')
+    with pytest.raises(ConfigError, match="cors_origins' must be a list of origins"):
+        load_server_settings({}, environ=env)
 
 
 # --------------------------------------------------------------------------- one turn at a time
