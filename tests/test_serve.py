@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from scripted_server import Reply, ScriptedServer, answer, tools
+from scripted_server import Reply, ScriptedServer, answer, error, tools
 from serve_helpers import WAIT, environment, error_of, eventually, read_events, server_in_thread, stream
 
 KEY = "sk-test-not-a-real-key"
@@ -34,6 +34,8 @@ def script(body: dict, index: int) -> Reply:
     if SLOW in question:
         return answer("Let me check that order for you, one moment please while I look it up." * 3,
                       order_id="A1002", stall_after=6, stall_seconds=WAIT, stall_keepalive=True)
+    if "[refused]" in question:
+        return error(400, "scripted refusal")
     if "key" in question:
         return answer(f"Your key is {KEY}, keep it safe.\x1b[2J\x9b31m\u202e", order_id=None, issue="key",
                       status="none")
@@ -199,6 +201,16 @@ def test_the_server_settings_come_from_the_file_the_environment_and_flags(tmp_pa
     config.write_text('cors_origins = "https://a.test"\n')
     with pytest.raises(ConfigError, match="cors_origins' must be a list of origins"):
         load_server_settings({}, environ=env)
+
+
+def test_a_failed_model_call_ends_the_stream_with_an_error_event(client):
+    turn = stream(client, {"message": "[refused] Where is my parcel?"})
+
+    assert turn.status == 200
+    assert turn.names[0] == "conversation" and turn.names[-1] == "error" and "done" not in turn.names
+    assert turn.events[-1].data["code"] == "model" and set(turn.events[-1].data) == {"message", "code"}
+    stored = client.get(f"/v1/conversations/{turn.events[0].data['conversation_id']}").json()
+    assert stored["turns"][-1]["state"] == "interrupted"
 
 
 # --------------------------------------------------------------------------- one turn at a time
