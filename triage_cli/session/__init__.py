@@ -2,6 +2,6 @@
 (session.py), the journal that keeps it, the tickets its escalations file, and how the engine is
 built from the settings. Front ends use `TriageSession` and nothing else from here."""
 
-from triage_cli.session.session import TriageSession, UsageTotals
+from triage_cli.session.session import SharedEngine, TriageSession, UsageTotals
 
-__all__ = ["TriageSession", "UsageTotals"]
+__all__ = ["SharedEngine", "TriageSession", "UsageTotals"]
