@@ -21,11 +21,11 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError
-from triage_cli.session import TriageSession
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.ui.sanitize import clean
+from triage_cli.ui.session_source import AnySession, Server, open_session
 from triage_cli.ui.slash_commands import COMMANDS, run_command
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Repl:
     """The screen side of `triage chat`: the prompt, the console, what was shown. The
     conversation itself (engine, context, order, usage, history) is `self.session`'s."""
 
-    def __init__(self, session: TriageSession) -> None:
+    def __init__(self, session: AnySession) -> None:
         self.session = session
         self.console: Console | None = None
         self.show_reasoning = False
@@ -269,11 +269,12 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
-             resume: str | None = None) -> int:
+             resume: str | None = None, server: Server | None = None) -> int:
     async def chat() -> int:
-        # Opened before the prompt: a bad --order, --resume id or order database is an error at start.
-        async with await TriageSession.open(settings, source="chat", flags=flags, resume=resume,
-                                            order=clean(order) if order else None) as session:
+        # Opened before the prompt: a bad --order, --resume id or order database (or an
+        # unreachable server) is an error at start.
+        async with await open_session(settings, server, source="chat", flags=flags, resume=resume,
+                                      order=clean(order) if order else None) as session:
             repl = Repl(session)
             try:
                 return await repl.loop()
