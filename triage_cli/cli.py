@@ -179,6 +179,38 @@ def chat(
     raise typer.Exit(code)
 
 
+@app.command(cls=_Command)
+def serve(
+    host: Annotated[Optional[str], typer.Option("--host", metavar="ADDRESS", show_default=False,
+                                                help="Address to listen on (default 127.0.0.1; any other needs a token).")] = None,
+    port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=0, max=65535, show_default=False,
+                                                help="Port to listen on (default 8787; 0 picks a free one).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+) -> None:
+    """Serve triage over HTTP: each turn streamed as Server-Sent Events.
+
+    POST /v1/chat/stream answers one turn as SSE; POST /v1/chat as one JSON object; also
+    /v1/conversations, /v1/tickets and /healthz (OpenAPI at /docs). Ctrl-C or SIGTERM ends the
+    open streams, stores their turns as interrupted and exits. See "Serving" in the README.
+
+    \b
+    Examples:
+      triage serve
+      triage serve --port 9000 --provider groq
+      TRIAGE_SERVER_TOKEN=... triage serve --host 0.0.0.0
+    """
+    with _user_errors():
+        from triage_cli.config import load_server_settings
+        from triage_cli.server.run import refuse_unprotected, serve as run_server
+
+        server = load_server_settings({"host": host, "port": port})
+        refuse_unprotected(server)  # before the model settings: the one line that matters
+        code = run_server(_settings(provider, model, base_url), server)
+    raise typer.Exit(code)
+
+
 @app.command("config", cls=_Command)
 def config_command(
     provider: ProviderOpt = None,

@@ -39,6 +39,12 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "order_id_pattern": (str, "a regular expression"),
     "server_url": (str, "a URL"),
     "providers": (dict, "a table of provider tables"),
+    # `triage serve` (read by load_server_settings)
+    "host": (str, "a host name or address"),
+    "port": (int, "a port number"),
+    "server_token": (str, "a token string"),
+    "cors_origins": (list, "a list of origins"),
+    "max_concurrent_turns": (int, "a whole number"),
 }
 _PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
@@ -57,10 +63,16 @@ _ENV_KEYS = {
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
     "TRIAGE_TOOL_ROUNDS": "tool_rounds",
     "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
+    "TRIAGE_HOST": "host",
+    "TRIAGE_PORT": "port",
+    "TRIAGE_SERVER_TOKEN": "server_token",
+    "TRIAGE_CORS_ORIGINS": "cors_origins",
+    "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
 }
 
 FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
-DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2}
+DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2, "port": 8787,
+                            "max_concurrent_turns": 32}
 
 
 MIN_SECRET_CHARS = 8
@@ -171,7 +183,7 @@ def load_settings(
         home=home,
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
-        secrets=_secrets(env, tables),
+        secrets=_secrets(env, tables, file_values.get("server_token")),
         structured_output=structured_output,
         tool_rounds=tool_rounds,
         order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
@@ -230,6 +242,57 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
             "settings": rows}
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`triage serve`'s own settings; the token is never shown in repr."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_concurrent_turns: int = 32
+
+    @property
+    def loopback(self) -> bool:
+        return self.host.lower() in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+def load_server_settings(flags: Mapping[str, Any] | None = None, *,
+                         environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """host, port, server_token, cors_origins and max_concurrent_turns: defaults < config file <
+    TRIAGE_* variables < flags (--host, --port). Raises ConfigError with a one-line message."""
+    env = os.environ if environ is None else environ
+    config_path, file_values = _read_config_file(env)
+    layers = [file_values, {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
+              {k: v for k, v in (flags or {}).items() if v is not None}]
+
+    def top(key: str) -> tuple[int, Any]:
+        return next(((n, layers[n - 1][key]) for n in range(len(layers), 0, -1) if key in layers[n - 1]), (0, None))
+
+    host = str(top("host")[1] or "127.0.0.1").strip()
+    token_layer, token = top("server_token")
+    if token is not None and len(str(token)) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{_source(token_layer, 'server_token', config_path)}: server_token must be at least "
+                          f"{MIN_SECRET_CHARS} characters")
+    origins_layer, origins = top("cors_origins")
+    if isinstance(origins, str):  # TRIAGE_CORS_ORIGINS: comma-separated
+        origins = [o for o in (part.strip() for part in origins.split(",")) if o]
+    if origins is not None and not all(isinstance(o, str) and o for o in origins):
+        raise ConfigError(f"{_source(origins_layer, 'cors_origins', config_path)}: cors_origins must be a list "
+                          "of origins like \"https://help.example.com\"")
+    return ServerSettings(
+        host=host,
+        port=_number(top("port"), "port", int, minimum=0, maximum=65535, config_path=config_path),
+        token=None if token is None else str(token),
+        cors_origins=tuple(origins or ()),
+        max_concurrent_turns=_number(top("max_concurrent_turns"), "max_concurrent_turns", int, minimum=1,
+                                     maximum=10_000, config_path=config_path),
+    )
+
+
 def load_home(environ: Mapping[str, str] | None = None) -> Path:
     """Only the data directory (for commands that need no model, like `triage tickets`)."""
     env = os.environ if environ is None else environ
@@ -240,20 +303,20 @@ def load_home(environ: Mapping[str, str] | None = None) -> Path:
 
 def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
     """The team server to answer through (`--server`, else TRIAGE_SERVER_URL, else `server_url`)
-    and its token (TRIAGE_SERVER_TOKEN); None to answer here."""
+    and its token (TRIAGE_SERVER_TOKEN, else `server_token`); None to answer here."""
     env = os.environ if environ is None else environ
+    path, file_values = _read_config_file(env)
     if flag is not None:
         url, where = flag, "--server"
     elif env.get("TRIAGE_SERVER_URL"):
         url, where = env["TRIAGE_SERVER_URL"], "TRIAGE_SERVER_URL"
     else:
-        path, file_values = _read_config_file(env)
         url, where = file_values.get("server_url") or "", f"{path}: server_url"
     url = url.strip()
     if not url:
         return None
     _check_url(url, where, "the server URL", "http://host:port")
-    return url.rstrip("/"), env.get("TRIAGE_SERVER_TOKEN") or None
+    return url.rstrip("/"), env.get("TRIAGE_SERVER_TOKEN") or file_values.get("server_token") or None
 
 
 def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],
@@ -328,13 +391,13 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
                           f"got '{without_credentials(url)[:80]}'")
 
 
-def _secrets(env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[str, ...]:
+def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], server_token: object = None) -> tuple[str, ...]:
     """The values of every API key variable in the environment and the .env file: the keys of
-    all providers (and of config tables' api_key_env), in use or not. Short placeholder values
-    ("ollama", "EMPTY") are not secrets."""
+    all providers (and of config tables' api_key_env), in use or not, and the server's token.
+    Short placeholder values ("ollama", "EMPTY") are not secrets."""
     names = {p.key_env for p in PRESETS.values()} | {
-        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)}
-    found = (v for k, v in env.items() if k.endswith("_API_KEY") or k in names)
+        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN"}
+    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + [server_token]
     return tuple(dict.fromkeys(v for v in found if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS))
 
 

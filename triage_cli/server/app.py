@@ -1,0 +1,200 @@
+"""The routes of `triage serve`. Each turn opens a TriageSession (resuming the stored conversation
+a follow-up names), asks it, and renders its events as SSE (stream.py) or as one JSON object (the
+`ask --json` shape); the session stores the turn and files tickets, the server only renders.
+Store reads run in threads, so no request waits on SQLite on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse, Response
+
+from triage_cli import __version__
+from triage_cli.config import ServerSettings, Settings
+from triage_cli.engine.conversation import order_flag
+from triage_cli.engine.events import Event
+from triage_cli.errors import TriageError
+from triage_cli.nested import map_strings
+from triage_cli.server.guard import Guard, RequestLog, error_response
+from triage_cli.server.limits import Slot, TurnGate
+from triage_cli.server.problems import ApiError, from_triage_error
+from triage_cli.server.requests import TurnRequest, json_body, optional_text, turn_request
+from triage_cli.server.stream import TurnStream
+from triage_cli.session import TriageSession
+from triage_cli.store.sessions import SessionStore
+from triage_cli.store.tickets import TicketStore, parse_ticket_id
+from triage_cli.ui.machine_output import JsonReport
+
+SHUTTING_DOWN = ApiError(503, "shutdown", "the server is shutting down")
+
+
+class Service:
+    """What the routes share: the settings, the gate on turns, and the shutdown signal."""
+
+    def __init__(self, settings: Settings, server: ServerSettings) -> None:
+        self.settings, self.server = settings, server
+        self.gate = TurnGate(server.max_concurrent_turns)
+        self.stopping = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+        self._loop = asyncio.get_running_loop()
+        yield
+
+    def begin_shutdown(self) -> None:
+        """End the open streams (from a signal handler, or any thread)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.stopping.set)
+
+    async def start_turn(self, asked: TurnRequest) -> tuple[TriageSession, AsyncIterator[Event], Slot]:
+        """A session on the conversation, the turn's events, and the turn's place in the gate;
+        every refusal (busy, too many, unknown conversation, bad order) before anything streams."""
+        if self.stopping.is_set():
+            raise SHUTTING_DOWN
+        order = None if asked.order is None else order_flag(asked.order, '"order"', self.settings.order_id_pattern)
+        slot = self.gate.enter(asked.conversation_id)
+        try:
+            resume = None if asked.conversation_id is None else str(asked.conversation_id)
+            session = await TriageSession.open(self.settings, source="serve", resume=resume, order=order)
+            try:
+                events = session.ask(asked.message)
+                await session.ready()  # a bad order database is a 503 now, not mid-stream
+            except BaseException:
+                await session.aclose()
+                raise
+        except BaseException:
+            slot.release()
+            raise
+        return session, events, slot
+
+
+def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
+    service = Service(settings, server)
+    app = FastAPI(title="triage", version=__version__, lifespan=service.lifespan,
+                  description="Support triage over HTTP: each turn streamed as Server-Sent Events.")
+    app.state.service = service
+    _handle_errors(app)
+    if server.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(Guard, token=server.token)
+        app.add_middleware(CORSMiddleware, allow_origins=list(server.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    else:
+        app.add_middleware(Guard, token=server.token)
+    app.add_middleware(RequestLog)
+    home = settings.home
+
+    @app.post("/v1/chat/stream", summary="Answer one turn, streamed as Server-Sent Events")
+    async def chat_stream(request: Request) -> Response:
+        session, events, slot = await service.start_turn(turn_request(await json_body(request)))
+        return TurnStream(session, events, slot, service.stopping)
+
+    @app.post("/v1/chat", summary="Answer one turn as one JSON object (the `ask --json` shape)")
+    async def chat(request: Request) -> dict[str, Any]:
+        session, events, slot = await service.start_turn(turn_request(await json_body(request)))
+        try:
+            report = JsonReport(settings.provider, settings.model)
+            answering = asyncio.create_task(_collect(events, report))
+            stop = asyncio.create_task(service.stopping.wait())
+            await asyncio.wait({answering, stop}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            if not answering.done():
+                answering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await answering
+                raise SHUTTING_DOWN
+            answering.result()
+            result: dict[str, Any] = map_strings(report.report(), session.redact)
+            return {**result, "conversation_id": session.conversation_id}
+        finally:
+            slot.release()
+            await session.aclose()
+
+    @app.get("/v1/conversations", summary="Stored conversations, the most recently active first")
+    async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
+        about = None if not order else order_flag(order, "order", settings.order_id_pattern)
+        found = await asyncio.to_thread(SessionStore(home).list, limit=limit, order_id=about)
+        return {"conversations": [c.to_dict(messages=False) for c in found]}
+
+    @app.get("/v1/conversations/{conversation_id}", summary="One conversation: its turns, states, records, usage")
+    async def conversation(conversation_id: str) -> dict[str, Any]:
+        store = SessionStore(home)
+        stored = await asyncio.to_thread(lambda: store.get(store.resolve(conversation_id)))
+        return stored.to_dict()
+
+    @app.get("/v1/tickets", summary="The escalation queue, newest first")
+    async def tickets(status: str = "open", limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
+        found = await asyncio.to_thread(TicketStore(home).list, status.strip().lower(), limit)
+        return {"tickets": [t.to_dict() for t in found]}
+
+    @app.get("/v1/tickets/{ticket_id}", summary="One ticket")
+    async def ticket(ticket_id: str) -> dict[str, Any]:
+        return (await asyncio.to_thread(TicketStore(home).get, parse_ticket_id(ticket_id))).to_dict()
+
+    @app.post("/v1/tickets/{ticket_id}/close", summary="Close a ticket, with an optional note")
+    async def close_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
+        number = parse_ticket_id(ticket_id)
+        note = optional_text(await json_body(request, optional=True), "note")
+        return (await asyncio.to_thread(TicketStore(home).close, number, note)).to_dict()
+
+    @app.get("/healthz", summary="Whether the server and its database answer")
+    async def healthz() -> dict[str, Any]:
+        try:
+            await asyncio.to_thread(SessionStore(home).list, limit=1)
+            database = True
+        except TriageError:
+            database = False
+        return {"ok": database, "version": __version__, "provider": settings.provider, "model": settings.model,
+                "database": database}
+
+    return app
+
+
+async def _collect(events: AsyncIterator[Event], report: JsonReport) -> None:
+    async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async for event in events:
+            report.handle(event)
+
+
+def _handle_errors(app: FastAPI) -> None:
+    """Every error is `{"error": {"message", "code"}}`: ours, a store's, a bad query, an unknown route."""
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc)
+
+    async def triage_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TriageError)
+        return error_response(from_triage_error(exc))
+
+    async def bad_query(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+                             for e in exc.errors())
+        return error_response(ApiError(400, "invalid", problems or "invalid request"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(ApiError(exc.status_code, code, str(exc.detail)), dict(exc.headers or {}))
+
+    async def bug(request: Request, exc: Exception) -> Response:
+        import logging
+
+        logging.getLogger("triage.serve").error("a request failed: %s", type(exc).__name__)
+        return JSONResponse({"error": {"message": "triage failed on this request", "code": "internal"}},
+                            status_code=500)
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(TriageError, triage_error)
+    app.add_exception_handler(RequestValidationError, bad_query)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, bug)

@@ -1,0 +1,71 @@
+"""Starting and stopping `triage serve`: the socket bound before anything else (a busy port or a
+refused address is one line), uvicorn serving the app on it, and SIGTERM or Ctrl-C ending the
+open streams (their turns stored interrupted) before the process exits, within 5 s."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from types import FrameType
+
+from triage_cli.config import ServerSettings, Settings
+from triage_cli.errors import UsageError
+from triage_cli.ui.sanitize import one_line
+
+GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
+
+
+def refuse_unprotected(server: ServerSettings) -> None:
+    """Only this machine may reach a server without a token."""
+    if not server.loopback and server.token is None:
+        raise UsageError(f"refusing to listen on {one_line(server.host)} without a token: set TRIAGE_SERVER_TOKEN "
+                         "(or server_token), or serve on 127.0.0.1")
+
+
+def bind(server: ServerSettings) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(server.host, server.port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {one_line(server.host)}:{server.port}: "
+                         f"{exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, server: ServerSettings) -> int:
+    refuse_unprotected(server)
+    sock = bind(server)
+    import uvicorn
+
+    from triage_cli.server.app import create_app
+
+    app = create_app(settings, server)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log = logging.getLogger("triage.serve")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}); "
+                     f"Ctrl-C stops\n")
+    sys.stderr.flush()
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=GRACE_SECONDS, log_config=None)
+    stop = app.state.service.begin_shutdown
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, telling the open streams to end as soon as a stop signal arrives."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            stop()
+
+    Server(config).run(sockets=[sock])
+    return 0
