@@ -118,7 +118,9 @@
   });
 
   function markdown(target, text) {
-    target.innerHTML = DOMPurify.sanitize(marked.parse(text, { async: false, gfm: true }));
+    // No forms or styles either: a reply must not be able to pose as the page's own controls.
+    target.innerHTML = DOMPurify.sanitize(marked.parse(text, { async: false, gfm: true }),
+      { FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"] });
   }
 
   function argumentsText(value) {
