@@ -23,18 +23,6 @@ LOST = "The connection to the triage server was lost mid-answer; the reply so fa
 
 
 @pytest.fixture(scope="module")
-def model():
-    with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def team(model: ScriptedServer, tmp_path_factory: pytest.TempPathFactory):
-    with ServeProcess(serve_env(tmp_path_factory.mktemp("serve") / "home", model)) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -69,8 +57,8 @@ def ask(page: Page, message: str, order: str = "") -> None:
     page.locator("#send").click()
 
 
-def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ticket(open_page, team, model):
-    model.add(tools(("get_order_status", {"order_id": "A1002"})),
+def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ticket(open_page, team, team_model):
+    team_model.add(tools(("get_order_status", {"order_id": "A1002"})),
               answer("Your parcel is **delayed** by weather.\n\n- carrier: DHL\n- new date: Friday",
                      order_id="A1002", issue="delayed_delivery", status="delayed", next_step="escalate",
                      summary="late parcel, customer upset"))
@@ -100,12 +88,12 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ti
     expect(row).to_have_count(0)
 
 
-def test_markup_in_a_reply_executes_nothing(open_page, team, model):
+def test_markup_in_a_reply_executes_nothing(open_page, team, team_model):
     hostile = ('Look: <img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> '
                '[track it](javascript:window.pwned=3) <a href="javascript:window.pwned=4">here</a> '
                '<svg onload="window.pwned=5"></svg> <iframe src="javascript:window.pwned=6"></iframe> '
                '<form action="javascript:window.pwned=8"><button>ok</button></form> done.')
-    model.add(answer(hostile, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    team_model.add(answer(hostile, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
     page = open_page(team.url)
     ask(page, '<img src=x onerror="window.pwned=7"> where is it?')
     reply = page.locator(".turn .reply")
@@ -122,8 +110,8 @@ def test_markup_in_a_reply_executes_nothing(open_page, team, model):
     assert reply.locator("script, iframe, form").count() == 0
 
 
-def test_the_page_is_usable_at_a_phones_width(open_page, team, model):
-    model.add(answer("A long one: " + "x" * 300 + "\n\n| a | b | c |\n|---|---|---|\n| " + "wide " * 40 + "| 2 | 3 |\n\n"
+def test_the_page_is_usable_at_a_phones_width(open_page, team, team_model):
+    team_model.add(answer("A long one: " + "x" * 300 + "\n\n| a | b | c |\n|---|---|---|\n| " + "wide " * 40 + "| 2 | 3 |\n\n"
                      "```\n" + "code " * 60 + "\n```", order_id="A1002", issue="where_is_my_order",
                      status="in_transit", summary="y" * 200))
     page = open_page(team.url, width=375, height=740)

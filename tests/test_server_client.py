@@ -25,18 +25,6 @@ from serve_process import TOKEN, ServeProcess, serve_env
 WAIT = 30  # generous bound for anything this test waits on
 
 
-@pytest.fixture(scope="module")
-def model():
-    with ScriptedServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def team(model: ScriptedServer, tmp_path_factory: pytest.TempPathFactory):
-    with ServeProcess(serve_env(tmp_path_factory.mktemp("serve") / "home", model)) as srv:
-        yield srv
-
-
 def client(server: ServeProcess, token: str = TOKEN) -> dict[str, str]:
     return {"TRIAGE_SERVER_URL": server.url, "TRIAGE_SERVER_TOKEN": token}
 
@@ -49,8 +37,8 @@ def escalation(model: ScriptedServer, order: str = "A1002") -> None:
 
 
 def test_ask_with_a_server_gives_the_same_events_json_and_text_and_stores_nothing_here(
-        run_triage, team, model, triage_env):
-    escalation(model)
+        run_triage, team, team_model, triage_env):
+    escalation(team_model)
     events = run_triage("ask", "--events", "--order", "A1002", "Where is my parcel?", env=client(team))
     assert events.code == 0, events.err
     kinds = [json.loads(line)["type"] for line in events.out.splitlines()]
@@ -62,7 +50,7 @@ def test_ask_with_a_server_gives_the_same_events_json_and_text_and_stores_nothin
     assert json.loads(lines[0]["calls"][0]["arguments"]) == {"order_id": "A1002"}
     assert "".join(e["text"] for e in lines if e["type"] == "content") == lines[-1]["reply"]
 
-    escalation(model)
+    escalation(team_model)
     report = run_triage("ask", "--json", "--order", "A1002", "Where is my parcel?", env=client(team))
     assert report.code == 0, report.err
     data = json.loads(report.out)
@@ -71,7 +59,7 @@ def test_ask_with_a_server_gives_the_same_events_json_and_text_and_stores_nothin
     assert [(c["name"], c["arguments"]) for c in data["tool_calls"]] == [("get_order_status", {"order_id": "A1002"})]
     assert data["usage"]["model_calls"] == 2 and data["reply"].startswith("Your parcel is **delayed**")
 
-    escalation(model)
+    escalation(team_model)
     text = run_triage("ask", "--plain", "--order", "A1002", "Where is my parcel?", env=client(team))
     assert text.code == 0, text.err
     assert text.out.startswith("Your parcel is **delayed** by weather")
@@ -82,8 +70,8 @@ def test_ask_with_a_server_gives_the_same_events_json_and_text_and_stores_nothin
     assert not (Path(triage_env["TRIAGE_HOME"]) / "triage.sqlite").exists()
 
 
-def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, model):
-    escalation(model, "A1003")
+def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team_model):
+    escalation(team_model, "A1003")
     asked = run_triage("ask", "--json", "--order", "A1003", "My order A1003 is late", env=client(team))
     ticket = json.loads(asked.out)["triage"]["ticket"]
 
@@ -191,16 +179,15 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
         assert "Where is A1002" not in partial + out.decode()  # stdout holds the partial reply only
 
 
-def test_chat_with_a_server_renders_its_answer_and_reads_its_queue(spawn_chat, team, model):
-    escalation(model, "A1004")
+def test_chat_with_a_server_renders_its_answer_and_reads_its_queue(spawn_chat, team, team_model):
+    escalation(team_model, "A1004")
     child = spawn_chat(client(team))
     shown = turn(child, "Where is A1004?", r"model calls · [^\r\n]*\d s")
     assert "get_order_status" in shown and "delayed" in shown  # the lookup line, then the reply
     assert "Next step" in shown and "escalate" in shown  # the record panel
     queue = turn(child, "/tickets", r"Open tickets[\s\S]*?A1004")
     assert "late parcel" in queue or "A1004" in queue
-    child.sendline("/model gpt-x")
-    child.expect("the model is the server's setting")
+    turn(child, "/model gpt-x", "the model is the server's setting")  # then the prompt again
     child.sendcontrol("d")
     child.expect(pexpect.EOF)
     child.close()

@@ -64,9 +64,10 @@ class ServerClient:
     # the streamed turn -------------------------------------------------------------------------
 
     async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(event name, data) for each server-sent event of the turn. Closing the iterator (a
-        cancelled turn: Ctrl-C) closes the HTTP stream, which the server stores as interrupted.
-        A stream that ends before `done` or `error` is a ServerError."""
+        """(event name, data) for each server-sent event of the turn, up to `done` or `error`; the
+        iterator ends with the body, once the server has stored the turn. Closing it (a cancelled
+        turn: Ctrl-C) closes the HTTP stream, which the server stores as interrupted. A stream
+        that ends before `done` or `error` is a ServerError."""
         httpx = _http()
         headers = {"Accept": "text/event-stream"}
         ended = False
@@ -75,10 +76,11 @@ class ServerClient:
                 if response.status_code >= 400:
                     self.check(response.status_code, response.headers, await response.aread())
                 async for name, data in _events(response.aiter_lines()):
-                    yield name, data
-                    if name in ("done", "error"):
-                        ended = True
-                        return
+                    if not ended:
+                        yield name, data
+                    # Read on to the end of the body: the server stores the turn after `done`,
+                    # and a client that hung up before then would have it stored as interrupted.
+                    ended = ended or name in ("done", "error")
         except httpx.HTTPError as exc:
             if not ended:
                 raise self.dropped(exc) from None

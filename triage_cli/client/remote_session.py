@@ -18,30 +18,15 @@ from typing import Any
 
 from triage_cli.client.http import ServerClient
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import find_order_ids, order_flag
+from triage_cli.engine.conversation import order_flag, order_in_context
 from triage_cli.engine.events import (
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCall, ToolCallsPlanned, ToolFinished, ToolStarted,
     TriageRecord, Usage,
 )
+from triage_cli.engine.turn_summary import UsageTotals
 from triage_cli.errors import TriageError
 from triage_cli.client.stored import conversation, conversations, int_of as _int, text_of as _str
 from triage_cli.store.sessions import StoredConversation
-
-
-@dataclasses.dataclass
-class RemoteTotals:
-    model_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, usage: Usage) -> None:
-        self.model_calls += usage.model_calls
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 class RemoteSession:
@@ -55,7 +40,7 @@ class RemoteSession:
         self.turns: list[tuple[str, str | None]] = []
         self.last_record: TriageRecord | None = None
         self.last_usage: Usage | None = None
-        self.totals = RemoteTotals()
+        self.totals = UsageTotals()
         self.resumed: StoredConversation | None = None
         self.conversation_id: int | None = None
         if order is not None:
@@ -118,10 +103,7 @@ class RemoteSession:
         return self.order
 
     def order_in_context(self) -> str | None:
-        if self.order:
-            return self.order
-        mentioned = find_order_ids(self.last_record.order_id or "") if self.last_record is not None else []
-        return mentioned[-1] if mentioned else None
+        return order_in_context(self.order, self.last_record.order_id if self.last_record is not None else None)
 
     def new(self) -> None:
         self.conversation_id = None

@@ -229,7 +229,10 @@
         return;
       }
       started = true;
+      // Read to the end of the body, past `done`: the server stores the turn after it, and a
+      // page that hung up sooner would have the turn stored as interrupted.
       for await (const [name, data] of events(response)) {
+        if (ended) continue;
         if (name === "conversation") conversationId = data.conversation_id;
         else if (name === "content") turn.content(String(data.content ?? ""));
         else if (name === "tool_calls") for (const call of data.tools || []) turn.lookup(call.id, call.name, call.arguments);
@@ -240,18 +243,17 @@
         else if (name === "notice") turn.say("note", "note: " + String(data.message ?? ""));
         else if (name === "done") {
           turn.text = String(data.content ?? turn.text);
+          turn.end();
           ended = true;
-          break;
         } else if (name === "error") {
           turn.say("error", String(data.message || "The server failed to answer."));
           ended = true;
-          break;
         }
       }
       if (!ended) turn.say("error", LOST);
     } catch (error) {
       // fetch rejects when nothing answers, and a read rejects when the connection drops.
-      turn.say("error", started ? LOST : "Cannot reach the triage server.");
+      if (!ended) turn.say("error", started ? LOST : "Cannot reach the triage server.");
     } finally {
       turn.end();
       refreshTickets();
