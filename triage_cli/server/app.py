@@ -1,5 +1,5 @@
 """The routes of `triage serve`. Each turn opens a TriageSession (resuming the stored conversation
-a follow-up names), asks it, and renders its events as SSE (stream.py) or as one JSON object (the
+a follow-up names; every session borrows one SharedEngine), asks it, and renders its events as SSE (stream.py) or as one JSON object (the
 `ask --json` shape); the session stores the turn and files tickets, the server only renders.
 Store reads run in threads, so no request waits on SQLite on the event loop."""
 
@@ -27,7 +27,7 @@ from triage_cli.server.page import add_page
 from triage_cli.server.problems import ApiError, from_triage_error
 from triage_cli.server.requests import TurnRequest, json_body, optional_text, turn_request
 from triage_cli.server.stream import TurnStream
-from triage_cli.session import TriageSession
+from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.tickets import TicketStore, parse_ticket_id
 from triage_cli.ui.machine_output import JsonReport
@@ -41,13 +41,17 @@ class Service:
     def __init__(self, settings: Settings, server: ServerSettings) -> None:
         self.settings, self.server = settings, server
         self.gate = TurnGate(server.max_concurrent_turns)
+        self.engines = SharedEngine(settings)  # one model client (and its connections) for every turn
         self.stopping = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         self._loop = asyncio.get_running_loop()
-        yield
+        try:
+            yield
+        finally:
+            await self.engines.aclose()
 
     def begin_shutdown(self) -> None:
         """End the open streams (from a signal handler, or any thread)."""
@@ -60,18 +64,18 @@ class Service:
         if self.stopping.is_set():
             raise SHUTTING_DOWN
         order = None if asked.order is None else order_flag(asked.order, '"order"', self.settings.order_id_pattern)
-        slot = self.gate.enter(asked.conversation_id)
+        resume = None if asked.conversation_id is None else str(asked.conversation_id)
+        session = await TriageSession.open(self.settings, source="serve", resume=resume, order=order,
+                                           shared=self.engines)  # an unknown conversation is a 404 first
+        slot: Slot | None = None
         try:
-            resume = None if asked.conversation_id is None else str(asked.conversation_id)
-            session = await TriageSession.open(self.settings, source="serve", resume=resume, order=order)
-            try:
-                events = session.ask(asked.message)
-                await session.ready()  # a bad order database is a 503 now, not mid-stream
-            except BaseException:
-                await session.aclose()
-                raise
+            slot = self.gate.enter(asked.conversation_id)
+            events = session.ask(asked.message)
+            await session.ready()  # a bad order database is a 503 now, not mid-stream
         except BaseException:
-            slot.release()
+            if slot is not None:
+                slot.release()
+            await session.aclose()
             raise
         return session, events, slot
 

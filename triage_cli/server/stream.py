@@ -104,10 +104,12 @@ class TurnStream(Response):
                         announced = await self._announce(writer)
                     name, data = payload(event, self.session.conversation_id, redact)
                     await writer.event(name, data)
-        except (asyncio.CancelledError, OSError):
-            raise
-        except Exception:
-            log.exception("a turn failed")
+        except OSError:
+            raise  # the client is gone
+        except Exception as exc:  # a bug in triage: the type only, as a message might be in the text
+            log.error("a turn failed: %s", type(exc).__name__)
+            if not announced:
+                announced = await self._announce(writer)
             await writer.event("error", INTERNAL)
         if not announced:
             await self._announce(writer)

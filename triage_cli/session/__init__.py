@@ -3,6 +3,6 @@
 built from the settings. Front ends use `TriageSession` and nothing else from here."""
 
 from triage_cli.engine.turn_summary import UsageTotals
-from triage_cli.session.session import TriageSession
+from triage_cli.session.session import SharedEngine, TriageSession
 
-__all__ = ["TriageSession", "UsageTotals"]
+__all__ = ["SharedEngine", "TriageSession", "UsageTotals"]

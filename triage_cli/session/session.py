@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
+from datetime import date
 from types import TracebackType
 from typing import Any
 
@@ -31,14 +32,46 @@ from triage_cli.store.sessions import StoredConversation
 SOURCES = ("ask", "chat", "serve", "eval")
 
 
+class SharedEngine:
+    """One engine for the many sessions of a process that answers many conversations at once (the
+    server): built in a thread on first use and lent to each session, which leaves it open; its
+    model client and connections serve every turn, so a turn does not pay for a client of its own
+    (tens of ms of CPU and nearly 1 MiB each). Built again each day, as the demo orders are."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._engine: Engine | None = None
+        self._day: date | None = None
+        self._retired: list[Engine] = []  # yesterday's, still lent to turns that began before midnight
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Engine:
+        async with self._lock:
+            if self._engine is None or self._day != date.today():
+                from triage_cli.session.build import build_engine
+
+                engine = await asyncio.to_thread(build_engine, self.settings)
+                if self._engine is not None:
+                    self._retired.append(self._engine)
+                self._engine, self._day = engine, date.today()
+            return self._engine
+
+    async def aclose(self) -> None:
+        engines, self._retired, self._engine = [*self._retired, self._engine], [], None
+        for engine in engines:
+            if engine is not None:
+                await engine.aclose()
+
+
 class TriageSession:
     """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
     I/O; `open` also checks the order database and resumes a stored conversation. With
-    `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`)."""
+    `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`). With
+    `shared`, the session answers with that engine (until a `switch`) and does not close it."""
 
     def __init__(self, settings: Settings, *, source: str, flags: Mapping[str, Any] | None = None,
-                 order: str | None = None, keep: bool = True) -> None:
+                 order: str | None = None, keep: bool = True, shared: SharedEngine | None = None) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         self.settings = settings
@@ -55,6 +88,7 @@ class TriageSession:
         self.resumed: StoredConversation | None = None  # the stored conversation this one continues
         self._engine: Engine | None = None
         self._loading: asyncio.Future[Engine] | None = None
+        self._shared = shared
         self._stack = contextlib.AsyncExitStack()
         self._stack.push_async_callback(self._close_engine)
         if order is not None:
@@ -62,12 +96,13 @@ class TriageSession:
 
     @classmethod
     async def open(cls, settings: Settings, *, source: str, resume: str | None = None, order: str | None = None,
-                   flags: Mapping[str, Any] | None = None, keep: bool = True) -> TriageSession:
+                   flags: Mapping[str, Any] | None = None, keep: bool = True,
+                   shared: SharedEngine | None = None) -> TriageSession:
         """A session continuing the stored conversation `resume` names (an id, or 'last'), if
         any. A bad `order`, a bad id and a missing order database are errors now, before any
         prompt. In chat, a resumed conversation's last order is the order in context, unless
         `order` names one; `ask` asks about the order it is given only."""
-        session = cls(settings, source=source, flags=flags, order=order, keep=keep)
+        session = cls(settings, source=source, flags=flags, order=order, keep=keep, shared=shared)
         if settings.orders_db is not None:
             from triage_cli.session.build import open_order_store  # the stores and tools load off the prompt's path
 
@@ -116,6 +151,8 @@ class TriageSession:
         going on; a failure is raised to every caller waiting and retried by the next one."""
         if self._engine is not None:
             return self._engine
+        if self._shared is not None:
+            return await self._shared.get()
         if self._loading is None:
             from triage_cli.session.build import build_engine
 
@@ -157,6 +194,7 @@ class TriageSession:
 
             settings = load_settings({**self.flags, "model": None, "base_url": None, **settings})
         await self._close_engine()
+        self._shared = None  # lent for the settings it was opened with
         self.settings = settings
         self.journal.use(settings)
         return settings

@@ -1,0 +1,253 @@
+"""`triage serve` under concurrent streams, against a minimal relay in the same run. By hand:
+
+    python benchmarks/serve_bench.py                     # 10, 50 and 200 streams
+    python benchmarks/serve_bench.py --streams 10 50     # fewer levels
+
+A model server (its own process, asyncio) answers every chat completion with 500 tokens at 50
+tokens a second, each token the time it was sent (`1234.567890 `, CLOCK_MONOTONIC, which every
+process on the machine shares). The clients (this process, raw asyncio sockets, so reading costs
+little) find those times in the events they receive: the delay from the model sending a token to
+the client receiving its event needs no bookkeeping between processes.
+
+Two servers answer the same load, one after the other at each level:
+
+  triage   `triage serve` (sessions, sanitizing, redaction, the journal in SQLite, SSE framing)
+  relay    a minimal FastAPI StreamingResponse over the openai stream (the seeds' pattern, below)
+
+Reported per level: whether every stream completed (all 500 tokens and the final event), p50 and
+p95 delay, the server's CPU per streamed token (its utime+stime over the level) and its peak RSS
+(VmHWM). On a shared machine only the ratios of one run mean much.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKENS = 500
+RATE = 50.0  # tokens a second
+LEVELS = (10, 50, 200)
+STAMP = re.compile(rb"(\d{3,}\.\d{6}) ")
+TARGETS = {"cpu_ratio": 1.5, "p95_ms_at_200": 50.0, "rss_mib_at_200": 250.0}
+
+# --------------------------------------------------------------------------- the model
+
+
+def model_server(port_file: str) -> None:
+    """Answer every POST with a streamed chat completion: the JSON answer triage asks for, its
+    reply made of TOKENS timestamps sent at RATE a second."""
+
+    def chunk(delta: dict, finish: str | None = None) -> bytes:
+        body = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0, "model": "bench",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        data = b"data: " + json.dumps(body).encode() + b"\n\n"
+        return b"%X\r\n%s\r\n" % (len(data), data)
+
+    tail = '", "order_id": null, "issue": "question", "status": "", "next_step": "answer", "summary": "bench"}'
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+                writer.write(chunk({"role": "assistant", "content": ""}) + chunk({"content": '{"reply": "'}))
+                start = time.monotonic()
+                for i in range(TOKENS):
+                    await asyncio.sleep(max(0.0, start + (i + 1) / RATE - time.monotonic()))
+                    writer.write(chunk({"content": f"{time.monotonic():.6f} "}))
+                writer.write(chunk({"content": tail}) + chunk({}, "stop") + b"%X\r\n%s\r\n" % (14, b"data: [DONE]\n\n")
+                             + b"0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
+        Path(port_file).write_text(str(server.sockets[0].getsockname()[1]))
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the relay
+
+
+def relay_server(model_url: str, port_file: str) -> None:
+    """The seeds' pattern: a FastAPI StreamingResponse relaying the openai stream's content as SSE."""
+    import uvicorn
+    from fastapi import Body, FastAPI
+    from fastapi.responses import StreamingResponse
+    from openai import AsyncOpenAI
+
+    app = FastAPI()
+    client = AsyncOpenAI(base_url=model_url, api_key="sk-bench-not-a-key")
+
+    @app.post("/v1/chat/stream")
+    async def chat(body: dict = Body(...)) -> StreamingResponse:  # type: ignore[type-arg]
+
+        async def events():  # type: ignore[no-untyped-def]
+            stream = await client.chat.completions.create(
+                model="bench", messages=[{"role": "user", "content": body["message"]}], stream=True)
+            reply = []
+            async for part in stream:
+                if part.choices and part.choices[0].delta.content:
+                    reply.append(part.choices[0].delta.content)
+                    yield f"event: content\ndata: {json.dumps({'content': part.choices[0].delta.content})}\n\n"
+            yield f"event: done\ndata: {json.dumps({'content': ''.join(reply)})}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    sock = socket.create_server(("127.0.0.1", 0), backlog=1024)
+    Path(port_file).write_text(str(sock.getsockname()[1]))
+    uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False)).run(sockets=[sock])
+
+
+# --------------------------------------------------------------------------- the clients
+
+
+async def one_stream(port: int, number: int, delays: list[float]) -> bool:
+    """POST one turn and read it to its end; True when all TOKENS arrived and it ended with `done`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"message": f"Where is my order? (stream {number})"}).encode()
+    writer.write(b"POST /v1/chat/stream HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+                 b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    seen, rest, done = 0, b"", False
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            now = time.monotonic()
+            buffer = rest + data
+            if done:
+                continue
+            final = buffer.find(b"event: done")  # `done` repeats the whole reply: not new tokens
+            done = final >= 0
+            end = 0
+            for match in STAMP.finditer(buffer[:final] if done else buffer):
+                delays.append(now - float(match.group(1)))
+                seen += 1
+                end = match.end()
+            rest = buffer[max(end, len(buffer) - 64):]
+    finally:
+        writer.close()
+    return seen == TOKENS and done
+
+
+async def level(port: int, streams: int) -> tuple[bool, list[float]]:
+    delays: list[float] = []
+    results = await asyncio.gather(*(one_stream(port, n, delays) for n in range(streams)))
+    return all(results), delays
+
+
+# --------------------------------------------------------------------------- measuring a server
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+
+
+def wait_for_port(port_file: Path, process: subprocess.Popen[bytes]) -> int:
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"a server did not start: {port_file}")
+        time.sleep(0.05)
+    return int(port_file.read_text())
+
+
+def start_triage(model_url: str, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_") and not k.endswith("_API_KEY")}
+    (work / "config.toml").write_text("")
+    env.update({"TRIAGE_HOME": str(work / "home"), "TRIAGE_CONFIG": str(work / "config.toml"),
+                "OPENAI_API_KEY": "sk-bench-not-a-key", "OPENAI_BASE_URL": model_url, "TRIAGE_MODEL": "bench",
+                "TRIAGE_MAX_CONCURRENT_TURNS": "1000"})
+    log = (work / "triage.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "triage_cli", "serve", "--port", "0"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=log, cwd=work)
+    deadline = time.monotonic() + 120
+    while "listening on" not in (work / "triage.log").read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("triage serve did not start:\n" + (work / "triage.log").read_text())
+        time.sleep(0.05)
+    port = int((work / "triage.log").read_text().split("listening on http://127.0.0.1:")[1].split(" ")[0])
+    return process, port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--streams", type=int, nargs="+", default=list(LEVELS))
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
+    me = str(Path(__file__).resolve())
+    model = subprocess.Popen([sys.executable, me, "--model-server", str(work / "model.port")])
+    processes = [model]
+    try:
+        model_url = f"http://127.0.0.1:{wait_for_port(work / 'model.port', model)}/v1"
+        relay = subprocess.Popen([sys.executable, me, "--relay-server", model_url, str(work / "relay.port")])
+        processes.append(relay)
+        servers = {"relay": (relay, wait_for_port(work / "relay.port", relay))}
+        triage, triage_port = start_triage(model_url, work)
+        processes.append(triage)
+        servers["triage"] = (triage, triage_port)
+        for process, port in servers.values():  # warm up: imports, the first client, the database
+            asyncio.run(level(port, 2))
+        rows: dict[tuple[str, int], dict[str, float]] = {}
+        for streams in args.streams:
+            for name in ("triage", "relay"):
+                process, port = servers[name]
+                other = servers["relay" if name == "triage" else "triage"][0].pid
+                before, other_before = cpu_seconds(process.pid), cpu_seconds(other)
+                complete, delays = asyncio.run(level(port, streams))
+                cpu = cpu_seconds(process.pid) - before
+                idle_cpu = cpu_seconds(other) - other_before  # the other server should be idle meanwhile
+                delays_ms = sorted(d * 1000 for d in delays) or [float("nan")]
+                rows[name, streams] = {
+                    "complete": float(complete), "p50": statistics.median(delays_ms),
+                    "p95": delays_ms[min(len(delays_ms) - 1, int(len(delays_ms) * 0.95))],
+                    "cpu_us": cpu / (streams * TOKENS) * 1e6, "rss": peak_rss_mib(process.pid)}
+                row = rows[name, streams]
+                print(f"{streams:>4} streams  {name:<6}  complete: {'yes' if complete else 'NO'}  "
+                      f"delay p50 {row['p50']:.1f} ms, p95 {row['p95']:.1f} ms  "
+                      f"CPU/token {row['cpu_us']:.0f} µs  peak RSS {row['rss']:.0f} MiB  (other server: {idle_cpu:.2f} s CPU)",
+                      flush=True)
+        for streams in args.streams:
+            t, r = rows["triage", streams], rows["relay", streams]
+            print(f"{streams:>4} streams  triage/relay: CPU per token {t['cpu_us'] / r['cpu_us']:.2f}x "
+                  f"(target <= {TARGETS['cpu_ratio']}x), p95 added delay {t['p95']:.1f} ms vs {r['p95']:.1f} ms")
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--model-server":
+        model_server(sys.argv[2])
+    elif len(sys.argv) > 3 and sys.argv[1] == "--relay-server":
+        relay_server(sys.argv[2], sys.argv[3])
+    else:
+        main()
