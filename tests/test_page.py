@@ -12,7 +12,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from scripted_server import ScriptedServer, answer, tools
-from serve_process import TOKEN, ServeProcess, serve_env
+from serve_helpers import TEAM_TOKEN as TOKEN
+from serve_helpers import environment, start_serve
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -124,7 +125,9 @@ def test_the_page_is_usable_at_a_phones_width(open_page, team, team_model):
 
 
 def test_a_server_stopped_mid_answer_leaves_one_message_and_the_partial_reply(open_page, tmp_path):
-    with ScriptedServer() as model, ServeProcess(serve_env(tmp_path / "serve", model)) as server:
+    with ScriptedServer() as model, \
+            start_serve(environment(tmp_path / "server-home", tmp_path / "server-config.toml", model.base_url,
+                                    TRIAGE_SERVER_TOKEN=TOKEN), tmp_path / "server.log") as server:
         model.add(answer("The parcel left the depot this morning and is now with the courier for delivery.",
                          order_id="A1002", issue="where_is_my_order", status="in_transit", summary="on its way",
                          stall_after=14, stall_seconds=15))

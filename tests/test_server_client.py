@@ -20,7 +20,8 @@ import pytest
 
 from helpers import turn
 from scripted_server import ScriptedServer, answer, tools
-from serve_process import TOKEN, ServeProcess, serve_env
+from serve_helpers import TEAM_TOKEN as TOKEN
+from serve_helpers import ServeProcess, environment, start_serve
 
 WAIT = 30  # generous bound for anything this test waits on
 
@@ -142,7 +143,8 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
         run_triage, triage_env, tmp_path):
     """A server of its own (one turn at a time), since the end of this test kills it."""
     with ScriptedServer() as model, \
-            ServeProcess(serve_env(tmp_path / "serve", model, TRIAGE_MAX_CONCURRENT_TURNS="1")) as server:
+            start_serve(environment(tmp_path / "server-home", tmp_path / "server-config.toml", model.base_url, TRIAGE_SERVER_TOKEN=TOKEN,
+                                    TRIAGE_MAX_CONCURRENT_TURNS="1"), tmp_path / "server.log") as server:
         env = {**triage_env, **client(server)}
         _stalling(model)
         first = _ask_process(env, "Where is A1002?")
