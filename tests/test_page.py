@@ -109,6 +109,9 @@ def test_markup_in_a_reply_executes_nothing(open_page, team, team_model):
     assert page.evaluate("""() => [...document.querySelectorAll('#turns *')].flatMap(e =>
         [...e.attributes].filter(a => a.name.startsWith('on') || /javascript:/i.test(a.value)).map(a => a.name))""") == []
     assert reply.locator("script, iframe, form").count() == 0
+    # And were one to slip through: the page runs only its own scripts and talks only to its server.
+    policy = page.request.get(team.url + "/").headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "unsafe-inline" not in policy
 
 
 def test_the_page_is_usable_at_a_phones_width(open_page, team, team_model):
