@@ -18,7 +18,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import turn
+from helpers import plain, turn
 from scripted_server import ScriptedServer, answer, tools
 from serve_helpers import TEAM_TOKEN as TOKEN
 from serve_helpers import ServeProcess, environment, start_serve
@@ -184,6 +184,7 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
 def test_chat_with_a_server_renders_its_answer_and_reads_its_queue(spawn_chat, team, team_model):
     escalation(team_model, "A1004")
     child = spawn_chat(client(team))
+    assert f"server: {team.url}" in plain(child.before)  # not this machine's data directory
     shown = turn(child, "Where is A1004?", r"model calls · [^\r\n]*\d s")
     assert "get_order_status" in shown and "delayed" in shown  # the lookup line, then the reply
     assert "Next step" in shown and "escalate" in shown  # the record panel

@@ -73,12 +73,20 @@ class Repl:
     def welcome(self) -> None:
         print_formatted_text(_wrapped([
             ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", clean(self.settings.describe())),
-            ("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home))),
+            *self._where(),
         ]))
         print_formatted_text(_wrapped([
             ("ansibrightblack", "Type a customer's message and press Enter. /help lists the commands; "
                                 "Ctrl-D leaves."),
         ]))
+
+    def _where(self) -> list[tuple[str, str]]:
+        """Where the conversation is kept: this machine's data directory, or the team's server."""
+        from triage_cli.client.remote_session import RemoteSession
+
+        if isinstance(self.session, RemoteSession):
+            return [("ansibrightblack", "  ·  server: "), ("", clean(self.session.client.url))]
+        return [("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home)))]
 
     def toolbar(self) -> FormattedText:
         return FormattedText([
