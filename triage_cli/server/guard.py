@@ -1,5 +1,6 @@
-"""Around every request: the bearer token (every route but /healthz, when a token is set) and the
-log line (method, path, status, time; never a body, a query string or a header)."""
+"""Around every request: the bearer token (every route but /healthz and the page's files, when a
+token is set) and the log line (method, path, status, time; never a body, a query string or a
+header)."""
 
 from __future__ import annotations
 
