@@ -86,6 +86,15 @@ def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team
     transcript = run_triage("history", "show", str(latest["id"]), env=client(team))
     assert "My order A1003 is late" in transcript.out and f"Ticket: #{ticket} (open)" in transcript.out
 
+    # A follow-up continues the server's conversation: the model sees the earlier turn.
+    team_model.add(answer("It should arrive on Friday.", order_id="A1003", issue="delayed_delivery",
+                          status="delayed", summary="eta asked"))
+    follow = run_triage("ask", "--json", "--resume", str(latest["id"]), "And when will it arrive?", env=client(team))
+    assert json.loads(follow.out)["reply"].startswith("It should arrive on Friday."), follow.err
+    assert "My order A1003 is late" in json.dumps(team_model.requests[-1]["messages"])
+    again = json.loads(run_triage("history", "--json", "--limit", "1", env=client(team)).out)[0]
+    assert (again["id"], [t["state"] for t in again["turns"]]) == (latest["id"], ["complete", "complete"])
+
     closed = run_triage("tickets", "close", str(ticket), "--note", "refunded", env=client(team))
     assert (closed.code, closed.out.strip()) == (0, f"Closed ticket #{ticket} (A1003).")
     after = run_triage("tickets", "show", str(ticket), "--json", "--server", team.url,

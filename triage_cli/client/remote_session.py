@@ -47,9 +47,10 @@ class RemoteSession:
             self.set_order(order, flag="--order")
 
     @classmethod
-    async def open(cls, settings: Settings, client: ServerClient, *, resume: str | None = None,
+    async def open(cls, settings: Settings, client: ServerClient, *, source: str = "chat", resume: str | None = None,
                    order: str | None = None) -> RemoteSession:
-        """A session on the server; an unreachable server is an error now, before any prompt."""
+        """A session on the server; an unreachable server is an error now, before any prompt. As
+        with a local session, `ask` asks about the order it is given only, even when resuming."""
         session = cls(settings, client, order=order)
         try:
             health = await client.get("/healthz")
@@ -59,7 +60,7 @@ class RemoteSession:
                                                        model=str(model) if model else None)
             if resume is not None:
                 await session.resume(resume)
-                if order is not None:
+                if order is not None or source == "ask":
                     session.set_order(order, flag="--order")
         except BaseException:
             await client.aclose()

@@ -25,4 +25,4 @@ async def open_session(settings: Settings, server: Server | None, *, source: str
     from triage_cli.client.http import ServerClient
     from triage_cli.client.remote_session import RemoteSession
 
-    return await RemoteSession.open(settings, ServerClient(*server), resume=resume, order=order)
+    return await RemoteSession.open(settings, ServerClient(*server), source=source, resume=resume, order=order)
