@@ -79,6 +79,9 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ti
     expect(turn.locator(".lookups .ok")).to_have_count(1)  # the spinner became a tick
     assert any("get_order_status" in text for text in page.evaluate("window.seen"))  # while it ran: a spinner
     expect(turn.locator(".usage")).to_contain_text("2 model calls")
+    # The token was asked for once and is kept for the tab: the answer and the queue needed no more.
+    expect(page.locator("#token-dialog")).not_to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('triage.token')") == TOKEN
 
     ticket = re.search(r"#(\d+)", card.locator("dd").last.inner_text())[1]
     row = page.locator(f'#tickets li[data-ticket="{ticket}"]')
