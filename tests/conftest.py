@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
+from serve_helpers import TEAM_TOKEN, environment, start_serve  # noqa: E402
 
 # Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
 # size of every pty the tests open (pytest-xdist sets them in its workers).
@@ -72,6 +73,22 @@ def server():
 def model_env(server: ScriptedServer) -> dict[str, str]:
     """Environment that points the openai provider at the scripted server."""
     return {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+
+
+@pytest.fixture(scope="module")
+def team_model():
+    """The scripted model behind `team`: one for a test module, replies added by each test."""
+    with ScriptedServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def team(team_model: ScriptedServer, tmp_path_factory: pytest.TempPathFactory):
+    """A real `triage serve` process with a token (TEAM_TOKEN) for a test module."""
+    root = tmp_path_factory.mktemp("serve")
+    env = environment(root / "home", root / "config.toml", team_model.base_url, TRIAGE_SERVER_TOKEN=TEAM_TOKEN)
+    with start_serve(env, root / "stderr.log") as srv:
+        yield srv
 
 
 @pytest.fixture

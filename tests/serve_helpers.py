@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx2 as httpx
 
+TEAM_TOKEN = "test-token-0123456789"  # the token of the `team` fixture's server (conftest.py)
 WAIT = 30  # seconds: a generous bound on anything the tests wait for (never asserted as a duration)
 
 
@@ -154,6 +155,18 @@ class ServeProcess:
 
     def log(self) -> str:
         return self.stderr.read_text(encoding="utf-8", errors="replace")
+
+    def __enter__(self) -> ServeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def kill(self) -> None:
+        """SIGKILL by pid: gone at once, open streams and all (a crash, a pulled plug)."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=WAIT)
 
     def stop(self) -> int:
         """SIGTERM by pid, then wait (killed if it does not end)."""

@@ -21,6 +21,11 @@ RULES = {
     "triage_cli.ui": ("triage_cli.session.build", "triage_cli.session.journal", "triage_cli.session.escalation",
                       "triage_cli.session.session", "triage_cli.engine.build", "triage_cli.engine.journal",
                       "triage_cli.engine.agent", "triage_cli.engine.llm", "triage_cli.engine.offline"),
+    # The terminal as a server's client: the server builds the engine and keeps the stores, so the
+    # client reads their plain types only and never builds, stores or renders anything itself.
+    "triage_cli.client": ("triage_cli.session", "triage_cli.ui", "triage_cli.cli", "triage_cli.server",
+                          "triage_cli.tools", "triage_cli.engine.agent", "triage_cli.engine.llm",
+                          "triage_cli.engine.offline", "triage_cli.store.orders", "triage_cli.store.demo_orders"),
     # The server is a front end like ui/: it renders a session's events as HTTP, and builds nothing.
     "triage_cli.server": ("triage_cli.session.build", "triage_cli.session.journal", "triage_cli.session.escalation",
                           "triage_cli.session.session", "triage_cli.engine.agent", "triage_cli.engine.llm",

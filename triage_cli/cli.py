@@ -61,6 +61,13 @@ BaseUrlOpt = Annotated[
     typer.Option("--base-url", metavar="URL", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
 ]
 
+ServerOpt = Annotated[
+    Optional[str],
+    typer.Option("--server", metavar="URL", show_default=False,
+                 help="A team's triage serve to use instead of this machine (or server_url, TRIAGE_SERVER_URL; "
+                      "its token from TRIAGE_SERVER_TOKEN)."),
+]
+
 
 def _version(value: bool) -> None:
     if value:
@@ -102,6 +109,7 @@ def ask(
         typer.Option("--resume", "-r", metavar="ID", show_default=False, autocompletion=_conversation_ids,
                      help="Continue stored conversation ID (or 'last') with its whole context."),
     ] = None,
+    server: ServerOpt = None,
 ) -> None:
     """Answer one customer message and exit.
 
@@ -116,6 +124,7 @@ def ask(
       echo "Where is A1003?" | triage ask
       triage ask --json --order A9999 "Where is my parcel?"
       triage ask --resume last "And the other order?"
+      triage ask --server http://triage.internal:8787 "Where is A1003?"
     """
     with _user_errors():
         if as_json + events + plain > 1:
@@ -123,9 +132,11 @@ def ask(
         from triage_cli.ui.oneshot import run_ask
 
         text = read_question(question)
+        remote = _server(server)
+        _no_model_flags(remote, provider, model, base_url)
         settings = _settings(provider, model, base_url)
         output = "json" if as_json else "events" if events else "plain" if plain else "auto"
-        code = run_ask(settings, text, order=order, output=output, resume=resume)
+        code = run_ask(settings, text, order=order, output=output, resume=resume, server=remote)
     raise typer.Exit(code)
 
 
@@ -140,6 +151,7 @@ def chat(
         typer.Option("--resume", "-r", metavar="[ID]", show_default=False, autocompletion=_conversation_ids,
                      help="Continue a stored conversation: ID, or the latest when none is given."),
     ] = None,
+    server: ServerOpt = None,
 ) -> None:
     """Start an interactive session that keeps the conversation across turns.
 
@@ -153,6 +165,7 @@ def chat(
       triage chat --order A1002
       triage chat --resume        (the latest conversation)
       triage chat --resume 12
+      triage chat --server http://triage.internal:8787
     """
     with _user_errors():
         if not sys.stdin.isatty():
@@ -160,7 +173,9 @@ def chat(
         from triage_cli.ui.repl import run_chat
 
         flags = {"provider": provider, "model": model, "base_url": base_url}
-        code = run_chat(_settings(provider, model, base_url), flags, order=order, resume=resume)
+        remote = _server(server)
+        _no_model_flags(remote, provider, model, base_url)
+        code = run_chat(_settings(provider, model, base_url), flags, order=order, resume=resume, server=remote)
     raise typer.Exit(code)
 
 
@@ -281,7 +296,8 @@ TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metava
 
 
 @tickets_app.callback(invoke_without_command=True)
-def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
+def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
+            server: ServerOpt = None) -> None:
     """The escalation queue: every answer that escalates opens a ticket.
 
     With no command, lists tickets newest first (the open ones unless --status says otherwise).
@@ -294,27 +310,41 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
       triage tickets close 3 --note "Refund approved"
     """
     if ctx.invoked_subcommand is None:
-        tickets_list(status, as_json, limit)
+        tickets_list(status, as_json, limit, server)
     else:
         _options_belong_after(ctx)
 
 
 @tickets_app.command("list", cls=_Command)
-def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
+def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
+                 server: ServerOpt = None) -> None:
     """List tickets, newest first."""
     with _user_errors():
         from triage_cli.store.tickets import TICKET_STATES
-        from triage_cli.ui.tickets_view import list_tickets
 
         if status.strip().lower() not in TICKET_STATES:
             raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.list_tickets(remote, status=status, as_json=as_json, limit=limit)
+            return
+        from triage_cli.ui.tickets_view import list_tickets
+
         list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
 
 
 @tickets_app.command("show", cls=_Command)
-def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
+def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerOpt = None) -> None:
     """Show one ticket: the record, the customer's message and the reply."""
     with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.show_ticket(remote, ticket_id, as_json=as_json)
+            return
         from triage_cli.ui.tickets_view import show_ticket
 
         show_ticket(_store_home(), ticket_id, as_json=as_json)
@@ -334,9 +364,16 @@ def tickets_close(
     ticket_id: TicketArg,
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was done, kept with the ticket.",
                                                 show_default=False)] = None,
+    server: ServerOpt = None,
 ) -> None:
     """Close a ticket, with an optional note."""
     with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.close_ticket(remote, ticket_id, note=note)
+            return
         from triage_cli.ui.tickets_view import close_ticket
 
         close_ticket(_store_home(), ticket_id, note=note)
@@ -363,7 +400,7 @@ ConversationArg = Annotated[
 
 @history_app.callback(invoke_without_command=True)
 def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt = 20,
-            order: HistoryOrderOpt = None) -> None:
+            order: HistoryOrderOpt = None, server: ServerOpt = None) -> None:
     """Stored conversations: every question from chat and ask, with its lookups, answer and record.
 
     With no command, lists conversations, the most recently active first.
@@ -376,26 +413,40 @@ def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt
       triage history export 12 --format md > conversation-12.md
       triage history prune --older-than 30d
       triage chat --resume 12
+      triage chat --server http://triage.internal:8787
     """
     if ctx.invoked_subcommand is None:
-        history_list(as_json, limit, order)
+        history_list(as_json, limit, order, server)
     else:
         _options_belong_after(ctx)
 
 
 @history_app.command("list", cls=_Command)
-def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: HistoryOrderOpt = None) -> None:
+def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: HistoryOrderOpt = None,
+                 server: ServerOpt = None) -> None:
     """List conversations, the most recently active first."""
     with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.list_conversations(remote, limit=limit, order=order, as_json=as_json)
+            return
         from triage_cli.ui.history_view import list_conversations
 
         list_conversations(_store_home(), limit=limit, order=order, as_json=as_json)
 
 
 @history_app.command("show", cls=_Command)
-def history_show(conversation_id: ConversationArg = None) -> None:
+def history_show(conversation_id: ConversationArg = None, server: ServerOpt = None) -> None:
     """Show a conversation's transcript: questions, lookups, answers and records."""
     with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.show_conversation(remote, conversation_id)
+            return
         from triage_cli.ui.history_view import show_conversation
 
         show_conversation(_store_home(), conversation_id)
@@ -453,6 +504,19 @@ def _options_belong_after(ctx: typer.Context) -> None:
         with _user_errors():
             group = ctx.info_name or ""
             raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")
+
+
+def _server(flag: str | None) -> tuple[str, str | None] | None:
+    """The team server to use, if any (`--server`, TRIAGE_SERVER_URL, `server_url`), and its token."""
+    from triage_cli.config import load_server
+
+    return load_server(flag)
+
+
+def _no_model_flags(server: tuple[str, str | None] | None, *flags: str | None) -> None:
+    if server is not None and any(flags):
+        raise UsageError("with --server (or server_url) the server's model answers: "
+                         "leave out --provider, --model and --base-url")
 
 
 def _store_home() -> Path:

@@ -37,6 +37,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "structured_output": (str, '"auto", "json_schema", "json_object" or "off"'),
     "tool_rounds": (str, '"auto", "stream" or "plain"'),
     "order_id_pattern": (str, "a regular expression"),
+    "server_url": (str, "a URL"),
     "providers": (dict, "a table of provider tables"),
     # `triage serve` (read by load_server_settings)
     "host": (str, "a host name or address"),
@@ -300,6 +301,24 @@ def load_home(environ: Mapping[str, str] | None = None) -> Path:
     return Path(str(value or _default_home())).expanduser()
 
 
+def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
+    """The team server to answer through (`--server`, else TRIAGE_SERVER_URL, else `server_url`)
+    and its token (TRIAGE_SERVER_TOKEN, else `server_token`); None to answer here."""
+    env = os.environ if environ is None else environ
+    path, file_values = _read_config_file(env)
+    if flag is not None:
+        url, where = flag, "--server"
+    elif env.get("TRIAGE_SERVER_URL"):
+        url, where = env["TRIAGE_SERVER_URL"], "TRIAGE_SERVER_URL"
+    else:
+        url, where = file_values.get("server_url") or "", f"{path}: server_url"
+    url = url.strip()
+    if not url:
+        return None
+    _check_url(url, where, "the server URL", "http://host:port")
+    return url.rstrip("/"), env.get("TRIAGE_SERVER_TOKEN") or file_values.get("server_token") or None
+
+
 def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],
           config_path: Path | None) -> tuple[str, str]:
     """(mode, where it came from) for a setting that picks one of `modes`: the setting itself
@@ -356,7 +375,7 @@ def _preset_base_url(chosen: Provider, env: Mapping[str, str], tables: Mapping[s
     return chosen.base_url, _table_source(chosen.name, "base_url", tables, config_path)
 
 
-def _check_url(url: str, where: str) -> None:
+def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "http://host:port/v1") -> None:
     """An http(s) URL with a host and, if any, a numeric port: anything else is a typo that
     retrying would only make slower to report."""
     from urllib.parse import urlsplit
@@ -368,7 +387,7 @@ def _check_url(url: str, where: str) -> None:
     except ValueError:
         ok = False
     if not ok:
-        raise ConfigError(f"{where}: the base URL must look like http://host:port/v1, "
+        raise ConfigError(f"{where}: {what} must look like {shape}, "
                           f"got '{without_credentials(url)[:80]}'")
 
 

@@ -98,3 +98,8 @@ class ContextTooLong(ModelError):
 
 class EmptyStream(ModelError):
     """A 200 stream that ended without a single chunk: the server gave up, not the model."""
+
+
+class ServerError(TriageError):
+    """A triage server (`--server URL`) could not answer: unreachable, refused the token, busy,
+    or the stream dropped. Exit 1, one line naming the server."""

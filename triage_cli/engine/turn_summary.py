@@ -114,3 +114,21 @@ class TurnSummary:
         if self.record is not None:
             events.append(self.record)
         return events
+
+
+@dataclass
+class UsageTotals:
+    """What a session's answers cost so far."""
+
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, usage: Usage) -> None:
+        self.model_calls += usage.model_calls
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

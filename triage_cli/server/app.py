@@ -23,6 +23,7 @@ from triage_cli.errors import TriageError
 from triage_cli.nested import map_strings
 from triage_cli.server.guard import Guard, RequestLog, error_response
 from triage_cli.server.limits import Slot, TurnGate
+from triage_cli.server.page import add_page
 from triage_cli.server.problems import ApiError, from_triage_error
 from triage_cli.server.requests import TurnRequest, json_body, optional_text, turn_request
 from triage_cli.server.stream import TurnStream
@@ -159,6 +160,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         return {"ok": database, "version": __version__, "provider": settings.provider, "model": settings.model,
                 "database": database}
 
+    add_page(app)
     return app
 
 

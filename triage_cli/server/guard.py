@@ -1,5 +1,6 @@
-"""Around every request: the bearer token (every route but /healthz, when a token is set) and the
-log line (method, path, status, time; never a body, a query string or a header)."""
+"""Around every request: the bearer token (every route but /healthz and the page's files, when a
+token is set) and the log line (method, path, status, time; never a body, a query string or a
+header)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from triage_cli.server.problems import ApiError
 from triage_cli.ui.sanitize import one_line
 
 log = logging.getLogger("triage.serve")
-OPEN_PATHS = ("/healthz",)
+OPEN_PATHS = ("/healthz", "/")  # the page (page.py) asks for the token itself, for the routes it calls
+OPEN_PREFIXES = ("/static/",)  # the page's script, style and libraries: the same files in every install
 
 
 def error_response(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -29,7 +31,8 @@ class Guard:
         self.app, self.token = app, token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] not in OPEN_PATHS:
+        path = scope["path"] if scope["type"] == "http" else ""
+        if scope["type"] == "http" and path not in OPEN_PATHS and not path.startswith(OPEN_PREFIXES):
             header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
             if not authorized(header, self.token):
                 refusal = ApiError(401, "unauthorized", "this server needs Authorization: Bearer TOKEN",

@@ -17,37 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from types import TracebackType
 from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
-from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
+from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
 from triage_cli.engine.events import Event, TriageRecord, Usage
+from triage_cli.engine.turn_summary import UsageTotals
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.store.sessions import StoredConversation
 
 SOURCES = ("ask", "chat", "serve", "eval")
-
-
-@dataclass
-class UsageTotals:
-    """What a session's answers cost so far."""
-
-    model_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, usage: Usage) -> None:
-        self.model_calls += usage.model_calls
-        self.prompt_tokens += usage.prompt_tokens
-        self.completion_tokens += usage.completion_tokens
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
 
 
 class SharedEngine:
@@ -152,10 +134,7 @@ class TriageSession:
 
     def order_in_context(self) -> str | None:
         """The order the conversation is about: the one set, else the last answer's."""
-        if self.order:
-            return self.order
-        mentioned = find_order_ids(self.last_record.order_id or "") if self.last_record is not None else []
-        return mentioned[-1] if mentioned else None
+        return order_in_context(self.order, self.last_record.order_id if self.last_record is not None else None)
 
     # the engine --------------------------------------------------------------------------------
 

@@ -64,6 +64,11 @@ def _cut(text: str, limit: int) -> str:
 
 def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bool) -> None:
     conversations = SessionStore(home).list(limit=limit, order_id=order.strip() if order else None)
+    print_conversations(conversations, order=order, as_json=as_json)
+
+
+def print_conversations(conversations: list[StoredConversation], *, order: str | None, as_json: bool) -> None:
+    """Conversations (from this machine's store or a server's) as JSON, lines or a table."""
     if as_json:
         sys.stdout.write(json_text([c.to_dict(messages=False) for c in conversations]) + "\n")
         return
@@ -109,7 +114,11 @@ def _print_table(console: Console, rows: list[list[str]]) -> None:
 def show_conversation(home: Path, which: str | None) -> None:
     store = SessionStore(home)
     stored = store.get(store.resolve(which))
-    tickets = ticket_states(home, stored)
+    print_conversation(stored, ticket_states(home, stored))
+
+
+def print_conversation(stored: StoredConversation, tickets: dict[int, str] | None = None) -> None:
+    """A transcript: replayed through the live view on a terminal, else the Markdown export."""
     if not sys.stdout.isatty():
         sys.stdout.write(markdown_transcript(stored, tickets))
         return

@@ -11,27 +11,28 @@ from collections.abc import AsyncIterator
 from triage_cli.config import Settings
 from triage_cli.engine.events import Event
 from triage_cli.errors import UsageError
-from triage_cli.session import TriageSession
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present
 from triage_cli.ui.render_stats import RenderStats
+from triage_cli.ui.session_source import Server, open_session
 from triage_cli.ui.terminal_view import TerminalRenderer
 
 
 def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto",
-            resume: str | None = None) -> int:
+            resume: str | None = None, server: Server | None = None) -> int:
     """Answer `question` and return the exit code (0 answered, 1 the model or API failed). The
-    turn is stored as a new conversation, or added to the stored one `resume` names."""
+    turn is stored as a new conversation, or added to the stored one `resume` names; with
+    `server`, a team's `triage serve` answers and stores it."""
     if not question.strip() and not (order or "").strip():
         raise UsageError("no question: pass it as an argument, pipe it on stdin, or use --order ID")
 
     async def answer() -> int:
-        async with await TriageSession.open(settings, source="ask", order=order, resume=resume) as session:
+        async with await open_session(settings, server, source="ask", order=order, resume=resume) as session:
             events = session.ask(question)  # a message too long is an error before any output
             await session.ready()  # so is a bad order database
             stats = RenderStats.from_environment()
             try:
-                return await _shown(events, _renderer(settings, output, stats))
+                return await _shown(events, _renderer(session.settings, output, stats))
             finally:
                 if stats is not None:
                     stats.write()

@@ -21,11 +21,11 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError
-from triage_cli.session import TriageSession
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.ui.sanitize import clean
+from triage_cli.ui.session_source import AnySession, Server, open_session
 from triage_cli.ui.slash_commands import COMMANDS, run_command
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class Repl:
     """The screen side of `triage chat`: the prompt, the console, what was shown. The
     conversation itself (engine, context, order, usage, history) is `self.session`'s."""
 
-    def __init__(self, session: TriageSession) -> None:
+    def __init__(self, session: AnySession) -> None:
         self.session = session
         self.console: Console | None = None
         self.show_reasoning = False
@@ -73,12 +73,20 @@ class Repl:
     def welcome(self) -> None:
         print_formatted_text(_wrapped([
             ("bold", "triage chat"), ("ansibrightblack", "  ·  "), ("", clean(self.settings.describe())),
-            ("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home))),
+            *self._where(),
         ]))
         print_formatted_text(_wrapped([
             ("ansibrightblack", "Type a customer's message and press Enter. /help lists the commands; "
                                 "Ctrl-D leaves."),
         ]))
+
+    def _where(self) -> list[tuple[str, str]]:
+        """Where the conversation is kept: this machine's data directory, or the team's server."""
+        from triage_cli.client.remote_session import RemoteSession
+
+        if isinstance(self.session, RemoteSession):
+            return [("ansibrightblack", "  ·  server: "), ("", clean(self.session.client.url))]
+        return [("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home)))]
 
     def toolbar(self) -> FormattedText:
         return FormattedText([
@@ -269,11 +277,12 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
-             resume: str | None = None) -> int:
+             resume: str | None = None, server: Server | None = None) -> int:
     async def chat() -> int:
-        # Opened before the prompt: a bad --order, --resume id or order database is an error at start.
-        async with await TriageSession.open(settings, source="chat", flags=flags, resume=resume,
-                                            order=clean(order) if order else None) as session:
+        # Opened before the prompt: a bad --order, --resume id or order database (or an
+        # unreachable server) is an error at start.
+        async with await open_session(settings, server, source="chat", flags=flags, resume=resume,
+                                      order=clean(order) if order else None) as session:
             repl = Repl(session)
             try:
                 return await repl.loop()

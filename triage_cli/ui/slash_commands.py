@@ -136,8 +136,15 @@ def parse_provider(argument: str) -> dict[str, str]:
 
 
 async def _tickets(repl: Repl, _: str) -> None:
-    from triage_cli.ui.tickets_view import list_tickets
+    from triage_cli.client.remote_session import RemoteSession
+    from triage_cli.ui.tickets_view import list_tickets, print_tickets
 
+    session = repl.session
+    if isinstance(session, RemoteSession):  # the team's queue, on the server
+        from triage_cli.client.stored import tickets
+
+        print_tickets(await tickets(session.client, status="open", limit=20), status="open", as_json=False)
+        return
     list_tickets(repl.settings.home, status="open", as_json=False, limit=20)
 
 

@@ -18,7 +18,11 @@ _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
 
 
 def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
-    tickets = TicketStore(home).list(status.strip().lower(), limit)
+    print_tickets(TicketStore(home).list(status.strip().lower(), limit), status=status, as_json=as_json)
+
+
+def print_tickets(tickets: list[Ticket], *, status: str, as_json: bool) -> None:
+    """Tickets (from this machine's store or a server's) as JSON, tab-separated lines or a table."""
     if as_json:
         _print_json([t.to_dict() for t in tickets])
     elif not sys.stdout.isatty():
@@ -51,7 +55,10 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
 
 
 def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
-    ticket = TicketStore(home).get(parse_ticket_id(ticket_id))
+    print_ticket(TicketStore(home).get(parse_ticket_id(ticket_id)), as_json=as_json)
+
+
+def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
     if as_json:
         _print_json(ticket.to_dict())
         return
@@ -86,7 +93,10 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
 
 
 def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
-    ticket = TicketStore(home).close(parse_ticket_id(ticket_id), note)
+    say_closed(TicketStore(home).close(parse_ticket_id(ticket_id), note))
+
+
+def say_closed(ticket: Ticket) -> None:
     order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
     print(f"Closed ticket #{ticket.id}{order}.")
 

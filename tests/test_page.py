@@ -1,0 +1,148 @@
+"""The page `triage serve` serves at `/` (issue 19, part 4), in a real browser: Debian's chromium
+driven by Playwright, against a real `triage serve` answering with the real openai SDK from the
+scripted model. One browser for the module; each test has its own page (and so its own
+sessionStorage, where the token is kept)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from scripted_server import ScriptedServer, answer, tools
+from serve_helpers import TEAM_TOKEN as TOKEN
+from serve_helpers import environment, start_serve
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+WAIT_MS = 30_000  # generous: a loaded 2-core machine
+expect.set_options(timeout=WAIT_MS)
+LOST = "The connection to the triage server was lost mid-answer; the reply so far is kept above."
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser) -> Iterator:
+    pages: list[Page] = []
+
+    def open_(url: str, width: int = 1100, height: int = 800) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height})
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        pages.append(page)
+        page.goto(url + "/")
+        # The token is asked for once, on the first call that needs it, and kept for the tab.
+        page.locator("#token").fill(TOKEN)
+        page.locator("#token-form button").click()
+        expect(page.locator("#tickets li").first).to_be_visible()
+        return page
+
+    yield open_
+    for page in pages:
+        page.context.close()
+
+
+def ask(page: Page, message: str, order: str = "") -> None:
+    page.locator("#message").fill(message)
+    page.locator("#order").fill(order)
+    page.locator("#send").click()
+
+
+def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ticket(open_page, team, team_model):
+    team_model.add(tools(("get_order_status", {"order_id": "A1002"})),
+              answer("Your parcel is **delayed** by weather.\n\n- carrier: DHL\n- new date: Friday",
+                     order_id="A1002", issue="delayed_delivery", status="delayed", next_step="escalate",
+                     summary="late parcel, customer upset"))
+    page = open_page(team.url)
+    page.evaluate("""() => { window.seen = []; new MutationObserver(() => {
+        for (const s of document.querySelectorAll('.lookups .spinner')) window.seen.push(s.nextSibling.textContent);
+    }).observe(document.body, {subtree: true, childList: true}); }""")
+    ask(page, "Where is my parcel?", order="A1002")
+    card = page.locator(".record")
+    expect(card).to_contain_text("late parcel, customer upset")
+    expect(card).to_contain_text(re.compile(r"Ticket\s*#\d+ \(open\)"))
+    turn = page.locator(".turn").last
+    expect(turn.locator(".question")).to_have_text("Where is my parcel?")
+    expect(turn.locator(".reply strong").first).to_have_text("delayed")  # Markdown, rendered
+    expect(turn.locator(".reply li")).to_have_count(2)
+    expect(turn.locator(".lookups li")).to_contain_text('get_order_status(order_id="A1002")')
+    expect(turn.locator(".lookups .ok")).to_have_count(1)  # the spinner became a tick
+    assert any("get_order_status" in text for text in page.evaluate("window.seen"))  # while it ran: a spinner
+    expect(turn.locator(".usage")).to_contain_text("2 model calls")
+    # The token was asked for once and is kept for the tab: the answer and the queue needed no more.
+    expect(page.locator("#token-dialog")).not_to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('triage.token')") == TOKEN
+
+    ticket = re.search(r"#(\d+)", card.locator("dd").last.inner_text())[1]
+    row = page.locator(f'#tickets li[data-ticket="{ticket}"]')
+    expect(row).to_contain_text("late parcel, customer upset")
+    expect(row.get_by_role("button", name="Claim")).to_be_visible()  # wired to POST /v1/tickets/claim
+    row.get_by_role("button", name="Close").click()
+    expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
+    expect(row).to_have_count(0)
+
+
+def test_markup_in_a_reply_executes_nothing(open_page, team, team_model):
+    hostile = ('Look: <img src=x onerror="window.pwned=1"> <script>window.pwned=2</script> '
+               '[track it](javascript:window.pwned=3) <a href="javascript:window.pwned=4">here</a> '
+               '<svg onload="window.pwned=5"></svg> <iframe src="javascript:window.pwned=6"></iframe> '
+               '<form action="javascript:window.pwned=8"><button>ok</button></form> done.')
+    team_model.add(answer(hostile, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    page = open_page(team.url)
+    ask(page, '<img src=x onerror="window.pwned=7"> where is it?')
+    reply = page.locator(".turn .reply")
+    expect(reply).to_contain_text("done.")
+    expect(page.locator(".record")).to_be_visible()
+    for name in ("track it", "here"):
+        link = reply.get_by_text(name)
+        if link.count():
+            link.first.click()
+    expect(page.locator(".turn .question")).to_contain_text('<img src=x onerror="window.pwned=7">')  # as text
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("""() => [...document.querySelectorAll('#turns *')].flatMap(e =>
+        [...e.attributes].filter(a => a.name.startsWith('on') || /javascript:/i.test(a.value)).map(a => a.name))""") == []
+    assert reply.locator("script, iframe, form").count() == 0
+    # And were one to slip through: the page runs only its own scripts and talks only to its server.
+    policy = page.request.get(team.url + "/").headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "connect-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+def test_the_page_is_usable_at_a_phones_width(open_page, team, team_model):
+    team_model.add(answer("A long one: " + "x" * 300 + "\n\n| a | b | c |\n|---|---|---|\n| " + "wide " * 40 + "| 2 | 3 |\n\n"
+                     "```\n" + "code " * 60 + "\n```", order_id="A1002", issue="where_is_my_order",
+                     status="in_transit", summary="y" * 200))
+    page = open_page(team.url, width=375, height=740)
+    ask(page, "Where is A1002? " + "z" * 200)
+    expect(page.locator(".record")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    for target in ("#message", "#order", "#send", "#claim-next"):
+        box = page.locator(target).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375, target
+
+
+def test_a_server_stopped_mid_answer_leaves_one_message_and_the_partial_reply(open_page, tmp_path):
+    with ScriptedServer() as model, \
+            start_serve(environment(tmp_path / "server-home", tmp_path / "server-config.toml", model.base_url,
+                                    TRIAGE_SERVER_TOKEN=TOKEN), tmp_path / "server.log") as server:
+        model.add(answer("The parcel left the depot this morning and is now with the courier for delivery.",
+                         order_id="A1002", issue="where_is_my_order", status="in_transit", summary="on its way",
+                         stall_after=14, stall_seconds=15))
+        page = open_page(server.url)
+        ask(page, "Where is A1002?")
+        reply = page.locator(".turn .reply")
+        expect(reply).to_contain_text("The parcel left")
+        server.kill()
+        expect(page.locator(".turn .error")).to_have_text(LOST)
+        expect(page.locator(".turn .error")).to_have_count(1)
+        expect(reply).to_contain_text("The parcel left")
+        expect(page.locator("#send")).to_be_enabled()  # the box works again

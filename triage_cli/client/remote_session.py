@@ -1,0 +1,210 @@
+"""A conversation answered by a team's `triage serve` instead of a local engine.
+
+`RemoteSession` has the surface the front ends use of a `TriageSession` (`ask`, the order in
+context, the usage totals, the last record, /history and /resume), so `triage ask` and
+`triage chat` render a server's answer with the same views. The server's SSE events are turned
+back into the engine's Event objects here; the server builds the engine, stores the turn and
+files the ticket, so this machine needs no model key, no order data and no database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Mapping
+from types import TracebackType
+from typing import Any
+
+from triage_cli.client.http import ServerClient
+from triage_cli.config import Settings
+from triage_cli.engine.conversation import order_flag, order_in_context
+from triage_cli.engine.events import (
+    Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCall, ToolCallsPlanned, ToolFinished, ToolStarted,
+    TriageRecord, Usage,
+)
+from triage_cli.engine.turn_summary import UsageTotals
+from triage_cli.errors import TriageError
+from triage_cli.client.stored import conversation, conversations, int_of as _int, text_of as _str
+from triage_cli.store.sessions import StoredConversation
+
+
+class RemoteSession:
+    """One conversation on the server at `client.url`. `settings` are this machine's, with the
+    server's provider and model once `open` has asked its /healthz."""
+
+    def __init__(self, settings: Settings, client: ServerClient, *, order: str | None = None) -> None:
+        self.settings = settings
+        self.client = client
+        self.order: str | None = None
+        self.turns: list[tuple[str, str | None]] = []
+        self.last_record: TriageRecord | None = None
+        self.last_usage: Usage | None = None
+        self.totals = UsageTotals()
+        self.resumed: StoredConversation | None = None
+        self.conversation_id: int | None = None
+        if order is not None:
+            self.set_order(order, flag="--order")
+
+    @classmethod
+    async def open(cls, settings: Settings, client: ServerClient, *, source: str = "chat", resume: str | None = None,
+                   order: str | None = None) -> RemoteSession:
+        """A session on the server; an unreachable server is an error now, before any prompt. As
+        with a local session, `ask` asks about the order it is given only, even when resuming."""
+        session = cls(settings, client, order=order)
+        try:
+            health = await client.get("/healthz")
+            if isinstance(health, dict) and health.get("provider"):
+                model = health.get("model")
+                session.settings = dataclasses.replace(settings, provider=str(health["provider"]),
+                                                       model=str(model) if model else None)
+            if resume is not None:
+                await session.resume(resume)
+                if order is not None or source == "ask":
+                    session.set_order(order, flag="--order")
+        except BaseException:
+            await client.aclose()
+            raise
+        return session
+
+    async def __aenter__(self) -> RemoteSession:
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # what a TriageSession also offers ----------------------------------------------------------
+
+    async def ready(self) -> None:
+        """Nothing to build here: the server holds the engine."""
+
+    async def warm_up(self) -> None:
+        """Nothing to load: the server holds the engine."""
+
+    def modes(self) -> tuple[str, str]:
+        return ("the server's", "the server's")
+
+    async def switch(self, settings: Settings | Mapping[str, Any]) -> Settings:
+        raise TriageError(f"the model is the server's setting ({self.client.url}); "
+                          "leave --server out to answer with a local one")
+
+    def order_ids(self) -> list[str]:
+        return []  # the order data is the server's: completion offers none
+
+    def redact(self, text: str) -> str:
+        token = self.client.token
+        return text.replace(token, "[redacted]") if token else text
+
+    def set_order(self, text: str | None, *, flag: str = "/order") -> str | None:
+        self.order = None if text is None else order_flag(text, flag, self.settings.order_id_pattern)
+        return self.order
+
+    def order_in_context(self) -> str | None:
+        return order_in_context(self.order, self.last_record.order_id if self.last_record is not None else None)
+
+    def new(self) -> None:
+        self.conversation_id = None
+        self.order = None
+        self.turns = []
+        self.last_record = None
+        self.resumed = None
+
+    async def resume(self, which: str | None) -> StoredConversation:
+        """Continue a conversation the server stores: `which` is its id, or None/'last'."""
+        stored = await conversation(self.client, which)
+        self.conversation_id = stored.id
+        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
+        records = [r for r in (TriageRecord.from_stored(t.record) for t in stored.turns) if r is not None]
+        self.last_record = records[-1] if records else None
+        self.order = self.order_in_context()
+        self.resumed = stored
+        return stored
+
+    async def stored_conversations(self, limit: int) -> list[StoredConversation]:
+        return await conversations(self.client, limit=limit)
+
+    # the turn ----------------------------------------------------------------------------------
+
+    def ask(self, text: str) -> AsyncIterator[Event]:
+        """One turn answered by the server, its events as the engine's."""
+        self.turns.append((text, None))
+        body = {"message": text, "conversation_id": self.conversation_id, "order": self.order}
+        return self._turn(len(self.turns) - 1, body)
+
+    async def _turn(self, index: int, body: dict[str, Any]) -> AsyncIterator[Event]:
+        calls: dict[str, ToolCall] = {}
+        started = False
+        stream = self.client.stream("/v1/chat/stream", body)
+        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+            try:
+                async for name, data in stream:
+                    started = True
+                    if name == "conversation":
+                        self.conversation_id = _int(data.get("conversation_id"), self.conversation_id)
+                        continue
+                    event = to_event(name, data, calls)
+                    if event is None:
+                        continue
+                    if isinstance(event, TriageRecord):
+                        self.last_record = event
+                        self.turns[index] = (self.turns[index][0], event.next_step)
+                    elif isinstance(event, Usage):
+                        self.last_usage = event
+                        self.totals.add(event)
+                    yield event
+            except TriageError as exc:
+                if not started:  # unreachable, 401, 429: one line, nothing to keep
+                    raise
+                # A stream dropped mid-answer: the reply so far stays on screen, then the error.
+                yield Error(str(exc), kind="server")
+
+
+def to_event(name: str, data: dict[str, Any], calls: dict[str, ToolCall]) -> Event | None:
+    """The engine's event for one of the server's (issue 17's vocabulary); None for a kind this
+    client does not know (a newer server's), which it skips. `calls` keeps the planned tool
+    calls, whose arguments a `tool_executing` event does not repeat."""
+    if name == "content":
+        return TextDelta(_str(data.get("content")))
+    if name == "reasoning":
+        return ReasoningDelta(_str(data.get("content")))
+    if name == "tool_calls":
+        planned = tuple(ToolCall(_str(c.get("id")), _str(c.get("name")), _arguments(c.get("arguments")))
+                        for c in data.get("tools") or () if isinstance(c, dict))
+        calls.update((c.id, c) for c in planned)
+        return ToolCallsPlanned(round=_int(data.get("iteration"), 1) or 1, calls=planned)
+    if name == "tool_executing":
+        call_id = _str(data.get("id"))
+        known = calls.get(call_id)
+        return ToolStarted(call_id, _str(data.get("tool")), known.arguments if known else "")
+    if name == "tool_result":
+        ok = data.get("ok")
+        return ToolFinished(_str(data.get("id")), _str(data.get("tool")), ok if isinstance(ok, bool) else True,
+                            _str(data.get("result")), _float(data.get("duration_ms")))
+    if name == "triage":
+        return TriageRecord.from_stored(data)
+    if name == "usage":
+        return Usage(model_calls=_int(data.get("model_calls"), 0) or 0,
+                     prompt_tokens=_int(data.get("prompt_tokens"), 0) or 0,
+                     completion_tokens=_int(data.get("completion_tokens"), 0) or 0,
+                     ttft_ms=None if data.get("ttft_ms") is None else _float(data.get("ttft_ms")),
+                     total_ms=_float(data.get("total_ms")))
+    if name == "notice":
+        return Notice(_str(data.get("message")), _str(data.get("hint")))
+    if name == "done":
+        return Done(_str(data.get("content")), _str(data.get("finish_reason")) or "stop")
+    if name == "error":
+        return Error(_str(data.get("message")) or "the server failed", kind=_str(data.get("code")) or "error")
+    return None
+
+
+def _float(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _arguments(value: Any) -> str:
+    """The server sends arguments as data; the engine's events carry the JSON text."""
+    return value if isinstance(value, str) else json.dumps(value if value is not None else {}, ensure_ascii=False)
