@@ -234,3 +234,19 @@ def test_a_follow_up_over_the_context_window_is_asked_again_without_earlier_look
     retried = server.requests[3]["messages"]
     assert [m["role"] for m in retried] == ["system", "user", "assistant", "user"]
     assert len(server.requests[2]["messages"]) > len(retried)
+
+
+def test_the_turn_is_stored_before_its_done_event_goes_out(triage_env: dict[str, str]) -> None:
+    # A client of `triage serve` that reads `done` and then asks for the history finds the turn.
+    settings = offline_settings(triage_env)
+
+    async def go() -> list[str]:
+        states: list[str] = []
+        async with await TriageSession.open(settings, source="serve") as session:
+            async for event in session.ask("Where is A1002?"):
+                if isinstance(event, Done):
+                    stored = SessionStore(settings.home).get(session.conversation_id or 0)
+                    states = [turn.state for turn in stored.turns]
+        return states
+
+    assert asyncio.run(go()) == ["complete"]

@@ -22,7 +22,7 @@ from typing import Any
 from triage_cli.config import MIN_SECRET_CHARS, Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
-from triage_cli.engine.events import Event, Notice, TextDelta, TriageRecord
+from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, TriageRecord
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import StoreError
 from triage_cli.nested import map_strings
@@ -117,6 +117,7 @@ class Journal:
                                     redact=self.redact, conversation_id=self.conversation_id)
         seen = TurnSummary()
         saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
+        last: Done | Error | None = None
         try:
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
@@ -125,6 +126,11 @@ class Journal:
                         conversation.last_record = event
                     if isinstance(event, TextDelta):
                         saver.soon()
+                    if isinstance(event, (Done, Error)):
+                        # The turn's last event goes out once the turn is stored: a client that
+                        # reads `done` and then asks for the history finds the turn there.
+                        last = event
+                        continue
                     yield event
         except BaseException as exc:  # cancelled, closed early, or a bug: keep what there is
             stopped = isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt))
@@ -138,6 +144,8 @@ class Journal:
             await self._finish(turn, seen, conversation, start, saver)
         except StoreError as exc:
             yield Notice(f"This answer was not saved: {exc}")
+        if last is not None:
+            yield last
 
     def _begin(self, question: dict[str, Any]) -> TurnHandle:
         turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
