@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from triage_cli.errors import InvalidValue, NotFound, StoreError
-from triage_cli.store.database import iso, now, opened, parse_row_id, transaction
+from triage_cli.store.database import Database, as_database, iso, now, parse_row_id
+from triage_cli.store.dialect import Connection
 from triage_cli.transcript import interrupted_reply
 
 LATEST = ("last", "latest")
@@ -118,17 +118,18 @@ class TurnHandle:
 
 
 class SessionStore:
-    """Conversations in the state database under `home`. Each call opens and closes its own
-    connection, so a long REPL session never holds the database and other processes can write."""
+    """Conversations in the state database (a data directory means its SQLite file). Each call
+    takes a connection for itself only, so a long REPL session never holds the database and
+    other processes can write."""
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
+    def __init__(self, database: Database | Path) -> None:
+        self.database = as_database(database)
 
-    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
-        return opened(self.home, "the conversation store")
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return self.database.opened("the conversation store")
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.home, "the conversation store")
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction("the conversation store")
 
     # writing -----------------------------------------------------------------------------------
 
@@ -140,21 +141,20 @@ class SessionStore:
         text = question.get("content") or ""
         with self._transaction() as db:
             if conversation_id is None:
-                conversation_id = db.execute(
+                conversation_id = db.insert(
                     "INSERT INTO conversations (created_at, updated_at, source, provider, model, title)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (moment, moment, source, provider, model, " ".join(text.split())[:200]),
-                ).lastrowid
+                )
             elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
                 raise ConversationGone(f"conversation {conversation_id} was deleted (pruned)")
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
                                 (conversation_id,)).fetchone()[0]
-            turn_id = db.execute(
+            turn_id = db.insert(
                 "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
-            ).lastrowid
-            assert conversation_id is not None and turn_id is not None
+            )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
@@ -163,8 +163,8 @@ class SessionStore:
         return TurnHandle(conversation_id, turn_id, number)
 
     @staticmethod
-    def _add_orders(db: sqlite3.Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
+    def _add_orders(db: Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
+        db.executemany("INSERT INTO conversation_orders (conversation_id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        [(conversation_id, order_id) for order_id in order_ids])
 
     def save_partial(self, turn: TurnHandle, partial: str) -> None:
@@ -268,7 +268,7 @@ class SessionStore:
         return conversation_id
 
     @staticmethod
-    def _conversation(db: sqlite3.Connection, row: sqlite3.Row, *, messages: bool) -> StoredConversation:
+    def _conversation(db: Connection, row: Any, *, messages: bool) -> StoredConversation:
         orders = tuple(r[0] for r in db.execute(
             "SELECT order_id FROM conversation_orders WHERE conversation_id = ? ORDER BY order_id", (row["id"],)))
         turns = []
