@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
 
     from triage_cli.config import Settings
+    from triage_cli.store.database import Database
 
 app = typer.Typer(
     name="triage",
@@ -259,6 +260,7 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
       triage tickets
       triage tickets --status all --json
       triage tickets show 3
+      triage tickets claim
       triage tickets close 3 --note "Refund approved"
     """
     if ctx.invoked_subcommand is None:
@@ -267,8 +269,14 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
         _options_belong_after(ctx)
 
 
+AssigneeOpt = Annotated[Optional[str], typer.Option("--assignee", "-a", metavar="NAME", show_default=False,
+                                                    help="Only the tickets this agent holds (or closed).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Even if another agent holds it.")]
+
+
 @tickets_app.command("list", cls=_Command)
-def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50) -> None:
+def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
+                 assignee: AssigneeOpt = None) -> None:
     """List tickets, newest first."""
     with _user_errors():
         from triage_cli.store.tickets import TICKET_STATES
@@ -276,7 +284,7 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
 
         if status.strip().lower() not in TICKET_STATES:
             raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
-        list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
+        list_tickets(_store(), status=status, as_json=as_json, limit=limit, assignee=assignee)
 
 
 @tickets_app.command("show", cls=_Command)
@@ -285,7 +293,7 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
     with _user_errors():
         from triage_cli.ui.tickets_view import show_ticket
 
-        show_ticket(_store_home(), ticket_id, as_json=as_json)
+        show_ticket(_store(), ticket_id, as_json=as_json)
 
 
 @tickets_app.command("reopen", cls=_Command)
@@ -294,7 +302,7 @@ def tickets_reopen(ticket_id: TicketArg) -> None:
     with _user_errors():
         from triage_cli.ui.tickets_view import reopen_ticket
 
-        reopen_ticket(_store_home(), ticket_id)
+        reopen_ticket(_store(), ticket_id)
 
 
 @tickets_app.command("close", cls=_Command)
@@ -302,12 +310,35 @@ def tickets_close(
     ticket_id: TicketArg,
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was done, kept with the ticket.",
                                                 show_default=False)] = None,
+    force: ForceOpt = False,
 ) -> None:
-    """Close a ticket, with an optional note."""
+    """Close a ticket, with an optional note: one you hold, or nobody does (--force for another's)."""
     with _user_errors():
         from triage_cli.ui.tickets_view import close_ticket
 
-        close_ticket(_store_home(), ticket_id, note=note)
+        close_ticket(_store(), ticket_id, note=note, agent=_agent(), force=force)
+
+
+@tickets_app.command("claim", cls=_Command)
+def tickets_claim(
+    ticket_id: Annotated[Optional[str], typer.Argument(help="The ticket id; none: the oldest open one nobody holds.",
+                                                       metavar="[ID]", show_default=False,
+                                                       autocompletion=_ticket_ids)] = None,
+) -> None:
+    """Take a ticket to work on, as agent_name: no one else can claim it until you release it."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import claim_ticket
+
+        claim_ticket(_store(), ticket_id, agent=_agent())
+
+
+@tickets_app.command("release", cls=_Command)
+def tickets_release(ticket_id: TicketArg, force: ForceOpt = False) -> None:
+    """Put a ticket you hold back in the queue."""
+    with _user_errors():
+        from triage_cli.ui.tickets_view import release_ticket
+
+        release_ticket(_store(), ticket_id, agent=_agent(), force=force)
 
 
 history_app = typer.Typer(
@@ -357,7 +388,7 @@ def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: H
     with _user_errors():
         from triage_cli.ui.history_view import list_conversations
 
-        list_conversations(_store_home(), limit=limit, order=order, as_json=as_json)
+        list_conversations(_store(), limit=limit, order=order, as_json=as_json)
 
 
 @history_app.command("show", cls=_Command)
@@ -366,7 +397,7 @@ def history_show(conversation_id: ConversationArg = None) -> None:
     with _user_errors():
         from triage_cli.ui.history_view import show_conversation
 
-        show_conversation(_store_home(), conversation_id)
+        show_conversation(_store(), conversation_id)
 
 
 @history_app.command("export", cls=_Command)
@@ -378,7 +409,7 @@ def history_export(
     with _user_errors():
         from triage_cli.ui.history_view import export_conversation
 
-        export_conversation(_store_home(), conversation_id, fmt=fmt)
+        export_conversation(_store(), conversation_id, fmt=fmt)
 
 
 @history_app.command("prune", cls=_Command)
@@ -398,7 +429,7 @@ def history_prune(
     with _user_errors():
         from triage_cli.ui.history_view import prune_conversations
 
-        code = prune_conversations(_store_home(), older_than, yes=yes, dry_run=dry_run)
+        code = prune_conversations(_store(), older_than, yes=yes, dry_run=dry_run)
     raise typer.Exit(code)
 
 
@@ -411,7 +442,7 @@ def history_delete(
     with _user_errors():
         from triage_cli.ui.history_view import delete_conversation
 
-        delete_conversation(_store_home(), conversation_id)
+        delete_conversation(_store(), conversation_id)
 
 
 def _options_belong_after(ctx: typer.Context) -> None:
@@ -423,11 +454,20 @@ def _options_belong_after(ctx: typer.Context) -> None:
             raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")
 
 
-def _store_home() -> Path:
-    """The data directory; the ticket commands need no model, so no provider is resolved."""
-    from triage_cli.config import load_home
+def _store() -> Database:
+    """The state database (SQLite under the data directory, or database_url's PostgreSQL); the
+    ticket and history commands need no model, so no provider is resolved."""
+    from triage_cli.config import load_store_settings
+    from triage_cli.store.database import open_database
 
-    return _checked_home(load_home())
+    found = load_store_settings()
+    return open_database(found.home if found.database_url else _checked_home(found.home), found.database_url)
+
+
+def _agent() -> str:
+    from triage_cli.config import load_store_settings
+
+    return load_store_settings().agent_name
 
 
 def _checked_home(home: Path) -> Path:

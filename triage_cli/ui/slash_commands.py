@@ -136,9 +136,10 @@ def parse_provider(argument: str) -> dict[str, str]:
 
 
 async def _tickets(repl: Repl, _: str) -> None:
+    from triage_cli.store.database import open_database
     from triage_cli.ui.tickets_view import list_tickets
 
-    list_tickets(repl.settings.home, status="open", as_json=False, limit=20)
+    list_tickets(open_database(repl.settings.home, repl.settings.database_url), status="open", as_json=False, limit=20)
 
 
 async def _history(repl: Repl, argument: str) -> None:

@@ -4,10 +4,10 @@ a pipe, or JSON. Ticket text came from a model or a customer, so all of it is sa
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from rich.text import Text
 
+from triage_cli.store.database import Database
 from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
 from triage_cli.ui.render import when
 from triage_cli.ui.sanitize import clean, json_text, one_line
@@ -17,8 +17,8 @@ from triage_cli.ui.terminal import make_console
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
 
 
-def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
-    tickets = TicketStore(home).list(status.strip().lower(), limit)
+def list_tickets(database: Database, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
+    tickets = TicketStore(database).list(status.strip().lower(), limit, assignee=assignee)
     if as_json:
         _print_json([t.to_dict() for t in tickets])
     elif not sys.stdout.isatty():
@@ -50,8 +50,8 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
         console.print(note)
 
 
-def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
-    ticket = TicketStore(home).get(parse_ticket_id(ticket_id))
+def show_ticket(database: Database, ticket_id: str, *, as_json: bool) -> None:
+    ticket = TicketStore(database).get(parse_ticket_id(ticket_id))
     if as_json:
         _print_json(ticket.to_dict())
         return
@@ -63,6 +63,9 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
         ("Status", ticket.order_status),
         ("Summary", ticket.summary),
     ]
+    if ticket.assignee:
+        fields.append(("Held by" if ticket.status == "open" else "Closed by",
+                       f"{ticket.assignee} (since {when(ticket.claimed_at)})" if ticket.claimed_at else ticket.assignee))
     if ticket.closed_at:
         fields += [("Closed", when(ticket.closed_at)), ("Note", ticket.note or "")]
     if not sys.stdout.isatty():
@@ -85,10 +88,25 @@ def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
     console.print(Markdown(clean(ticket.reply), hyperlinks=False))
 
 
-def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
-    ticket = TicketStore(home).close(parse_ticket_id(ticket_id), note)
-    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
-    print(f"Closed ticket #{ticket.id}{order}.")
+def close_ticket(database: Database, ticket_id: str, *, note: str | None, agent: str | None = None,
+                 force: bool = False) -> None:
+    ticket = TicketStore(database).close(parse_ticket_id(ticket_id), note, agent=agent, force=force)
+    print(f"Closed ticket #{ticket.id}{_order(ticket)}.")
+
+
+def claim_ticket(database: Database, ticket_id: str | None, *, agent: str) -> None:
+    """The given ticket, or the oldest open one nobody holds, is now `agent`'s."""
+    ticket = TicketStore(database).claim(agent, None if ticket_id is None else parse_ticket_id(ticket_id))
+    print(f"Claimed ticket #{ticket.id}{_order(ticket)} for {one_line(agent)}: {one_line(ticket.summary)}")
+
+
+def release_ticket(database: Database, ticket_id: str, *, agent: str, force: bool = False) -> None:
+    ticket = TicketStore(database).release(parse_ticket_id(ticket_id), agent, force=force)
+    print(f"Released ticket #{ticket.id}{_order(ticket)}: back in the queue.")
+
+
+def _order(ticket: Ticket) -> str:
+    return f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
 
 
 def _row(ticket: Ticket) -> list[str]:
@@ -100,7 +118,6 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json_text(value) + "\n")
 
 
-def reopen_ticket(home: Path, ticket_id: str) -> None:
-    ticket = TicketStore(home).reopen(parse_ticket_id(ticket_id))
-    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
-    print(f"Reopened ticket #{ticket.id}{order}.")
+def reopen_ticket(database: Database, ticket_id: str) -> None:
+    ticket = TicketStore(database).reopen(parse_ticket_id(ticket_id))
+    print(f"Reopened ticket #{ticket.id}{_order(ticket)}.")
