@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
+from postgres_server import PostgresServer, Unavailable  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
 # Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
@@ -94,3 +95,53 @@ def spawn_chat(triage_env):
     for child in children:
         if child.isalive():
             child.close(force=True)
+
+
+def start_postgres() -> PostgresServer:
+    """A started PostgreSQL server (stop and remove it after); where none can be had, the test
+    skips with the reason, except in CI, where PostgreSQL must be there (.ci/run installs it)."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server for the session (each pytest-xdist worker has its own)."""
+    server = start_postgres()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer):
+    """The URL of a new, empty database on the session's server; the pool this process may
+    have opened for it is closed after the test."""
+    url = postgres.new_database()
+    yield url
+    if "triage_cli.store.postgres" in sys.modules:
+        from triage_cli.store.postgres import shared_database
+
+        shared_database(url).close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path):
+    """The state database on each backend: the SQLite file in a new data directory, and a new
+    database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        from triage_cli.store.database import SqliteDatabase
+
+        yield SqliteDatabase(tmp_path / "state")
+        return
+    from triage_cli.store.postgres import PostgresDatabase
+
+    db = PostgresDatabase(request.getfixturevalue("postgres_url"))
+    yield db
+    db.close()

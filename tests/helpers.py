@@ -63,6 +63,18 @@ def stored_conversation(home: Path, which: str = "last") -> dict:
     return json.loads(json.dumps(exported))  # the types JSON keeps (tuples become lists)
 
 
+# For the code run_at_once runs: `DB` is the state database its argument names (a data
+# directory, or a PostgreSQL URL; see `database_argument`).
+OPEN_DATABASE = ("import sys; from pathlib import Path\n"
+                 "from triage_cli.store.database import open_database\n"
+                 "DB = open_database(Path(sys.argv[1]), sys.argv[1] if '://' in sys.argv[1] else None)\n")
+
+
+def database_argument(database) -> str:
+    """The argument that names `database` (the `database` fixture's) to OPEN_DATABASE."""
+    return getattr(database, "url", None) or str(database.home)
+
+
 def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> None:
     """Run `python -c code argument` in `processes` processes at once; each must exit 0 (their
     stderr is the assertion's message). Each process is waited for by its own handle."""
