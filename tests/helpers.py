@@ -75,10 +75,12 @@ def database_argument(database) -> str:
     return getattr(database, "url", None) or str(database.home)
 
 
-def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> None:
+def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> list[str]:
     """Run `python -c code argument` in `processes` processes at once; each must exit 0 (their
-    stderr is the assertion's message). Each process is waited for by its own handle."""
-    workers = [subprocess.Popen([sys.executable, "-c", code, argument], stderr=subprocess.PIPE)
-               for _ in range(processes)]
-    errors = [w.communicate(timeout=timeout)[1].decode() for w in workers]
-    assert [w.returncode for w in workers] == [0] * processes, errors
+    stderr is the assertion's message). Each process is waited for by its own handle; returns
+    what each printed."""
+    workers = [subprocess.Popen([sys.executable, "-c", code, argument], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(processes)]
+    outputs = [w.communicate(timeout=timeout) for w in workers]
+    assert [w.returncode for w in workers] == [0] * processes, [err.decode() for _, err in outputs]
+    return [out.decode() for out, _ in outputs]
