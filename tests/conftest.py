@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
-from postgres_server import PostgresServer, Unavailable  # noqa: E402
+from postgres_server import PostgresServer, start_postgres  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 
 # Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
@@ -95,19 +95,6 @@ def spawn_chat(triage_env):
     for child in children:
         if child.isalive():
             child.close(force=True)
-
-
-def start_postgres() -> PostgresServer:
-    """A started PostgreSQL server (stop and remove it after); where none can be had, the test
-    skips with the reason, except in CI, where PostgreSQL must be there (.ci/run installs it)."""
-    try:
-        server = PostgresServer()
-        server.start()
-    except Unavailable as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
-        pytest.skip(f"no PostgreSQL here: {exc}")
-    return server
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 SUPERUSER = "triage"
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -110,3 +112,16 @@ class PostgresServer:
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """A started PostgreSQL server (stop and remove it after); where none can be had, the test
+    skips with the reason, except in CI, where PostgreSQL must be there (.ci/run installs it)."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is needed in CI: {exc}")
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    return server

@@ -53,9 +53,11 @@ def redacted(url: str) -> str:
         parts = conninfo_to_dict(url)
     except psycopg.Error:
         return "the PostgreSQL database (database_url)"
-    parts.pop("password", None)
-    return f"postgresql://{parts.get('user', '') and str(parts['user']) + '@'}{parts.get('host', '')}" + (
-        f":{parts['port']}" if parts.get("port") else "") + f"/{parts.get('dbname', '')}"
+    host, port, user = str(parts.get("host") or ""), parts.get("port"), parts.get("user")
+    where = f"{user}@" if user else ""
+    if host.startswith("/"):  # a unix socket's directory
+        return f"postgresql://{where}/{parts.get('dbname', '')}?host={host}"
+    return f"postgresql://{where}{host}{f':{port}' if port else ''}/{parts.get('dbname', '')}"
 
 
 class PostgresDatabase(Database):
@@ -123,11 +125,19 @@ class PostgresDatabase(Database):
 
 
 def shared_database(url: str) -> PostgresDatabase:
-    """This process's one PostgresDatabase for `url`, closed when the process exits."""
+    """This process's one PostgresDatabase for `url`, closed when the process exits. The URL's
+    `connect_timeout`, when it has one, is how long an operation waits for a connection."""
     with _SHARED_LOCK:
         if url not in _SHARED:
-            _SHARED[url] = PostgresDatabase(url)
+            _SHARED[url] = PostgresDatabase(url, timeout=_connect_timeout(url))
         return _SHARED[url]
+
+
+def _connect_timeout(url: str) -> float:
+    try:
+        return max(1.0, float(conninfo_to_dict(url).get("connect_timeout") or DEFAULT_TIMEOUT))
+    except (psycopg.Error, ValueError):
+        return DEFAULT_TIMEOUT
 
 
 @atexit.register
