@@ -68,15 +68,16 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{SUPERUSER}@/{database}?host={self.directory}"
 
-    def start(self) -> None:
-        """Start the server (again) on the same data, and wait until it takes connections."""
+    def start(self, *, durable: bool = False) -> None:
+        """Start the server (again) on the same data, and wait until it takes connections. Not
+        `durable` (the tests): no fsync, as nothing need survive a crash of the machine."""
         import psycopg
 
+        fast = () if durable else ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [str(self.bin / "postgres"), "-D", str(self.data), "-k", str(self.directory),
-                 "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                 "-c", "full_page_writes=off", "-c", "max_connections=200"],
+                 "-c", "listen_addresses=", *fast, "-c", "max_connections=200"],
                 stdout=log, stderr=subprocess.STDOUT, **self.user)  # type: ignore[call-overload]
         deadline = time.monotonic() + START_TIMEOUT
         while True:
