@@ -16,6 +16,7 @@ from triage_cli import __version__
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
 from triage_cli.cli_parts import conversation_ids as _conversation_ids
+from triage_cli.cli_parts import read_question, with_optional_values
 from triage_cli.cli_parts import ticket_ids as _ticket_ids
 from triage_cli.errors import TriageError, UsageError
 
@@ -484,27 +485,6 @@ def _checked_home(home: Path) -> Path:
 _warned: list[str] = []
 
 
-STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
-
-
-def read_question(words: list[str] | None) -> str:
-    """The question from the arguments, else from stdin when it is not a terminal. Bytes that
-    are not UTF-8 become U+FFFD and NULs are dropped; what is plainly not text is refused."""
-    if words:
-        return " ".join(words)
-    if sys.stdin is None or sys.stdin.isatty():
-        return ""
-    data = sys.stdin.buffer.read(STDIN_LIMIT_BYTES + 1)
-    if len(data) > STDIN_LIMIT_BYTES:
-        raise UsageError(f"stdin holds more than {STDIN_LIMIT_BYTES >> 20} MiB; pipe in only the customer's message")
-    text = data.decode("utf-8", errors="replace")
-    unreadable = text.count("\ufffd") + text.count("\x00")
-    if unreadable > max(8, len(text) // 20):
-        raise UsageError("stdin does not look like UTF-8 text (binary data, or another encoding?); "
-                         "pipe in the customer's message")
-    return text.replace("\x00", "")
-
-
 def _settings(provider: str | None, model: str | None, base_url: str | None) -> Settings:
     from triage_cli.config import load_settings
 
@@ -545,21 +525,6 @@ def _print_error(message: str, label: str = "error") -> None:
         sys.stderr.write(f"\x1b[{colour}m{label}:\x1b[0m {clean(message)}\n")
     else:
         sys.stderr.write(f"{label}: {clean(message)}\n")
-
-
-def with_optional_values(argv: list[str]) -> list[str]:
-    """`triage chat --resume` with no id means the latest conversation. Click options cannot
-    take an optional value, so a bare `--resume` gets `last` here."""
-    if not argv or argv[0] != "chat":
-        return argv
-    argv = list(argv)
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg in ("--resume", "-r") and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
-            argv.insert(i + 1, "last")
-            break
-    return argv
 
 
 def _refuse_repeated_order(argv: list[str]) -> None:
