@@ -299,7 +299,7 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False) -> None:
 
 @tickets_app.command("reopen", cls=_Command)
 def tickets_reopen(ticket_id: TicketArg) -> None:
-    """Open a closed ticket again (its closing note is kept)."""
+    """Open a closed ticket again, back in the queue (its closing note is kept)."""
     with _user_errors():
         from triage_cli.ui.tickets_view import reopen_ticket
 
@@ -313,7 +313,7 @@ def tickets_close(
                                                 show_default=False)] = None,
     force: ForceOpt = False,
 ) -> None:
-    """Close a ticket, with an optional note: one you hold, or nobody does (--force for another's)."""
+    """Close a ticket you hold or nobody holds (--force: another's), with an optional note."""
     with _user_errors():
         from triage_cli.ui.tickets_view import close_ticket
 
