@@ -134,3 +134,9 @@ def test_the_cli_works_the_queue_and_the_history_in_postgresql(run_triage, triag
 
     wrong = run_triage("tickets", env={**env, "TRIAGE_DATABASE_URL": "mysql://db/triage"})
     assert wrong.code == 2 and wrong.err.count("\n") == 1 and "must be a postgresql:// URL" in wrong.err
+
+
+def test_the_sqlite_default_never_loads_psycopg(run_triage):
+    shown = run_triage("tickets", "claim", env={"PYTHONPROFILEIMPORTTIME": "1"}, process=True)
+    assert shown.code == 2 and "no open ticket is free to claim" in shown.err
+    assert "| psycopg" not in shown.err  # the import log: psycopg is for database_url only
