@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers import OPEN_DATABASE, database_argument, run_at_once
+from pty_capture import run_in_pty, terminal_lines
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.store.tickets import QueueEmpty, TicketStore
@@ -141,3 +142,14 @@ def test_the_sqlite_default_never_loads_psycopg(run_triage):
     shown = run_triage("tickets", "claim", env={"PYTHONPROFILEIMPORTTIME": "1"}, process=True)
     assert shown.code == 2 and "no open ticket is free to claim" in shown.err
     assert not re.search(r"\|\s+psycopg", shown.err)  # the import log: psycopg is for database_url only
+
+
+def test_the_tickets_table_shows_who_holds_a_ticket_once_someone_does(triage_env):
+    store = TicketStore(Path(triage_env["TRIAGE_HOME"]))
+    file_tickets(store, 2)
+    store.claim("ann")
+    _, _, output = run_in_pty(["tickets"], {**triage_env, "NO_COLOR": "1"}, 24, 100)
+    screen = "\n".join(terminal_lines(output, 24, 100))
+    header = next(line for line in screen.splitlines() if "Holder" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:5] == ["Id", "Created", "Status", "Order", "Holder"]
+    assert "ann" in screen

@@ -30,16 +30,22 @@ def list_tickets(database: Database, *, status: str, as_json: bool, limit: int, 
         _print_table(status, tickets)
 
 
-# Kept longest first: id, status, order, summary; a narrow window drops created, then issue.
-_PRIORITY = {"id": 0, "status": 1, "order": 2, "summary": 3, "issue": 4, "created": 5}
+# Kept longest first: id, status, order, summary; a narrow window drops created, then issue, then
+# who holds the ticket (a column shown only when someone holds one of those listed).
+_PRIORITY = {"id": 0, "status": 1, "order": 2, "summary": 3, "holder": 4, "issue": 5, "created": 6}
 
 
 def _print_table(status: str, tickets: list[Ticket]) -> None:
     console = make_console()
-    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("issue", "summary")) for c in _COLUMNS]
+    held = any(ticket.assignee for ticket in tickets)
+    names = (*_COLUMNS[:4], "holder", *_COLUMNS[4:]) if held else _COLUMNS
+    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("issue", "summary")) for c in names]
     rows = []
     for ticket in tickets:
-        values = [Text(one_line(v)) for v in _row(ticket)]
+        cells = _row(ticket)
+        if held:
+            cells.insert(4, ticket.assignee or "")
+        values = [Text(one_line(v)) for v in cells]
         values[2].stylize("red" if ticket.status == "open" else "green")
         rows.append(values)
     title = f"{status.capitalize()} tickets" if status != "all" else "Tickets"
