@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from cli_runner import Result, run_in_process, run_process  # noqa: E402
 from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
+from postgres_server import PostgresServer, start_postgres  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 from serve_helpers import TEAM_TOKEN, environment, start_serve  # noqa: E402
 
@@ -111,3 +112,40 @@ def spawn_chat(triage_env):
     for child in children:
         if child.isalive():
             child.close(force=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server for the session (each pytest-xdist worker has its own)."""
+    server = start_postgres()
+    yield server
+    server.stop()
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer):
+    """The URL of a new, empty database on the session's server; the pool this process may
+    have opened for it is closed after the test."""
+    url = postgres.new_database()
+    yield url
+    if "triage_cli.store.postgres" in sys.modules:
+        from triage_cli.store.postgres import shared_database
+
+        shared_database(url).close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path):
+    """The state database on each backend: the SQLite file in a new data directory, and a new
+    database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        from triage_cli.store.database import SqliteDatabase
+
+        yield SqliteDatabase(tmp_path / "state")
+        return
+    from triage_cli.store.postgres import PostgresDatabase
+
+    db = PostgresDatabase(request.getfixturevalue("postgres_url"))
+    yield db
+    db.close()

@@ -63,10 +63,24 @@ def stored_conversation(home: Path, which: str = "last") -> dict:
     return json.loads(json.dumps(exported))  # the types JSON keeps (tuples become lists)
 
 
-def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> None:
+# For the code run_at_once runs: `DB` is the state database its argument names (a data
+# directory, or a PostgreSQL URL; see `database_argument`).
+OPEN_DATABASE = ("import sys; from pathlib import Path\n"
+                 "from triage_cli.store.database import open_database\n"
+                 "DB = open_database(Path(sys.argv[1]), sys.argv[1] if '://' in sys.argv[1] else None)\n")
+
+
+def database_argument(database) -> str:
+    """The argument that names `database` (the `database` fixture's) to OPEN_DATABASE."""
+    return getattr(database, "url", None) or str(database.home)
+
+
+def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) -> list[str]:
     """Run `python -c code argument` in `processes` processes at once; each must exit 0 (their
-    stderr is the assertion's message). Each process is waited for by its own handle."""
-    workers = [subprocess.Popen([sys.executable, "-c", code, argument], stderr=subprocess.PIPE)
-               for _ in range(processes)]
-    errors = [w.communicate(timeout=timeout)[1].decode() for w in workers]
-    assert [w.returncode for w in workers] == [0] * processes, errors
+    stderr is the assertion's message). Each process is waited for by its own handle; returns
+    what each printed."""
+    workers = [subprocess.Popen([sys.executable, "-c", code, argument], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(processes)]
+    outputs = [w.communicate(timeout=timeout) for w in workers]
+    assert [w.returncode for w in workers] == [0] * processes, [err.decode() for _, err in outputs]
+    return [out.decode() for out, _ in outputs]

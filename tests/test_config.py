@@ -197,3 +197,19 @@ def test_every_setting_knows_where_it_came_from(tmp_path):
     assert s.sources["base_url"] == "the provider preset" and s.sources["retries"] == "default"
     assert settings(tmp_path).sources["provider"] == "default"
     assert settings(tmp_path, env={"OPENAI_API_KEY": "k"}).sources["provider"] == "chosen by OPENAI_API_KEY"
+
+
+def test_database_url_and_agent_name_from_the_file_and_the_environment(tmp_path):
+    from triage_cli.config import load_store_settings, settings_with_sources
+
+    s = settings(tmp_path, config='database_url = "postgresql://sam:hunter22@db/triage"\nagent_name = "sam"\n')
+    assert (s.database_url, s.agent_name) == ("postgresql://sam:hunter22@db/triage", "sam")
+    assert "hunter22" not in repr(s)
+    shown = settings_with_sources(s, environ={"TRIAGE_CONFIG": str(tmp_path / "config.toml")})["settings"]
+    assert shown["database_url"]["value"] == "postgresql://sam:***@db/triage"
+    env = {"TRIAGE_CONFIG": str(tmp_path / "config.toml"), "TRIAGE_DATABASE_URL": "", "TRIAGE_AGENT_NAME": "ann"}
+    assert load_store_settings(env).agent_name == "ann"
+    unset = settings(tmp_path)  # an empty config file
+    assert unset.database_url is None and unset.agent_name  # the login name
+    with pytest.raises(ConfigError, match=r"^database_url \(TRIAGE_DATABASE_URL\) must be a postgresql:// URL"):
+        settings(tmp_path, env={"TRIAGE_DATABASE_URL": "sqlite:///x.db"})

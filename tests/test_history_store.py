@@ -150,8 +150,8 @@ def test_prune_spares_an_old_conversation_a_live_process_is_answering_in_and_del
     assert store.list() == []
 
 
-def test_a_partial_is_not_saved_over_a_finished_turn(tmp_path: Path):
-    store = SessionStore(tmp_path)
+def test_a_partial_is_not_saved_over_a_finished_turn(database):
+    store = SessionStore(database)
     handle = store.begin_turn(None, source="ask", provider="offline", model="",
                               question={"role": "user", "content": "q"})
     store.finish_turn(handle, complete=True, messages=[{"role": "assistant", "content": "full answer"}],

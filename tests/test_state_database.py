@@ -1,4 +1,5 @@
-"""The state database under TRIAGE_HOME: migrations, WAL, concurrent use, and the ticket store."""
+"""The state database under TRIAGE_HOME: migrations, WAL, concurrent use, and the ticket store
+(the store tests take the `database` fixture: they run on SQLite and on a real PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -45,10 +46,10 @@ def test_an_older_database_keeps_its_data_and_gains_the_missing_tables(tmp_path:
         db.close()
 
 
-def test_reconnecting_does_not_migrate_twice(tmp_path: Path):
-    TicketStore(tmp_path).open_ticket(RECORD, question="q", reply="r")
-    TicketStore(tmp_path).open_ticket(RECORD, question="q", reply="r")
-    assert [t.id for t in TicketStore(tmp_path).list("all")] == [2, 1]
+def test_reconnecting_does_not_migrate_twice(database):
+    TicketStore(database).open_ticket(RECORD, question="q", reply="r")
+    TicketStore(database).open_ticket(RECORD, question="q", reply="r")
+    assert [t.id for t in TicketStore(database).list("all")] == [2, 1]
 
 
 def test_a_database_from_a_newer_triage_is_refused_in_one_line(tmp_path: Path):
@@ -78,8 +79,8 @@ def test_processes_migrating_and_writing_at_once_all_succeed(tmp_path: Path):
     assert len(TicketStore(home).list("all")) == 80
 
 
-def test_tickets_open_list_get_and_close(tmp_path: Path):
-    store = TicketStore(tmp_path)
+def test_tickets_open_list_get_and_close(database):
+    store = TicketStore(database)
     first = store.open_ticket(RECORD, question="Where is A9999?", reply="No such order.")
     assert first.status == "open" and first.order_status == "not found" and first.created_at.endswith("+00:00")
     second = store.open_ticket(RECORD, question="again", reply="again")
@@ -91,9 +92,9 @@ def test_tickets_open_list_get_and_close(tmp_path: Path):
     assert store.get(first.id).question == "Where is A9999?"
 
 
-def test_unknown_ids_double_closes_and_bad_states_are_usage_errors(tmp_path: Path):
+def test_unknown_ids_double_closes_and_bad_states_are_usage_errors(database):
     # Typed errors with plain messages: the CLI adds "(see: …)" and names --status (issue 14).
-    store = TicketStore(tmp_path)
+    store = TicketStore(database)
     with pytest.raises(NotFound, match="^no ticket 4$") as missing:
         store.get(4)
     assert missing.value.kind == "ticket" and isinstance(missing.value, UsageError)
@@ -116,9 +117,9 @@ def test_anything_else_is_not_a_ticket_id(text: str):
         parse_ticket_id(text)
 
 
-def test_text_is_stored_with_bound_parameters(tmp_path: Path):
+def test_text_is_stored_with_bound_parameters(database):
     nasty = "A1'; DROP TABLE tickets;--"
-    store = TicketStore(tmp_path)
+    store = TicketStore(database)
     record = TriageRecord(order_id=nasty, issue=nasty, status=nasty, next_step="escalate", summary=nasty)
     ticket = store.open_ticket(record, question=nasty, reply=nasty)
     assert store.get(ticket.id).order_id == nasty and len(store.list("all")) == 1

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_at_once
+from helpers import OPEN_DATABASE, database_argument, run_at_once
 from scripted_server import answer, tools
 from triage_cli.config import load_settings
 from triage_cli.session.build import build_engine
@@ -32,8 +32,8 @@ LOST = TriageRecord(order_id="A1009", issue="lost parcel", status="lost", next_s
                     summary="A1009 is lost.")
 
 
-def test_a_later_escalation_in_the_same_conversation_updates_the_open_ticket(tmp_path: Path):
-    store = TicketStore(tmp_path)
+def test_a_later_escalation_in_the_same_conversation_updates_the_open_ticket(database):
+    store = TicketStore(database)
     first = store.open_ticket(LOST, question="A1009 where is it?", reply="lost", conversation_id=7)
     later = replace(LOST, summary="Still lost; customer asks when.")
     again = store.open_ticket(later, question="ok and when will it come?", reply="still lost", conversation_id=7)
@@ -53,17 +53,15 @@ def test_a_later_escalation_in_the_same_conversation_updates_the_open_ticket(tmp
     assert len(store.list("open")) == 4
 
 
-def test_escalations_at_once_in_one_conversation_still_share_one_ticket(tmp_path: Path):
-    code = (
-        "import sys; from pathlib import Path\n"
+def test_escalations_at_once_in_one_conversation_still_share_one_ticket(database):
+    code = OPEN_DATABASE + (
         "from triage_cli.engine.events import TriageRecord\n"
         "from triage_cli.store.tickets import TicketStore\n"
         "r = TriageRecord('A1009', 'lost parcel', 'lost', 'escalate', 's')\n"
-        "for i in range(10): TicketStore(Path(sys.argv[1])).open_ticket(r, question=f'q{i}', reply='r',"
-        " conversation_id=3)\n"
+        "for i in range(10): TicketStore(DB).open_ticket(r, question=f'q{i}', reply='r', conversation_id=3)\n"
     )
-    run_at_once(code, str(tmp_path), 3)
-    [ticket] = TicketStore(tmp_path).list("all")
+    run_at_once(code, database_argument(database), 3)
+    [ticket] = TicketStore(database).list("all")
     assert ticket.question.split("\n\n") == [f"q{i}" for i in range(10)]  # each question once
 
 

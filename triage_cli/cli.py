@@ -16,6 +16,7 @@ from triage_cli import __version__
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
 from triage_cli.cli_parts import conversation_ids as _conversation_ids
+from triage_cli.cli_parts import read_question, with_optional_values
 from triage_cli.cli_parts import ticket_ids as _ticket_ids
 from triage_cli.errors import TriageError, UsageError
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
 
     from triage_cli.config import Settings
+    from triage_cli.store.database import Database
 
 app = typer.Typer(
     name="triage",
@@ -307,6 +309,7 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
       triage tickets
       triage tickets --status all --json
       triage tickets show 3
+      triage tickets claim
       triage tickets close 3 --note "Refund approved"
     """
     if ctx.invoked_subcommand is None:
@@ -315,9 +318,14 @@ def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = F
         _options_belong_after(ctx)
 
 
+AssigneeOpt = Annotated[Optional[str], typer.Option("--assignee", "-a", metavar="NAME", show_default=False,
+                                                    help="Only the tickets this agent holds (or closed).")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Even if another agent holds it.")]
+
+
 @tickets_app.command("list", cls=_Command)
 def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
-                 server: ServerOpt = None) -> None:
+                 server: ServerOpt = None, assignee: AssigneeOpt = None) -> None:
     """List tickets, newest first."""
     with _user_errors():
         from triage_cli.store.tickets import TICKET_STATES
@@ -328,11 +336,11 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
         if remote is not None:
             from triage_cli.ui import server_views
 
-            server_views.list_tickets(remote, status=status, as_json=as_json, limit=limit)
+            server_views.list_tickets(remote, status=status, as_json=as_json, limit=limit, assignee=assignee)
             return
         from triage_cli.ui.tickets_view import list_tickets
 
-        list_tickets(_store_home(), status=status, as_json=as_json, limit=limit)
+        list_tickets(_store(), status=status, as_json=as_json, limit=limit, assignee=assignee)
 
 
 @tickets_app.command("show", cls=_Command)
@@ -347,16 +355,16 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerO
             return
         from triage_cli.ui.tickets_view import show_ticket
 
-        show_ticket(_store_home(), ticket_id, as_json=as_json)
+        show_ticket(_store(), ticket_id, as_json=as_json)
 
 
 @tickets_app.command("reopen", cls=_Command)
 def tickets_reopen(ticket_id: TicketArg) -> None:
-    """Open a closed ticket again (its closing note is kept)."""
+    """Open a closed ticket again, back in the queue (its closing note is kept)."""
     with _user_errors():
         from triage_cli.ui.tickets_view import reopen_ticket
 
-        reopen_ticket(_store_home(), ticket_id)
+        reopen_ticket(_store(), ticket_id)
 
 
 @tickets_app.command("close", cls=_Command)
@@ -365,18 +373,54 @@ def tickets_close(
     note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was done, kept with the ticket.",
                                                 show_default=False)] = None,
     server: ServerOpt = None,
+    force: ForceOpt = False,
 ) -> None:
-    """Close a ticket, with an optional note."""
+    """Close a ticket you hold or nobody holds (--force: another's), with an optional note."""
     with _user_errors():
         remote = _server(server)
         if remote is not None:
             from triage_cli.ui import server_views
 
-            server_views.close_ticket(remote, ticket_id, note=note)
+            server_views.close_ticket(remote, ticket_id, note=note, agent=_agent(), force=force)
             return
         from triage_cli.ui.tickets_view import close_ticket
 
-        close_ticket(_store_home(), ticket_id, note=note)
+        close_ticket(_store(), ticket_id, note=note, agent=_agent(), force=force)
+
+
+@tickets_app.command("claim", cls=_Command)
+def tickets_claim(
+    ticket_id: Annotated[Optional[str], typer.Argument(help="The ticket id; none: the oldest open one nobody holds.",
+                                                       metavar="[ID]", show_default=False,
+                                                       autocompletion=_ticket_ids)] = None,
+    server: ServerOpt = None,
+) -> None:
+    """Take a ticket to work on, as agent_name: no one else can claim it until you release it."""
+    with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.claim_ticket(remote, ticket_id, agent=_agent())
+            return
+        from triage_cli.ui.tickets_view import claim_ticket
+
+        claim_ticket(_store(), ticket_id, agent=_agent())
+
+
+@tickets_app.command("release", cls=_Command)
+def tickets_release(ticket_id: TicketArg, force: ForceOpt = False, server: ServerOpt = None) -> None:
+    """Put a ticket you hold back in the queue."""
+    with _user_errors():
+        remote = _server(server)
+        if remote is not None:
+            from triage_cli.ui import server_views
+
+            server_views.release_ticket(remote, ticket_id, agent=_agent(), force=force)
+            return
+        from triage_cli.ui.tickets_view import release_ticket
+
+        release_ticket(_store(), ticket_id, agent=_agent(), force=force)
 
 
 history_app = typer.Typer(
@@ -434,7 +478,7 @@ def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: H
             return
         from triage_cli.ui.history_view import list_conversations
 
-        list_conversations(_store_home(), limit=limit, order=order, as_json=as_json)
+        list_conversations(_store(), limit=limit, order=order, as_json=as_json)
 
 
 @history_app.command("show", cls=_Command)
@@ -449,7 +493,7 @@ def history_show(conversation_id: ConversationArg = None, server: ServerOpt = No
             return
         from triage_cli.ui.history_view import show_conversation
 
-        show_conversation(_store_home(), conversation_id)
+        show_conversation(_store(), conversation_id)
 
 
 @history_app.command("export", cls=_Command)
@@ -461,7 +505,7 @@ def history_export(
     with _user_errors():
         from triage_cli.ui.history_view import export_conversation
 
-        export_conversation(_store_home(), conversation_id, fmt=fmt)
+        export_conversation(_store(), conversation_id, fmt=fmt)
 
 
 @history_app.command("prune", cls=_Command)
@@ -481,7 +525,7 @@ def history_prune(
     with _user_errors():
         from triage_cli.ui.history_view import prune_conversations
 
-        code = prune_conversations(_store_home(), older_than, yes=yes, dry_run=dry_run)
+        code = prune_conversations(_store(), older_than, yes=yes, dry_run=dry_run)
     raise typer.Exit(code)
 
 
@@ -494,7 +538,7 @@ def history_delete(
     with _user_errors():
         from triage_cli.ui.history_view import delete_conversation
 
-        delete_conversation(_store_home(), conversation_id)
+        delete_conversation(_store(), conversation_id)
 
 
 def _options_belong_after(ctx: typer.Context) -> None:
@@ -519,11 +563,20 @@ def _no_model_flags(server: tuple[str, str | None] | None, *flags: str | None) -
                          "leave out --provider, --model and --base-url")
 
 
-def _store_home() -> Path:
-    """The data directory; the ticket commands need no model, so no provider is resolved."""
-    from triage_cli.config import load_home
+def _store() -> Database:
+    """The state database (SQLite under the data directory, or database_url's PostgreSQL); the
+    ticket and history commands need no model, so no provider is resolved."""
+    from triage_cli.config import load_store_settings
+    from triage_cli.store.database import open_database
 
-    return _checked_home(load_home())
+    found = load_store_settings()
+    return open_database(found.home if found.database_url else _checked_home(found.home), found.database_url)
+
+
+def _agent() -> str:
+    from triage_cli.config import load_store_settings
+
+    return load_store_settings().agent_name
 
 
 def _checked_home(home: Path) -> Path:
@@ -538,27 +591,6 @@ def _checked_home(home: Path) -> Path:
 
 
 _warned: list[str] = []
-
-
-STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
-
-
-def read_question(words: list[str] | None) -> str:
-    """The question from the arguments, else from stdin when it is not a terminal. Bytes that
-    are not UTF-8 become U+FFFD and NULs are dropped; what is plainly not text is refused."""
-    if words:
-        return " ".join(words)
-    if sys.stdin is None or sys.stdin.isatty():
-        return ""
-    data = sys.stdin.buffer.read(STDIN_LIMIT_BYTES + 1)
-    if len(data) > STDIN_LIMIT_BYTES:
-        raise UsageError(f"stdin holds more than {STDIN_LIMIT_BYTES >> 20} MiB; pipe in only the customer's message")
-    text = data.decode("utf-8", errors="replace")
-    unreadable = text.count("\ufffd") + text.count("\x00")
-    if unreadable > max(8, len(text) // 20):
-        raise UsageError("stdin does not look like UTF-8 text (binary data, or another encoding?); "
-                         "pipe in the customer's message")
-    return text.replace("\x00", "")
 
 
 def _settings(provider: str | None, model: str | None, base_url: str | None) -> Settings:
@@ -601,21 +633,6 @@ def _print_error(message: str, label: str = "error") -> None:
         sys.stderr.write(f"\x1b[{colour}m{label}:\x1b[0m {clean(message)}\n")
     else:
         sys.stderr.write(f"{label}: {clean(message)}\n")
-
-
-def with_optional_values(argv: list[str]) -> list[str]:
-    """`triage chat --resume` with no id means the latest conversation. Click options cannot
-    take an optional value, so a bare `--resume` gets `last` here."""
-    if not argv or argv[0] != "chat":
-        return argv
-    argv = list(argv)
-    for i, arg in enumerate(argv):
-        if arg == "--":
-            break
-        if arg in ("--resume", "-r") and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
-            argv.insert(i + 1, "last")
-            break
-    return argv
 
 
 def _refuse_repeated_order(argv: list[str]) -> None:

@@ -1,11 +1,15 @@
-"""What the command line hands to typer: help that shows what a user types, and shell completion
-of stored ids. Kept apart from cli.py's commands; nothing here imports more than typer does."""
+"""What the command line hands to typer: help that shows what a user types, shell completion of
+stored ids, and the argv and stdin a command reads. Kept apart from cli.py's commands; nothing
+here imports more than typer does."""
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from triage_cli.errors import UsageError
 
 if TYPE_CHECKING:
     from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
@@ -72,3 +76,39 @@ def ticket_ids(incomplete: str) -> list[str]:
 
 def conversation_ids(incomplete: str) -> list[str]:
     return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
+
+
+STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
+
+
+def read_question(words: list[str] | None) -> str:
+    """The question from the arguments, else from stdin when it is not a terminal. Bytes that
+    are not UTF-8 become U+FFFD and NULs are dropped; what is plainly not text is refused."""
+    if words:
+        return " ".join(words)
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    data = sys.stdin.buffer.read(STDIN_LIMIT_BYTES + 1)
+    if len(data) > STDIN_LIMIT_BYTES:
+        raise UsageError(f"stdin holds more than {STDIN_LIMIT_BYTES >> 20} MiB; pipe in only the customer's message")
+    text = data.decode("utf-8", errors="replace")
+    unreadable = text.count("\ufffd") + text.count("\x00")
+    if unreadable > max(8, len(text) // 20):
+        raise UsageError("stdin does not look like UTF-8 text (binary data, or another encoding?); "
+                         "pipe in the customer's message")
+    return text.replace("\x00", "")
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """`triage chat --resume` with no id means the latest conversation. Click options cannot
+    take an optional value, so a bare `--resume` gets `last` here."""
+    if not argv or argv[0] != "chat":
+        return argv
+    argv = list(argv)
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg in ("--resume", "-r") and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            argv.insert(i + 1, "last")
+            break
+    return argv

@@ -7,14 +7,15 @@ layer that chose the provider belongs to some other provider and gives way to th
 
 from __future__ import annotations
 
+import getpass
 import math
 import re
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
@@ -38,6 +39,8 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "tool_rounds": (str, '"auto", "stream" or "plain"'),
     "order_id_pattern": (str, "a regular expression"),
     "server_url": (str, "a URL"),
+    "database_url": (str, "a postgresql:// URL"),
+    "agent_name": (str, "a name"),
     "providers": (dict, "a table of provider tables"),
     # `triage serve` (read by load_server_settings)
     "host": (str, "a host name or address"),
@@ -68,6 +71,8 @@ _ENV_KEYS = {
     "TRIAGE_SERVER_TOKEN": "server_token",
     "TRIAGE_CORS_ORIGINS": "cors_origins",
     "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
+    "TRIAGE_DATABASE_URL": "database_url",
+    "TRIAGE_AGENT_NAME": "agent_name",
 }
 
 FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
@@ -98,6 +103,8 @@ class Settings:
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
     order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN  # what one order id looks like (order_ids.py)
+    database_url: str | None = field(default=None, repr=False)  # PostgreSQL for a team; None: SQLite in home
+    agent_name: str = ""  # who claims and closes tickets; load_settings fills in the login name
     # Where each setting came from, for messages and `triage config`: "default", "FILE, line N",
     # an environment variable's name, a flag such as "--model", or "the provider preset".
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -134,13 +141,7 @@ def load_settings(
     ]
     _split_model_prefixes(layers, tables)
 
-    def top(key: str) -> tuple[int, Any]:
-        """(layer number, value) of the highest layer setting `key`; layer 0 means unset."""
-        for number in range(len(layers), 0, -1):
-            if key in layers[number - 1]:
-                return number, layers[number - 1][key]
-        return 0, None
-
+    top = _top(layers)
     provider_layer, provider_name = top("provider")
     if provider_name is None:
         # An explicit endpoint with no provider is a custom one: an OpenAI key must never be
@@ -167,8 +168,8 @@ def load_settings(
 
     sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
                                             "max_rounds", "retries", "home", "orders_db", "structured_output",
-                                            "order_id_pattern")}
-    home = Path(str(top("home")[1] or _default_home())).expanduser()
+                                            "order_id_pattern", "database_url", "agent_name")}
+    store = _store_settings(top, config_path)
     orders_db = top("orders_db")[1]
     table = tables.get(chosen.name) or {}
     structured_output, sources["structured_output"] = _mode(
@@ -180,7 +181,7 @@ def load_settings(
         tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1, config_path=config_path),
         max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1, maximum=50, config_path=config_path),
         retries=_number(top("retries"), "retries", int, minimum=0, maximum=10, config_path=config_path),
-        home=home,
+        **store._asdict(),
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
         secrets=_secrets(env, tables, file_values.get("server_token")),
@@ -228,12 +229,18 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
         "tool_rounds": settings.tool_rounds,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
         "order_id_pattern": settings.order_id_pattern.pattern,
+        "database_url": _safe_url(settings.database_url) if settings.database_url else None,
+        "agent_name": settings.agent_name,
     }
     if settings.offline:
         values.pop("model"), values.pop("base_url")
     rows = {key: {"value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()}
     if settings.orders_db is None:
         rows["orders_db"]["value"] = f"{settings.home / 'orders.sqlite'} (the demo orders)"
+    if settings.database_url is None:
+        rows["database_url"]["value"] = f"{settings.home / 'triage.sqlite'} (SQLite)"
+    if settings.sources.get("agent_name", "default") == "default":
+        rows["agent_name"]["source"] = "the login name"
     if settings.key_env:
         key_set = settings.api_key not in (None, "", "not-needed")
         rows["api_key"] = {"value": "set" if key_set else "not set",
@@ -295,10 +302,56 @@ def load_server_settings(flags: Mapping[str, Any] | None = None, *,
 
 def load_home(environ: Mapping[str, str] | None = None) -> Path:
     """Only the data directory (for commands that need no model, like `triage tickets`)."""
+    return load_store_settings(environ).home
+
+
+class StoreSettings(NamedTuple):
+    home: Path
+    database_url: str | None
+    agent_name: str
+
+
+def load_store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
+    """Only where the state is kept and who the agent is (`home`, `database_url`, `agent_name`),
+    for the commands that need no model (`triage tickets`, `triage history`)."""
     env = os.environ if environ is None else environ
-    _, file_values = _read_config_file(env)
-    value = env.get("TRIAGE_HOME") or file_values.get("home")
-    return Path(str(value or _default_home())).expanduser()
+    config_path, file_values = _read_config_file(env)
+    file_values.pop("providers", None)
+    layers = [file_values, {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""}]
+    return _store_settings(_top(layers), config_path)
+
+
+def _top(layers: list[dict[str, Any]]) -> Callable[[str], tuple[int, Any]]:
+    def top(key: str) -> tuple[int, Any]:
+        """(layer number, value) of the highest layer setting `key`; layer 0 means unset."""
+        for number in range(len(layers), 0, -1):
+            if key in layers[number - 1]:
+                return number, layers[number - 1][key]
+        return 0, None
+
+    return top
+
+
+def _store_settings(top: Callable[[str], tuple[int, Any]], config_path: Path | None) -> StoreSettings:
+    layer, url = top("database_url")
+    url = str(url).strip() if url else None
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(f"database_url ({_source(layer, 'database_url', config_path)}) must be a postgresql:// URL, "
+                          f"got '{_safe_url(url)[:60]}'")
+    name = str(top("agent_name")[1] or "").strip() or _login_name()
+    return StoreSettings(Path(str(top("home")[1] or _default_home())).expanduser(), url or None, name)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER variable and no passwd entry (a bare container)
+        return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "agent"
+
+
+def _safe_url(url: str) -> str:
+    """A URL as it may be shown: any password replaced."""
+    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:

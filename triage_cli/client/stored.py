@@ -75,17 +75,19 @@ async def ticket(client: ServerClient, ticket_id: int) -> Ticket:
     return stored_ticket(await client.get(f"/v1/tickets/{ticket_id}"))
 
 
-async def close(client: ServerClient, ticket_id: int, note: str | None) -> Ticket:
-    return stored_ticket(await client.post(f"/v1/tickets/{ticket_id}/close", {"note": note}))
+async def close(client: ServerClient, ticket_id: int, note: str | None, *, agent: str | None = None,
+                force: bool = False) -> Ticket:
+    body = {"note": note, "agent": agent, "force": force}
+    return stored_ticket(await client.post(f"/v1/tickets/{ticket_id}/close", body))
 
 
-async def claim(client: ServerClient, ticket_id: int | None = None) -> Ticket:
-    """The given ticket, or the oldest open one nobody holds (issue 19's queue route)."""
-    return stored_ticket(await client.post("/v1/tickets/claim", {} if ticket_id is None else {"id": ticket_id}))
+async def claim(client: ServerClient, agent: str, ticket_id: int | None = None) -> Ticket:
+    """The given ticket, or the oldest open one nobody holds."""
+    return stored_ticket(await client.post("/v1/tickets/claim", {"ticket_id": ticket_id, "agent": agent}))
 
 
-async def release(client: ServerClient, ticket_id: int) -> Ticket:
-    return stored_ticket(await client.post(f"/v1/tickets/{ticket_id}/release"))
+async def release(client: ServerClient, ticket_id: int, agent: str, *, force: bool = False) -> Ticket:
+    return stored_ticket(await client.post(f"/v1/tickets/{ticket_id}/release", {"agent": agent, "force": force}))
 
 
 def stored_ticket(data: dict[str, Any]) -> Ticket:

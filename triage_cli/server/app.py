@@ -25,11 +25,12 @@ from triage_cli.server.guard import Guard, RequestLog, error_response
 from triage_cli.server.limits import Slot, TurnGate
 from triage_cli.server.page import add_page
 from triage_cli.server.problems import ApiError, from_triage_error
-from triage_cli.server.requests import TurnRequest, json_body, optional_text, turn_request
+from triage_cli.server.requests import TurnRequest, json_body, turn_request
 from triage_cli.server.stream import TurnStream
+from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
-from triage_cli.store.tickets import TicketStore, parse_ticket_id
+from triage_cli.store.database import open_database
 from triage_cli.ui.machine_output import JsonReport
 
 SHUTTING_DOWN = ApiError(503, "shutdown", "the server is shutting down")
@@ -95,7 +96,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     else:
         app.add_middleware(Guard, token=server.token)
     app.add_middleware(RequestLog)
-    home = settings.home
+    database = open_database(settings.home, settings.database_url)
 
     @app.post("/v1/chat/stream", summary="Answer one turn, streamed as Server-Sent Events")
     async def chat_stream(request: Request) -> Response:
@@ -126,39 +127,26 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     @app.get("/v1/conversations", summary="Stored conversations, the most recently active first")
     async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
         about = None if not order else order_flag(order, "order", settings.order_id_pattern)
-        found = await asyncio.to_thread(SessionStore(home).list, limit=limit, order_id=about)
+        found = await asyncio.to_thread(SessionStore(database).list, limit=limit, order_id=about)
         return {"conversations": [c.to_dict(messages=False) for c in found]}
 
     @app.get("/v1/conversations/{conversation_id}", summary="One conversation: its turns, states, records, usage")
     async def conversation(conversation_id: str) -> dict[str, Any]:
-        store = SessionStore(home)
+        store = SessionStore(database)
         stored = await asyncio.to_thread(lambda: store.get(store.resolve(conversation_id)))
         return stored.to_dict()
 
-    @app.get("/v1/tickets", summary="The escalation queue, newest first")
-    async def tickets(status: str = "open", limit: int = Query(50, ge=1, le=1000)) -> dict[str, Any]:
-        found = await asyncio.to_thread(TicketStore(home).list, status.strip().lower(), limit)
-        return {"tickets": [t.to_dict() for t in found]}
-
-    @app.get("/v1/tickets/{ticket_id}", summary="One ticket")
-    async def ticket(ticket_id: str) -> dict[str, Any]:
-        return (await asyncio.to_thread(TicketStore(home).get, parse_ticket_id(ticket_id))).to_dict()
-
-    @app.post("/v1/tickets/{ticket_id}/close", summary="Close a ticket, with an optional note")
-    async def close_ticket(ticket_id: str, request: Request) -> dict[str, Any]:
-        number = parse_ticket_id(ticket_id)
-        note = optional_text(await json_body(request, optional=True), "note")
-        return (await asyncio.to_thread(TicketStore(home).close, number, note)).to_dict()
+    app.include_router(ticket_routes(database))
 
     @app.get("/healthz", summary="Whether the server and its database answer")
     async def healthz() -> dict[str, Any]:
         try:
-            await asyncio.to_thread(SessionStore(home).list, limit=1)
-            database = True
+            await asyncio.to_thread(SessionStore(database).list, limit=1)
+            reachable = True
         except TriageError:
-            database = False
-        return {"ok": database, "version": __version__, "provider": settings.provider, "model": settings.model,
-                "database": database}
+            reachable = False
+        return {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
+                "database": reachable}
 
     add_page(app)
     return app

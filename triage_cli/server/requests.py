@@ -79,6 +79,13 @@ def optional_text(body: dict[str, Any], key: str) -> str | None:
     return value
 
 
+def optional_flag(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise _wrong(key, "true or false", value)
+    return value
+
+
 def _wrong(key: str, expected: str, value: object) -> ApiError:
     names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "an array", dict: "an object"}
     got = "missing" if value is None else f"got {names.get(type(value), type(value).__name__)}"

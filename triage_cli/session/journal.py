@@ -7,8 +7,9 @@ dropped stream, an error, a crash in triage) is stored as interrupted, never as 
 store cannot be written, the answer still arrives, with a notice saying it was not saved.
 
 Every store call runs in a thread (`asyncio.to_thread`), one at a time per turn: the event loop
-never waits on SQLite, so a locked database (another process writing, up to its busy timeout)
-delays this turn's writes, not the other streams a server runs on the same loop.
+never waits on the database, so a locked SQLite file (another process writing, up to its busy
+timeout) or an unreachable PostgreSQL (up to its pool's timeout) delays this turn's writes, not
+the other streams a server runs on the same loop.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from triage_cli.errors import StoreError
 from triage_cli.nested import map_strings
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.session.escalation import filing_escalations
+from triage_cli.store.database import open_database
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
@@ -62,7 +64,7 @@ class Journal:
 
     @classmethod
     def for_settings(cls, settings: Settings, source: str) -> Journal:
-        journal = cls(SessionStore(settings.home), source=source, provider="", model="")
+        journal = cls(SessionStore(open_database(settings.home, settings.database_url)), source=source, provider="", model="")
         journal.use(settings)
         return journal
 
@@ -113,7 +115,7 @@ class Journal:
                 async for event in events:
                     yield event
             return
-        events = filing_escalations(events, TicketStore(self.store.home), question.get("content") or "",
+        events = filing_escalations(events, TicketStore(self.store.database), question.get("content") or "",
                                     redact=self.redact, conversation_id=self.conversation_id)
         seen = TurnSummary()
         saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))

@@ -1,5 +1,11 @@
-"""triage's own state database under TRIAGE_HOME: one SQLite file, WAL, a busy timeout and
-versioned schema migrations (PRAGMA user_version), so several processes can share it."""
+"""triage's state database: by default one SQLite file under TRIAGE_HOME (WAL, a busy timeout,
+the schema version in PRAGMA user_version), so several processes can share it; or, with
+`database_url`, a PostgreSQL database a team shares (store/postgres.py). One set of versioned
+migrations serves both; store/dialect.py holds what differs between them.
+
+The stores take a `Database` and ask it for a connection per operation (`opened`) or for a write
+transaction (`transaction`); a long-lived process (the server) holds one Database for its life.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,14 @@ import os
 import re
 import sqlite3
 import stat
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from triage_cli.errors import StoreError
+from triage_cli.store.dialect import Connection
 
 DATABASE_NAME = "triage.sqlite"
 BUSY_TIMEOUT_MS = 5000
@@ -93,7 +101,83 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tickets ADD COLUMN updated_at TEXT",  # ISO 8601, UTC; NULL until updated
         "CREATE INDEX tickets_by_conversation ON tickets (conversation_id, status)",
     ),
+    (
+        # The queue (store/tickets.py): who holds an open ticket, and since when. NULL: nobody.
+        "ALTER TABLE tickets ADD COLUMN assignee TEXT",
+        "ALTER TABLE tickets ADD COLUMN claimed_at TEXT",  # ISO 8601, UTC
+        "CREATE INDEX tickets_by_assignee ON tickets (assignee, status, id)",
+    ),
 )
+
+
+class Database(ABC):
+    """Where the stores keep their rows. Every error of the backend inside `opened` or
+    `transaction` becomes a StoreError naming `what` failed."""
+
+    @abstractmethod
+    def opened(self, what: str) -> AbstractContextManager[Connection]:
+        """A connection for one operation, given back after it."""
+
+    @abstractmethod
+    def transaction(self, what: str) -> AbstractContextManager[Connection]:
+        """One write transaction that no other writer interleaves with (BEGIN IMMEDIATE on SQLite;
+        a transaction-level advisory lock on PostgreSQL)."""
+
+    @abstractmethod
+    def claiming(self, what: str) -> AbstractContextManager[Connection]:
+        """A write transaction for claiming queue rows: on PostgreSQL it takes only the rows it
+        locks (`Connection.skip_locked`), so claimers run side by side."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the data is, for messages (a PostgreSQL URL without its password)."""
+
+    def close(self) -> None:
+        """Give back what the database holds (a connection pool); it can be used again after."""
+
+
+class SqliteDatabase(Database):
+    """The SQLite file under `home`: each operation opens and closes its own connection, so a
+    long REPL session never holds the file and other processes can write."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    @contextmanager
+    def opened(self, what: str) -> Iterator[Connection]:
+        with opened(self.home, what) as db:
+            yield Connection(db, postgres=False)
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[Connection]:
+        with transaction(self.home, what) as db:
+            yield Connection(db, postgres=False)
+
+    claiming = transaction
+
+    def describe(self) -> str:
+        return str(self.home / DATABASE_NAME)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SqliteDatabase) and other.home == self.home
+
+    def __hash__(self) -> int:
+        return hash(self.home)
+
+
+def open_database(home: Path, url: str | None = None) -> Database:
+    """The state database: PostgreSQL at `url` when one is given (one pool per URL in this
+    process, shared by every store), else the SQLite file under `home`."""
+    if not url:
+        return SqliteDatabase(home)
+    from triage_cli.store.postgres import shared_database
+
+    return shared_database(url)
+
+
+def as_database(target: Database | Path) -> Database:
+    """A store's argument: a Database, or a data directory meaning its SQLite file."""
+    return target if isinstance(target, Database) else SqliteDatabase(target)
 
 
 def connect(home: Path) -> sqlite3.Connection:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -20,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from triage_cli.errors import InvalidValue, NotFound, StoreError
-from triage_cli.store.database import iso, now, opened, parse_row_id, transaction
+from triage_cli.store.database import Database, as_database, iso, now, parse_row_id
+from triage_cli.store.dialect import Connection
 from triage_cli.transcript import interrupted_reply
 
 LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
 PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
+READ_BATCH = 200  # conversations read per query
 _ANSWERING: set[int] = set()  # turn ids this process is answering now
 
 
@@ -118,17 +119,18 @@ class TurnHandle:
 
 
 class SessionStore:
-    """Conversations in the state database under `home`. Each call opens and closes its own
-    connection, so a long REPL session never holds the database and other processes can write."""
+    """Conversations in the state database (a data directory means its SQLite file). Each call
+    takes a connection for itself only, so a long REPL session never holds the database and
+    other processes can write."""
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
+    def __init__(self, database: Database | Path) -> None:
+        self.database = as_database(database)
 
-    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
-        return opened(self.home, "the conversation store")
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return self.database.opened("the conversation store")
 
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return transaction(self.home, "the conversation store")
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return self.database.transaction("the conversation store")
 
     # writing -----------------------------------------------------------------------------------
 
@@ -140,21 +142,20 @@ class SessionStore:
         text = question.get("content") or ""
         with self._transaction() as db:
             if conversation_id is None:
-                conversation_id = db.execute(
+                conversation_id = db.insert(
                     "INSERT INTO conversations (created_at, updated_at, source, provider, model, title)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
                     (moment, moment, source, provider, model, " ".join(text.split())[:200]),
-                ).lastrowid
+                )
             elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
                 raise ConversationGone(f"conversation {conversation_id} was deleted (pruned)")
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
                                 (conversation_id,)).fetchone()[0]
-            turn_id = db.execute(
+            turn_id = db.insert(
                 "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
-            ).lastrowid
-            assert conversation_id is not None and turn_id is not None
+            )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
@@ -163,8 +164,8 @@ class SessionStore:
         return TurnHandle(conversation_id, turn_id, number)
 
     @staticmethod
-    def _add_orders(db: sqlite3.Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
-        db.executemany("INSERT OR IGNORE INTO conversation_orders (conversation_id, order_id) VALUES (?, ?)",
+    def _add_orders(db: Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
+        db.executemany("INSERT INTO conversation_orders (conversation_id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        [(conversation_id, order_id) for order_id in order_ids])
 
     def save_partial(self, turn: TurnHandle, partial: str) -> None:
@@ -242,7 +243,7 @@ class SessionStore:
             params.append(limit)
         with self._connection() as db:
             rows = db.execute(sql, params).fetchall()
-            return [self._conversation(db, row, messages=False) for row in rows]
+            return _read_conversations(db, rows, messages=False)
 
     def get(self, conversation_id: int) -> StoredConversation:
         with self._connection() as db:
@@ -268,30 +269,51 @@ class SessionStore:
         return conversation_id
 
     @staticmethod
-    def _conversation(db: sqlite3.Connection, row: sqlite3.Row, *, messages: bool) -> StoredConversation:
-        orders = tuple(r[0] for r in db.execute(
-            "SELECT order_id FROM conversation_orders WHERE conversation_id = ? ORDER BY order_id", (row["id"],)))
-        turns = []
-        for t in db.execute("SELECT * FROM turns WHERE conversation_id = ? ORDER BY number", (row["id"],)).fetchall():
-            stored = ()
-            if messages:
-                stored = tuple(json.loads(m[0]) for m in db.execute(
-                    "SELECT message FROM messages WHERE turn_id = ? ORDER BY position", (t["id"],)))
-            state = t["state"]
-            if state == "running" and not _still_answering(t["process"], t["started_at"], t["id"]):
-                state = "interrupted"  # its process was killed mid-answer
-            turns.append(StoredTurn(
-                number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
-                provider=t["provider"], model=t["model"], question=t["question"], partial=t["partial"],
-                tool_calls=tuple(json.loads(t["tool_calls"])), record=_loads(t["record"]), usage=_loads(t["usage"]),
-                error=t["error"] or ("the process ended mid-answer" if t["state"] == "running" and state != "running"
-                                     else None),
-                messages=stored,
-            ))
-        return StoredConversation(
-            id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"], source=row["source"],
-            provider=row["provider"], model=row["model"], title=row["title"], order_ids=orders, turns=tuple(turns),
-        )
+    def _conversation(db: Connection, row: Any, *, messages: bool) -> StoredConversation:
+        return _read_conversations(db, [row], messages=messages)[0]
+
+
+def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool) -> list[StoredConversation]:
+    """The conversations of `rows` with their orders and turns, read in a query or two for
+    all of them (a round trip to a database server costs more than the query), a batch at a time
+    (SQLite takes at most 32,766 parameters a statement)."""
+    if len(rows) > READ_BATCH:
+        return [c for start in range(0, len(rows), READ_BATCH)
+                for c in _read_conversations(db, rows[start:start + READ_BATCH], messages=messages)]
+    if not rows:
+        return []
+    ids = [row["id"] for row in rows]
+    among = f"IN ({','.join('?' * len(ids))})"
+    orders: dict[int, list[str]] = {}
+    for r in db.execute(f"SELECT conversation_id, order_id FROM conversation_orders WHERE conversation_id {among}"
+                        " ORDER BY order_id", ids):
+        orders.setdefault(r[0], []).append(r[1])
+    turn_rows = db.execute(f"SELECT * FROM turns WHERE conversation_id {among} ORDER BY conversation_id, number",
+                           ids).fetchall()
+    stored: dict[int, list[dict[str, Any]]] = {}
+    if messages and turn_rows:
+        turn_ids = [t["id"] for t in turn_rows]
+        for m in db.execute(f"SELECT turn_id, message FROM messages WHERE turn_id IN ({','.join('?' * len(turn_ids))})"
+                            " ORDER BY turn_id, position", turn_ids):
+            stored.setdefault(m[0], []).append(json.loads(m[1]))
+    turns: dict[int, list[StoredTurn]] = {}
+    for t in turn_rows:
+        state = t["state"]
+        if state == "running" and not _still_answering(t["process"], t["started_at"], t["id"]):
+            state = "interrupted"  # its process was killed mid-answer
+        turns.setdefault(t["conversation_id"], []).append(StoredTurn(
+            number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
+            provider=t["provider"], model=t["model"], question=t["question"], partial=t["partial"],
+            tool_calls=tuple(json.loads(t["tool_calls"])), record=_loads(t["record"]), usage=_loads(t["usage"]),
+            error=t["error"] or ("the process ended mid-answer" if t["state"] == "running" and state != "running"
+                                 else None),
+            messages=tuple(stored.get(t["id"], ())),
+        ))
+    return [StoredConversation(
+        id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"], source=row["source"],
+        provider=row["provider"], model=row["model"], title=row["title"], order_ids=tuple(orders.get(row["id"], ())),
+        turns=tuple(turns.get(row["id"], ())),
+    ) for row in rows]
 
 
 def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,18 +1,24 @@
 """The escalation queue: one open ticket per escalated conversation and order, worked through by
-a person. A later escalation about the same order in the same conversation updates that ticket."""
+a person. A later escalation about the same order in the same conversation updates that ticket.
+
+A team works the queue by claiming: `claim` gives an agent the ticket they name, or the oldest
+open one nobody holds, atomically (two agents never get the same ticket); `release` puts it
+back; `close` is for its holder (anyone may close a ticket nobody holds), or forced.
+"""
 
 from __future__ import annotations
 
-import sqlite3
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from triage_cli.errors import InvalidValue, NotFound
-from triage_cli.store.database import now, opened, parse_row_id, transaction
+from triage_cli.store.database import Database, as_database, now, parse_row_id
+from triage_cli.store.dialect import Connection
 
 TICKET_STATES = ("open", "closed", "all")
+WHAT = "the ticket database"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class Ticket:
     note: str | None
     conversation_id: int | None = None  # the conversation that escalated, when there was one
     updated_at: str | None = None  # when a later escalation last updated it
+    assignee: str | None = None  # the agent holding it (claimed), None while nobody does
+    claimed_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,15 +57,19 @@ class Escalation(Protocol):
     def summary(self) -> str: ...
 
 
+class QueueEmpty(NotFound):
+    """No open ticket is free to claim."""
+
+
 class TicketStore:
-    """Tickets in the state database under `home`; each call opens and closes its connection,
-    so a long REPL session never holds the database."""
+    """Tickets in the state database (a data directory means its SQLite file); each call takes a
+    connection for itself only, so a long REPL session never holds the database."""
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
+    def __init__(self, database: Database | Path) -> None:
+        self.database = as_database(database)
 
-    def _connection(self) -> AbstractContextManager[sqlite3.Connection]:
-        return opened(self.home, "the ticket database")
+    def _connection(self) -> AbstractContextManager[Connection]:
+        return self.database.opened(WHAT)
 
     def open_ticket(self, record: Escalation, *, question: str, reply: str,
                     conversation_id: int | None = None) -> Ticket:
@@ -66,11 +78,11 @@ class TicketStore:
         status and latest reply, and the question added to the customer's messages."""
         # Looking for the open ticket and filing a new one are one write transaction, so two
         # answers at once cannot both file; without a conversation a single INSERT needs none.
-        with (opened if conversation_id is None else transaction)(self.home, "the ticket database") as db:
+        with (self.database.opened if conversation_id is None else self.database.transaction)(WHAT) as db:
             if conversation_id is not None:
                 row = db.execute(
                     "SELECT id, question FROM tickets WHERE conversation_id = ? AND status = 'open'"
-                    " AND COALESCE(order_id, '') = COALESCE(?, '') COLLATE NOCASE ORDER BY id DESC LIMIT 1",
+                    " AND UPPER(COALESCE(order_id, '')) = UPPER(COALESCE(?, '')) ORDER BY id DESC LIMIT 1",
                     (conversation_id, record.order_id),
                 ).fetchone()
                 if row is not None:
@@ -82,24 +94,31 @@ class TicketStore:
                         (record.issue, record.status, record.summary, asked, reply, now(), row["id"]),
                     )
                     return self._get(db, row["id"])
-            cursor = db.execute(
+            ticket_id = db.insert(
                 "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply,"
                 " conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (now(), record.order_id, record.issue, record.status, record.summary, question, reply,
                  conversation_id),
             )
-            return self._get(db, cursor.lastrowid or 0)
+            return self._get(db, ticket_id)
 
-    def list(self, status: str = "open", limit: int | None = None) -> list[Ticket]:
-        """Tickets, newest first; `status` is open, closed or all."""
+    def list(self, status: str = "open", limit: int | None = None, *, assignee: str | None = None) -> list[Ticket]:
+        """Tickets, newest first; `status` is open, closed or all; `assignee`, when given, keeps
+        the tickets that agent holds (or, for the open ones, held last)."""
         if status not in TICKET_STATES:
             raise InvalidValue(f"ticket status must be one of {', '.join(TICKET_STATES)}, got '{status}'")
-        where = "" if status == "all" else "WHERE status = ?"
-        params: tuple[Any, ...] = () if status == "all" else (status,)
+        conditions, params = [], list[Any]()
+        if status != "all":
+            conditions.append("status = ?")
+            params.append(status)
+        if assignee is not None:
+            conditions.append("assignee = ?")
+            params.append(assignee)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         sql = f"SELECT * FROM tickets {where} ORDER BY id DESC"
         if limit is not None:
             sql += " LIMIT ?"
-            params += (limit,)
+            params.append(limit)
         with self._connection() as db:
             return [Ticket(**dict(row)) for row in db.execute(sql, params)]
 
@@ -116,29 +135,67 @@ class TicketStore:
             rows = db.execute(f"SELECT id, status FROM tickets WHERE id IN ({','.join('?' * len(ids))})", ids)
             return {int(row[0]): str(row[1]) for row in rows}
 
-    def close(self, ticket_id: int, note: str | None = None) -> Ticket:
-        with self._connection() as db:
-            ticket = self._get(db, ticket_id)
+    def claim(self, agent: str, ticket_id: int | None = None) -> Ticket:
+        """Give `agent` the ticket `ticket_id`, or the oldest open one nobody holds. A ticket
+        the agent already holds is theirs again; one another agent holds is refused."""
+        with self.database.claiming(WHAT) as db:
+            if ticket_id is None:
+                row = db.execute("SELECT id FROM tickets WHERE status = 'open' AND assignee IS NULL"
+                                 f" ORDER BY id LIMIT 1{db.skip_locked}").fetchone()
+                if row is None:
+                    raise QueueEmpty("no open ticket is free to claim", kind="ticket")
+                ticket = self._get(db, int(row[0]))
+            else:
+                ticket = self._get(db, ticket_id, lock=True)
+                if ticket.status == "closed":
+                    raise InvalidValue(f"ticket {ticket_id} is closed")
+                if ticket.assignee == agent:
+                    return ticket
+                if ticket.assignee is not None:
+                    raise InvalidValue(f"ticket {ticket_id} is held by {ticket.assignee}{_since(ticket.claimed_at)}")
+            db.execute("UPDATE tickets SET assignee = ?, claimed_at = ? WHERE id = ?", (agent, now(), ticket.id))
+            return self._get(db, ticket.id)
+
+    def release(self, ticket_id: int, agent: str, *, force: bool = False) -> Ticket:
+        """Put a ticket `agent` holds back in the queue (any holder's, with `force`)."""
+        with self.database.claiming(WHAT) as db:
+            ticket = self._get(db, ticket_id, lock=True)
+            if ticket.assignee is None:
+                raise InvalidValue(f"ticket {ticket_id} is not claimed by anyone")
+            _check_holder(ticket, agent, force, "release")
+            db.execute("UPDATE tickets SET assignee = NULL, claimed_at = NULL WHERE id = ?", (ticket_id,))
+            return self._get(db, ticket_id)
+
+    def close(self, ticket_id: int, note: str | None = None, *, agent: str | None = None,
+              force: bool = False) -> Ticket:
+        """Close a ticket: one another agent holds only with `force`. A ticket nobody held is
+        recorded as closed by `agent`."""
+        with self.database.claiming(WHAT) as db:
+            ticket = self._get(db, ticket_id, lock=True)
             if ticket.status == "closed":
-                raise InvalidValue(f"ticket {ticket_id} is already closed (since {(ticket.closed_at or '')[:16].replace('T', ' ')} UTC)")
+                raise InvalidValue(f"ticket {ticket_id} is already closed{_since(ticket.closed_at)}")
+            if ticket.assignee is not None and agent is not None:
+                _check_holder(ticket, agent, force, "close")
             db.execute(
-                "UPDATE tickets SET status = 'closed', closed_at = ?, note = ? WHERE id = ?",
-                (now(), note, ticket_id),
+                "UPDATE tickets SET status = 'closed', closed_at = ?, note = ?, assignee = COALESCE(assignee, ?)"
+                " WHERE id = ?",
+                (now(), note, agent, ticket_id),
             )
             return self._get(db, ticket_id)
 
     def reopen(self, ticket_id: int) -> Ticket:
-        """Open a closed ticket again; its closing note is kept."""
-        with self._connection() as db:
-            ticket = self._get(db, ticket_id)
+        """Open a closed ticket again, back in the queue for anyone to claim; its closing note is kept."""
+        with self.database.claiming(WHAT) as db:
+            ticket = self._get(db, ticket_id, lock=True)
             if ticket.status == "open":
                 raise InvalidValue(f"ticket {ticket_id} is already open")
-            db.execute("UPDATE tickets SET status = 'open', closed_at = NULL WHERE id = ?", (ticket_id,))
+            db.execute("UPDATE tickets SET status = 'open', closed_at = NULL, assignee = NULL, claimed_at = NULL"
+                       " WHERE id = ?", (ticket_id,))
             return self._get(db, ticket_id)
 
     @staticmethod
-    def _get(db: sqlite3.Connection, ticket_id: int) -> Ticket:
-        row = db.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+    def _get(db: Connection, ticket_id: int, *, lock: bool = False) -> Ticket:
+        row = db.execute(f"SELECT * FROM tickets WHERE id = ?{db.lock_row if lock else ''}", (ticket_id,)).fetchone()
         if row is None:
             raise NotFound(f"no ticket {ticket_id}", kind="ticket")
         return Ticket(**dict(row))
@@ -150,3 +207,13 @@ def parse_ticket_id(text: str) -> int:
     if ticket_id is None:
         raise InvalidValue(f"a ticket id is a number like 12, got '{text[:40]}'")
     return ticket_id
+
+
+def _check_holder(ticket: Ticket, agent: str, force: bool, doing: str) -> None:
+    if ticket.assignee != agent and not force:
+        raise InvalidValue(f"ticket {ticket.id} is held by {ticket.assignee}{_since(ticket.claimed_at)}; "
+                           f"only they can {doing} it, unless forced")
+
+
+def _since(moment: str | None) -> str:
+    return f" (since {moment[:16].replace('T', ' ')} UTC)" if moment else ""

@@ -12,12 +12,12 @@ import re
 import sys
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from triage_cli.engine.events import Event, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import UsageError
+from triage_cli.store.database import Database
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
 from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
@@ -62,8 +62,8 @@ def _cut(text: str, limit: int) -> str:
 # the commands ------------------------------------------------------------------------------
 
 
-def list_conversations(home: Path, *, limit: int, order: str | None, as_json: bool) -> None:
-    conversations = SessionStore(home).list(limit=limit, order_id=order.strip() if order else None)
+def list_conversations(database: Database, *, limit: int, order: str | None, as_json: bool) -> None:
+    conversations = SessionStore(database).list(limit=limit, order_id=order.strip() if order else None)
     print_conversations(conversations, order=order, as_json=as_json)
 
 
@@ -111,10 +111,10 @@ def _print_table(console: Console, rows: list[list[str]]) -> None:
         console.print(note)
 
 
-def show_conversation(home: Path, which: str | None) -> None:
-    store = SessionStore(home)
+def show_conversation(database: Database, which: str | None) -> None:
+    store = SessionStore(database)
     stored = store.get(store.resolve(which))
-    print_conversation(stored, ticket_states(home, stored))
+    print_conversation(stored, ticket_states(database, stored))
 
 
 def print_conversation(stored: StoredConversation, tickets: dict[int, str] | None = None) -> None:
@@ -144,13 +144,13 @@ def print_conversation(stored: StoredConversation, tickets: dict[int, str] | Non
             console.print(Text(line, style="yellow" if number == 0 and turn.state != "complete" else "dim"))
 
 
-def export_conversation(home: Path, which: str | None, *, fmt: str) -> None:
+def export_conversation(database: Database, which: str | None, *, fmt: str) -> None:
     fmt = fmt.strip().lower()
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format must be md or json, got '{one_line(fmt)[:20]}'")
-    store = SessionStore(home)
+    store = SessionStore(database)
     stored = store.get(store.resolve(which))
-    tickets = ticket_states(home, stored)
+    tickets = ticket_states(database, stored)
     if fmt == "json":
         exported = stored.to_dict()
         for turn in exported["turns"]:
@@ -162,19 +162,19 @@ def export_conversation(home: Path, which: str | None, *, fmt: str) -> None:
         sys.stdout.write(markdown_transcript(stored, tickets))
 
 
-def delete_conversation(home: Path, which: str) -> None:
-    store = SessionStore(home)
+def delete_conversation(database: Database, which: str) -> None:
+    store = SessionStore(database)
     gone = store.delete(store.resolve(which))
     tickets = " (its tickets stay)" if any((t.record or {}).get("ticket") for t in gone.turns) else ""
     print(f"Deleted conversation {gone.id}: {_cut(one_line(gone.title), 60)}{tickets}")
 
 
-def prune_conversations(home: Path, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
+def prune_conversations(database: Database, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
     """Delete the conversations idle for `older_than`, after saying how many. On a terminal it
     asks first (unless `yes`); elsewhere it needs `yes`, so a script never deletes by accident.
     Returns the exit code: 1 when the user said no."""
     age = parse_age(older_than)
-    store = SessionStore(home)
+    store = SessionStore(database)
     before = datetime.now(timezone.utc) - age
     count = len(store.prunable(before))
     what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
@@ -218,11 +218,11 @@ def _age_words(text: str) -> str:
 # the transcript ----------------------------------------------------------------------------
 
 
-def ticket_states(home: Path, stored: StoredConversation) -> dict[int, str]:
+def ticket_states(database: Database, stored: StoredConversation) -> dict[int, str]:
     """The state now of every ticket the conversation's answers filed: a transcript shows
     whether it is still open, not how it was when the answer was stored."""
     ids = {record.ticket for turn in stored.turns if (record := TriageRecord.from_stored(turn.record)) and record.ticket}
-    return TicketStore(home).states(ids)
+    return TicketStore(database).states(ids)
 
 
 def _shown_again(record: TriageRecord | None, tickets: dict[int, str]) -> TriageRecord | None:

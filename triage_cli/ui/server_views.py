@@ -28,8 +28,8 @@ def _fetch(server: Server, read: Callable[[ServerClient], Awaitable[T]]) -> T:
     return asyncio.run(run())
 
 
-def list_tickets(server: Server, *, status: str, as_json: bool, limit: int) -> None:
-    found = _fetch(server, lambda c: remote.tickets(c, status=status.strip().lower(), limit=limit))
+def list_tickets(server: Server, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
+    found = _fetch(server, lambda c: remote.tickets(c, status=status.strip().lower(), limit=limit, assignee=assignee))
     tickets_view.print_tickets(found, status=status.strip().lower(), as_json=as_json)
 
 
@@ -38,9 +38,20 @@ def show_ticket(server: Server, ticket_id: str, *, as_json: bool) -> None:
     tickets_view.print_ticket(_fetch(server, lambda c: remote.ticket(c, number)), as_json=as_json)
 
 
-def close_ticket(server: Server, ticket_id: str, *, note: str | None) -> None:
+def close_ticket(server: Server, ticket_id: str, *, note: str | None, agent: str | None = None,
+                 force: bool = False) -> None:
     number = parse_ticket_id(ticket_id)
-    tickets_view.say_closed(_fetch(server, lambda c: remote.close(c, number, note)))
+    tickets_view.say_closed(_fetch(server, lambda c: remote.close(c, number, note, agent=agent, force=force)))
+
+
+def claim_ticket(server: Server, ticket_id: str | None, *, agent: str) -> None:
+    number = None if ticket_id is None else parse_ticket_id(ticket_id)
+    tickets_view.say_claimed(_fetch(server, lambda c: remote.claim(c, agent, number)), agent)
+
+
+def release_ticket(server: Server, ticket_id: str, *, agent: str, force: bool = False) -> None:
+    number = parse_ticket_id(ticket_id)
+    tickets_view.say_released(_fetch(server, lambda c: remote.release(c, number, agent, force=force)))
 
 
 def list_conversations(server: Server, *, limit: int, order: str | None, as_json: bool) -> None:

@@ -137,6 +137,7 @@ def parse_provider(argument: str) -> dict[str, str]:
 
 async def _tickets(repl: Repl, _: str) -> None:
     from triage_cli.client.remote_session import RemoteSession
+    from triage_cli.store.database import open_database
     from triage_cli.ui.tickets_view import list_tickets, print_tickets
 
     session = repl.session
@@ -145,7 +146,7 @@ async def _tickets(repl: Repl, _: str) -> None:
 
         print_tickets(await tickets(session.client, status="open", limit=20), status="open", as_json=False)
         return
-    list_tickets(repl.settings.home, status="open", as_json=False, limit=20)
+    list_tickets(open_database(repl.settings.home, repl.settings.database_url), status="open", as_json=False, limit=20)
 
 
 async def _history(repl: Repl, argument: str) -> None:

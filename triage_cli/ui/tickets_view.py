@@ -4,10 +4,10 @@ a pipe, or JSON. Ticket text came from a model or a customer, so all of it is sa
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from rich.text import Text
 
+from triage_cli.store.database import Database
 from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
 from triage_cli.ui.render import when
 from triage_cli.ui.sanitize import clean, json_text, one_line
@@ -17,8 +17,9 @@ from triage_cli.ui.terminal import make_console
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
 
 
-def list_tickets(home: Path, *, status: str, as_json: bool, limit: int) -> None:
-    print_tickets(TicketStore(home).list(status.strip().lower(), limit), status=status, as_json=as_json)
+def list_tickets(database: Database, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
+    print_tickets(TicketStore(database).list(status.strip().lower(), limit, assignee=assignee), status=status,
+                  as_json=as_json)
 
 
 def print_tickets(tickets: list[Ticket], *, status: str, as_json: bool) -> None:
@@ -34,16 +35,22 @@ def print_tickets(tickets: list[Ticket], *, status: str, as_json: bool) -> None:
         _print_table(status, tickets)
 
 
-# Kept longest first: id, status, order, summary; a narrow window drops created, then issue.
-_PRIORITY = {"id": 0, "status": 1, "order": 2, "summary": 3, "issue": 4, "created": 5}
+# Kept longest first: id, status, order, summary; a narrow window drops created, then issue, then
+# who holds the ticket (a column shown only when someone holds one of those listed).
+_PRIORITY = {"id": 0, "status": 1, "order": 2, "summary": 3, "holder": 4, "issue": 5, "created": 6}
 
 
 def _print_table(status: str, tickets: list[Ticket]) -> None:
     console = make_console()
-    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("issue", "summary")) for c in _COLUMNS]
+    held = any(ticket.assignee for ticket in tickets)
+    names = (*_COLUMNS[:4], "holder", *_COLUMNS[4:]) if held else _COLUMNS
+    columns = [Column(c.capitalize(), _PRIORITY[c], wraps=c in ("issue", "summary")) for c in names]
     rows = []
     for ticket in tickets:
-        values = [Text(one_line(v)) for v in _row(ticket)]
+        cells = _row(ticket)
+        if held:
+            cells.insert(4, ticket.assignee or "")
+        values = [Text(one_line(v)) for v in cells]
         values[2].stylize("red" if ticket.status == "open" else "green")
         rows.append(values)
     title = f"{status.capitalize()} tickets" if status != "all" else "Tickets"
@@ -54,8 +61,8 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
         console.print(note)
 
 
-def show_ticket(home: Path, ticket_id: str, *, as_json: bool) -> None:
-    print_ticket(TicketStore(home).get(parse_ticket_id(ticket_id)), as_json=as_json)
+def show_ticket(database: Database, ticket_id: str, *, as_json: bool) -> None:
+    print_ticket(TicketStore(database).get(parse_ticket_id(ticket_id)), as_json=as_json)
 
 
 def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
@@ -70,6 +77,9 @@ def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
         ("Status", ticket.order_status),
         ("Summary", ticket.summary),
     ]
+    if ticket.assignee:
+        fields.append(("Held by" if ticket.status == "open" else "Closed by",
+                       f"{ticket.assignee} (since {when(ticket.claimed_at)})" if ticket.claimed_at else ticket.assignee))
     if ticket.closed_at:
         fields += [("Closed", when(ticket.closed_at)), ("Note", ticket.note or "")]
     if not sys.stdout.isatty():
@@ -92,13 +102,34 @@ def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
     console.print(Markdown(clean(ticket.reply), hyperlinks=False))
 
 
-def close_ticket(home: Path, ticket_id: str, *, note: str | None) -> None:
-    say_closed(TicketStore(home).close(parse_ticket_id(ticket_id), note))
+def close_ticket(database: Database, ticket_id: str, *, note: str | None, agent: str | None = None,
+                 force: bool = False) -> None:
+    say_closed(TicketStore(database).close(parse_ticket_id(ticket_id), note, agent=agent, force=force))
 
 
 def say_closed(ticket: Ticket) -> None:
-    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
-    print(f"Closed ticket #{ticket.id}{order}.")
+    print(f"Closed ticket #{ticket.id}{_order(ticket)}.")
+
+
+def claim_ticket(database: Database, ticket_id: str | None, *, agent: str) -> None:
+    """The given ticket, or the oldest open one nobody holds, is now `agent`'s."""
+    say_claimed(TicketStore(database).claim(agent, None if ticket_id is None else parse_ticket_id(ticket_id)), agent)
+
+
+def say_claimed(ticket: Ticket, agent: str) -> None:
+    print(f"Claimed ticket #{ticket.id}{_order(ticket)} for {one_line(agent)}: {one_line(ticket.summary)}")
+
+
+def release_ticket(database: Database, ticket_id: str, *, agent: str, force: bool = False) -> None:
+    say_released(TicketStore(database).release(parse_ticket_id(ticket_id), agent, force=force))
+
+
+def say_released(ticket: Ticket) -> None:
+    print(f"Released ticket #{ticket.id}{_order(ticket)}: back in the queue.")
+
+
+def _order(ticket: Ticket) -> str:
+    return f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
 
 
 def _row(ticket: Ticket) -> list[str]:
@@ -110,7 +141,6 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json_text(value) + "\n")
 
 
-def reopen_ticket(home: Path, ticket_id: str) -> None:
-    ticket = TicketStore(home).reopen(parse_ticket_id(ticket_id))
-    order = f" ({one_line(ticket.order_id)})" if ticket.order_id else ""
-    print(f"Reopened ticket #{ticket.id}{order}.")
+def reopen_ticket(database: Database, ticket_id: str) -> None:
+    ticket = TicketStore(database).reopen(parse_ticket_id(ticket_id))
+    print(f"Reopened ticket #{ticket.id}{_order(ticket)}.")
