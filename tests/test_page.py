@@ -58,7 +58,7 @@ def ask(page: Page, message: str, order: str = "") -> None:
     page.locator("#send").click()
 
 
-def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ticket(open_page, team, team_model):
+def test_the_page_streams_an_answer_with_its_lookup_and_record_and_claims_releases_and_closes_its_ticket(open_page, team, team_model):
     team_model.add(tools(("get_order_status", {"order_id": "A1002"})),
               answer("Your parcel is **delayed** by weather.\n\n- carrier: DHL\n- new date: Friday",
                      order_id="A1002", issue="delayed_delivery", status="delayed", next_step="escalate",
@@ -86,7 +86,14 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_closes_its_ti
     ticket = re.search(r"#(\d+)", card.locator("dd").last.inner_text())[1]
     row = page.locator(f'#tickets li[data-ticket="{ticket}"]')
     expect(row).to_contain_text("late parcel, customer upset")
-    expect(row.get_by_role("button", name="Claim")).to_be_visible()  # wired to POST /v1/tickets/claim
+    page.fill("#agent", "ana")
+    row.get_by_role("button", name="Claim").click()
+    expect(page.locator("#queue-message")).to_have_text(f"Claimed #{ticket}.")
+    expect(row).to_contain_text("held by ana")
+    row.get_by_role("button", name="Release").click()
+    expect(row).to_contain_text("unclaimed")
+    row.get_by_role("button", name="Claim").click()
+    expect(row).to_contain_text("held by ana")
     row.get_by_role("button", name="Close").click()
     expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
     expect(row).to_have_count(0)

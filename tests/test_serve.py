@@ -378,12 +378,40 @@ def test_the_offline_engine_answers_and_escalations_become_tickets(offline_clien
     assert offline_client.get(f"/v1/tickets/{ticket_id}").json()["order_id"] == "A9999"
     closed = offline_client.post(f"/v1/tickets/{ticket_id}/close", json={"note": "Found it"}).json()
     assert (closed["status"], closed["note"]) == ("closed", "Found it")
-    again = offline_client.post(f"/v1/tickets/{ticket_id}/close")
-    assert again.status_code == 400 and "already closed" in error_of(again)["message"]
+    again = offline_client.post(f"/v1/tickets/{ticket_id}/close")  # the queue moved on: a conflict
+    assert again.status_code == 409 and "already closed" in error_of(again)["message"]
     assert offline_client.get("/v1/tickets").json() == {"tickets": []}
     assert [t["id"] for t in offline_client.get("/v1/tickets?status=closed").json()["tickets"]] == [ticket_id]
     bad_note = offline_client.post(f"/v1/tickets/{ticket_id}/close", json={"note": 5})
     assert bad_note.status_code == 400
+
+
+def test_the_queue_over_http_claims_releases_and_closes_for_the_holder(offline_client):
+    filed = [stream(offline_client, {"message": f"Where is my order? It is {order}.", "order": order})
+             .named("triage")[0].data["ticket"] for order in ("A9001", "A9002")]
+    first, second = sorted(filed)
+
+    claimed = offline_client.post("/v1/tickets/claim", json={"agent": "ana"}).json()
+    assert (claimed["id"], claimed["assignee"]) == (first, "ana")  # the oldest nobody holds
+    taken = offline_client.post("/v1/tickets/claim", json={"agent": "ben", "ticket_id": first})
+    assert taken.status_code == 409 and "held by ana" in error_of(taken)["message"]
+    assert offline_client.post("/v1/tickets/claim", json={"agent": "ben"}).json()["id"] == second
+    assert [t["id"] for t in offline_client.get("/v1/tickets?assignee=ana").json()["tickets"]] == [first]
+
+    assert offline_client.post(f"/v1/tickets/{first}/release", json={"agent": "ben"}).status_code == 409
+    released = offline_client.post(f"/v1/tickets/{first}/release", json={"agent": "ana"}).json()
+    assert released["assignee"] is None
+    refused = offline_client.post(f"/v1/tickets/{second}/close", json={"agent": "ana", "note": "done"})
+    assert refused.status_code == 409 and "held by ben" in error_of(refused)["message"]
+    forced = offline_client.post(f"/v1/tickets/{second}/close", json={"agent": "ana", "force": True}).json()
+    assert forced["status"] == "closed"
+    assert offline_client.post(f"/v1/tickets/{first}/close", json={"agent": "ana"}).json()["status"] == "closed"
+
+    empty = offline_client.post("/v1/tickets/claim", json={"agent": "ana"})
+    assert empty.status_code == 404 and error_of(empty)["code"] == "not_found"
+    for body in ({}, {"agent": ""}, {"agent": 5}, {"agent": "ana", "ticket_id": "one"}, {"agent": "x" * 101}):
+        assert offline_client.post("/v1/tickets/claim", json=body).status_code == 400, body
+    assert offline_client.post(f"/v1/tickets/{first}/release", json={"agent": "ana", "force": "yes"}).status_code == 400
 
 
 def test_with_a_token_every_route_but_healthz_needs_it(tmp_path):

@@ -95,7 +95,20 @@ def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team
     again = json.loads(run_triage("history", "--json", "--limit", "1", env=client(team)).out)[0]
     assert (again["id"], [t["state"] for t in again["turns"]]) == (latest["id"], ["complete", "complete"])
 
-    closed = run_triage("tickets", "close", str(ticket), "--note", "refunded", env=client(team))
+    # The queue, as two agents on two machines: claims and releases go to the server.
+    ana, ben = {**client(team), "TRIAGE_AGENT_NAME": "ana"}, {**client(team), "TRIAGE_AGENT_NAME": "ben"}
+    claimed = run_triage("tickets", "claim", str(ticket), env=ana)
+    assert claimed.code == 0 and claimed.out.startswith(f"Claimed ticket #{ticket} (A1003) for ana"), claimed.err
+    taken = run_triage("tickets", "claim", str(ticket), env=ben)
+    assert taken.code != 0 and "held by ana" in taken.err and taken.err.count("\n") == 1
+    held = json.loads(run_triage("tickets", "list", "--json", "--assignee", "ana", env=ben).out)
+    assert [t["id"] for t in held] == [ticket]
+    assert run_triage("tickets", "release", str(ticket), env=ana).code == 0
+    assert run_triage("tickets", "claim", env=ben).out.startswith(f"Claimed ticket #{ticket}")
+    refused = run_triage("tickets", "close", str(ticket), env=ana)
+    assert refused.code != 0 and "held by ben" in refused.err
+
+    closed = run_triage("tickets", "close", str(ticket), "--note", "refunded", env=ben)
     assert (closed.code, closed.out.strip()) == (0, f"Closed ticket #{ticket} (A1003).")
     after = run_triage("tickets", "show", str(ticket), "--json", "--server", team.url,
                        env={"TRIAGE_SERVER_TOKEN": TOKEN})
