@@ -19,14 +19,19 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag
-from triage_cli.engine.events import Event, TriageRecord, Usage
+from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.store.sessions import StoredConversation
+from triage_cli.tools.registry import Approver
+
+if TYPE_CHECKING:
+    from triage_cli.tools.mcp_client import McpTools
+    from triage_cli.tools.registry import ToolRegistry
 
 SOURCES = ("ask", "chat", "serve", "eval")
 
@@ -53,10 +58,12 @@ class TriageSession:
     """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
     I/O; `open` also checks the order database and resumes a stored conversation. With
-    `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`)."""
+    `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`).
+    `approve`: the front end's question to the user before a tool that acts runs (chat); without
+    one, such a tool is refused unless its server's `allow` lists it."""
 
     def __init__(self, settings: Settings, *, source: str, flags: Mapping[str, Any] | None = None,
-                 order: str | None = None, keep: bool = True) -> None:
+                 order: str | None = None, keep: bool = True, approve: Approver | None = None) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         self.settings = settings
@@ -73,6 +80,9 @@ class TriageSession:
         self.resumed: StoredConversation | None = None  # the stored conversation this one continues
         self._engine: Engine | None = None
         self._loading: asyncio.Future[Engine] | None = None
+        self._approve = approve
+        self._mcp: McpTools | None = None  # the MCP servers' connections, once started
+        self._tools: ToolRegistry | None = None  # the engine's tools, once built
         self._stack = contextlib.AsyncExitStack()
         self._stack.push_async_callback(self._close_engine)
         if order is not None:
@@ -80,12 +90,13 @@ class TriageSession:
 
     @classmethod
     async def open(cls, settings: Settings, *, source: str, resume: str | None = None, order: str | None = None,
-                   flags: Mapping[str, Any] | None = None, keep: bool = True) -> TriageSession:
+                   flags: Mapping[str, Any] | None = None, keep: bool = True,
+                   approve: Approver | None = None) -> TriageSession:
         """A session continuing the stored conversation `resume` names (an id, or 'last'), if
         any. A bad `order`, a bad id and a missing order database are errors now, before any
         prompt. In chat, a resumed conversation's last order is the order in context, unless
         `order` names one; `ask` asks about the order it is given only."""
-        session = cls(settings, source=source, flags=flags, order=order, keep=keep)
+        session = cls(settings, source=source, flags=flags, order=order, keep=keep, approve=approve)
         if settings.orders_db is not None:
             from triage_cli.session.build import open_order_store  # the stores and tools load off the prompt's path
 
@@ -104,7 +115,8 @@ class TriageSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close what the session owns (the model client; a loading engine is waited for)."""
+        """Close what the session owns (the model client, a loading engine is waited for; the
+        MCP servers' connections)."""
         await self._stack.aclose()
 
     # the order in context ----------------------------------------------------------------------
@@ -138,9 +150,7 @@ class TriageSession:
         if self._engine is not None:
             return self._engine
         if self._loading is None:
-            from triage_cli.session.build import build_engine
-
-            self._loading = asyncio.ensure_future(asyncio.to_thread(build_engine, self.settings))
+            self._loading = asyncio.ensure_future(self._build())
         loading = self._loading
         try:
             engine = await asyncio.shield(loading)
@@ -153,6 +163,54 @@ class TriageSession:
         if self._loading is loading:
             self._engine, self._loading = engine, None
         return engine
+
+    async def _build(self) -> Engine:
+        from triage_cli.session.build import build_engine
+
+        tools = await self.tool_registry()
+        return await asyncio.to_thread(build_engine, self.settings, tools)
+
+    def _start_mcp(self) -> McpTools | None:
+        """The MCP servers start connecting (once a session), in the background."""
+        if self._mcp is None and self.settings.mcp_servers:
+            from triage_cli.session.build import start_mcp
+
+            self._mcp = start_mcp(self.settings)
+            if self._mcp is not None:
+                self._stack.push_async_callback(self._mcp.aclose)
+        return self._mcp
+
+    async def tool_registry(self) -> ToolRegistry:
+        """The tools an engine gets: the order lookup, and the tools of the MCP servers that
+        started (waited for, each within mcp_connect_timeout)."""
+        from triage_cli.session.build import build_tools
+
+        mcp = self._start_mcp()
+        tools = await asyncio.to_thread(build_tools, self.settings)
+        if mcp is not None:
+            await mcp.register(tools)
+        tools.approver = self._approve
+        self._tools = tools
+        return tools
+
+    async def tool_catalog(self) -> dict[str, Any]:
+        """Every tool with its server and whether it runs freely, and each MCP server's state
+        (for chat's /tools and `triage tools`)."""
+        tools = self._tools or await self.tool_registry()
+        servers = [{"name": c.server.name, "transport": c.server.transport, "state": c.state,
+                    "problem": c.problem, "tools": sum(t.server == c.server.name for t in tools.tools())}
+                   for c in (self._mcp.connections if self._mcp else [])]
+        servers += [{"name": s.name, "transport": s.transport, "state": "disabled", "problem": "", "tools": 0}
+                    for s in self.settings.mcp_servers if not s.enabled]
+        return {
+            "tools": [{"name": t.name, "server": t.server or "triage", "read_only": t.read_only,
+                       "runs": "freely" if t.read_only else "allowed" if t.approved else "after approval",
+                       "description": t.description} for t in tools.tools()],
+            "servers": servers,
+        }
+
+    def _mcp_notices(self) -> list[Notice]:
+        return [Notice(text) for text in self._mcp.take_notices()] if self._mcp is not None else []
 
     def modes(self) -> tuple[str, str]:
         """The structured-output step and the tool-round mode the engine settled on, else the
@@ -203,6 +261,8 @@ class TriageSession:
 
     async def _turn(self, index: int, message: str) -> AsyncIterator[Event]:
         engine = await self.ready()
+        for notice in self._mcp_notices():  # a server that could not start: said once
+            yield notice
         events = run_turn(engine, self.conversation, message, self.journal if self.keep else None,
                           named_order=self.order)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
@@ -214,6 +274,8 @@ class TriageSession:
                     self.last_usage = event
                     self.totals.add(event)
                 yield event
+        for notice in self._mcp_notices():  # a server that stopped during the turn
+            yield notice
 
     def new(self) -> None:
         """Start a new conversation: no context, no order, nothing resumed."""

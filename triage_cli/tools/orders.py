@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from triage_cli.store.orders import OrderStore
+from triage_cli.store.orders import OrderSource
 from triage_cli.tools.registry import ToolRegistry
 
 ORDER_TOOL = "get_order_status"
 
 
 class OrderTools:
-    def __init__(self, store: OrderStore) -> None:
+    def __init__(self, store: OrderSource) -> None:
         self.store = store
 
     def get_order_status(self, order_id: str) -> dict[str, Any]:
@@ -30,7 +30,7 @@ class OrderTools:
         return {"found": True, **{key: value for key, value in order.items() if value is not None}}
 
 
-def order_registry(store: OrderStore, *, timeout: float = 10.0) -> ToolRegistry:
+def order_registry(store: OrderSource, *, timeout: float = 10.0) -> ToolRegistry:
     """A registry holding the order tool, backed by `store`."""
     registry = ToolRegistry(timeout=timeout)
     # A lookup stuck on a locked database gives up with its call, not seconds after it.
