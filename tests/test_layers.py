@@ -21,6 +21,9 @@ RULES = {
     "triage_cli.ui": ("triage_cli.session.build", "triage_cli.session.journal", "triage_cli.session.escalation",
                       "triage_cli.session.session", "triage_cli.engine.build", "triage_cli.engine.journal",
                       "triage_cli.engine.agent", "triage_cli.engine.llm", "triage_cli.engine.offline"),
+    # `triage mcp` serves the order tool and the ticket store: no engine, no conversation.
+    "triage_cli.mcp_server": ("triage_cli.ui", "triage_cli.cli", "triage_cli.engine", "triage_cli.session.session",
+                              "triage_cli.session.journal", "triage_cli.session.escalation"),
 }
 
 

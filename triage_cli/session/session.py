@@ -167,7 +167,7 @@ class TriageSession:
     async def _build(self) -> Engine:
         from triage_cli.session.build import build_engine
 
-        tools = await self.tool_registry()
+        tools = await self._tool_registry()
         return await asyncio.to_thread(build_engine, self.settings, tools)
 
     def _start_mcp(self) -> McpTools | None:
@@ -180,7 +180,7 @@ class TriageSession:
                 self._stack.push_async_callback(self._mcp.aclose)
         return self._mcp
 
-    async def tool_registry(self) -> ToolRegistry:
+    async def _tool_registry(self) -> ToolRegistry:
         """The tools an engine gets: the order lookup, and the tools of the MCP servers that
         started (waited for, each within mcp_connect_timeout)."""
         from triage_cli.session.build import build_tools
@@ -196,7 +196,9 @@ class TriageSession:
     async def tool_catalog(self) -> dict[str, Any]:
         """Every tool with its server and whether it runs freely, and each MCP server's state
         (for chat's /tools and `triage tools`)."""
-        tools = self._tools or await self.tool_registry()
+        await self.ready()  # the engine's own tools, so there is one registry
+        tools = self._tools
+        assert tools is not None
         servers = [{"name": c.server.name, "transport": c.server.transport, "state": c.state,
                     "problem": c.problem, "tools": sum(t.server == c.server.name for t in tools.tools())}
                    for c in (self._mcp.connections if self._mcp else [])]

@@ -293,7 +293,7 @@ class McpTools:
     async def register(self, registry: ToolRegistry) -> None:
         """Wait until every server is ready or has failed, then add the ready ones' tools."""
         await asyncio.gather(*(c.settled() for c in self.connections))
-        self._registry = registry
+        self._registry, self._registered = registry, {}
         taken = {tool.name for tool in registry.tools()}
         for connection in self.connections:
             if connection.state != "ready":
