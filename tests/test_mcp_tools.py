@@ -20,6 +20,7 @@ from triage_cli.config import Settings, load_settings
 from triage_cli.engine.events import Event, Notice, ToolFinished
 from triage_cli.errors import ConfigError
 from triage_cli.session import TriageSession
+from triage_cli.session.build import mcp_servers
 from triage_cli.tools.mcp_client import prefixed_name
 from triage_cli.tools.mcp_config import servers_from_json
 
@@ -185,13 +186,17 @@ def test_both_json_formats_and_the_tables_read_the_same_servers(tmp_path: Path, 
     # Through the settings: mcp_config from the environment, and a table of the same name wins.
     settings = settings_with(triage_env, '[mcp_servers.crm]\ncommand = "other"\nread_only = ["notes"]\n',
                              {"TRIAGE_MCP_CONFIG": str(editor)})
-    assert [(s.name, s.command) for s in settings.mcp_servers] == [("crm", "other"), ("shop", None)]
+    assert [(s.name, s.command) for s in mcp_servers(settings)] == [("crm", "other"), ("shop", None)]
     for bad, message in [({"servers": {"x": {"type": "sse", "url": "u"}}}, "type 'sse'"),
                          ({"mcpServers": {"x": {"args": []}}}, "needs either a command"),
                          ([1], "expected")]:
         editor.write_text(json.dumps(bad))
         with pytest.raises(ConfigError, match=message):
-            settings_with(triage_env, "", {"TRIAGE_MCP_CONFIG": str(editor)})
+            mcp_servers(settings_with(triage_env, "", {"TRIAGE_MCP_CONFIG": str(editor)}))
+    editor.unlink()  # a missing file: an error when the session opens, before any prompt
+    with pytest.raises(ConfigError, match=r"mcp_config file not found: .*mcp.json \(from TRIAGE_MCP_CONFIG\)"):
+        asyncio.run(TriageSession.open(settings_with(triage_env, "", {"TRIAGE_MCP_CONFIG": str(editor)}),
+                                       source="ask"))
     with pytest.raises(ConfigError, match=r"unknown key 'comand' in \[mcp_servers.crm\]"):
         settings_with(triage_env, '[mcp_servers.crm]\ncomand = "x"\n')
 

@@ -100,7 +100,8 @@ class Settings:
     # Where each setting came from, for messages and `triage config`: "default", "FILE, line N",
     # an environment variable's name, a flag such as "--model", or "the provider preset".
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    mcp_servers: tuple[McpServer, ...] = ()  # from [mcp_servers.NAME] and the mcp_config file
+    mcp_servers: tuple[McpServer, ...] = ()  # from the [mcp_servers.NAME] tables
+    mcp_config: Path | None = None  # a JSON file of more servers (desktop assistants' or editors' format)
     mcp_connect_timeout: float = 10.0  # seconds a server may take to start and list its tools
     orders_api: OrderApiConfig | None = None  # orders from the shop's HTTP API instead of SQLite
 
@@ -171,7 +172,7 @@ def load_settings(
 
     sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
                                             "max_rounds", "retries", "home", "orders_db", "structured_output",
-                                            "order_id_pattern")}
+                                            "order_id_pattern", "mcp_config", "mcp_connect_timeout")}
     home = Path(str(top("home")[1] or _default_home())).expanduser()
     orders_db = top("orders_db")[1]
     table = tables.get(chosen.name) or {}
@@ -192,10 +193,11 @@ def load_settings(
         tool_rounds=tool_rounds,
         order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
         sources=sources,
-        mcp_servers=_mcp_servers(mcp_tables, top("mcp_config"), config_path),
+        mcp_servers=_mcp_servers(mcp_tables, config_path),
+        mcp_config=Path(str(top("mcp_config")[1])).expanduser() if top("mcp_config")[1] else None,
         mcp_connect_timeout=_number(top("mcp_connect_timeout"), "mcp_connect_timeout", float, minimum=0.1,
                                     config_path=config_path),
-        orders_api=_orders_api(orders_api, config_path, orders_db),
+        orders_api=_orders_api(orders_api, config_path),
     )
     if provider_layer == 0:  # chosen from what else is set
         sources["provider"] = ("chosen by the base URL" if provider_name == CUSTOM else
@@ -380,32 +382,23 @@ def _order_id_pattern(found: tuple[int, Any], config_path: Path | None) -> re.Pa
         raise ConfigError(f"{where}: order_id_pattern {str(value)[:80]!r} is unusable: {exc}") from None
 
 
-def _mcp_servers(tables: Mapping[str, Any], found: tuple[int, Any], config_path: Path | None) -> tuple[McpServer, ...]:
-    """The servers of the [mcp_servers.NAME] tables, then those of the mcp_config file (a table
-    wins over a server of the same name in the file)."""
-    if not tables and found[1] is None:
+def _mcp_servers(tables: Mapping[str, Any], config_path: Path | None) -> tuple[McpServer, ...]:
+    """The servers of the [mcp_servers.NAME] tables (the mcp_config file is read when a session
+    opens, like the order database)."""
+    if not tables:
         return ()
-    from triage_cli.tools.mcp_config import servers_from_json, servers_from_tables
+    from triage_cli.tools.mcp_config import servers_from_tables
 
-    servers = servers_from_tables(tables, str(config_path))
-    if found[1] is not None:
-        named = {server.name for server in servers}
-        try:
-            servers += [s for s in servers_from_json(Path(str(found[1])).expanduser()) if s.name not in named]
-        except ConfigError as exc:
-            raise ConfigError(f"{exc} (from {_source(found[0], 'mcp_config', config_path)})") from None
-    return tuple(servers)
+    return tuple(servers_from_tables(tables, str(config_path)))
 
 
-def _orders_api(table: Mapping[str, Any] | None, config_path: Path | None, orders_db: Any) -> OrderApiConfig | None:
+def _orders_api(table: Mapping[str, Any] | None, config_path: Path | None) -> OrderApiConfig | None:
     if table is None:
         return None
     from triage_cli.store.order_api import OrderApiConfig
     from triage_cli.store.orders import COLUMNS as ORDER_FIELDS
 
     where = f"{config_path}: [orders_api]"
-    if orders_db:
-        raise ConfigError(f"{where}: set either orders_db or [orders_api], not both")
     unknown = sorted(set(table) - _ORDERS_API_KEYS)
     if unknown:
         raise ConfigError(f"{where}: unknown key '{unknown[0]}' (one of: {', '.join(sorted(_ORDERS_API_KEYS))})")

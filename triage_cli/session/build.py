@@ -15,6 +15,7 @@ from triage_cli.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
     from triage_cli.tools.mcp_client import McpTools
+    from triage_cli.tools.mcp_config import McpServer
 
 
 def open_order_store(settings: Settings) -> OrderSource:
@@ -37,14 +38,30 @@ def build_tools(settings: Settings) -> ToolRegistry:
     return order_registry(open_order_store(settings), timeout=settings.tool_timeout)
 
 
+def mcp_servers(settings: Settings) -> list[McpServer]:
+    """The [mcp_servers.NAME] tables, then the servers of the mcp_config file (a table wins over
+    a server of the same name there). Reads the file: a missing or broken one is a ConfigError."""
+    servers = list(settings.mcp_servers)
+    if settings.mcp_config is not None:
+        from triage_cli.tools.mcp_config import servers_from_json
+
+        named = {server.name for server in servers}
+        try:
+            servers += [s for s in servers_from_json(settings.mcp_config) if s.name not in named]
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from {settings.sources.get('mcp_config', 'mcp_config')})") from None
+    return servers
+
+
 def start_mcp(settings: Settings) -> McpTools | None:
     """Begin connecting the configured MCP servers (on the running loop); None when there are
     none, and then the mcp package is never imported."""
-    if not any(server.enabled for server in settings.mcp_servers):
+    servers = mcp_servers(settings)
+    if not any(server.enabled for server in servers):
         return None
     from triage_cli.tools.mcp_client import McpTools
 
-    tools = McpTools(list(settings.mcp_servers), home=settings.home, connect_timeout=settings.mcp_connect_timeout)
+    tools = McpTools(servers, home=settings.home, connect_timeout=settings.mcp_connect_timeout)
     tools.start()
     return tools
 

@@ -101,6 +101,10 @@ class TriageSession:
             from triage_cli.session.build import open_order_store  # the stores and tools load off the prompt's path
 
             await asyncio.to_thread(open_order_store, settings)
+        if settings.mcp_config is not None:  # a missing or broken file: an error now, before any prompt
+            from triage_cli.session.build import mcp_servers
+
+            await asyncio.to_thread(mcp_servers, settings)
         if resume is not None:
             await session.resume(resume)
             if order is not None or source == "ask":
@@ -172,7 +176,7 @@ class TriageSession:
 
     def _start_mcp(self) -> McpTools | None:
         """The MCP servers start connecting (once a session), in the background."""
-        if self._mcp is None and self.settings.mcp_servers:
+        if self._mcp is None and (self.settings.mcp_servers or self.settings.mcp_config):
             from triage_cli.session.build import start_mcp
 
             self._mcp = start_mcp(self.settings)
@@ -203,7 +207,7 @@ class TriageSession:
                     "problem": c.problem, "tools": sum(t.server == c.server.name for t in tools.tools())}
                    for c in (self._mcp.connections if self._mcp else [])]
         servers += [{"name": s.name, "transport": s.transport, "state": "disabled", "problem": "", "tools": 0}
-                    for s in self.settings.mcp_servers if not s.enabled]
+                    for s in (self._mcp.servers_off if self._mcp else []) if not s.enabled]
         return {
             "tools": [{"name": t.name, "server": t.server or "triage", "read_only": t.read_only,
                        "runs": "freely" if t.read_only else "allowed" if t.approved else "after approval",

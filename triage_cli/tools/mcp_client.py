@@ -275,6 +275,7 @@ class McpTools:
 
     def __init__(self, servers: list[McpServer], *, home: Path, connect_timeout: float) -> None:
         self.servers = [s for s in servers if s.enabled]
+        self.servers_off = [s for s in servers if not s.enabled]  # `enabled = false`: listed, never started
         self.connections: list[McpConnection] = []
         self.notices: list[str] = []  # said once each; the session passes them on with an answer
         self._home = home
