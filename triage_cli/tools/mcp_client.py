@@ -102,6 +102,7 @@ class McpConnection:
     _calls: asyncio.Queue[_Call | None] = field(default_factory=asyncio.Queue)
     _settled: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
+    _scope: anyio.CancelScope | None = None  # the owner's, cancelled by a close during start-up
     _junk_seen: bool = False
 
     def start(self) -> None:
@@ -125,6 +126,9 @@ class McpConnection:
 
     async def aclose(self) -> None:
         if self._task is not None:
+            if self.state == "connecting" and self._scope is not None:
+                self.state = "closed"  # a session that ends does not wait for a slow start
+                self._scope.cancel()
             self._calls.put_nowait(None)
             await self._task
 
@@ -135,6 +139,7 @@ class McpConnection:
 
         try:
             with anyio.CancelScope() as scope:
+                self._scope = scope
                 timer = asyncio.get_running_loop().call_later(self.connect_timeout, scope.cancel)
                 try:
                     async with contextlib.AsyncExitStack() as stack:
@@ -235,7 +240,7 @@ class McpConnection:
                         f"(ignored; see {self.log_dir})")
 
     def _fail(self, state: str, problem: str) -> None:
-        if self.state in ("failed", "stopped"):
+        if self.state in ("failed", "stopped", "closed"):
             return
         self.state, self.problem = state, problem
         verb = "could not start" if state == "failed" else "stopped"
