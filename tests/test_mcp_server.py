@@ -53,11 +53,13 @@ def test_triage_mcp_over_stdio_serves_orders_and_tickets(triage_env: dict[str, s
         ("A1002", "Customer asks for a call back")]
 
 
-def test_triage_mcp_over_http_on_loopback(triage_env: dict[str, str]) -> None:
+def test_triage_mcp_over_http_on_loopback(triage_env: dict[str, str], run_triage: Any) -> None:
     port = free_port()
     process = start_listening(["-m", "triage_cli", "mcp", "--http", str(port)], port, env=triage_env)
     try:
         check_served(asyncio.run(use_triage(f"http://127.0.0.1:{port}/mcp")))
+        taken = run_triage("mcp", "--http", str(port))  # the port is in use: one line, exit 2
+        assert (taken.code, taken.err) == (2, f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n")
     finally:
         stop_process(process)
 

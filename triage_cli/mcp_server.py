@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from triage_cli.config import Settings
-from triage_cli.errors import TriageError
+from triage_cli.errors import TriageError, UsageError
 from triage_cli.session.build import open_order_store  # the order source the settings name
 from triage_cli.store.tickets import TicketStore
 from triage_cli.tools.orders import ORDER_TOOL, OrderTools
@@ -89,8 +89,21 @@ def build_server(settings: Settings) -> Any:
 
 
 def serve(settings: Settings, *, http_port: int | None = None) -> None:
+    if http_port is not None:
+        _check_port(http_port)
     server = build_server(settings)
     if http_port is None:
         server.run()
     else:
         server.run("streamable-http", host="127.0.0.1", port=http_port)
+
+
+def _check_port(port: int) -> None:
+    """A port in use is one line of ours, not the web server's log line and exit status 3."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
