@@ -223,3 +223,34 @@ def test_with_no_server_configured_the_mcp_package_is_not_imported(run_triage: A
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split()[0] == "False"
+
+
+def test_the_registry_asks_the_approver_before_a_tool_that_acts_and_validates_a_given_schema() -> None:
+    from triage_cli.tools.registry import Tool, ToolRegistry
+
+    asked: list[tuple[str, str]] = []
+    answers = iter([True, False])
+
+    async def approver(name: str, arguments: str) -> bool:
+        asked.append((name, arguments))
+        return next(answers)
+
+    async def refund(**arguments: Any) -> str:
+        return f"refunded {arguments['order_id']}"
+
+    schema = {"type": "object", "properties": {"order_id": {"type": "string"}, "lines": {"type": "array"}},
+              "required": ["order_id"]}
+    registry = ToolRegistry()
+    registry.add(Tool("crm__refund", "Refund.", schema, refund, read_only=False, server="crm"))
+    registry.approver = approver
+
+    async def go() -> list[Any]:
+        return [await registry.call("crm__refund", '{"order_id": "A1002", "extra": 1}'),
+                await registry.call("crm__refund", '{"order_id": "A1003"}'),
+                await registry.call("crm__refund", '{"order_id": "A1004", "lines": "x"}')]
+
+    yes, no, bad = asyncio.run(go())
+    assert yes.ok and yes.content == "refunded A1002"  # no additionalProperties: false, so extra is passed on
+    assert not no.ok and "did not approve" in no.content
+    assert not bad.ok and "'lines' must be an array" in bad.content  # checked before anyone is asked
+    assert asked == [("crm__refund", '{"order_id": "A1002", "extra": 1}'), ("crm__refund", '{"order_id": "A1003"}')]

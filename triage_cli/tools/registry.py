@@ -146,7 +146,8 @@ def _validate(tool: Tool, arguments: str) -> dict[str, Any]:
     for key, value in kwargs.items():
         expected = (properties.get(key) or {}).get("type") if isinstance(properties.get(key), dict) else None
         if isinstance(expected, str) and not _has_json_type(value, expected):
-            raise _CallError(f"argument '{key}' must be a {expected}, got {json.dumps(value)[:40]}")
+            article = "an" if expected[0] in "aeiou" else "a"
+            raise _CallError(f"argument '{key}' must be {article} {expected}, got {json.dumps(value)[:40]}")
     return kwargs
 
 
