@@ -53,17 +53,15 @@ def mcp_servers(settings: Settings) -> list[McpServer]:
     return servers
 
 
-def start_mcp(settings: Settings) -> McpTools | None:
-    """Begin connecting the configured MCP servers (on the running loop); None when there are
-    none, and then the mcp package is never imported."""
+def mcp_tools(settings: Settings) -> McpTools | None:
+    """The configured MCP servers, to start on the running loop; None when there are none, and
+    then the mcp package is never imported."""
     servers = mcp_servers(settings)
     if not any(server.enabled for server in servers):
         return None
     from triage_cli.tools.mcp_client import McpTools
 
-    tools = McpTools(servers, home=settings.home, connect_timeout=settings.mcp_connect_timeout)
-    tools.start()
-    return tools
+    return McpTools(servers, home=settings.home, connect_timeout=settings.mcp_connect_timeout)
 
 
 def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:

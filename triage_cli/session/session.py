@@ -174,14 +174,16 @@ class TriageSession:
         tools = await self._tool_registry()
         return await asyncio.to_thread(build_engine, self.settings, tools)
 
-    def _start_mcp(self) -> McpTools | None:
+    async def _start_mcp(self) -> McpTools | None:
         """The MCP servers start connecting (once a session), in the background."""
         if self._mcp is None and (self.settings.mcp_servers or self.settings.mcp_config):
-            from triage_cli.session.build import start_mcp
+            from triage_cli.session.build import mcp_tools
 
-            self._mcp = start_mcp(self.settings)
+            self._mcp = await asyncio.to_thread(mcp_tools, self.settings)  # reads the mcp_config file
             if self._mcp is not None:
                 self._stack.push_async_callback(self._mcp.aclose)
+        if self._mcp is not None:
+            await self._mcp.start()
         return self._mcp
 
     async def _tool_registry(self) -> ToolRegistry:
@@ -189,7 +191,7 @@ class TriageSession:
         started (waited for, each within mcp_connect_timeout)."""
         from triage_cli.session.build import build_tools
 
-        mcp = self._start_mcp()
+        mcp = await self._start_mcp()
         tools = await asyncio.to_thread(build_tools, self.settings)
         if mcp is not None:
             await mcp.register(tools)

@@ -287,9 +287,15 @@ class McpTools:
         self._connect_timeout = connect_timeout
         self._registered: dict[str, list[str]] = {}  # server -> the names its tools have in the registry
         self._registry: ToolRegistry | None = None
+        self._started = False
 
-    def start(self) -> None:
-        """Begin connecting every server in the background (on the running loop)."""
+    async def start(self) -> None:
+        """Begin connecting every server in the background (on the running loop), once. The mcp
+        package is imported in a thread first: about a second that chat's prompt must not wait."""
+        if self._started:
+            return
+        self._started = True
+        await asyncio.to_thread(_load_sdk)
         _quiet_sdk_logging(self._home / LOG_DIR / "mcp.log")
         for server in self.servers:
             connection = McpConnection(server, self._home / LOG_DIR, self._connect_timeout, self._notice)
@@ -342,6 +348,13 @@ def _registry_tool(connection: McpConnection, remote: Any, name: str) -> Tool:
     description = " ".join((remote.description or remote.title or remote.name).split())
     return Tool(name, f"{description} (from the MCP server '{server.name}')", schema, call,
                 read_only=read_only, server=server.name, approved=remote.name in server.allow)
+
+
+def _load_sdk() -> None:
+    import anyio  # noqa: F401
+    import mcp  # noqa: F401
+    import mcp.client.stdio  # noqa: F401
+    import mcp.client.streamable_http  # noqa: F401
 
 
 def _quiet_sdk_logging(path: Path) -> None:
