@@ -96,7 +96,7 @@ class McpConnection:
     log_dir: Path
     connect_timeout: float
     notify: Callable[[str], None]  # one notice for the user, once per problem
-    state: str = "connecting"  # connecting, ready, failed (never started), stopped (went away)
+    state: str = "connecting"  # connecting, ready, failed (never started), stopped (went away), closed
     problem: str = ""
     tools: list[Any] = field(default_factory=list)  # the mcp Tool objects it lists
     _calls: asyncio.Queue[_Call | None] = field(default_factory=asyncio.Queue)
