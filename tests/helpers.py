@@ -84,3 +84,47 @@ def run_at_once(code: str, argument: str, processes: int, timeout: float = 120) 
     outputs = [w.communicate(timeout=timeout) for w in workers]
     assert [w.returncode for w in workers] == [0] * processes, [err.decode() for _, err in outputs]
     return [out.decode() for out, _ in outputs]
+
+
+# --------------------------------------------------------------------------- servers in processes
+
+MCP_TEST_SERVER = Path(__file__).parent / "mcp_test_server.py"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_listening(args: list[str], port: int, env: dict[str, str] | None = None,
+                    timeout: float = 60) -> subprocess.Popen:
+    """Start `python ARGS` and wait until it accepts connections on 127.0.0.1:`port`. The caller
+    stops it with `stop_process` (by its pid)."""
+    import socket
+    import time
+
+    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{args} exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    stop_process(process)
+    raise RuntimeError(f"{args} did not listen on {port}")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -31,6 +31,9 @@ RULES = {
                           "triage_cli.session.session", "triage_cli.engine.agent", "triage_cli.engine.llm",
                           "triage_cli.engine.offline", "triage_cli.cli", "triage_cli.ui.repl",
                           "triage_cli.ui.terminal_view"),
+    # `triage mcp` serves the order tool and the ticket store: no engine, no conversation.
+    "triage_cli.mcp_server": ("triage_cli.ui", "triage_cli.cli", "triage_cli.engine", "triage_cli.session.session",
+                              "triage_cli.session.journal", "triage_cli.session.escalation"),
 }
 
 

@@ -233,6 +233,40 @@ def config_command(
         show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)
 
 
+@app.command("tools", cls=_Command)
+def tools_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
+) -> None:
+    """List the tools answers can use: the order lookup and the MCP servers' tools.
+
+    Connects the configured MCP servers as an answer would, then shows each tool with its server
+    and whether it runs freely (it only reads), when allowed, or after approval (in chat), and
+    each server's state (ready, failed, stopped, disabled).
+    """
+    with _user_errors():
+        from triage_cli.ui.tools_view import run_tools
+
+        code = run_tools(_settings(None, None, None), as_json=as_json)
+    raise typer.Exit(code)
+
+
+@app.command("mcp", cls=_Command)
+def mcp_command(
+    http: Annotated[Optional[int], typer.Option("--http", metavar="PORT", min=1, max=65535, show_default=False,
+                                                help="Serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio.")] = None,
+) -> None:
+    """Serve triage's tools to other agents over MCP (stdio, or --http PORT).
+
+    The tools: get_order_status, list_tickets and get_ticket (they only read) and open_ticket.
+    A desktop assistant starts it with the command `triage` and the argument `mcp`.
+    """
+    with _user_errors():
+        from triage_cli.mcp_server import serve
+
+        settings = _settings(None, None, None)
+        serve(settings, http_port=http)
+
+
 @app.command("eval", cls=_Command)
 def eval_command(
     cases: Annotated[

@@ -15,12 +15,16 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
 from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
+
+if TYPE_CHECKING:
+    from triage_cli.store.order_api import OrderApiConfig
+    from triage_cli.tools.mcp_config import McpServer
 
 APP_NAME = "triage"
 
@@ -48,7 +52,12 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "server_token": (str, "a token string"),
     "cors_origins": (list, "a list of origins"),
     "max_concurrent_turns": (int, "a whole number"),
+    "mcp_servers": (dict, "a table of server tables"),
+    "mcp_config": (str, "a file path"),
+    "mcp_connect_timeout": ((int, float), "a number of seconds"),
+    "orders_api": (dict, "a table"),
 }
+_ORDERS_API_KEYS = {"url", "headers", "timeout", "retries", "fields"}
 _PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
 TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
@@ -73,11 +82,13 @@ _ENV_KEYS = {
     "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
     "TRIAGE_DATABASE_URL": "database_url",
     "TRIAGE_AGENT_NAME": "agent_name",
+    "TRIAGE_MCP_CONFIG": "mcp_config",
+    "TRIAGE_MCP_CONNECT_TIMEOUT": "mcp_connect_timeout",
 }
 
 FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2, "port": 8787,
-                            "max_concurrent_turns": 32}
+                            "max_concurrent_turns": 32, "mcp_connect_timeout": 10.0}
 
 
 MIN_SECRET_CHARS = 8
@@ -108,6 +119,10 @@ class Settings:
     # Where each setting came from, for messages and `triage config`: "default", "FILE, line N",
     # an environment variable's name, a flag such as "--model", or "the provider preset".
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    mcp_servers: tuple[McpServer, ...] = ()  # from the [mcp_servers.NAME] tables
+    mcp_config: Path | None = None  # a JSON file of more servers (desktop assistants' or editors' format)
+    mcp_connect_timeout: float = 10.0  # seconds a server may take to start and list its tools
+    orders_api: OrderApiConfig | None = None  # orders from the shop's HTTP API instead of SQLite
 
     @property
     def offline(self) -> bool:
@@ -134,6 +149,8 @@ def load_settings(
     config_path, file_values = _read_config_file(env)
     # _read_config_file has checked that each [providers.NAME] value is a string.
     tables: dict[str, dict[str, str]] = file_values.pop("providers", {})
+    mcp_tables: dict[str, Any] = file_values.pop("mcp_servers", {})
+    orders_api: dict[str, Any] | None = file_values.pop("orders_api", None)
     layers = [
         file_values,
         {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
@@ -168,7 +185,8 @@ def load_settings(
 
     sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
                                             "max_rounds", "retries", "home", "orders_db", "structured_output",
-                                            "order_id_pattern", "database_url", "agent_name")}
+                                            "order_id_pattern", "database_url", "agent_name", "mcp_config",
+                                            "mcp_connect_timeout")}
     store = _store_settings(top, config_path)
     orders_db = top("orders_db")[1]
     table = tables.get(chosen.name) or {}
@@ -189,6 +207,11 @@ def load_settings(
         tool_rounds=tool_rounds,
         order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
         sources=sources,
+        mcp_servers=_mcp_servers(mcp_tables, config_path),
+        mcp_config=Path(str(top("mcp_config")[1])).expanduser() if top("mcp_config")[1] else None,
+        mcp_connect_timeout=_number(top("mcp_connect_timeout"), "mcp_connect_timeout", float, minimum=0.1,
+                                    config_path=config_path),
+        orders_api=_orders_api(orders_api, config_path),
     )
     if provider_layer == 0:  # chosen from what else is set
         sources["provider"] = ("chosen by the base URL" if provider_name == CUSTOM else
@@ -492,6 +515,48 @@ def _order_id_pattern(found: tuple[int, Any], config_path: Path | None) -> re.Pa
     except ValueError as exc:
         where = _source(layer, "order_id_pattern", config_path)
         raise ConfigError(f"{where}: order_id_pattern {str(value)[:80]!r} is unusable: {exc}") from None
+
+
+def _mcp_servers(tables: Mapping[str, Any], config_path: Path | None) -> tuple[McpServer, ...]:
+    """The servers of the [mcp_servers.NAME] tables (the mcp_config file is read when a session
+    opens, like the order database)."""
+    if not tables:
+        return ()
+    from triage_cli.tools.mcp_config import servers_from_tables
+
+    return tuple(servers_from_tables(tables, str(config_path)))
+
+
+def _orders_api(table: Mapping[str, Any] | None, config_path: Path | None) -> OrderApiConfig | None:
+    if table is None:
+        return None
+    from triage_cli.store.order_api import OrderApiConfig
+    from triage_cli.store.orders import COLUMNS as ORDER_FIELDS
+
+    where = f"{config_path}: [orders_api]"
+    unknown = sorted(set(table) - _ORDERS_API_KEYS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key '{unknown[0]}' (one of: {', '.join(sorted(_ORDERS_API_KEYS))})")
+    url = table.get("url")
+    if not isinstance(url, str) or "{order_id}" not in url:
+        raise ConfigError(f'{where}: url must be a string with {{order_id}} in it, like "https://shop/api/orders/{{order_id}}"')
+    _check_url(url.replace("{order_id}", "A1"), where)
+    for key in ("headers", "fields"):
+        value = table.get(key, {})
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(f"{where}: {key} must be a table of strings")
+    unknown_fields = sorted(set(table.get("fields", {})) - set(ORDER_FIELDS))
+    if unknown_fields:
+        raise ConfigError(f"{where}: fields.{unknown_fields[0]} is not an order field "
+                          f"(one of: {', '.join(ORDER_FIELDS)})")
+    timeout = table.get("timeout", 10.0)
+    retries = table.get("retries", 2)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0.1 <= timeout <= 300:
+        raise ConfigError(f"{where}: timeout must be a number of seconds between 0.1 and 300")
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 10:
+        raise ConfigError(f"{where}: retries must be a whole number between 0 and 10")
+    return OrderApiConfig(url=url, headers=dict(table.get("headers", {})), timeout=float(timeout),
+                          retries=retries, fields=dict(table.get("fields", {})))
 
 
 def _source(layer: int, key: str, config_path: Path | None) -> str:

@@ -1,8 +1,30 @@
-"""A small reader for `.env` files (KEY=VALUE lines), so keys can live beside the project."""
+"""A small reader for `.env` files (KEY=VALUE lines), so keys can live beside the project, and
+`${NAME}` in a setting (an MCP server's headers, the order API's token) read from the environment."""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class MissingVariable(Exception):
+    """A `${NAME}` in a setting names a variable that is not set."""
+
+
+def expand(value: str, environ: Mapping[str, str] | None = None) -> str:
+    """`value` with each `${NAME}` replaced by that environment variable."""
+    env = os.environ if environ is None else environ
+
+    def variable(match: re.Match[str]) -> str:
+        if match[1] not in env:
+            raise MissingVariable(f"{match[1]} is not set")
+        return env[match[1]]
+
+    return _VARIABLE.sub(variable, value)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

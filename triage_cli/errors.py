@@ -27,7 +27,18 @@ each case through the real CLI). No fault prints a traceback; only a bug in tria
     huge result                        cut to MAX_RESULT_CHARS before the model and the screen
     a model that loops                 stopped after `max_rounds`; the rules answer from the lookups
     instructions inside order data     passed as JSON data; the prompt says it has no authority;
-                                         no tool can act (lookups and tickets only)
+                                         triage's own tools only read and file tickets
+  MCP servers (tools/mcp_client.py: one notice each, the other tools go on; tests/test_mcp_tools.py)
+    cannot start, ${VAR} not set,      "MCP server 'X' could not start: …"; its tools are left out
+      hangs past mcp_connect_timeout
+    junk on stdout                     ignored, one notice; logged under mcp-logs/
+    crashes mid-session                the call is an error for the model; "… stopped", its tools leave
+    a tool that acts                   chat asks [y/N] (no by default); ask and serve refuse it unless
+                                         `allow` lists it; a refusal is text for the model
+  the order API (store/order_api.py: a StoreError, the lookup's error for the model)
+    404                                no such order
+    429, 5xx                           retried with backoff (Retry-After up to 5 s), then an error
+    timeout, not JSON, no status       an error the model reads; the offline engine escalates
   the user and the machine (cli.py, config.py: UsageError / ConfigError, exit 2)
     empty, oversized or binary input   one line; invalid UTF-8 becomes U+FFFD, NUL bytes are dropped
     order ids                          checked (`--order`), and only ever bound as SQL parameters

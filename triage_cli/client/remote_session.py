@@ -92,6 +92,9 @@ class RemoteSession:
         raise TriageError(f"the model is the server's setting ({self.client.url}); "
                           "leave --server out to answer with a local one")
 
+    async def tool_catalog(self) -> dict[str, Any]:
+        raise TriageError(f"the tools are the server's ({self.client.url}): `triage tools` on that machine lists them")
+
     def order_ids(self) -> list[str]:
         return []  # the order data is the server's: completion offers none
 

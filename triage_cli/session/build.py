@@ -1,18 +1,28 @@
 """Building the engine a session uses from its settings: the model agent or the offline rules,
-with the tools over the order store. The engine gets plain values (the endpoint, max_rounds,
-the order id pattern), never the settings."""
+with the tools over the order source (SQLite or the shop's API) and those of the MCP servers. The
+engine gets plain values (the endpoint, max_rounds, the order id pattern), never the settings."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.errors import ConfigError, StoreError
-from triage_cli.store.orders import OrderStore
+from triage_cli.store.orders import OrderSource, OrderStore
 from triage_cli.tools.orders import order_registry
 from triage_cli.tools.registry import ToolRegistry
 
+if TYPE_CHECKING:
+    from triage_cli.tools.mcp_client import McpTools
+    from triage_cli.tools.mcp_config import McpServer
 
-def open_order_store(settings: Settings) -> OrderStore:
+
+def open_order_store(settings: Settings) -> OrderSource:
+    if settings.orders_api is not None:
+        from triage_cli.store.order_api import OrderApi
+
+        return OrderApi(settings.orders_api)
     if settings.orders_db is not None:
         where = settings.sources.get("orders_db", "orders_db")  # TRIAGE_ORDERS_DB, the file and line
         if not settings.orders_db.is_file():
@@ -27,6 +37,32 @@ def open_order_store(settings: Settings) -> OrderStore:
 def build_tools(settings: Settings) -> ToolRegistry:
     return order_registry(open_order_store(settings), timeout=settings.tool_timeout,
                           order_id_pattern=settings.order_id_pattern)
+
+
+def mcp_servers(settings: Settings) -> list[McpServer]:
+    """The [mcp_servers.NAME] tables, then the servers of the mcp_config file (a table wins over
+    a server of the same name there). Reads the file: a missing or broken one is a ConfigError."""
+    servers = list(settings.mcp_servers)
+    if settings.mcp_config is not None:
+        from triage_cli.tools.mcp_config import servers_from_json
+
+        named = {server.name for server in servers}
+        try:
+            servers += [s for s in servers_from_json(settings.mcp_config) if s.name not in named]
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from {settings.sources.get('mcp_config', 'mcp_config')})") from None
+    return servers
+
+
+def mcp_tools(settings: Settings) -> McpTools | None:
+    """The configured MCP servers, to start on the running loop; None when there are none, and
+    then the mcp package is never imported."""
+    servers = mcp_servers(settings)
+    if not any(server.enabled for server in servers):
+        return None
+    from triage_cli.tools.mcp_client import McpTools
+
+    return McpTools(servers, home=settings.home, connect_timeout=settings.mcp_connect_timeout)
 
 
 def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:

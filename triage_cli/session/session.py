@@ -19,17 +19,48 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
-from triage_cli.engine.events import Event, TriageRecord, Usage
+from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.store.sessions import StoredConversation
+from triage_cli.tools.registry import Approver
+
+if TYPE_CHECKING:
+    from triage_cli.tools.mcp_client import McpTools
+    from triage_cli.tools.registry import ToolRegistry
 
 SOURCES = ("ask", "chat", "serve", "eval")
+
+
+async def connect_mcp(settings: Settings, mcp: McpTools | None,
+                      stack: contextlib.AsyncExitStack) -> McpTools | None:
+    """The configured MCP servers, connecting in the background (made once, closed by `stack`)."""
+    if mcp is None and (settings.mcp_servers or settings.mcp_config):
+        from triage_cli.session.build import mcp_tools
+
+        mcp = await asyncio.to_thread(mcp_tools, settings)  # reads the mcp_config file
+        if mcp is not None:
+            stack.push_async_callback(mcp.aclose)
+    if mcp is not None:
+        await mcp.start()
+    return mcp
+
+
+async def tool_registry(settings: Settings, mcp: McpTools | None, approve: Approver | None) -> ToolRegistry:
+    """The order lookup and the tools of the MCP servers that started (each waited for within
+    mcp_connect_timeout); a tool that acts asks `approve`, or is refused without one."""
+    from triage_cli.session.build import build_tools
+
+    tools = await asyncio.to_thread(build_tools, settings)
+    if mcp is not None:
+        await mcp.register(tools)
+    tools.approver = approve
+    return tools
 
 
 class SharedEngine:
@@ -44,13 +75,17 @@ class SharedEngine:
         self._day: date | None = None
         self._retired: list[Engine] = []  # yesterday's, still lent to turns that began before midnight
         self._lock = asyncio.Lock()
+        self._mcp: McpTools | None = None  # the MCP servers' connections, shared like the engine
+        self._stack = contextlib.AsyncExitStack()
 
     async def get(self) -> Engine:
         async with self._lock:
             if self._engine is None or self._day != date.today():
                 from triage_cli.session.build import build_engine
 
-                engine = await asyncio.to_thread(build_engine, self.settings)
+                self._mcp = await connect_mcp(self.settings, self._mcp, self._stack)
+                tools = await tool_registry(self.settings, self._mcp, None)  # no one to ask: `allow` decides
+                engine = await asyncio.to_thread(build_engine, self.settings, tools)
                 if self._engine is not None:
                     self._retired.append(self._engine)
                 self._engine, self._day = engine, date.today()
@@ -61,6 +96,7 @@ class SharedEngine:
         for engine in engines:
             if engine is not None:
                 await engine.aclose()
+        await self._stack.aclose()
 
 
 class TriageSession:
@@ -68,10 +104,13 @@ class TriageSession:
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
     I/O; `open` also checks the order database and resumes a stored conversation. With
     `keep=False` nothing is stored: no turn in the history and no ticket (`triage eval`). With
-    `shared`, the session answers with that engine (until a `switch`) and does not close it."""
+    `shared`, the session answers with that engine (until a `switch`) and does not close it.
+    `approve`: the front end's question to the user before a tool that acts runs (chat); without
+    one, such a tool is refused unless its server's `allow` lists it."""
 
     def __init__(self, settings: Settings, *, source: str, flags: Mapping[str, Any] | None = None,
-                 order: str | None = None, keep: bool = True, shared: SharedEngine | None = None) -> None:
+                 order: str | None = None, keep: bool = True, shared: SharedEngine | None = None,
+                 approve: Approver | None = None) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
         self.settings = settings
@@ -89,6 +128,9 @@ class TriageSession:
         self._engine: Engine | None = None
         self._loading: asyncio.Future[Engine] | None = None
         self._shared = shared
+        self._approve = approve
+        self._mcp: McpTools | None = None  # the MCP servers' connections, once started
+        self._tools: ToolRegistry | None = None  # the engine's tools, once built
         self._stack = contextlib.AsyncExitStack()
         self._stack.push_async_callback(self._close_engine)
         if order is not None:
@@ -97,16 +139,20 @@ class TriageSession:
     @classmethod
     async def open(cls, settings: Settings, *, source: str, resume: str | None = None, order: str | None = None,
                    flags: Mapping[str, Any] | None = None, keep: bool = True,
-                   shared: SharedEngine | None = None) -> TriageSession:
+                   shared: SharedEngine | None = None, approve: Approver | None = None) -> TriageSession:
         """A session continuing the stored conversation `resume` names (an id, or 'last'), if
         any. A bad `order`, a bad id and a missing order database are errors now, before any
         prompt. In chat, a resumed conversation's last order is the order in context, unless
         `order` names one; `ask` asks about the order it is given only."""
-        session = cls(settings, source=source, flags=flags, order=order, keep=keep, shared=shared)
+        session = cls(settings, source=source, flags=flags, order=order, keep=keep, shared=shared, approve=approve)
         if settings.orders_db is not None:
             from triage_cli.session.build import open_order_store  # the stores and tools load off the prompt's path
 
             await asyncio.to_thread(open_order_store, settings)
+        if settings.mcp_config is not None:  # a missing or broken file: an error now, before any prompt
+            from triage_cli.session.build import mcp_servers
+
+            await asyncio.to_thread(mcp_servers, settings)
         if resume is not None:
             await session.resume(resume)
             if order is not None or source == "ask":
@@ -121,7 +167,8 @@ class TriageSession:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close what the session owns (the model client; a loading engine is waited for)."""
+        """Close what the session owns (the model client, a loading engine is waited for; the
+        MCP servers' connections)."""
         await self._stack.aclose()
 
     # the order in context ----------------------------------------------------------------------
@@ -154,9 +201,7 @@ class TriageSession:
         if self._shared is not None:
             return await self._shared.get()
         if self._loading is None:
-            from triage_cli.session.build import build_engine
-
-            self._loading = asyncio.ensure_future(asyncio.to_thread(build_engine, self.settings))
+            self._loading = asyncio.ensure_future(self._build())
         loading = self._loading
         try:
             engine = await asyncio.shield(loading)
@@ -169,6 +214,44 @@ class TriageSession:
         if self._loading is loading:
             self._engine, self._loading = engine, None
         return engine
+
+    async def _build(self) -> Engine:
+        from triage_cli.session.build import build_engine
+
+        tools = await self._tool_registry()
+        return await asyncio.to_thread(build_engine, self.settings, tools)
+
+    async def _start_mcp(self) -> McpTools | None:
+        """The MCP servers start connecting (once a session), in the background."""
+        self._mcp = await connect_mcp(self.settings, self._mcp, self._stack)
+        return self._mcp
+
+    async def _tool_registry(self) -> ToolRegistry:
+        """The tools an engine gets: the order lookup, and the tools of the MCP servers that
+        started (waited for, each within mcp_connect_timeout)."""
+        self._tools = await tool_registry(self.settings, await self._start_mcp(), self._approve)
+        return self._tools
+
+    async def tool_catalog(self) -> dict[str, Any]:
+        """Every tool with its server and whether it runs freely, and each MCP server's state
+        (for chat's /tools and `triage tools`)."""
+        await self.ready()  # the engine's own tools, so there is one registry
+        tools = self._tools
+        assert tools is not None
+        servers = [{"name": c.server.name, "transport": c.server.transport, "state": c.state,
+                    "problem": c.problem, "tools": sum(t.server == c.server.name for t in tools.tools())}
+                   for c in (self._mcp.connections if self._mcp else [])]
+        servers += [{"name": s.name, "transport": s.transport, "state": "disabled", "problem": "", "tools": 0}
+                    for s in (self._mcp.servers_off if self._mcp else []) if not s.enabled]
+        return {
+            "tools": [{"name": t.name, "server": t.server or "triage", "read_only": t.read_only,
+                       "runs": "freely" if t.read_only else "allowed" if t.approved else "after approval",
+                       "description": t.description} for t in tools.tools()],
+            "servers": servers,
+        }
+
+    def _mcp_notices(self) -> list[Notice]:
+        return [Notice(text) for text in self._mcp.take_notices()] if self._mcp is not None else []
 
     def modes(self) -> tuple[str, str]:
         """The structured-output step and the tool-round mode the engine settled on, else the
@@ -220,6 +303,8 @@ class TriageSession:
 
     async def _turn(self, index: int, message: str) -> AsyncIterator[Event]:
         engine = await self.ready()
+        for notice in self._mcp_notices():  # a server that could not start: said once
+            yield notice
         events = run_turn(engine, self.conversation, message, self.journal if self.keep else None,
                           named_order=self.order)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
@@ -231,6 +316,8 @@ class TriageSession:
                     self.last_usage = event
                     self.totals.add(event)
                 yield event
+        for notice in self._mcp_notices():  # a server that stopped during the turn
+            yield notice
 
     def new(self) -> None:
         """Start a new conversation: no context, no order, nothing resumed."""

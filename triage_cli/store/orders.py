@@ -26,6 +26,7 @@ import sqlite3
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 from triage_cli.errors import StoreError
 from triage_cli.store.database import make_home
@@ -46,6 +47,16 @@ CREATE TABLE orders (
     items         TEXT
 )
 """
+
+
+class OrderSource(Protocol):
+    """Where orders are looked up: this SQLite table, or the shop's API (store/order_api.py)."""
+
+    busy_timeout: float  # seconds one lookup may wait (the order tool keeps it within its timeout)
+
+    def lookup(self, order_id: str) -> dict[str, str | None] | None: ...
+
+    def order_ids(self, limit: int = 1000) -> list[str]: ...
 
 
 class OrderStore:

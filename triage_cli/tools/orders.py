@@ -6,14 +6,14 @@ import re
 from typing import Any
 
 from triage_cli.order_ids import ORDER_ID_PATTERN
-from triage_cli.store.orders import OrderStore
+from triage_cli.store.orders import OrderSource
 from triage_cli.tools.registry import ToolRegistry
 
 ORDER_TOOL = "get_order_status"
 
 
 class OrderTools:
-    def __init__(self, store: OrderStore, order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> None:
+    def __init__(self, store: OrderSource, order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> None:
         self.store = store
         self.order_id_pattern = order_id_pattern
 
@@ -39,7 +39,7 @@ class OrderTools:
         return {"found": True, **{key: value for key, value in order.items() if value is not None}}
 
 
-def order_registry(store: OrderStore, *, timeout: float = 10.0,
+def order_registry(store: OrderSource, *, timeout: float = 10.0,
                    order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> ToolRegistry:
     """A registry holding the order tool, backed by `store`."""
     registry = ToolRegistry(timeout=timeout)

@@ -1,5 +1,6 @@
-"""Tools the engine may call: a schema from each function's signature and docstring, argument
-validation, a timeout, and errors turned into text a model can act on."""
+"""Tools the engine may call: a schema from each function's signature and docstring (or one given,
+for a remote tool), argument validation, a timeout, approval for a tool that acts, and errors
+turned into text a model can act on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import inspect
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, get_type_hints
@@ -25,6 +26,9 @@ class Tool:
     description: str
     parameters: dict[str, Any]
     function: Callable[..., Any]
+    read_only: bool = True  # it only looks things up; a tool that acts runs only once approved
+    server: str = ""  # the MCP server it comes from ("" for triage's own)
+    approved: bool = False  # listed in its server's `allow`: runs without asking
 
     def schema(self) -> dict[str, Any]:
         """The entry for the `tools` list of a chat-completion request."""
@@ -41,15 +45,31 @@ class ToolOutcome:
     duration_ms: float
 
 
+# Asked before a tool that acts runs: (tool name, its arguments as JSON) -> run it?
+Approver = Callable[[str, str], Awaitable[bool]]
+
+
 class ToolRegistry:
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
+        self.approver: Approver | None = None  # None: nobody to ask (ask, serve), so refused
         self._tools: dict[str, Tool] = {}
 
     def register(self, function: Callable[..., Any], *, name: str | None = None) -> Tool:
         tool = describe(function, name=name)
         self._tools[tool.name] = tool
         return tool
+
+    def add(self, tool: Tool) -> Tool:
+        """A tool with its own JSON schema (a remote tool's)."""
+        self._tools[tool.name] = tool
+        return tool
+
+    def remove(self, name: str) -> None:
+        self._tools.pop(name, None)
+
+    def tools(self) -> list[Tool]:
+        return list(self._tools.values())
 
     def schemas(self) -> list[dict[str, Any]]:
         return [tool.schema() for tool in self._tools.values()]
@@ -62,6 +82,7 @@ class ToolRegistry:
             if tool is None:
                 raise _CallError(f"unknown tool '{name}'; available tools: {', '.join(self._tools)}")
             kwargs = _validate(tool, arguments)
+            await self._check_approval(tool, arguments)
             result = await asyncio.wait_for(_invoke(tool.function, kwargs), self.timeout)
             ok, content = True, _to_text(result)
         except _CallError as exc:
@@ -71,6 +92,17 @@ class ToolRegistry:
         except Exception as exc:  # a tool's own failure is data for the model, not a crash
             ok, content = False, f"error: tool '{name}' failed: {exc}"
         return ToolOutcome(ok, content, (time.perf_counter() - started) * 1000)
+
+    async def _check_approval(self, tool: Tool, arguments: str) -> None:
+        """A tool that acts runs once the user says yes (chat) or its server's `allow` lists it."""
+        if tool.read_only or tool.approved:
+            return
+        if self.approver is None:
+            raise _CallError(f"'{tool.name}' changes data and is not allowed here: only tools that read run "
+                             "without approval (its server's allow list can permit it)")
+        if not await self.approver(tool.name, arguments):
+            raise _CallError(f"the user did not approve running '{tool.name}'; do not retry it, "
+                             "say what you could not do")
 
 
 class _CallError(Exception):
@@ -104,17 +136,18 @@ def _validate(tool: Tool, arguments: str) -> dict[str, Any]:
         raise _CallError(f"arguments are not valid JSON ({exc.msg}); send a JSON object") from None
     if not isinstance(kwargs, dict):
         raise _CallError("arguments must be a JSON object")
-    properties = tool.parameters["properties"]
+    properties: dict[str, Any] = tool.parameters.get("properties") or {}
     unknown = sorted(set(kwargs) - set(properties))
-    if unknown:
+    if unknown and tool.parameters.get("additionalProperties") is False:
         raise _CallError(f"unknown argument(s) {', '.join(unknown)}; expected {', '.join(properties)}")
-    missing = [p for p in tool.parameters["required"] if p not in kwargs]
+    missing = [p for p in tool.parameters.get("required") or () if p not in kwargs]
     if missing:
         raise _CallError(f"missing required argument(s): {', '.join(missing)}")
     for key, value in kwargs.items():
-        expected = properties[key]["type"]
-        if not _has_json_type(value, expected):
-            raise _CallError(f"argument '{key}' must be a {expected}, got {json.dumps(value)[:40]}")
+        expected = (properties.get(key) or {}).get("type") if isinstance(properties.get(key), dict) else None
+        if isinstance(expected, str) and not _has_json_type(value, expected):
+            article = "an" if expected[0] in "aeiou" else "a"
+            raise _CallError(f"argument '{key}' must be {article} {expected}, got {json.dumps(value)[:40]}")
     return kwargs
 
 
@@ -123,7 +156,7 @@ def _has_json_type(value: Any, expected: str) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if expected == "number":
         return isinstance(value, (int, float)) and not isinstance(value, bool)
-    python_type = {"string": str, "boolean": bool}.get(expected)
+    python_type = {"string": str, "boolean": bool, "object": dict, "array": list}.get(expected)
     return python_type is None or isinstance(value, python_type)
 
 

@@ -54,6 +54,8 @@ class Repl:
         self._turn_task: asyncio.Task[None] | None = None
         self._main_task: asyncio.Task[Any] | None = None
         self._hangup: Hangup | None = None
+        self._renderer: Any = None  # the answer being drawn, held while a tool waits for approval
+        self._asking = asyncio.Lock()  # one approval question at a time
 
     @property
     def settings(self) -> Settings:
@@ -229,9 +231,31 @@ class Repl:
         renderer: Renderer = (PlainRenderer() if is_dumb_terminal()
                               else TerminalRenderer(self.console, show_reasoning=self.show_reasoning,
                                                  waiting_hint=not self.settings.offline))
-        result = await present(self._advice_once(events), renderer)
+        self._renderer = renderer
+        try:
+            result = await present(self._advice_once(events), renderer)
+        finally:
+            self._renderer = None
         if result.usage is not None:
             self.say(usage_line(result.usage), "dim")
+
+    async def approve(self, name: str, arguments: str) -> bool:
+        """Ask whether a tool that acts may run ("Run crm__refund with {...}? [y/N]"); no unless
+        the user says yes."""
+        from prompt_toolkit import PromptSession
+
+        from triage_cli.ui.sanitize import one_line
+
+        async with self._asking:
+            held = getattr(self._renderer, "held", None)
+            with held() if held is not None else contextlib.nullcontext():
+                shown = one_line(arguments)
+                shown = shown if len(shown) <= 200 else shown[:199] + "…"
+                try:
+                    reply = await PromptSession[str]().prompt_async(f"Run {one_line(name)} with {shown}? [y/N] ")
+                except (KeyboardInterrupt, EOFError):
+                    reply = ""
+        return reply.strip().lower() in ("y", "yes")
 
     async def _advice_once(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
         """A notice with a hint is advice about the setup ("answered by the offline rules
@@ -279,10 +303,15 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
              resume: str | None = None, server: Server | None = None) -> int:
     async def chat() -> int:
+        repl: Repl | None = None
+
+        async def approve(name: str, arguments: str) -> bool:
+            return repl is not None and await repl.approve(name, arguments)
+
         # Opened before the prompt: a bad --order, --resume id or order database (or an
         # unreachable server) is an error at start.
         async with await open_session(settings, server, source="chat", flags=flags, resume=resume,
-                                      order=clean(order) if order else None) as session:
+                                      order=clean(order) if order else None, approve=approve) as session:
             repl = Repl(session)
             try:
                 return await repl.loop()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from triage_cli.config import Settings
 from triage_cli.session import TriageSession
+from triage_cli.tools.registry import Approver
 
 if TYPE_CHECKING:
     from triage_cli.client.remote_session import RemoteSession
@@ -18,10 +19,13 @@ Server: TypeAlias = tuple[str, str | None]  # the server's URL and its token (co
 
 
 async def open_session(settings: Settings, server: Server | None, *, source: str, resume: str | None = None,
-                       order: str | None = None, flags: Mapping[str, Any] | None = None) -> AnySession:
-    """The session answering this front end's questions, opened (and, with `resume`, resumed)."""
+                       order: str | None = None, flags: Mapping[str, Any] | None = None,
+                       approve: Approver | None = None) -> AnySession:
+    """The session answering this front end's questions, opened (and, with `resume`, resumed).
+    `approve` asks before a local MCP tool that acts (a server's tools are the server's business)."""
     if server is None:
-        return await TriageSession.open(settings, source=source, flags=flags, resume=resume, order=order)
+        return await TriageSession.open(settings, source=source, flags=flags, resume=resume, order=order,
+                                        approve=approve)
     from triage_cli.client.http import ServerClient
     from triage_cli.client.remote_session import RemoteSession
 

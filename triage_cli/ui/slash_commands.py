@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "/model": "/model NAME switches model; alone, shows the current one",
     "/provider": "/provider NAME [--base-url URL] [--model M] switches provider (custom and vllm need "
                  "--base-url); alone, shows it",
+    "/tools": "the tools the answers can use, their MCP servers and whether they run without asking",
     "/tickets": "list the open escalation tickets",
     "/history": "the stored conversations, most recent first (this one marked *)",
     "/resume": "/resume ID continues a stored conversation; alone, the latest other one",
@@ -201,7 +202,14 @@ async def _json(repl: Repl, _: str) -> None:
     repl.say(json.dumps(record, indent=2, ensure_ascii=False), "")
 
 
+async def _tools(repl: Repl, _: str) -> None:
+    from triage_cli.ui.tools_view import catalog_lines
+
+    repl.say("\n".join(catalog_lines(await repl.session.tool_catalog())), "")
+
+
 _HANDLERS: dict[str, Handler] = {
+    "/tools": _tools,
     "/help": _help, "/order": _order, "/new": _new, "/model": _model, "/provider": _provider,
     "/tickets": _tickets, "/history": _history, "/resume": _resume, "/usage": _usage, "/reasoning": _reasoning, "/json": _json,
 }

@@ -85,6 +85,7 @@ class TerminalRenderer:
         self._waiting_hint = waiting_hint
         # Since when nothing has come from the model: the run started, or a tool round ended.
         self._waiting_since: float | None = time.perf_counter() if waiting_hint else None
+        self._held = False  # the live area is stopped while the user is asked something
         self._live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False,
                           redirect_stderr=False, vertical_overflow="crop")
 
@@ -121,6 +122,8 @@ class TerminalRenderer:
         return self._markdown.preview_open(width, room)
 
     def _frame(self) -> None:
+        if self._held:
+            return
         started = time.perf_counter()
         finished = self._finished_blocks()  # work done once per block, however often frames come
         redraw = time.perf_counter()
@@ -240,6 +243,22 @@ class TerminalRenderer:
             self._live.console.print(renderable)
         else:
             self.console.print(renderable)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The live area stopped and the keys echoed again, for a question to the user (may a
+        tool that acts run?); drawn again afterwards."""
+        if self._started:
+            self._live.update(Text(""), refresh=True)
+            self._live.stop()
+            self._started = False
+            self._restore_echo()
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            self._dirty = True
 
     def finish(self) -> None:
         """Stop the live area and print whatever is still open, then the record and notices."""

@@ -1,0 +1,109 @@
+"""`triage mcp`: triage's own tools for other agents (desktop assistants, IDEs) over MCP, on stdio
+or streamable HTTP on 127.0.0.1. The order lookup and the ticket queue: get_order_status,
+list_tickets and get_ticket only read; open_ticket files a ticket (not read-only, so a careful
+client asks its user first). A front end: it reads the stores, never the engine."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from triage_cli.config import Settings
+from triage_cli.errors import TriageError, UsageError
+from triage_cli.session.build import open_order_store  # the order source the settings name
+from triage_cli.store.tickets import TicketStore
+from triage_cli.tools.orders import ORDER_TOOL, OrderTools
+
+
+@dataclass(frozen=True)
+class _Escalation:
+    order_id: str | None
+    issue: str
+    status: str
+    summary: str
+
+
+def _plain_errors(function: Callable[..., Any]) -> Callable[..., Any]:
+    """A store's own error (no such ticket, a bad status) reaches the client as its message."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except TriageError as exc:
+            raise ToolError(str(exc)) from None
+
+    return run
+
+
+def build_server(settings: Settings) -> Any:
+    from mcp.server.mcpserver import MCPServer
+    from mcp_types import ToolAnnotations
+
+    server = MCPServer("triage", instructions="Look up orders and work the support ticket queue.",
+                       log_level="WARNING")
+    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    tickets = TicketStore(settings.home)
+    server.add_tool(_plain_errors(OrderTools(open_order_store(settings)).get_order_status), name=ORDER_TOOL,
+                    annotations=reads)
+
+    def list_tickets(status: str = "open", limit: int = 20) -> list[dict[str, Any]]:
+        """The support tickets, newest first.
+
+        Args:
+            status: open, closed or all.
+            limit: At most this many (1-200).
+        """
+        return [t.to_dict() for t in tickets.list(status, limit=max(1, min(limit, 200)))]
+
+    def get_ticket(ticket_id: int) -> dict[str, Any]:
+        """One ticket: its order, issue, summary, the customer's messages, the reply and its state.
+
+        Args:
+            ticket_id: The ticket's number.
+        """
+        return tickets.get(ticket_id).to_dict()
+
+    def open_ticket(summary: str, order_id: str | None = None, issue: str = "other", customer_message: str = "",
+                    order_status: str = "") -> dict[str, Any]:
+        """Open a support ticket for a person to handle (an escalation).
+
+        Args:
+            summary: One or two sentences: what happened and what is needed.
+            order_id: The order it is about, if any, e.g. A1002.
+            issue: A short label: late, damaged, refund, address, other.
+            customer_message: What the customer wrote.
+            order_status: The order's status when the ticket is opened.
+        """
+        record = _Escalation(order_id.strip().upper() if order_id else None, issue, order_status, summary)
+        return tickets.open_ticket(record, question=customer_message, reply="").to_dict()
+
+    server.add_tool(_plain_errors(list_tickets), annotations=reads)
+    server.add_tool(_plain_errors(get_ticket), annotations=reads)
+    server.add_tool(_plain_errors(open_ticket), annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
+                                                             idempotent_hint=False, open_world_hint=False))
+    return server
+
+
+def serve(settings: Settings, *, http_port: int | None = None) -> None:
+    if http_port is not None:
+        _check_port(http_port)
+    server = build_server(settings)
+    if http_port is None:
+        server.run()
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=http_port)
+
+
+def _check_port(port: int) -> None:
+    """A port in use is one line of ours, not the web server's log line and exit status 3."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
