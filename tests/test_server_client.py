@@ -104,7 +104,7 @@ def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team
     held = json.loads(run_triage("tickets", "list", "--json", "--assignee", "ana", env=ben).out)
     assert [t["id"] for t in held] == [ticket]
     assert run_triage("tickets", "release", str(ticket), env=ana).code == 0
-    assert run_triage("tickets", "claim", env=ben).out.startswith(f"Claimed ticket #{ticket}")
+    assert run_triage("tickets", "claim", str(ticket), env=ben).out.startswith(f"Claimed ticket #{ticket}")
     refused = run_triage("tickets", "close", str(ticket), env=ana)
     assert refused.code != 0 and "held by ben" in refused.err
 
