@@ -153,3 +153,29 @@ def test_the_tickets_table_shows_who_holds_a_ticket_once_someone_does(triage_env
     header = next(line for line in screen.splitlines() if "Holder" in line)
     assert [cell.strip() for cell in header.strip("┃ ").split("┃")][:5] == ["Id", "Created", "Status", "Order", "Holder"]
     assert "ann" in screen
+
+
+def test_triage_serve_keeps_its_turns_and_queue_in_postgresql(postgres_url, tmp_path):
+    # The team's server on PostgreSQL: a turn streamed over HTTP is stored there, its ticket is
+    # claimed over HTTP, and a terminal reading the same database sees both.
+    import httpx2 as httpx
+
+    from serve_helpers import environment, server_in_thread
+    from triage_cli.store.postgres import PostgresDatabase
+    from triage_cli.store.sessions import SessionStore
+
+    env = environment(tmp_path / "home", tmp_path / "config.toml", None, TRIAGE_DATABASE_URL=postgres_url)
+    with server_in_thread(env) as url, httpx.Client(base_url=url, timeout=60) as http:
+        with http.stream("POST", "/v1/chat/stream", json={"message": "Where is my order?", "order": "A9999"}) as answer:
+            events = [json.loads(line[6:]) for line in answer.iter_lines() if line.startswith("data: ")]
+        ticket = next(e["ticket"] for e in events if "next_step" in e)
+        claimed = http.post("/v1/tickets/claim", json={"agent": "ana"}).json()
+        assert claimed["id"] == ticket and claimed["assignee"] == "ana"
+    assert not (tmp_path / "home" / "triage.sqlite").exists()  # nothing went to SQLite
+    database = PostgresDatabase(postgres_url)
+    try:
+        [conversation] = SessionStore(database).list(limit=5)
+        assert [t.state for t in SessionStore(database).get(conversation.id).turns] == ["complete"]
+        assert TicketStore(database).get(ticket).assignee == "ana"
+    finally:
+        database.close()
