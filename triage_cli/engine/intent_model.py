@@ -2,10 +2,12 @@
 data cannot settle? Hashed word and character n-grams, logistic regression, trained from the
 shipped dev cases by scripts/train_intent_model.py; the weights ship as intent_weights.json.
 
-It decides only what the rules cannot read: a message with no topic they know and no question the
-order data answers ("this is not acceptable, sort it out"). Its threshold is below one half, as a
-missed escalation is the expensive mistake. The weights are read on first use, not at import, so
-`ask` pays for them only when the rules cannot decide.
+It decides only where the rules read no topic, biased toward escalating, as a missed escalation is
+the expensive mistake and a needless one is cheap: a message with no question the order data
+answers ("this is not acceptable, sort it out") escalates unless the classifier is sure it asks for
+nothing (its `threshold` is well below one half); one with such a question ("where is it?")
+escalates only when the classifier is sure it asks for more (`sure`, near one). The weights are
+read on first use, not at import, so `ask` pays for them only when the rules find no topic.
 """
 
 from __future__ import annotations
@@ -39,17 +41,18 @@ def probability(weights: dict[int, float], bias: float, feats: list[int]) -> flo
 
 
 @cache
-def _model() -> tuple[dict[int, float], float, float]:
+def _model() -> tuple[dict[int, float], float, float, float]:
     data: dict[str, Any] = json.loads(
         resources.files("triage_cli.engine").joinpath("intent_weights.json").read_text(encoding="utf-8"))
     weights = {int(k): float(v) for k, v in data["weights"].items()}
-    return weights, float(data["bias"]), float(data["threshold"])
+    return weights, float(data["bias"]), float(data["threshold"]), float(data["sure"])
 
 
-def asks_for_action(text: str) -> bool:
-    """Whether the classifier reads `text` as a request or complaint to escalate."""
+def asks_for_action(text: str, *, sure: bool = False) -> bool:
+    """Whether the classifier reads `text` as a request or complaint to escalate; with `sure`, only
+    when it is sure of it (the rules read a question the order data answers)."""
     try:
-        weights, bias, threshold = _model()
+        weights, bias, threshold, sure_at = _model()
     except (OSError, ValueError, KeyError):  # no weights shipped: the rules decide alone
-        return False
-    return probability(weights, bias, features(text)) >= threshold
+        return not sure  # and what they cannot read at all goes to a person
+    return probability(weights, bias, features(text)) >= (sure_at if sure else threshold)

@@ -42,13 +42,15 @@ TOPICS: tuple[Topic, ...] = (
     _topic("refund", r"\bre?fu?nd|money\s+(?:back|returned)|reimburs|\bpay(?:ing)? me back|"
            r"\b(?:see|get|have) (?:the|my) money\b|\bwhere(?:'s| is) my money\b|"
            r"reembols|devuelv\w* el dinero|rembours|geld zur[uü]ck|r[uü]ckerstatt|erstatt|reembolso|rimbors|"
-           r"geld terug|terugbetal"),
+           r"geld terug|terugbetal|\b(?:what i paid|my payment|the money|my money|the cash)\b[^.?!]{0,30}\b(?:back|put back|returned)\b|"
+           r"\bput back on my (?:card|account)\b"),
     _topic("cancellation", request=True, pattern=r"\bcancel(?:ling|lation)?\b(?!ed)|\b(?:don'?t|do not|please stop|stop)\s+"
            r"(?:ship|send|dispatch|deliver)(?:ing)?\b|\bstop\s+(?:order\s+)?[a-z]?\d{3,}|changed my mind|"
            r"\b(?:don'?t|do not|no longer) (?:want|need)\b[^.?!]{0,25}\b(?:any ?more|now)\b|\bno longer (?:want|need)\b|"
            r"\bstop (?:it|the (?:order|delivery|shipment|parcel))\b(?! (?:from )?(?:arriv|com))|"
-           r"\bannuler\b|\bcancelar\b|\bstornier(?:en)?\b(?!t)"),
-    _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)|"
+           r"\bannuler\b|\bcancelar\b|\bstornier(?:en)?\b(?!t)|\bannull(?:are|arlo|arla|atelo|ate)\b|\bscrap (?:it|the|my|this)\b|"
+           r"\bcall(?:ing)? (?:it|the order|the whole thing) off\b|\bcall off\b|\bhold off (?:on|with)\b"),
+    _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|\bre-?send\b|\bre-?ship\b|\bsend (?:it|them|one|the \w+) (?:out )?again\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)|"
            r"\b(?:get|have|want|need) (?:a )?(?:new|another|fresh) (?:one|item|unit|pair)\b"),
     _topic("return", request=True, pattern=rf"\b(?:to|{_WANT}) (?:return|send)\b(?:[^.?!,]{{0,25}}\bback\b)?(?! to you)|"
            r"\bsend(?:ing)?\b[^.?!,]{0,20}\bback\b|\breturn (?:it|this|them|the \w+)\b(?![^.?!]{0,10}\barrive)|"
@@ -75,7 +77,8 @@ TOPICS: tuple[Topic, ...] = (
            r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
+           r"\bshipping refunded|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
+           r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
@@ -94,7 +97,15 @@ TOPICS: tuple[Topic, ...] = (
            r"\bno (?:me |lo |la |los |las |nos )*(?:ha |han |he |hemos )?(?:lleg|recib)|"
            r"pas (?:re[çc]u|arriv[ée]|[ée]t[ée] livr)|rien re[çc]u|\bn[ãa]o (?:recebi|chegou)|nunca chegou|"
            r"\bnon (?:l'|lo |la )?(?:ho |è |e' )?(?:ricevut|arrivat)|\bmai (?:arrivat|ricevut)|"
-           r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen", negatable=False,
+           r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen|"
+           r"\bnothing (?:there|at all|anywhere)\b|\b(?:seen|found|got) nothing\b|\bnowhere\b|\bnada\b|\bzero (?:packages?|parcels?|boxes)\b|"
+           r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
+           r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
+           r"\bnot at my (?:address|house|home|door|place|flat)\b|"
+           r"\b(?:claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
+           r"\b(?:nobody|no one|no-one) (?:handed|gave|knocked|delivered|dropped|rang)\b|"
+           r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
+           r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,
            needs_delivered=True, whole=True),  # whole: "Delivered??" keeps its disbelief only across clauses
     _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
            r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
@@ -102,7 +113,7 @@ TOPICS: tuple[Topic, ...] = (
            r"kid|thief|passer-?by)|passer-?by)\b[^.?!]{0,40}\b(?:took|take|taking|grabbed|grab|grabbing|swiped|"
            r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
            r"(?= (?:it|them|my|the|our|his|her|off|away|with|from|out|up|him|her)\b)|"
-           r"\btaken out of\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
+           r"\btaken out of\b|\b(?:someone|somebody|a (?:man|woman|guy|person))\b[^.?!]{0,15}\b(?:lifting|lift|nabbing|pocketing)\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
            r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
@@ -113,17 +124,29 @@ TOPICS: tuple[Topic, ...] = (
            r"\bin (?:two|pieces|bits)\b|\bhanging off\b|\bfalling apart\b|\bcame apart\b|\bbroke\b|"
            r"\bstopped working\b|\b(?:doesn't|does not|won't|will not) (?:power|boot)|\bcrackl|\bstain|\bmou?ld|"
            r"\bmelted\b|\bsparks?\b|\bsparking\b|\brattl|\bbuzz(?:es|ing)\b|\bsmok(?:es|ing)\b|\boverheat|\bburnt\b|\brott[oaie]\b|\brajad|d[ée]chir|\bab[iî]m|\bpartid|beschadigd|\bkapot\b|"
-           r"\bgebroken\b|abgebrochen"),
+           r"\bgebroken\b|abgebrochen|\bgash|\bmarks? all over\b|\b(?:been )?used before\b|\bsecond-?hand\b|\bpre-?owned\b|"
+           r"\bburning\b|\bsmells? (?:of|like|bad|awful|funny|weird|strange)\b|\bcutting out\b|\bcuts out\b|\bkeeps? (?:dying|failing|turning off|switching off|disconnecting)\b|"
+           r"\bonly (?:works?|plays?|charges?|lights? up|turns? on)\b(?! fine)|\b(?:won'?t|doesn'?t|does not|will not) (?:seal|close|stay (?:shut|closed|on)|lock|fit together)\b|"
+           r"\b(?:is|came|comes|feels) loose\b|\bwobbl|\b(?:is|was|are|were) silent\b|\bcame off\b|\bfell off\b|\bdied\b|"
+           r"\bn[ãa]o funciona|\bne (?:fonctionne|marche) (?:pas|plus)\b|\bfunktioniert nicht|\bno funciona|\bnon funziona|\brott[oaie]\b"),
     _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
            r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
            r"yesterday|today|fine|ok|on time)\b)|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
            r"\b(?:isn't|is not|not) mine\b|\b(?:these|this|they|it)\b[^.?!,]{0,20}(?:'re|'s|\bare|\bis)\b[^.?!]{0,30}[,;]\s*"
-           r"(?:but |and |when |while |yet )?i (?:picked|chose|selected|ordered|asked for|wanted|paid for)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
-    _topic("missing item", r"\bmissing\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
+           r"(?:but |and |when |while |yet )?i (?:picked|chose|selected|ordered|asked for|wanted|paid for)\b|"
+           r"\b(?:got|received|was sent|sent me|came with) (?:a|an) \w+\b[^.]{0,30}\bi (?:bought|ordered|picked|chose|paid for) (?:a|an|the)\b|"
+           r"\b(?:ordered|picked|chose|selected|wanted|bought)\b[^.?!]{0,20}\b(red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b[^.?!]{0,10}[,;]\s*(?:but )?(?:this|it|these|they)\b[^.?!]{0,25}\b(?!\1\b)(?:red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b|"
+           r"\bnot the (?:brand|model|size|colou?r|one|version|flavou?r|type) i (?:picked|chose|selected|ordered|wanted)\b|"
+           r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
+    _topic("missing item", r"\bmissing\b|"
+           r"\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
+           r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
     _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
-           r"\btook (?:my )?money|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\bnever (?:placed|ordered)|\bdidn't (?:place|order)\b|\bpaid twice"),
+           r"\btook (?:my )?money|\bdebit(?:ed|s)\b|\bdeduct|\bamount (?:taken|charged|deducted)\b|"
+           r"\b(?:money|payment|amount)\b[^.?!]{0,30}\b(?:left|taken from|gone from|came out of|out of) my (?:account|card|bank)\b|"
+           r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
     _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
            r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
     _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),
@@ -138,6 +161,10 @@ _NEGATION = re.compile(r"\b(?:not|no|never|nothing|without|neither|nor|rather th
 # A clause that hopes or worries states no problem ("hopefully nothing's broken").
 _HEDGE = re.compile(r"\bhope|\bworr(?:y|ied)|\bmight\b|\bin case\b|\bjust wondering\b|\bright\s*$|\bfingers crossed",
                     re.IGNORECASE)
+# A clause that tells of a request not made ("I was going to ask for a refund but …", "I almost
+# cancelled") asks for nothing; what follows it in another clause still counts.
+_NOT_MADE = re.compile(r"\b(?:was|were) (?:going|about|tempted|planning) to\b|\b(?:almost|nearly)\b|"
+                       r"\bthought (?:about|of)\b|\bconsidered\b|\bhad planned to\b", re.IGNORECASE)
 # A negation reaches this many words ahead: "I don't want to cancel" but not "if it's not here by
 # Friday I want to cancel".
 NEGATION_REACH = 5
@@ -151,7 +178,7 @@ _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 # A question the order data answers: where, when, why, tracking, status, … (and in es, fr, de, pt).
 _DATA_QUESTION = re.compile(
     r"\?|\b(?:where|wh?en|status|track\w*|eta|arriv\w*|ship\w*|dispatch\w*|deliver\w*|update|news|progress|"
-    r"why|what|which|who|how (?:long|soon)|coming|left|late|delay\w*|customs|fees?|collect\w*|"
+    r"why|what|which|who|how (?:long|soon)|coming|left|late|delay\w*|customs|fees?|collect\w*|date|"
     r"locker|signed|check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
     r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;]\s*)(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
@@ -192,13 +219,14 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
         hedged = _HEDGE.search(clause) is not None
         past = _ABOUT_THE_PAST.search(clause) is not None
         condition = _CONDITION.search(clause) is not None
+        not_made = _NOT_MADE.search(clause) is not None
         for topic in TOPICS:
             if topic.name in found or (topic.needs_delivered and (condition or not delivered)) or (
                     topic.request and past):
                 continue
             if whole and not topic.whole:
                 continue
-            if hedged and topic.name in _HEDGED:
+            if (hedged and topic.name in _HEDGED) or (not_made and topic.negatable and not whole):
                 continue
             for match in topic.pattern.finditer(clause):
                 if topic.negatable and _negated(clause[: match.start()]):

@@ -1,7 +1,9 @@
 """The escalation policy: which problems the order data cannot settle.
 
 Escalate when an order lookup found nothing, or when the customer asks for an action or raises a
-problem that the order data cannot settle (engine/intents.py reads what they ask for). Shared by the offline engine and (later) the guard on model answers.
+problem that the order data cannot settle (engine/intents.py reads what they ask for). Where the
+rules read no topic, the classifier (engine/intent_model.py) has the last word, biased to escalate.
+Shared by the offline engine and (later) the guard on model answers.
 """
 
 from __future__ import annotations
@@ -15,17 +17,11 @@ OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
-def _unread(text: str) -> bool:
-    """A message the rules cannot read: words, but no question the data answers, and no thanks."""
-    text = _ORDER_ID_WORD.sub(" ", text)
-    return bool(_WORDS.search(text)) and not asks_about_the_data(text) and not is_acknowledgement(text)
-
-
 _ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
 # A question about the state of a refund or of the money ("was my money returned?", "has the refund
 # gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
 _REFUND_STATUS = re.compile(
-    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|gone through|go(?:ne)? back|"
+    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|gone through|go(?:ne)? back|"
     r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
@@ -43,10 +39,12 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     orders = [o for o in orders or [] if o.get("found")]
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
-    if not topics and _unread(text):
+    if not topics and _WORDS.search(_ORDER_ID_WORD.sub(" ", text)) and not is_acknowledgement(text):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
-        if asks_for_action(text):
+        # A message the rules cannot read escalates unless the classifier is sure it asks nothing
+        # of us; one with a question the data answers only when the classifier is sure it does.
+        if asks_for_action(text, sure=asks_about_the_data(text)):
             topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders)):
@@ -61,7 +59,8 @@ def asks_about_a_refund(text: str) -> bool:
 
 # A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.
 _ACKNOWLEDGEMENT = re.compile(
-    r"(?:thank you|thanks?|ok(?:ay)?|k|thx|ty|cheers|great|cool|perfect|fine|good|got it|understood|noted|"
+    r"(?:thank you|thanks?|ok(?:ay)?|k|thx|ty|cheers|merci(?: beaucoup)?|(?:muchas )?gracias|danke(?: sch[öo]n| sehr)?|"
+    r"obrigad[oa]|grazie(?: mille)?|bedankt|dank je|great|cool|perfect|fine|good|got it|understood|noted|"
     r"alright|all right|nice|lovely|brilliant|awesome|super|sure|that'?s (?:great|fine|all|it)|"
     r"a lot|so much|very much|many|all good|will do|sounds good|bye|see you|have a (?:good|nice) day|"
     r"[\U0001F44D\U0001F64F\U0001F60A\U0001F642\u2705\u263A\uFE0F\U0001F3FB-\U0001F3FF])(?![a-z'])",
