@@ -61,9 +61,9 @@ def main() -> None:
         right_out_of_fold += sum((probability(weights, bias, f) >= THRESHOLD) == bool(y) for f, y in folds[k])
     threshold = THRESHOLD
     weights, bias = train(rows)
-    kept = {str(f): round(w, 4) for f, w in sorted(weights.items()) if abs(w) >= 1e-3}
-    OUT.write_text(json.dumps({"bias": round(bias, 4), "threshold": round(threshold, 4), "sure": SURE, "weights": kept},
-                              separators=(",", ":")) + "\n")
+    kept = {f: round(w, 4) for f, w in sorted(weights.items()) if abs(w) >= 1e-3}
+    OUT.write_text(json.dumps({"bias": round(bias, 4), "threshold": round(threshold, 4), "sure": SURE,
+                               "buckets": list(kept), "weights": list(kept.values())}, separators=(",", ":")) + "\n")
     right = sum((probability(weights, bias, f) >= threshold) == bool(y) for f, y in rows)
     print(f"{len(rows)} dev cases decided by their text, {len(kept)} weights, threshold {threshold} (sure {SURE}), training accuracy "
           f"{right / len(rows):.3f}, {FOLDS}-fold out-of-fold accuracy {right_out_of_fold / len(rows):.3f}")

@@ -44,7 +44,7 @@ def probability(weights: dict[int, float], bias: float, feats: list[int]) -> flo
 def _model() -> tuple[dict[int, float], float, float, float]:
     data: dict[str, Any] = json.loads(
         resources.files("triage_cli.engine").joinpath("intent_weights.json").read_text(encoding="utf-8"))
-    weights = {int(k): float(v) for k, v in data["weights"].items()}
+    weights = dict(zip(data["buckets"], data["weights"]))  # two lists parse faster than a dict of strings
     return weights, float(data["bias"]), float(data["threshold"]), float(data["sure"])
 
 
