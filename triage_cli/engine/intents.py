@@ -53,7 +53,7 @@ TOPICS: tuple[Topic, ...] = (
     _topic("replacement", request=True, pattern=r"\breplace(?:ment)?\b|\bre-?send\b|\bre-?ship\b|\bsend (?:it|them|one|the \w+) (?:out )?again\b|send (?:me )?(?:a )?(?:new|another) (?:one|item)|"
            r"\b(?:get|have|want|need) (?:a )?(?:new|another|fresh) (?:one|item|unit|pair)\b"),
     _topic("return", request=True, pattern=rf"\b(?:to|{_WANT}) (?:return|send)\b(?:[^.?!,]{{0,25}}\bback\b)?(?! to you)|"
-           r"\bsend(?:ing)?\b[^.?!,]{0,20}\bback\b|\breturn (?:it|this|them|the \w+)\b(?![^.?!]{0,10}\barrive)|"
+           r"\bsend(?:ing)?\b[^.?!,]{0,20}\bback\b|(?<!my )(?<!the )(?<!your )\breturn(?:ing)? (?:it|this|them|these|the \w+|my \w+|[a-z]\d{3,})\b(?![^.?!]{0,10}\barrive)|"
            r"\bdevolver\b|\bretourner\b|\bzur[uü]cksenden\b"),
     _topic("order change", request=True, pattern=r"\b(?:exchange|swap|switch)\b|\bchange\b[^.?!]{0,30}\b(?:size|colou?r|item|model|"
            r"product|to (?:the|a)\b)|\badd\b[^.?!]{0,20}\b(?:item|to (?:the|my) order)|"
@@ -77,7 +77,7 @@ TOPICS: tuple[Topic, ...] = (
            r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
+           r"\bshipping refunded|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
            r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
@@ -102,13 +102,13 @@ TOPICS: tuple[Topic, ...] = (
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
-           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
+           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
            r"\b(?:nobody|no one|no-one) (?:handed|gave|knocked|delivered|dropped|rang)\b|"
            r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
            r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,
            needs_delivered=True, whole=True),  # whole: "Delivered??" keeps its disbelief only across clauses
     _topic("theft", r"\bstole|\bstolen\b|\bnicked\b|\btheft\b|\brobbed\b|\bpinched\b|\btaken from\b|"
-           r"\bvol[ée]\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
+           r"\bvol[ée]e?s?\b|\brobad|\bgestohlen|\broubad|\bgeklaut|\brubat|\bgestolen|"
            r"(?<!can )(?<!could )(?<!will )(?<!would )(?<!did )\b(?:someone|somebody|some (?:guy|man|woman|person|bloke)|a (?:man|woman|guy|person|stranger|bloke|"
            r"kid|thief|passer-?by)|passer-?by)\b[^.?!]{0,40}\b(?:took|take|taking|grabbed|grab|grabbing|swiped|"
            r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
@@ -118,7 +118,7 @@ TOPICS: tuple[Topic, ...] = (
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
            r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
-           r"\bdead\b|\bexpired\b|out of date|\broto\b|\brota\b|\bcass[ée]e?\b|\bab[iî]m[ée]|besch[aä]digt|"
+           r"\bdead\b|\bexpired\b|out of date|\brot[oa]s?\b|\bcass[ée]e?s?\b|\bab[iî]m[ée]|besch[aä]digt|"
            r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b|\bsnapped\b|\bbent\b|\bscuff|\bchip(?:ped|s)?\b|"
            r"\bsplit (?:open|in)|\bholes?\b|\btears?\b|\bsquashed\b|\bdripping\b|\bwater (?:all )?(?:over|damage)|"
            r"\bin (?:two|pieces|bits)\b|\bhanging off\b|\bfalling apart\b|\bcame apart\b|\bbroke\b|"
@@ -140,7 +140,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
     _topic("missing item", r"\bmissing\b|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
-           r"\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
+           r"\bhalf (?:full|empty)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
            r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
