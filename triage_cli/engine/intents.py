@@ -237,6 +237,13 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
     return [topic.name for topic in TOPICS if topic.name in found]
 
 
+def names_a_topic(text: str) -> bool:
+    """Whether any topic's words appear at all, asked for or not: where raised_topics finds none,
+    a negation, a hedge or a request not made took them back ("I was going to ask for my money
+    back but I'll wait")."""
+    return any(topic.pattern.search(text) is not None for topic in TOPICS)
+
+
 def _negated(before: str) -> bool:
     """Whether a negation among the last NEGATION_REACH words before a topic takes it back."""
     words = before.split()[-NEGATION_REACH:]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from triage_cli.engine.intents import asks_about_the_data, raised_topics
+from triage_cli.engine.intents import asks_about_the_data, names_a_topic, raised_topics
 
 OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic (engine/intent_model.py)
 _WORDS = re.compile(r"[^\W\d_]{2,}")
@@ -39,12 +39,15 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     orders = [o for o in orders or [] if o.get("found")]
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
-    if not topics and _WORDS.search(_ORDER_ID_WORD.sub(" ", text)) and not is_acknowledgement(text):
+    asks = asks_about_the_data(text)
+    if (not topics and _WORDS.search(_ORDER_ID_WORD.sub(" ", text)) and not is_acknowledgement(text)
+            and not (asks and names_a_topic(text))):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
         # A message the rules cannot read escalates unless the classifier is sure it asks nothing
-        # of us; one with a question the data answers only when the classifier is sure it does.
-        if asks_for_action(text, sure=asks_about_the_data(text)):
+        # of us; one with a question the data answers only when the classifier is sure it does,
+        # and not when the rules read a topic and its negation ("no need to cancel, where is it?").
+        if asks_for_action(text, sure=asks):
             topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders)):
