@@ -77,7 +77,7 @@ TOPICS: tuple[Topic, ...] = (
            r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
+           r"\bshipping refunded|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
            r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
@@ -98,7 +98,7 @@ TOPICS: tuple[Topic, ...] = (
            r"pas (?:re[çc]u|arriv[ée]|[ée]t[ée] livr)|rien re[çc]u|\bn[ãa]o (?:recebi|chegou)|nunca chegou|"
            r"\bnon (?:l'|lo |la )?(?:ho |è |e' )?(?:ricevut|arrivat)|\bmai (?:arrivat|ricevut)|"
            r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen|"
-           r"\bnothing (?:there|at all|anywhere)\b|\b(?:seen|found|got) nothing\b|\bnowhere\b|\bnada\b|\bzero (?:packages?|parcels?|boxes)\b|"
+           r"\bnothing (?:there|at all|anywhere)\b|\b(?:seen|found|got|had|received) nothing\b|\bvuot[oa]\b|\bvac[ií][oa]\b|\bvazi[oa]\b|\bleer (?:angekommen|geliefert)\b|\barriv[ée]e? vide\b|\bnowhere\b|\bnada\b|\bzero (?:packages?|parcels?|boxes)\b|"
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
@@ -129,7 +129,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bonly (?:works?|plays?|charges?|lights? up|turns? on)\b(?! fine)|\b(?:won'?t|doesn'?t|does not|will not) (?:seal|close|stay (?:shut|closed|on)|lock|fit together)\b|"
            r"\b(?:is|came|comes|feels) loose\b|\bwobbl|\b(?:is|was|are|were) silent\b|\bcame off\b|\bfell off\b|\bdied\b|"
            r"\bn[ãa]o funciona|\bne (?:fonctionne|marche) (?:pas|plus)\b|\bfunktioniert nicht|\bno funciona|\bnon funziona|\brott[oaie]\b"),
-    _topic("wrong item", whole=True, pattern=r"\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
+    _topic("wrong item", whole=True, pattern=r"(?<!something )(?<!anything )(?<!what's )(?<!what is )(?<!went )(?<!gone )(?<!go )\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
            r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
            r"yesterday|today|fine|ok|on time)\b)|\bgot (?:size|a|an)\b[^.?!]{0,20}\bnot\b|"
            r"\b(?:isn't|is not|not) mine\b|\b(?:these|this|they|it)\b[^.?!,]{0,20}(?:'re|'s|\bare|\bis)\b[^.?!]{0,30}[,;]\s*"
@@ -140,7 +140,8 @@ TOPICS: tuple[Topic, ...] = (
            r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
     _topic("missing item", r"\bmissing\b|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
-           r"\bhalf (?:full|empty)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
+           r"\bhalf (?:full|empty)\b|\bwhere(?:'s| is| are) the (?:second|third|fourth|other|rest|remaining)\b|"
+           r"\b(?:\d+|two|three|four|five|six)\b[^.?!,]{0,20}\b(?:ordered|bought)\b\W{0,3}\s*(?:only |just |but )?(?:\d+|one|two|three|four|five)\b[^.?!]{0,15}\b(?:delivered|arrived|came|received|in the box)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
            r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
