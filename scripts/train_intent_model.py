@@ -17,13 +17,13 @@ import math
 import random
 from pathlib import Path
 
-from triage_cli.engine.intent_model import features, probability
+from triage_cli.engine.intent_model import features, probability, scale
 from triage_cli.eval.cases import Case, load_cases
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.store.demo_orders import demo_rows
 
 OUT = Path(__file__).resolve().parent.parent / "triage_cli" / "engine" / "intent_weights.json"
-EPOCHS, RATE, L2, FOLDS, THRESHOLD, SURE = 10, 0.05, 1e-2, 5, 0.3, 0.95
+EPOCHS, RATE, L2, FOLDS, THRESHOLD, SURE = 10, 0.05, 1e-2, 5, 0.1, 0.95
 
 
 def train(rows: list[tuple[list[int], int]], seed: int = 7) -> tuple[dict[int, float], float]:
@@ -37,9 +37,10 @@ def train(rows: list[tuple[list[int], int]], seed: int = 7) -> tuple[dict[int, f
             feats, label = rows[i]
             error = probability(weights, bias, feats) - label
             bias -= RATE * error
+            value = scale(feats)
             for f in feats:
                 w = weights.get(f, 0.0)
-                weights[f] = w - RATE * (error + L2 * w)
+                weights[f] = w - RATE * (error * value + L2 * w)
     return weights, bias
 
 

@@ -35,8 +35,13 @@ def features(text: str) -> list[int]:
     return sorted({zlib.crc32(gram.encode()) % BUCKETS for gram in grams})
 
 
+def scale(feats: list[int]) -> float:
+    """Each feature's value: a long message's many small weights must not add up to certainty."""
+    return 8 / math.sqrt(max(64, len(feats)))
+
+
 def probability(weights: dict[int, float], bias: float, feats: list[int]) -> float:
-    score = bias + sum(weights.get(f, 0.0) for f in feats)
+    score = bias + scale(feats) * sum(weights.get(f, 0.0) for f in feats)
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
 
 

@@ -43,8 +43,8 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:see|get|have) (?:the|my) money\b|\bwhere(?:'s| is) my money\b|"
            r"reembols|devuelv\w* el dinero|rembours|geld zur[uü]ck|r[uü]ckerstatt|erstatt|reembolso|rimbors|"
            r"geld terug|terugbetal|\b(?:what i paid|my payment|the money|my money|the cash)\b[^.?!]{0,30}\b(?:back|put back|returned)\b|"
-           r"\bput back on my (?:card|account)\b"),
-    _topic("cancellation", request=True, pattern=r"\bcancel(?:ling|lation)?\b(?!ed)|\b(?:don'?t|do not|please stop|stop)\s+"
+           r"\bput back on my (?:card|account)\b|\b(?:fee|fees|cost|costs|charge|postage|shipping|payment|cash) (?:back|refunded|returned)\b"),
+    _topic("cancellation", request=True, pattern=r"\bcancel(?:ling)?\b(?!ed)|(?<!the )(?<!my )(?<!your )(?<!this )(?<!that )\bcancellation\b|\b(?:don'?t|do not|please stop|stop)\s+"
            r"(?:ship|send|dispatch|deliver)(?:ing)?\b|\bstop\s+(?:order\s+)?[a-z]?\d{3,}|changed my mind|"
            r"\b(?:don'?t|do not|no longer) (?:want|need)\b[^.?!]{0,25}\b(?:any ?more|now)\b|\bno longer (?:want|need)\b|"
            r"\bstop (?:it|the (?:order|delivery|shipment|parcel))\b(?! (?:from )?(?:arriv|com))|"
@@ -77,7 +77,7 @@ TOPICS: tuple[Topic, ...] = (
            r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
+           r"\bshipping refunded|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
            r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
@@ -114,7 +114,7 @@ TOPICS: tuple[Topic, ...] = (
            r"snatched|nabbed|lifted|emptied|picked up|picking up|walk(?:ed|ing|s)? (?:off|away)|helped)\b"
            r"(?= (?:it|them|my|the|our|his|her|off|away|with|from|out|up|him|her)\b)|"
            r"\btaken out of\b|\b(?:someone|somebody|a (?:man|woman|guy|person))\b[^.?!]{0,15}\b(?:lifting|lift|nabbing|pocketing)\b|\bwalk(?:ed|ing|s)? (?:off|away) with\b|\bhelped (?:him|her|them)sel\w+ to\b|"
-           r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b"),
+           r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b(?! (?:it |them |the \\w+ )?in\b)"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
            r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
@@ -125,7 +125,8 @@ TOPICS: tuple[Topic, ...] = (
            r"\bstopped working\b|\b(?:doesn't|does not|won't|will not) (?:power|boot)|\bcrackl|\bstain|\bmou?ld|"
            r"\bmelted\b|\bsparks?\b|\bsparking\b|\brattl|\bbuzz(?:es|ing)\b|\bsmok(?:es|ing)\b|\boverheat|\bburnt\b|\brott[oaie]\b|\brajad|d[ée]chir|\bab[iî]m|\bpartid|beschadigd|\bkapot\b|"
            r"\bgebroken\b|abgebrochen|\bgash|\bmarks? all over\b|\b(?:been )?used before\b|\bsecond-?hand\b|\bpre-?owned\b|"
-           r"\bburning\b|\bsmells? (?:of|like|bad|awful|funny|weird|strange)\b|\bcutting out\b|\bcuts out\b|\bkeeps? (?:dying|failing|turning off|switching off|disconnecting)\b|"
+           r"\bburning\b|\briss\b|\bkratzer\b|\bdelle\b|\bd[ée]fe[ck]t\w*|\bdifett\w*|\bdefeit\w*|\buseless\b|\bwhat are my options\b|"
+           r"\b(?:sound|quality|picture|fit|battery|material|stitching|finish)\b[^.?!]{0,15}\b(?:awful|terrible|rubbish|horrible|poor|dreadful|shocking|useless)\b|\bsmells? (?:of|like|bad|awful|funny|weird|strange)\b|\bcutting out\b|\bcuts out\b|\bkeeps? (?:dying|failing|turning off|switching off|disconnecting)\b|"
            r"\bonly (?:works?|plays?|charges?|lights? up|turns? on)\b(?! fine)|\b(?:won'?t|doesn'?t|does not|will not) (?:seal|close|stay (?:shut|closed|on)|lock|fit together)\b|"
            r"\b(?:is|came|comes|feels) loose\b|\bwobbl|\b(?:is|was|are|were) silent\b|\bcame off\b|\bfell off\b|\bdied\b|"
            r"\bn[ãa]o funciona|\bne (?:fonctionne|marche) (?:pas|plus)\b|\bfunktioniert nicht|\bno funciona|\bnon funziona|\brott[oaie]\b"),
@@ -148,7 +149,7 @@ TOPICS: tuple[Topic, ...] = (
     _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
            r"\btook (?:my )?money|\bdebit(?:ed|s)\b|\bdeduct|\bamount (?:taken|charged|deducted)\b|"
            r"\b(?:money|payment|amount)\b[^.?!]{0,30}\b(?:left|taken from|gone from|came out of|out of) my (?:account|card|bank)\b|"
-           r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
+           r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\b(?:haven'?t|hasn'?t|didn'?t|never|not|no)\b[^.?!]{0,20}\b(?:invoice|receipt|vat)\b|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
     _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
            r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
     _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),
@@ -179,15 +180,14 @@ _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 
 # A question the order data answers: where, when, why, tracking, status, … (and in es, fr, de, pt).
 _DATA_QUESTION = re.compile(
-    r"\?|\b(?:where|wh?en|status|track\w*|eta|arriv\w*|ship\w*|dispatch\w*|deliver\w*|update|news|progress|"
-    r"why|what|which|who|how (?:long|soon)|coming|left|late|delay\w*|customs|fees?|collect\w*|date|"
-    r"locker|signed|check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
-    r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;]\s*)(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
+    r"\?|\b(?:where|wh?en|status|track\w*|eta|update|news|progress|"
+    r"why|what|which|who|how (?:long|soon)|(?:dispatch|delivery|arrival|new) date|"
+    r"check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
+    r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;])\s*(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
 
 # The question words again, for misspellings one letter off ("wheres", "wat", "happenin").
-_QUESTION_WORDS = ("where", "when", "what", "why", "status", "tracking", "arrive", "arriving", "shipped", "delivery",
-                   "update", "happening", "coming", "going")
+_QUESTION_WORDS = ("where", "when", "what", "why", "status", "tracking", "update", "happening")
 
 
 def asks_about_the_data(text: str) -> bool:

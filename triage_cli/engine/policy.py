@@ -18,6 +18,9 @@ _WORDS = re.compile(r"[^\W\d_]{2,}")
 
 
 _ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
+# A greeting alone ("Hi", "hello there") asks for nothing: the reply asks for the order id.
+_GREETING = re.compile(r"\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|evening)|hola|bonjour|hallo|ciao|ol[áa])"
+                       r"(?: there| team| all| again)?\W*)+", re.IGNORECASE)
 # A question about the state of a refund or of the money ("was my money returned?", "has the refund
 # gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
 _REFUND_STATUS = re.compile(
@@ -26,7 +29,7 @@ _REFUND_STATUS = re.compile(
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
     r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
-    r"(?:can|could|may|will) (?:i|we|you)|how (?:do|can|would) i|quiero|voudrais|m[öo]chte|"
+    r"(?:can|could|may|(?<!when )will) (?:i|we|you)|how (?:do|can|would) i|quiero|voudrais|m[öo]chte|"
     r"vorrei|wil)\b|\bjust refund|\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
 
 
@@ -39,14 +42,16 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     orders = [o for o in orders or [] if o.get("found")]
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
-    asks = asks_about_the_data(text)
-    if (not topics and _WORDS.search(_ORDER_ID_WORD.sub(" ", text)) and not is_acknowledgement(text)
-            and not (asks and names_a_topic(text))):
+    words = _ORDER_ID_WORD.sub(" ", text)
+    asks = asks_about_the_data(words)
+    if (not topics and _WORDS.search(words) and not _GREETING.fullmatch(words) and not is_acknowledgement(text)
+            and not names_a_topic(text)):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
         # A message the rules cannot read escalates unless the classifier is sure it asks nothing
-        # of us; one with a question the data answers only when the classifier is sure it does,
-        # and not when the rules read a topic and its negation ("no need to cancel, where is it?").
+        # of us; one with a question the data answers only when the classifier is sure it does.
+        # Where the rules read a topic and took it back ("no need to cancel", "it hasn't arrived"
+        # about an order on its way), they have read the message and the classifier stays out.
         if asks_for_action(text, sure=asks):
             topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
@@ -63,7 +68,9 @@ def asks_about_a_refund(text: str) -> bool:
 # A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.
 _ACKNOWLEDGEMENT = re.compile(
     r"(?:thank you|thanks?|ok(?:ay)?|k|thx|ty|cheers|merci(?: beaucoup)?|(?:muchas )?gracias|danke(?: sch[öo]n| sehr)?|"
-    r"obrigad[oa]|grazie(?: mille)?|bedankt|dank je|great|cool|perfect|fine|good|got it|understood|noted|"
+    r"obrigad[oa]|grazie(?: mille)?|bedankt|dank je|mate|for (?:your|the|all (?:your|the)) (?:help|info|information|update|reply|answer)|"
+    r"for that|(?:i )?appreciate (?:it|that)|(?:much |very )?appreciated|you too|have a (?:good|nice|great) (?:one|evening|weekend)|"
+    r"(?:i'?ll|i will) wait|great|cool|perfect|fine|good|got it|understood|noted|"
     r"alright|all right|nice|lovely|brilliant|awesome|super|sure|that'?s (?:great|fine|all|it)|"
     r"a lot|so much|very much|many|all good|will do|sounds good|bye|see you|have a (?:good|nice) day|"
     r"[\U0001F44D\U0001F64F\U0001F60A\U0001F642\u2705\u263A\uFE0F\U0001F3FB-\U0001F3FF])(?![a-z'])",
