@@ -54,7 +54,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:get|have|want|need) (?:a )?(?:new|another|fresh) (?:one|item|unit|pair)\b"),
     _topic("return", request=True, pattern=rf"\b(?:to|{_WANT}) (?:return|send)\b(?:[^.?!,]{{0,25}}\bback\b)?(?! to you)|"
            r"\bsend(?:ing)?\b[^.?!,]{0,20}\bback\b|(?<!my )(?<!the )(?<!your )\breturn(?:ing)? (?:it|this|them|these|the \w+|my \w+|[a-z]\d{3,})\b(?![^.?!]{0,10}\barrive)|"
-           r"\bdevolver\b|\bretourner\b|\bzur[uü]cksenden\b"),
+           r"\breturns? (?:label|form|slip|code|number)\b|\bdevolver\b|\bretourner\b|\bzur[uü]cksenden\b"),
     _topic("order change", request=True, pattern=r"\b(?:exchange|swap|switch)\b|\bchange\b[^.?!]{0,30}\b(?:size|colou?r|item|model|"
            r"product|to (?:the|a)\b)|\badd\b[^.?!]{0,20}\b(?:item|to (?:the|my) order)|"
            r"\b(?:add|put|throw|pop|include)\b[^.?!]{0,25}\b(?:extra|another|second|additional|more)\b|"
@@ -74,10 +74,10 @@ TOPICS: tuple[Topic, ...] = (
            rf"\b{_WANT}\b[^.?!]{{0,25}}\b(?:send|deliver|ship)\b[^.?!]{{0,30}}\bto (?:my|the|a|our|another|his|her)\b|"
            r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|"
            r"\b(?:can|could|would|may)\b[^.?!]{0,30}\b(?:be (?:sent|delivered|shipped|dropped off|left)|go) (?:to|at|with) "
-           r"(?:my|the|a|our|another|his|her)\b|\bhold\b[^.?!]{0,25}\bat (?:the|a)\b|\bfor (?:pick-?up|collection)\b|"
+           r"(?:my|the|a|our|another|his|her)\b|\b(?:hold|keep)\b[^.?!]{0,25}\bat (?:the|a|your)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
-           r"\bshipping refunded|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
+           r"\bshipping refunded|\bowe (?:me|us)\b|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
            r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
@@ -102,7 +102,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
-           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
+           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
            r"\b(?:nobody|no one|no-one) (?:handed|gave|knocked|delivered|dropped|rang)\b|"
            r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
            r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,

@@ -24,7 +24,7 @@ _GREETING = re.compile(r"\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|ev
 # A question about the state of a refund or of the money ("was my money returned?", "has the refund
 # gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
 _REFUND_STATUS = re.compile(
-    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|how long|until|show(?:s|ing)? (?:up|on)|appear|reach(?:es)?|gone through|go(?:ne)? back|"
+    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|how long|how many|approved|until|show(?:s|ing)? (?:up|on)|appear|reach(?:es)?|gone through|go(?:ne)? back|"
     r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
