@@ -199,6 +199,10 @@ def test_a_refund_state_the_data_does_not_record_and_a_refund_asked_for_still_es
     ("My payment for A1017 was declined but the money still left my account!", "billing"),
     ("my card statement shows two debits for A1020", "billing"),
     ("after this delay on A1002 a coupon is the least you can do", "compensation"),
+    ("A1002 has been delayed twice, you owe me something", "compensation"),
+    ("A1004 I haven't received an invoice for my company", "billing"),  # a negation that is the complaint
+    ("A1014 how do I get a return label?", "return"),
+    ("A1013 I'm away, can you keep it at the depot for a week?", "address change"),
 ])
 def test_euphemisms_and_indirect_requests_escalate_under_their_topic(engine, question, topic):
     reply, record = answer(engine, question)
@@ -213,6 +217,14 @@ def test_euphemisms_and_indirect_requests_escalate_under_their_topic(engine, que
     "no complaints, just want the new date for A1011",
     "A1008 how long until the refund shows on my card?",
     "Merci beaucoup !",
+    "cheers mate",
+    "Hi",
+    "A1014 who took it in?",
+    "A1007 when will I see the refund from the cancellation?",
+    "A1011 why's the carrier checking the address, is something wrong?",
+    "Hello team, I hope you're all having a lovely week and that the weather is kinder where you are than "
+    "here. I ordered some board games, A1010, as a present for my nephew, and I wondered when they might "
+    "arrive? Many thanks in advance for your help",  # many words, none of them a request
 ])
 def test_requests_not_made_asides_and_thanks_in_other_languages_are_answered(engine, question):
     reply, record = answer(engine, question)
@@ -231,6 +243,7 @@ def test_where_the_rules_find_no_topic_the_classifier_leans_to_escalating(monkey
     assert threshold < intent_model.probability(weights, bias, intent_model.features(unsure)) < sure
     assert out_of_scope_topics(unsure) == [OTHER_REQUEST]  # nothing the data answers: unsure escalates
     assert out_of_scope_topics(f"{unsure}, where is A1004?") == []  # a question the data answers: sure or not
+    assert out_of_scope_topics(f"A1004 {unsure}, it's coming") == [OTHER_REQUEST]  # a status word asks nothing
     assert intent_model.asks_for_action(unsure) and not intent_model.asks_for_action(unsure, sure=True)
 
     def no_weights() -> None:
@@ -252,3 +265,11 @@ def test_the_classifier_weights_load_only_when_the_rules_find_no_topic():
               "out_of_scope_topics('sort it out')\n"
               "assert 'triage_cli.engine.intent_model' in sys.modules\n")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_thanks_with_a_named_order_keeps_that_order_in_the_record():
+    from triage_cli.engine.offline import acknowledge
+
+    reply, record = acknowledge(None, "a1004")
+    assert record.order_id == "A1004" and record.next_step == "answer" and "A1004" in reply
+    assert acknowledge(None)[1].order_id is None
