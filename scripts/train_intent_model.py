@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import math
 import random
-from pathlib import Path
 
-from triage_cli.engine.intent_model import features, probability, scale
+from triage_cli.engine.intent_model import WEIGHTS, features, pack, probability, scale
 from triage_cli.eval.cases import Case, load_cases
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.store.demo_orders import demo_rows
 
-OUT = Path(__file__).resolve().parent.parent / "triage_cli" / "engine" / "intent_weights.json"
+OUT = WEIGHTS
 EPOCHS, RATE, L2, FOLDS, THRESHOLD, SURE = 10, 0.05, 1e-2, 5, 0.1, 0.95
 
 
@@ -64,7 +63,8 @@ def main() -> None:
     weights, bias = train(rows)
     kept = {f: round(w, 4) for f, w in sorted(weights.items()) if abs(w) >= 1e-3}
     OUT.write_text(json.dumps({"bias": round(bias, 4), "threshold": round(threshold, 4), "sure": SURE,
-                               "buckets": list(kept), "weights": list(kept.values())}, separators=(",", ":")) + "\n")
+                               "buckets": pack(list(kept), "i"), "weights": pack(list(kept.values()), "f")},
+                              separators=(",", ":")) + "\n")
     right = sum((probability(weights, bias, f) >= threshold) == bool(y) for f, y in rows)
     print(f"{len(rows)} dev cases decided by their text, {len(kept)} weights, threshold {threshold} (sure {SURE}), training accuracy "
           f"{right / len(rows):.3f}, {FOLDS}-fold out-of-fold accuracy {right_out_of_fold / len(rows):.3f}")

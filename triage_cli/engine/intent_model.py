@@ -12,15 +12,18 @@ read on first use, not at import, so `ask` pays for them only when the rules fin
 
 from __future__ import annotations
 
+import array
+import base64
 import json
 import math
 import re
 import zlib
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 BUCKETS = 1 << 18
+WEIGHTS = Path(__file__).with_name("intent_weights.json")  # package data, shipped in the wheel
 _ORDER_ID = re.compile(r"\b[a-z]\d{3,}\b")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|<id>")
 
@@ -45,11 +48,21 @@ def probability(weights: dict[int, float], bias: float, feats: list[int]) -> flo
     return 1 / (1 + math.exp(-max(-30.0, min(30.0, score))))
 
 
+def pack(values: list[int] | list[float], typecode: str) -> str:
+    """Numbers as base64 of a machine array: read back in a millisecond, where a JSON list takes ten."""
+    return base64.b64encode(array.array(typecode, values).tobytes()).decode("ascii")
+
+
+def _unpack(text: str, typecode: str) -> array.array[Any]:
+    values = array.array(typecode)
+    values.frombytes(base64.b64decode(text))
+    return values
+
+
 @cache
 def _model() -> tuple[dict[int, float], float, float, float]:
-    data: dict[str, Any] = json.loads(
-        resources.files("triage_cli.engine").joinpath("intent_weights.json").read_text(encoding="utf-8"))
-    weights = dict(zip(data["buckets"], data["weights"]))  # two lists parse faster than a dict of strings
+    data: dict[str, Any] = json.loads(WEIGHTS.read_text(encoding="utf-8"))
+    weights = dict(zip(_unpack(data["buckets"], "i"), _unpack(data["weights"], "f")))
     return weights, float(data["bias"]), float(data["threshold"]), float(data["sure"])
 
 
