@@ -273,3 +273,18 @@ def test_thanks_with_a_named_order_keeps_that_order_in_the_record():
     reply, record = acknowledge(None, "a1004")
     assert record.order_id == "A1004" and record.next_step == "answer" and "A1004" in reply
     assert acknowledge(None)[1].order_id is None
+
+
+@pytest.mark.parametrize("question", [
+    "A1002 late again!!", "A1016 stuck in customs", "A1004 should have come by now", "A1012 not shipped yet, hmm",
+])
+def test_impatience_about_an_order_on_its_way_is_answered_from_the_data(engine, question):
+    reply, record = answer(engine, question)
+    assert record.next_step == "answer", reply
+
+
+def test_a_statement_the_rules_cannot_read_about_a_delivered_order_goes_to_a_person():
+    delivered = [{"found": True, "order_id": "A1024", "status": "delivered"}]
+    on_its_way = [{"found": True, "order_id": "A1022", "status": "in_transit"}]
+    assert out_of_scope_topics("blorp frandle zxqv, it's coming", delivered) == [OTHER_REQUEST]
+    assert out_of_scope_topics("blorp frandle zxqv, it's coming", on_its_way) == []

@@ -186,6 +186,18 @@ _DATA_QUESTION = re.compile(
     r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;])\s*(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
 
+# Words about an order's journey ("late again", "not shipped yet", "stuck in customs"): said of an
+# order still on its way, the order data answers them, question or not.
+_JOURNEY = re.compile(
+    r"\b(?:arriv\w*|ship\w*|dispatch\w*|deliver\w*|com(?:e|es|ing)|late|delay\w*|customs|stuck|wait\w*|ages|"
+    r"yet|by now|here|taking|slow|(?:by|before|for|on) (?:mon|tues|wednes|thurs|fri|satur|sun)day|tomorrow|today|"
+    r"advise|chas\w*|follow\w*(?: up)?|checking in|news|eta|tracking|where)\b", re.IGNORECASE)
+
+
+def speaks_of_the_journey(text: str) -> bool:
+    return _JOURNEY.search(text) is not None
+
+
 # The question words again, for misspellings one letter off ("wheres", "wat", "happenin").
 _QUESTION_WORDS = ("where", "when", "what", "why", "status", "tracking", "update", "happening")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from triage_cli.engine.intents import asks_about_the_data, names_a_topic, raised_topics
+from triage_cli.engine.intents import asks_about_the_data, names_a_topic, raised_topics, speaks_of_the_journey
 
+_ON_ITS_WAY = {"packed", "shipped", "in_transit", "delayed"}
 OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic (engine/intent_model.py)
 _WORDS = re.compile(r"[^\W\d_]{2,}")
 
@@ -43,7 +44,8 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     delivered = not orders or any(o.get("status") == "delivered" for o in orders)
     topics = raised_topics(text, delivered=delivered)
     words = _ORDER_ID_WORD.sub(" ", text)
-    asks = asks_about_the_data(words)
+    on_its_way = any(o.get("status") in _ON_ITS_WAY for o in orders)
+    asks = asks_about_the_data(words) or (on_its_way and speaks_of_the_journey(words))
     if (not topics and _WORDS.search(words) and not _GREETING.fullmatch(words) and not is_acknowledgement(text)
             and not names_a_topic(text)):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
