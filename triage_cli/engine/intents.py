@@ -103,7 +103,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
            r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
-           r"\b(?:nobody|no one|no-one) (?:handed|gave|knocked|delivered|dropped|rang)\b|"
+           r"\b(?:nobody|no one|no-one) (?:here )?(?:handed|gave|knocked|delivered|dropped|rang|signed|did|received|took it in)\b|"
            r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
            r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,
            needs_delivered=True, whole=True),  # whole: "Delivered??" keeps its disbelief only across clauses
@@ -149,7 +149,7 @@ TOPICS: tuple[Topic, ...] = (
     _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
            r"\btook (?:my )?money|\bdebit(?:ed|s)\b|\bdeduct|\bamount (?:taken|charged|deducted)\b|"
            r"\b(?:money|payment|amount)\b[^.?!]{0,30}\b(?:left|taken from|gone from|came out of|out of) my (?:account|card|bank)\b|"
-           r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\b(?:haven'?t|hasn'?t|didn'?t|never|not|no)\b[^.?!]{0,20}\b(?:invoice|receipt|vat)\b|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
+           r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\b(?:extra|unexpected|unknown|strange|unexplained|mystery|additional)\b[^.?!]{0,15}\b(?:on my|charges?|payments?|debits?)\b|[£$€]\s?\d+[^.?!]{0,25}\bon my (?:card|account|statement)\b|\b(?:haven'?t|hasn'?t|didn'?t|never|not|no)\b[^.?!]{0,20}\b(?:invoice|receipt|vat)\b|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
     _topic("legal threat", r"\blawyer|\bsolicitor|\blegal\b|\bsue\b|\bsuing\b|\bcourt\b|small claims|"
            r"trading standards|\bchargeback|\bombudsman|\breport you\b", negatable=False),
     _topic("complaint", r"\bmanager\b|\bsupervisor\b|\bcomplain|\bcomplaint"),
