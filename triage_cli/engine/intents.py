@@ -102,7 +102,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
-           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
+           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bto whom\b|['\u2018\u201c]delivered[.!?]?['\u2019\u201d]|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
            r"\b(?:nobody|no one|no-one) (?:here )?(?:handed|gave|knocked|delivered|dropped|rang|signed|did|received|took it in)\b|"
            r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
            r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,
@@ -181,7 +181,7 @@ _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 # A question the order data answers: where, when, why, tracking, status, … (and in es, fr, de, pt).
 _DATA_QUESTION = re.compile(
     r"\?|\b(?:where|wh?en|status|track\w*|eta|update|news|progress|"
-    r"why|what|which|who|how (?:long|soon)|(?:dispatch|delivery|arrival|new) date|"
+    r"why|what|which|who|how (?:long|soon)|how'?s|how is|wh?[ao]t'?s|wots?|(?:dispatch|delivery|arrival|new) date|"
     r"check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
     r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;])\s*(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
@@ -191,7 +191,7 @@ _DATA_QUESTION = re.compile(
 _JOURNEY = re.compile(
     r"\b(?:arriv\w*|ship\w*|dispatch\w*|deliver\w*|com(?:e|es|ing)|late|delay\w*|customs|stuck|wait\w*|ages|"
     r"yet|by now|here|taking|slow|(?:by|before|for|on) (?:mon|tues|wednes|thurs|fri|satur|sun)day|tomorrow|today|"
-    r"advise|chas\w*|follow\w*(?: up)?|checking in|news|eta|tracking|where)\b", re.IGNORECASE)
+    r"advise|chas\w*|going|hold[- ]?up|follow\w*(?: up)?|checking in|news|eta|tracking|where)\b", re.IGNORECASE)
 
 
 def speaks_of_the_journey(text: str) -> bool:
