@@ -25,7 +25,8 @@ _GREETING = re.compile(r"\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|ev
 # A question about the state of a refund or of the money ("was my money returned?", "has the refund
 # gone through?"), as against asking for one ("can I get a refund?", "I want my money back").
 _REFUND_STATUS = re.compile(
-    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|how long|how many|approved|until|show(?:s|ing)? (?:up|on)|appear|reach(?:es)?|gone through|go(?:ne)? back|"
+    r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|how long|how many|"
+    r"approved|until|show(?:s|ing)? (?:up|on)|appear|reach(?:es)?|gone through|go(?:ne)? back|"
     r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
@@ -70,8 +71,9 @@ def asks_about_a_refund(text: str) -> bool:
 # A message made only of these (and punctuation) thanks or acknowledges; it asks nothing.
 _ACKNOWLEDGEMENT = re.compile(
     r"(?:thank you|thanks?|ok(?:ay)?|k|thx|ty|cheers|merci(?: beaucoup)?|(?:muchas )?gracias|danke(?: sch[öo]n| sehr)?|"
-    r"obrigad[oa]|grazie(?: mille)?|bedankt|dank je|mate|for (?:your|the|all (?:your|the)) (?:help|info|information|update|reply|answer)|"
-    r"for that|(?:i )?appreciate (?:it|that)|(?:much |very )?appreciated|you too|have a (?:good|nice|great) (?:one|evening|weekend)|"
+    r"obrigad[oa]|grazie(?: mille)?|bedankt|dank je|mate|"
+    r"for (?:your|the|all (?:your|the)) (?:help|info|information|update|reply|answer)|for that|"
+    r"(?:i )?appreciate (?:it|that)|(?:much |very )?appreciated|you too|have a (?:good|nice|great) (?:one|evening|weekend)|"
     r"(?:i'?ll|i will) wait|great|cool|perfect|fine|good|got it|understood|noted|"
     r"alright|all right|nice|lovely|brilliant|awesome|super|sure|that'?s (?:great|fine|all|it)|"
     r"a lot|so much|very much|many|all good|will do|sounds good|bye|see you|have a (?:good|nice) day|"
