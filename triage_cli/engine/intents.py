@@ -102,7 +102,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
            r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
-           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bto whom\b|['\u2018\u201c]delivered[.!?]?['\u2019\u201d]|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
+           r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bnothing'?s (?:there|here|in (?:it|there))\b|\bcode (?:doesn'?t|does not|didn'?t|won'?t) (?:work|open)\b|\bto whom\b|['\u2018\u201c]delivered[.!?]?['\u2019\u201d]|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
            r"\b(?:nobody|no one|no-one) (?:here )?(?:handed|gave|knocked|delivered|dropped|rang|signed|did|received|took it in)\b|"
            r"\b(?:no one|nobody|no-one)\b[^.?!]{0,30}\bleft anything\b|"
            r"\bno (?:me |lo |la )?(?:tengo|recib\w+) nada\b|\bn[ãa]o recebi\b|\bnon ho ricevuto\b|\bnie bekommen\b|\bjamais eu\b", negatable=False,
@@ -139,14 +139,15 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:ordered|picked|chose|selected|wanted|bought)\b[^.?!]{0,20}\b(red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b[^.?!]{0,10}[,;]\s*(?:but )?(?:this|it|these|they)\b[^.?!]{0,25}\b(?!\1\b)(?:red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b|"
            r"\bnot the (?:brand|model|size|colou?r|one|version|flavou?r|type) i (?:picked|chose|selected|ordered|wanted)\b|"
            r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
-    _topic("missing item", r"\bmissing\b|"
+    _topic("missing item", r"\bmissing\b|\bno sign of (?:the|my) (?!parcel|package|order|delivery|box)\w+|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
            r"\bhalf (?:full|empty)\b|\bwhere(?:'s| is| are) the (?:second|third|fourth|other|rest|remaining)\b|"
            r"\b(?:\d+|two|three|four|five|six)\b[^.?!,]{0,20}\b(?:ordered|bought)\b\W{0,3}\s*(?:only |just |but )?(?:\d+|one|two|three|four|five)\b[^.?!]{0,15}\b(?:delivered|arrived|came|received|in the box)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
            r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
-    _topic("billing", r"\bcharg(?:ed|ing|e)\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
+    _topic("billing", r"(?<!was i )(?<!were we )(?<!did you )(?<!have i been )\bcharg(?:ed|ing|e)\b|\bcharged (?:twice|double|two times|again|more|extra)\b|"
+           r"\b(?:i'?m|i am) not (?:paying|going to pay)\b|\brefuse to pay\b|\bwon'?t (?:be )?pay(?:ing)?\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
            r"\btook (?:my )?money|\bdebit(?:ed|s)\b|\bdeduct|\bamount (?:taken|charged|deducted)\b|"
            r"\b(?:money|payment|amount)\b[^.?!]{0,30}\b(?:left|taken from|gone from|came out of|out of) my (?:account|card|bank)\b|"
            r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\b(?:extra|unexpected|unknown|strange|unexplained|mystery|additional)\b[^.?!]{0,15}\b(?:on my|charges?|payments?|debits?)\b|[£$€]\s?\d+[^.?!]{0,25}\bon my (?:card|account|statement)\b|\b(?:haven'?t|hasn'?t|didn'?t|never|not|no)\b[^.?!]{0,20}\b(?:invoice|receipt|vat)\b|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
