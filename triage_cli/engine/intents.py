@@ -75,7 +75,9 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:put|use|have|add)\b[\w\s']{0,20}\baddress\b|"
            r"\b(?:can|could|would|may)\b[^.?!]{0,30}\b(?:be (?:sent|delivered|shipped|dropped off|left)|go) (?:to|at|with) "
            r"(?:my|the|a|our|another|his|her)\b|\b(?:hold|keep)\b[^.?!]{0,25}\bat (?:the|a|your)\b|\bfor (?:pick-?up|collection)\b|"
-           r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b"),
+           r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b|\baddress\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
+           r"\b(?:need|want|like|prefer)\b[^.?!]{0,15}\b(?:it|them|this|the (?:parcel|order|package))\b (?:at|to) (?:my|our|the|a)\b"
+           r"[^.?!]{0,20}\b(?:address|place|house|flat|work|office)\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
            r"\bshipping refunded|\bowe (?:me|us)\b|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
            r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
@@ -100,7 +102,7 @@ TOPICS: tuple[Topic, ...] = (
            r"niet(?:s)? (?:ontvangen|aangekomen|gekregen)|nooit aangekomen|"
            r"\bnothing (?:there|at all|anywhere)\b|\b(?:seen|found|got|had|received) nothing\b|\bvuot[oa]\b|\bvac[ií][oa]\b|\bvazi[oa]\b|\bleer (?:angekommen|geliefert)\b|\barriv[ée]e? vide\b|\bnowhere\b|\bnada\b|\bzero (?:packages?|parcels?|boxes)\b|"
            r"\bno (?:packages?|parcels?|boxes|delivery) (?:here|at all|anywhere)\b|\bno delivery at all\b|"
-           r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:is|was) (?:\w+ )?empty\b|\bas empty as\b|"
+           r"\b(?:mailbox|letterbox|locker|porch|doorstep|box) (?:(?:is|was) )?(?:\w+ )?empty\b|\bas empty as\b|"
            r"\bnot at my (?:address|house|home|door|place|flat)\b|"
            r"^\W*(?:it'?s|it is|they'?re|they are) not\W*$|\bstill (?:waiting|nothing|no sign)\b|\bnothing'?s (?:there|here|in (?:it|there))\b|\bcode (?:doesn'?t|does not|didn'?t|won'?t) (?:work|open)\b|\bto whom\b|['\u2018\u201c]delivered[.!?]?['\u2019\u201d]|\bi live at\b|\b(?:get|fetch|retrieve) it back for me\b|\bwhere is it (?:actually|really|then)\b|\b(?:swears?|insists?|claims?|claimed|supposedly|allegedly)\b[^.?!]{0,30}\b(?:handed|delivered|left|given|dropped)\b|"
            r"\b(?:nobody|no one|no-one) (?:here )?(?:handed|gave|knocked|delivered|dropped|rang|signed|did|received|took it in)\b|"
@@ -117,7 +119,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bswiped\b|\bsnatched\b|porch pirate|\bwho (?:took|has taken|stole|nicked|grabbed)\b(?! (?:it |them |the \\w+ )?in\b)"),
     _topic("damage", r"\bdamag|\bbroken\b|\bsmashed\b|\bcrushed\b|\bdefective\b|\bfaulty\b|\bcrack|\bleak|"
            r"\btorn\b|\bripped\b|\ba rip\b|\bdent|\bshatter|\bscratch|\bsoaked\b|\bruined\b|\brust|"
-           r"\b(?:doesn't|does not|didn't|won't|will not) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
+           r"\b(?:doesn't|does not|didn't|won't|will not|don'?t|do not|can'?t|cannot) (?:work|turn on|switch on|start|charge)|\bnot working\b|"
            r"\bdead\b|\bexpired\b|out of date|\brot[oa]s?\b|\bcass[ée]e?s?\b|\bab[iî]m[ée]|besch[aä]digt|"
            r"\bkaputt|danificad|da[nñ]ad|quebrad|\bwet\b|\bsnapped\b|\bbent\b|\bscuff|\bchip(?:ped|s)?\b|"
            r"\bsplit (?:open|in)|\bholes?\b|\btears?\b|\bsquashed\b|\bdripping\b|\bwater (?:all )?(?:over|damage)|"

@@ -27,7 +27,7 @@ _GREETING = re.compile(r"\W*(?:(?:hi|hello|hey|hiya|good (?:morning|afternoon|ev
 _REFUND_STATUS = re.compile(
     r"\b(?:was|were|has|have|had|did|is|are|where|when|status|what happened|what does|mean|how long|how many|"
     r"approved|until|show(?:s|ing)? (?:up|on)|appear|reach(?:es)?|gone through|go(?:ne)? back|"
-    r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b",
+    r"come through|processed|issued|already|yet|cu[aá]ndo|quand|wann|quando|wanneer|ai-je|[ée]t[ée]|han devuelto|ya|schon|bereits|wurde|j[áa]|foi|gi[àa]|stat[oa]|fait|feito|klaar|gedaan)\b|\brefund\s*\?",
     re.IGNORECASE)
 _REFUND_REQUEST = re.compile(
     r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
