@@ -149,7 +149,9 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
     _topic("billing", r"(?<!was i )(?<!were we )(?<!did you )(?<!have i been )\bcharg(?:ed|ing|e)\b|\bcharged (?:twice|double|two times|again|more|extra)\b|"
-           r"\b(?:i'?m|i am) not (?:paying|going to pay)\b|\brefuse to pay\b|\bwon'?t (?:be )?pay(?:ing)?\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
+           r"\b(?:i'?m|i am) not (?:paying|going to pay)\b|\brefuse to pay\b|\bwon'?t (?:be )?pay(?:ing)?\b|"
+           r"\b(?:doesn'?t|does not|don'?t|didn'?t|do not) (?:match|add up|tally)\b|\bwhy (?:did|have|was|am) (?:i|we) (?:pay|paid|been charged|being charged|billed)\b|"
+           r"\b(?:said|says|was|were|advertised as|meant to be|supposed to be) free\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
            r"\btook (?:my )?money|\bdebit(?:ed|s)\b|\bdeduct|\bamount (?:taken|charged|deducted)\b|"
            r"\b(?:money|payment|amount)\b[^.?!]{0,30}\b(?:left|taken from|gone from|came out of|out of) my (?:account|card|bank)\b|"
            r"\bmoney twice\b|\bon my (?:card|bank|account) statement\b|\bdon'?t recogni[sz]e\b|\bfraud|\bdispute|\b(?:my|the) bank\b(?! holiday)|\btwo payments|\b(?:extra|unexpected|unknown|strange|unexplained|mystery|additional)\b[^.?!]{0,15}\b(?:on my|charges?|payments?|debits?)\b|[£$€]\s?\d+[^.?!]{0,25}\bon my (?:card|account|statement)\b|\b(?:haven'?t|hasn'?t|didn'?t|never|not|no)\b[^.?!]{0,20}\b(?:invoice|receipt|vat)\b|\bnever (?:placed|ordered)\b(?! (?:from|with|here|on|at|before)\b)|\bdidn't (?:place|order)\b|\bpaid twice"),
