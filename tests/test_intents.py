@@ -203,6 +203,10 @@ def test_a_refund_state_the_data_does_not_record_and_a_refund_asked_for_still_es
     ("A1004 I haven't received an invoice for my company", "billing"),  # a negation that is the complaint
     ("A1014 how do I get a return label?", "return"),
     ("A1013 I'm away, can you keep it at the depot for a week?", "address change"),
+    ("A1021 where is it?? locker empty", "not received"),
+    ("A1005 — just opened it. Mat's great. No sign of the bottle though.", "missing item"),
+    ("A1020 the order total doesn't match my bank statement", "billing"),  # the negation is the complaint
+    ("A1016 - how long in customs, and who pays the fees? I'm not paying them", "billing"),
 ])
 def test_euphemisms_and_indirect_requests_escalate_under_their_topic(engine, question, topic):
     reply, record = answer(engine, question)
@@ -222,6 +226,8 @@ def test_euphemisms_and_indirect_requests_escalate_under_their_topic(engine, que
     "A1014 who took it in?",
     "A1007 when will I see the refund from the cancellation?",
     "A1011 why's the carrier checking the address, is something wrong?",
+    "A1018 refund?",  # the data records how the refund stands
+    "A1017 why cancelled and was I charged?",
     "Hello team, I hope you're all having a lovely week and that the weather is kinder where you are than "
     "here. I ordered some board games, A1010, as a present for my nephew, and I wondered when they might "
     "arrive? Many thanks in advance for your help",  # many words, none of them a request
