@@ -61,7 +61,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\badd\b[^.?!]{0,40}\b(?:to (?:it|this|that|the|my)|before)\b|"
            r"\bchange\b[^.?!]{0,30}\b(?:quantity|qty|order)\b|\b(?:a|the|in) (?:smaller|bigger|larger|different)\b|"
            r"\b(?:small|medium|large|xs|xl|xxl)\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
-           r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust)\b|"
+           r"\b(?:can|could|may) (?:i|we|you) (?:still |please |just )?(?:change|amend|modify|edit|alter|adjust|add)\b|"
            r"\b(?:amend|modify|alter|adjust)\b[^.?!]{0,20}\b(?:order|it|a\d+)\b|"
            r"\b(?:can|could) you make\b|\bpause\b|\bput\b[^.?!]{0,20}\bon hold\b|"
            r"\b(?:like|want|need|prefer)\b[^.?!]{0,30}\bto be (?:in )?(?:an? )?(?:different|another|bigger|smaller|larger|"
@@ -80,7 +80,7 @@ TOPICS: tuple[Topic, ...] = (
            r"[^.?!]{0,20}\b(?:address|place|house|flat|work|office)\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
            r"\bshipping refunded|\bowe (?:me|us)\b|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
-           r"\bwhat (?:are|will|can) you (?:offer|do for me)\w*|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
+           r"\bwhat (?:are|will|can) you (?:going to )?(?:offer\w*|do (?:for|about) (?:me|it|this))|\b(?:has|have|it) cost me\b|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
@@ -140,6 +140,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:got|received|was sent|sent me|came with) (?:a|an) \w+\b[^.]{0,30}\bi (?:bought|ordered|picked|chose|paid for) (?:a|an|the)\b|"
            r"\b(?:ordered|picked|chose|selected|wanted|bought)\b[^.?!]{0,20}\b(red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b[^.?!]{0,10}[,;]\s*(?:but )?(?:this|it|these|they)\b[^.?!]{0,25}\b(?!\1\b)(?:red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b|"
            r"\bnot the (?:brand|model|size|colou?r|one|version|flavou?r|type) i (?:picked|chose|selected|ordered|wanted)\b|"
+           r"\b(?:sent|shipped|got|received|gave|delivered)\b[^.?!]{0,20}\b(red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b[^.?!]{0,30}\bi (?:ordered|picked|chose|selected|wanted|asked for)\b[^.?!]{0,10}\b(?!\2\b)(?:red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b|"
            r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
     _topic("missing item", r"\bmissing\b|\bno sign of (?:the|my) (?!parcel|package|order|delivery|box)\w+|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
