@@ -142,7 +142,9 @@ TOPICS: tuple[Topic, ...] = (
            r"\bnot the (?:brand|model|size|colou?r|one|version|flavou?r|type) i (?:picked|chose|selected|ordered|wanted)\b|"
            r"\b(?:sent|shipped|got|received|gave|delivered)\b[^.?!]{0,20}\b(red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b[^.?!]{0,30}\bi (?:ordered|picked|chose|selected|wanted|asked for)\b[^.?!]{0,10}\b(?!\2\b)(?:red|blue|green|black|white|gr[ae]y|pink|yellow|brown|navy|purple|orange|beige|silver|gold)\b|"
            r"\bisn'?t the (?:brand|model|size|colou?r|one|version|flavou?r|type)\b[^.?!]{0,20}\bi (?:picked|chose|selected|ordered|wanted)\b|someone else'?s|\binstead of\b|\bfalsch|\bmauvais|\bequivocad|errad"),
-    _topic("missing item", r"\bmissing\b|\bno sign of (?:the|my) (?!parcel|package|order|delivery|box)\w+|"
+    _topic("missing item", r"\bmissing\b|"
+           r"\bthe (?:second|third|fourth|other|last|rest)\b[^.?!]{0,20}\b(?:is|are|was|were)\b[^.?!]{0,10}\b(?:nowhere|missing|not (?:there|here|in))\b|"
+           r"\b(?:only )?(?:one|two|three|four|\d+) of (?:the |my )?(?:\w+ ){0,2}(?:came|arrived|turned up)\b|\bno sign of (?:the|my) (?!parcel|package|order|delivery|box)\w+|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
            r"\bhalf (?:full|empty)\b|\bwhere(?:'s| is| are) the (?:second|third|fourth|other|rest|remaining)\b|"
            r"\b(?:\d+|two|three|four|five|six)\b[^.?!,]{0,20}\b(?:ordered|bought)\b\W{0,3}\s*(?:only |just |but )?(?:\d+|one|two|three|four|five)\b[^.?!]{0,15}\b(?:delivered|arrived|came|received|in the box)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"

@@ -32,7 +32,7 @@ _REFUND_STATUS = re.compile(
 _REFUND_REQUEST = re.compile(
     r"\b(?:want|need|like|wish|demand|expect|possible|able|eligible|entitled|give|issue me|"
     r"(?:can|could|may|(?<!when )will) (?:i|we|you)|how (?:do|can|would) i|quiero|voudrais|m[öo]chte|"
-    r"vorrei|wil)\b|\bjust refund|\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
+    r"vorrei|wil)\b|\bjust refund|(?<!did you )(?<!have you )\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
 
 
 def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -> list[str]:
