@@ -130,7 +130,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bburning\b|\briss\b|\bkratzer\b|\bdelle\b|\bd[ée]fe[ck]t\w*|\bdifett\w*|\bdefeit\w*|\buseless\b|\bwhat are my options\b|"
            r"\b(?:sound|quality|picture|fit|battery|material|stitching|finish)\b[^.?!]{0,15}\b(?:awful|terrible|rubbish|horrible|poor|dreadful|shocking|useless)\b|\bsmells? (?:of|like|bad|awful|funny|weird|strange)\b|\bcutting out\b|\bcuts out\b|\bkeeps? (?:dying|failing|turning off|switching off|disconnecting)\b|"
            r"\bonly (?:works?|plays?|charges?|lights? up|turns? on)\b(?! fine)|\b(?:won'?t|doesn'?t|does not|will not) (?:seal|close|stay (?:shut|closed|on)|lock|fit together)\b|"
-           r"\b(?:is|came|comes|feels) loose\b|\bwobbl|\b(?:is|was|are|were) silent\b|\bcame off\b|\bfell off\b|\bdied\b|"
+           r"\b(?:is|came|comes|feels) loose\b|\bwobbl|\b(?:is|was|are|were) silent\b|\bcame off\b|\bfell off\b|\b(?:it|they|this|that|the \w+) (?:has |have |just )?died\b|\bdied (?:after|on|within)\b|"
            r"\bn[ãa]o funciona|\bne (?:fonctionne|marche) (?:pas|plus)\b|\bfunktioniert nicht|\bno funciona|\bnon funziona|\brott[oaie]\b"),
     _topic("wrong item", whole=True, pattern=r"(?<!something )(?<!anything )(?<!what's )(?<!what is )(?<!went )(?<!gone )(?<!go )\bwrong\b|not what i (?:ordered|bought)|\bincorrect (?:item|size|colou?r)|"
            r"\bordered\b[^.?!]{0,30}\b(?:got|received|sent)\b(?!\s+(?:it|them|my|the (?:parcel|order|package)|"
@@ -151,7 +151,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
            r"in (?:the|my) (?:box|parcel|package|bag))|\bil manque|\bfalta|\bfehlt"),
-    _topic("billing", r"(?<!was i )(?<!were we )(?<!did you )(?<!have i been )\bcharg(?:ed|ing|e)\b|\bcharged (?:twice|double|two times|again|more|extra)\b|"
+    _topic("billing", r"(?<!was i )(?<!were we )(?<!did you )(?<!have i been )\bcharg(?:ed|ing|e)\b(?! (?:fine|correctly|ok|okay|properly|right)\b)|\bcharged (?:twice|double|two times|again|more|extra)\b|"
            r"\b(?:i'?m|i am) not (?:paying|going to pay)\b|\brefuse to pay\b|\bwon'?t (?:be )?pay(?:ing)?\b|"
            r"\b(?:doesn'?t|does not|don'?t|didn'?t|do not) (?:match|add up|tally)\b|\bwhy (?:did|have|was|am) (?:i|we) (?:pay|paid|been charged|being charged|billed)\b|"
            r"\b(?:said|says|was|were|advertised as|meant to be|supposed to be) free\b|\bbill(?:ed|ing)\b|\binvoice|\bovercharg|\btaken? (?:my )?money|"
