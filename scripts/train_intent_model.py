@@ -22,10 +22,19 @@ from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.store.demo_orders import demo_rows
 
 OUT = WEIGHTS
-EPOCHS, RATE, L2, FOLDS, THRESHOLD, SURE = 10, 0.05, 1e-2, 5, 0.1, 0.95
+EPOCHS, RATE, L2, FOLDS, THRESHOLD, SURE, SEEDS = 10, 0.05, 1e-2, 5, 0.1, 0.95, 5
 
 
-def train(rows: list[tuple[list[int], int]], seed: int = 7) -> tuple[dict[int, float], float]:
+def train(rows: list[tuple[list[int], int]]) -> tuple[dict[int, float], float]:
+    """The mean of SEEDS models trained in different orders: one order's luck must not decide
+    whether a borderline question escalates (a linear model's mean is the mean of their scores)."""
+    models = [train_once(rows, seed) for seed in range(SEEDS)]
+    buckets = set().union(*(weights for weights, _ in models))
+    mean = {f: sum(weights.get(f, 0.0) for weights, _ in models) / SEEDS for f in buckets}
+    return mean, sum(bias for _, bias in models) / SEEDS
+
+
+def train_once(rows: list[tuple[list[int], int]], seed: int) -> tuple[dict[int, float], float]:
     weights: dict[int, float] = {}
     bias = 0.0
     order = list(range(len(rows)))
