@@ -76,6 +76,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\b(?:can|could|would|may)\b[^.?!]{0,30}\b(?:be (?:sent|delivered|shipped|dropped off|left)|go) (?:to|at|with) "
            r"(?:my|the|a|our|another|his|her)\b|\b(?:hold|keep)\b[^.?!]{0,25}\bat (?:the|a|your)\b|\bfor (?:pick-?up|collection)\b|"
            r"\b(?:deliver|send|ship)\w*\b[^.?!]{0,40}\binstead\b|\baddress\b[^.?!]{0,10}\b(?:rather than|instead of)\b|"
+           r"\b(?:like|want|need|prefer)\b (?:it|them|this|the (?:parcel|order|package)) (?:to be )?(?:sent|delivered|shipped|left|dropped) (?:to|at|with)\b|"
            r"\b(?:need|want|like|prefer)\b[^.?!]{0,15}\b(?:it|them|this|the (?:parcel|order|package))\b (?:at|to) (?:my|our|the|a)\b"
            r"[^.?!]{0,20}\b(?:address|place|house|flat|work|office)\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
@@ -146,7 +147,7 @@ TOPICS: tuple[Topic, ...] = (
            r"\bthe (?:second|third|fourth|other|last|rest)\b[^.?!]{0,20}\b(?:is|are|was|were)\b[^.?!]{0,10}\b(?:nowhere|missing|not (?:there|here|in))\b|"
            r"\b(?:only )?(?:one|two|three|four|\d+) of (?:the |my )?(?:\w+ ){0,2}(?:came|arrived|turned up)\b|\bno sign of (?:the|my) (?!parcel|package|order|delivery|box)\w+|"
            r"^(?!\W*(?:it|this|that|they|he|she|you|we|i)\b)[\w\s']{1,30}\b(?:isn'?t|aren'?t|wasn'?t|weren'?t)\W*$|"
-           r"\bhalf (?:full|empty)\b|\bwhere(?:'s| is| are) the (?:second|third|fourth|other|rest|remaining)\b|"
+           r"\bhalf (?:full|empty)\b|\b(?:there )?should (?:have been|be|have got|have received) (?:\d+|two|three|four|five|six|more)\b|\bwhere(?:'s| is| are) the (?:second|third|fourth|other|rest|remaining)\b|"
            r"\b(?:\d+|two|three|four|five|six)\b[^.?!,]{0,20}\b(?:ordered|bought)\b\W{0,3}\s*(?:only |just |but )?(?:\d+|one|two|three|four|five)\b[^.?!]{0,15}\b(?:delivered|arrived|came|received|in the box)\b|\bonly (?:\d+|one|two|three|four|five|half|some|part)\b[^.?!]{0,30}\b(?:were|was|came|arrived|in (?:the|it|there))\b|"
            r"\b(?:one|two|some|half|part|a few) of (?:the|them|my)\b[^.?!]{0,20}\b(?:isn'?t|is not|aren'?t|wasn'?t|weren'?t|never came|didn'?t come|not there)\b|\bwithout the\b|\bonly (?:the|one|half)\b[^.?!]{0,30}\b(?:came|arrived)|"
            r"\b(?:wasn't|was not|weren't|were not|isn't|is not|aren't|are not) (?:in there|inside|included|"
