@@ -179,3 +179,118 @@ def test_a_refund_state_the_data_does_not_record_and_a_refund_asked_for_still_es
     assert out_of_scope_topics("Could you refund A1007 again?", refunded) == ["refund"]
     assert out_of_scope_topics("Is it possible to get a refund?") == ["refund"]
     assert out_of_scope_topics("has the refund been issued?") == []
+
+
+@pytest.mark.parametrize("question, topic", [
+    ("the headphones from A1003 only work on the left side", "damage"),  # a partial fault
+    ("A1014 the kettle lid won't stay shut, and it smells of burning", "damage"),
+    ("A1024 arrived but it's clearly been used before", "damage"),
+    ("A1006 says delivered to the porch but there's nothing there", "not received"),
+    ("A1021: the locker was empty when I opened it", "not received"),
+    ("A1006 - tracking swears it's here. It's not.", "not received"),
+    ("ordered 3 bottles, only 2 were in the parcel. A1021", "missing item"),
+    ("A1005 arrived, mat is there, bottle isn't", "missing item"),
+    ("I got a toaster for A1014?? I bought a kettle", "wrong item"),
+    ("A1024 ordered grey, this is clearly navy", "wrong item"),
+    ("I refused A1027 by mistake when the driver came, can you resend it?", "replacement"),
+    ("A1023 scrap the order please", "cancellation"),
+    ("Se l'ordine A1015 non arriva entro venerdì, voglio annullarlo.", "cancellation"),  # a condition still asks
+    ("can I have what I paid for A1024 put back on my card?", "refund"),
+    ("My payment for A1017 was declined but the money still left my account!", "billing"),
+    ("my card statement shows two debits for A1020", "billing"),
+    ("after this delay on A1002 a coupon is the least you can do", "compensation"),
+    ("A1002 has been delayed twice, you owe me something", "compensation"),
+    ("A1004 I haven't received an invoice for my company", "billing"),  # a negation that is the complaint
+    ("A1014 how do I get a return label?", "return"),
+    ("A1013 I'm away, can you keep it at the depot for a week?", "address change"),
+    ("A1021 where is it?? locker empty", "not received"),
+    ("A1005 — just opened it. Mat's great. No sign of the bottle though.", "missing item"),
+    ("A1020 the order total doesn't match my bank statement", "billing"),  # the negation is the complaint
+    ("A1016 - how long in customs, and who pays the fees? I'm not paying them", "billing"),
+])
+def test_euphemisms_and_indirect_requests_escalate_under_their_topic(engine, question, topic):
+    reply, record = answer(engine, question)
+    assert record.next_step == "escalate", reply
+    assert topic in record.issue and topic in reply
+
+
+@pytest.mark.parametrize("question", [
+    "I was going to ask for my money back but honestly I'll wait — when do you think A1016 clears customs?",
+    "I almost asked for a refund lol but when does A1020 get here?",
+    "So I've never ordered from you before — could you tell me when A1020 will arrive?",
+    "no complaints, just want the new date for A1011",
+    "A1008 how long until the refund shows on my card?",
+    "Merci beaucoup !",
+    "cheers mate",
+    "Hi",
+    "A1014 who took it in?",
+    "A1007 when will I see the refund from the cancellation?",
+    "A1011 why's the carrier checking the address, is something wrong?",
+    "A1018 refund?",  # the data records how the refund stands
+    "A1017 why cancelled and was I charged?",
+    "Hello team, I hope you're all having a lovely week and that the weather is kinder where you are than "
+    "here. I ordered some board games, A1010, as a present for my nephew, and I wondered when they might "
+    "arrive? Many thanks in advance for your help",  # many words, none of them a request
+])
+def test_requests_not_made_asides_and_thanks_in_other_languages_are_answered(engine, question):
+    reply, record = answer(engine, question)
+    assert record.next_step == "answer", reply
+
+
+def test_a_request_not_made_takes_back_only_its_own_clause():
+    assert raised_topics("I was going to ask for a refund, but now I want a replacement") == ["replacement"]
+
+
+def test_where_the_rules_find_no_topic_the_classifier_leans_to_escalating(monkeypatch):
+    from triage_cli.engine import intent_model
+
+    unsure = "blorp frandle zxqv"  # words the classifier has never seen: it is unsure either way
+    weights, bias, threshold, sure = intent_model._model()
+    assert threshold < intent_model.probability(weights, bias, intent_model.features(unsure)) < sure
+    assert out_of_scope_topics(unsure) == [OTHER_REQUEST]  # nothing the data answers: unsure escalates
+    assert out_of_scope_topics(f"{unsure}, where is A1004?") == []  # a question the data answers: sure or not
+    assert out_of_scope_topics(f"A1004 {unsure}, it's coming") == [OTHER_REQUEST]  # a status word asks nothing
+    assert intent_model.asks_for_action(unsure) and not intent_model.asks_for_action(unsure, sure=True)
+
+    def no_weights() -> None:
+        raise OSError("not shipped")
+
+    monkeypatch.setattr(intent_model, "_model", no_weights)
+    assert out_of_scope_topics(unsure) == [OTHER_REQUEST]  # without weights a person reads what the rules cannot
+    assert out_of_scope_topics(f"{unsure}, where is A1004?") == []
+
+
+def test_the_classifier_weights_load_only_when_the_rules_find_no_topic():
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from triage_cli.engine.policy import out_of_scope_topics\n"
+              "assert out_of_scope_topics('I want a refund for A1003') == ['refund']\n"
+              "assert 'triage_cli.engine.intent_model' not in sys.modules\n"
+              "out_of_scope_topics('sort it out')\n"
+              "assert 'triage_cli.engine.intent_model' in sys.modules\n")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+
+
+def test_thanks_with_a_named_order_keeps_that_order_in_the_record():
+    from triage_cli.engine.offline import acknowledge
+
+    reply, record = acknowledge(None, "a1004")
+    assert record.order_id == "A1004" and record.next_step == "answer" and "A1004" in reply
+    assert acknowledge(None)[1].order_id is None
+
+
+@pytest.mark.parametrize("question", [
+    "A1002 late again!!", "A1016 stuck in customs", "A1004 should have come by now", "A1012 not shipped yet, hmm",
+])
+def test_impatience_about_an_order_on_its_way_is_answered_from_the_data(engine, question):
+    reply, record = answer(engine, question)
+    assert record.next_step == "answer", reply
+
+
+def test_a_statement_the_rules_cannot_read_about_a_delivered_order_goes_to_a_person():
+    delivered = [{"found": True, "order_id": "A1024", "status": "delivered"}]
+    on_its_way = [{"found": True, "order_id": "A1022", "status": "in_transit"}]
+    assert out_of_scope_topics("blorp frandle zxqv, it's coming", delivered) == [OTHER_REQUEST]
+    assert out_of_scope_topics("blorp frandle zxqv, it's coming", on_its_way) == []

@@ -62,7 +62,7 @@ class OfflineEngine:
         question = questions[-1] if questions else ""
         named = conversation.named_order
         if is_acknowledgement(without_order_context(question, named)):
-            reply, record = acknowledge(conversation.last_record)
+            reply, record = acknowledge(conversation.last_record, named)
         else:
             orders: list[dict[str, Any]] = []
             async for event in self.look_up(conversation, orders):
@@ -146,15 +146,17 @@ def write_answer(question: str, orders: list[dict[str, Any]], today: date, *, na
     return reply, rules_record(question, orders, assessment)
 
 
-def acknowledge(last: TriageRecord | None) -> tuple[str, TriageRecord]:
+def acknowledge(last: TriageRecord | None, named: str | None = None) -> tuple[str, TriageRecord]:
     """A short reply to thanks or an "ok", and a record that repeats the latest one's order and
-    status: nothing new is decided, so nothing is looked up and no ticket is filed."""
-    about = f" about {last.order_id}" if last is not None and last.order_id else ""
+    status (or names the order the agent named): nothing new is decided, so nothing is looked up
+    and no ticket is filed."""
+    order_id = last.order_id if last is not None and last.order_id else (named.upper() if named else None)
+    about = f" about {order_id}" if order_id else ""
     reply = f"You're welcome — anything else{about}?\n"
     record = TriageRecord(
-        order_id=last.order_id if last is not None else None,
+        order_id=order_id,
         issue="acknowledgement",
-        status=last.status if last is not None else "no order id given",
+        status=last.status if last is not None else ("not looked up" if order_id else "no order id given"),
         next_step="answer",
         summary="The customer acknowledged the answer; nothing new to do. Next step: answer.",
     )
