@@ -294,3 +294,20 @@ def test_a_statement_the_rules_cannot_read_about_a_delivered_order_goes_to_a_per
     on_its_way = [{"found": True, "order_id": "A1022", "status": "in_transit"}]
     assert out_of_scope_topics("blorp frandle zxqv, it's coming", delivered) == [OTHER_REQUEST]
     assert out_of_scope_topics("blorp frandle zxqv, it's coming", on_its_way) == []
+
+
+@pytest.mark.parametrize("question, next_step", [
+    # Asking to be told something is asking for what the data gives (a third outsider set's misses).
+    ("Dear customer service, I would be grateful if you could inform me of the shipping status of order "
+     "A1012. Kind regards, P. Hollis", "answer"),
+    ("Thx for the quick delivery on A1014 btw! Just confirming it's marked as delivered on your side too.", "answer"),
+    ("Could you let me know where A1004 is at the moment", "answer"),
+    # ... but not when what they want told is an action.
+    ("Please confirm you will refund A1004 today", "escalate"),
+    ("let me know when the replacement for A1014 is sent", "escalate"),
+    # A price cut asked for in other words.
+    ("hey can you knock a bit off the price for A1005? saw it on sale today", "escalate"),
+])
+def test_requests_for_information_are_answered_and_requests_for_action_are_not(engine, question, next_step):
+    reply, record = answer(engine, question)
+    assert record.next_step == next_step, reply

@@ -272,7 +272,7 @@ def eval_command(
     cases: Annotated[
         Optional[str],
         typer.Argument(metavar="CASES", show_default=False,
-                       help="A JSONL case file; 'dev', 'test', 'blind' or 'blind2' for one shipped part; all of them when omitted."),
+                       help="A JSONL case file; 'dev', 'test', 'blind', 'blind2' or 'blind3' for one shipped part; all of them when omitted."),
     ] = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,

@@ -81,7 +81,7 @@ TOPICS: tuple[Topic, ...] = (
            r"[^.?!]{0,20}\b(?:address|place|house|flat|work|office)\b"),
     _topic("compensation", r"compensat|\bdiscount|\bvoucher|\bprice match|\bgoodwill|\bcredit (?:note|back)|"
            r"\bshipping refunded|\bowe (?:me|us)\b|\bfree (?:delivery|shipping|postage)\b|\bthrow in\b|\byou (?:to |should |must |need to |will |have to |can )?(?:cover|absorb|pay for|foot)\b|\bfor the (?:trouble|inconvenience|hassle)\b|\b(?:do|will|can|should|shouldn'?t) i get (?:anything|something)\b|\bi deserve\b|\bcoupon|\bthe least you (?:can|could) do\b|\bmake (?:it|this|things) right\b|\bmake (?:it )?up for\b|\bwaive|\bstore credit|\bpartial refund|"
-           r"\bwhat (?:are|will|can) you (?:going to )?(?:offer\w*|do (?:for|about) (?:me|it|this))|\b(?:has|have|it) cost me\b|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ )?off\b|\b(?:something|money|\d+%?) off\b"),
+           r"\bwhat (?:are|will|can) you (?:going to )?(?:offer\w*|do (?:for|about) (?:me|it|this))|\b(?:has|have|it) cost me\b|\b(?:some|a) (?:credit|gesture)\b|\bknock\w* (?:\w+ ){0,3}off\b|\b(?:something|money|\d+%?) off\b"),
     _topic("not received", r"\bnever (?:arrived|came|got|received|turned up|showed up|reached|delivered)|"
            r"(?:\bnot|n't|\bnever) (?:received|got(?:ten)?|get|arrived|delivered|have it|seen it)|"
            r"\bnothing (?:here|arrived|came|was delivered)|\b(?:was|is|came) empty\b|"
@@ -191,7 +191,7 @@ _HEDGED = {"damage", "billing", "theft", "wrong item", "missing item"}
 _DATA_QUESTION = re.compile(
     r"\?|\b(?:where|wh?en|status|track\w*|eta|update|news|progress|"
     r"why|what|which|who|how (?:long|soon)|how'?s|how is|wh?[ao]t'?s|wots?|(?:dispatch|delivery|arrival|new) date|"
-    r"check|confirm|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
+    r"check|confirm\w*|know|tell|d[oó]nde|cu[aá]ndo|o[uù]|quand|wo|wann|onde|"
     r"quando|por qu[eé]|pourquoi|warum)\b|(?:^|[.!,;])\s*(?:is|has|was|did|any|can you)\b", re.IGNORECASE)
 
 

@@ -35,6 +35,15 @@ _REFUND_REQUEST = re.compile(
     r"vorrei|wil)\b|\bjust refund|(?<!did you )(?<!have you )\brefund (?:me|it|this|the)\b|\bfull refund", re.IGNORECASE)
 
 
+# Asking to be told something ("please inform me of the status", "just confirming it's marked as
+# delivered", "let me know when it ships"): a request for information, which the data gives, not
+# for an action. With no topic read, it needs no classifier.
+_INFO_REQUEST = re.compile(
+    r"\b(?:inform(?:ed)? (?:me|us)|let (?:me|us) know|tell (?:me|us)|confirm\w*|update (?:me|us)|keep (?:me|us) "
+    r"(?:posted|updated)|advise (?:me|us|on)|check (?:on|whether|if)|look (?:it|this) up|"
+    r"mantenme informad|inf[óo]rm(?:eme|ame)|tenez-moi|informez-moi|teilen sie mir|informe-me|fammi sapere)", re.IGNORECASE)
+
+
 def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -> list[str]:
     """The out-of-scope topics the text asks for or complains about, e.g. ["refund", "damage"]
     (engine/intents.py). With the orders looked up, what their data settles is left out: "it
@@ -48,7 +57,7 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     on_its_way = any(o.get("status") in _ON_ITS_WAY for o in orders)
     asks = asks_about_the_data(words) or (on_its_way and speaks_of_the_journey(words))
     if (not topics and _WORDS.search(words) and not _GREETING.fullmatch(words) and not is_acknowledgement(text)
-            and not names_a_topic(text)):
+            and not names_a_topic(text) and not (asks and _INFO_REQUEST.search(words))):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
         # A message the rules cannot read escalates unless the classifier is sure it asks nothing
