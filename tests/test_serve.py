@@ -157,6 +157,8 @@ def test_keys_are_redacted_and_control_characters_escaped_in_the_stream(client):
 
     assert KEY not in json.dumps([e.data for e in turn.events]) and KEY not in raw
     assert "[redacted]" in turn.named("done")[0].data["content"]
+    # The key reaches the server in several chunks: the content events, put together, hold none.
+    assert KEY not in turn.content and turn.content == turn.named("done")[0].data["content"]
     assert "\x1b[2J\x9b31m\u202e" in turn.named("done")[0].data["content"]  # the data, as JSON said it
     assert not any(char in raw for char in "\x1b\x9b\u202e")  # nothing raw on the wire
     assert "\\u001b[2J\\u009b31m\\u202e" in raw

@@ -250,3 +250,15 @@ def test_the_turn_is_stored_before_its_done_event_goes_out(triage_env: dict[str,
         return states
 
     assert asyncio.run(go()) == ["complete"]
+
+
+def test_the_stream_redactor_replaces_a_key_split_across_pieces_anywhere() -> None:
+    from triage_cli.session.journal import StreamRedactor
+
+    key, text = "sk-live-0123456789", "your key is sk-live-0123456789, keep it safe; sk- is its prefix"
+    for cut in range(1, len(text)):
+        for second in range(cut + 1, len(text) + 1, 7):
+            redactor = StreamRedactor((key,))
+            pieces = [text[:cut], text[cut:second], text[second:]]
+            out = "".join(redactor.feed(p) for p in pieces) + redactor.flush()
+            assert out == text.replace(key, "[redacted]"), (cut, second)

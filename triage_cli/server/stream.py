@@ -17,7 +17,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from triage_cli.engine.events import Event
+from triage_cli.engine.events import Event, TextDelta
 from triage_cli.server.limits import Slot
 from triage_cli.server.sse import KEEP_ALIVE, frame, payload
 from triage_cli.session import TriageSession
@@ -96,12 +96,19 @@ class TurnStream(Response):
         """Relay the turn's events; the `conversation` event first, once the turn is stored (its
         id is known then), and `done` with that id."""
         redact = self.session.redact
+        content = self.session.stream_redactor()  # a key split across two pieces is replaced too
         announced = False
         try:
             async with contextlib.aclosing(self.events):  # type: ignore[type-var]
                 async for event in self.events:
                     if not announced:
                         announced = await self._announce(writer)
+                    if isinstance(event, TextDelta):
+                        event = TextDelta(content.feed(event.text))
+                        if not event.text:
+                            continue
+                    elif held := content.flush():  # the tail held back ends before what follows
+                        await writer.event(*payload(TextDelta(held), self.session.conversation_id, redact))
                     name, data = payload(event, self.session.conversation_id, redact)
                     await writer.event(name, data)
         except OSError:

@@ -37,6 +37,29 @@ SAVE_PARTIAL_SECONDS = 1.0
 REDACTED = "[redacted]"
 
 
+class StreamRedactor:
+    """Secrets replaced in text that arrives in pieces (a streamed reply): a tail that may begin a
+    secret is held back until the next piece settles it, so a key split across two pieces is
+    replaced too. `flush` gives what is held at the end."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self.secrets = tuple(s for s in secrets if s)
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        text = self._held + text
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        hold = max((k for secret in self.secrets for k in range(min(len(secret) - 1, len(text)), 0, -1)
+                    if text.endswith(secret[:k])), default=0)
+        self._held = text[len(text) - hold:] if hold else ""
+        return text[:len(text) - hold]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return held
+
+
 def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal | None, *,
              named_order: str | None = None) -> AsyncIterator[Event]:
     """Ask `message` in `conversation`: the engine's events, with the turn kept in the journal and

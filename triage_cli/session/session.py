@@ -26,7 +26,7 @@ from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
 from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals
-from triage_cli.session.journal import Journal, run_turn
+from triage_cli.session.journal import Journal, StreamRedactor, run_turn
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.tools.registry import Approver
 
@@ -292,6 +292,10 @@ class TriageSession:
     def redact(self, text: str) -> str:
         """`text` with every known API key replaced (for what a front end writes, like its input history)."""
         return str(self.journal.redact(text))
+
+    def stream_redactor(self) -> StreamRedactor:
+        """A redactor for a reply sent on in pieces (a key split across two is still replaced)."""
+        return StreamRedactor(self.journal.secrets)
 
     def ask(self, text: str) -> AsyncIterator[Event]:
         """One turn: `text` with the order in context goes to the engine, and its events come
