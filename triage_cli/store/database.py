@@ -180,22 +180,31 @@ def as_database(target: Database | Path) -> Database:
     return target if isinstance(target, Database) else SqliteDatabase(target)
 
 
+# The database files this process has created or checked and migrated: a long-lived process (the
+# server saves hundreds of partial replies a second) connects to them without doing it again.
+_READY: set[Path] = set()
+
+
 def connect(home: Path) -> sqlite3.Connection:
     """A connection to the state database under `home`, created and migrated as needed."""
     path = home / DATABASE_NAME
+    ready = path in _READY and path.exists()
     try:
-        make_home(home)
-        # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
-        create_private_file(path)
+        if not ready:
+            make_home(home)
+            # SQLite gives the -wal and -shm files the database file's mode, so 0600 covers all three.
+            create_private_file(path)
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise StoreError(f"cannot open the data directory {home}: {exc}") from None
     connection.row_factory = sqlite3.Row
     try:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA foreign_keys = ON")  # pruning a conversation removes its turns
-        migrate(connection)
+        if not ready:
+            connection.execute("PRAGMA journal_mode = WAL")  # kept in the file: set once
+            migrate(connection)
+            _READY.add(path)
     except sqlite3.Error as exc:
         connection.close()
         raise StoreError(f"cannot use the database {path}: {exc}") from None
