@@ -15,6 +15,7 @@ import httpx2 as httpx
 import pytest
 
 from scripted_server import Reply, ScriptedServer, answer, error, tools
+from triage_cli.server.requests import turn_request
 from serve_helpers import WAIT, environment, error_of, eventually, read_events, server_in_thread, stream
 
 KEY = "sk-test-not-a-real-key"
@@ -287,6 +288,10 @@ def test_a_message_over_50000_characters_is_refused(client):
     short_enough_body = client.post("/v1/chat/stream", json={"message": "a" * 50_001})
     assert short_enough_body.status_code == 413
     assert error_of(short_enough_body)["code"] == "message_too_long"
+    # A piped question's newline is not counted, as the CLI does not count it (checked before
+    # anything is answered: a 4xx here would come at once).
+    at_the_limit = turn_request({"message": "A1002 " + "a" * 49_994 + "\n"})
+    assert len(at_the_limit.message) == 50_000
 
 
 @pytest.mark.parametrize(("body", "content_type", "status", "code"), [
@@ -405,6 +410,8 @@ def test_the_queue_over_http_claims_releases_and_closes_for_the_holder(offline_c
     assert released["assignee"] is None
     refused = offline_client.post(f"/v1/tickets/{second}/close", json={"agent": "ana", "note": "done"})
     assert refused.status_code == 409 and "held by ben" in error_of(refused)["message"]
+    anonymous = offline_client.post(f"/v1/tickets/{second}/close", json={})  # no name: not the holder either
+    assert anonymous.status_code == 409 and "held by ben" in error_of(anonymous)["message"]
     forced = offline_client.post(f"/v1/tickets/{second}/close", json={"agent": "ana", "force": True}).json()
     assert forced["status"] == "closed"
     assert offline_client.post(f"/v1/tickets/{first}/close", json={"agent": "ana"}).json()["status"] == "closed"

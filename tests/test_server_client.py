@@ -100,7 +100,8 @@ def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team
     claimed = run_triage("tickets", "claim", str(ticket), env=ana)
     assert claimed.code == 0 and claimed.out.startswith(f"Claimed ticket #{ticket} (A1003) for ana"), claimed.err
     taken = run_triage("tickets", "claim", str(ticket), env=ben)
-    assert taken.code != 0 and "held by ana" in taken.err and taken.err.count("\n") == 1
+    assert taken.code == 2 and "held by ana" in taken.err and taken.err.count("\n") == 1  # as without a server
+    assert run_triage("tickets", "close", "999999", env=ben).code == 2
     held = json.loads(run_triage("tickets", "list", "--json", "--assignee", "ana", env=ben).out)
     assert [t["id"] for t in held] == [ticket]
     assert run_triage("tickets", "release", str(ticket), env=ana).code == 0
@@ -113,6 +114,15 @@ def test_history_and_tickets_read_and_close_on_the_server(run_triage, team, team
     after = run_triage("tickets", "show", str(ticket), "--json", "--server", team.url,
                        env={"TRIAGE_SERVER_TOKEN": TOKEN})
     assert (json.loads(after.out)["status"], json.loads(after.out)["note"]) == ("closed", "refunded")
+
+
+def test_commands_on_this_machines_store_are_refused_while_a_server_is_set(run_triage, team):
+    # They would quietly export or change local data while `history` and `tickets` show the server's.
+    for args in (["history", "export", "1"], ["history", "delete", "1"], ["history", "prune", "--older-than", "1d"],
+                 ["tickets", "reopen", "1"]):
+        result = run_triage(*args, env=client(team))
+        assert result.code == 2 and result.err.count("\n") == 1, (args, result.err)
+        assert "works on this machine's store, and a server is set" in result.err
 
 
 def one_error_line(result, phrase: str) -> None:

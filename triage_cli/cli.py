@@ -396,6 +396,7 @@ def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerO
 def tickets_reopen(ticket_id: TicketArg) -> None:
     """Open a closed ticket again, back in the queue (its closing note is kept)."""
     with _user_errors():
+        _local_only("tickets reopen")
         from triage_cli.ui.tickets_view import reopen_ticket
 
         reopen_ticket(_store(), ticket_id)
@@ -537,6 +538,7 @@ def history_export(
 ) -> None:
     """Print a conversation as Markdown or JSON, e.g. to attach to a ticket elsewhere."""
     with _user_errors():
+        _local_only("history export")
         from triage_cli.ui.history_view import export_conversation
 
         export_conversation(_store(), conversation_id, fmt=fmt)
@@ -557,6 +559,7 @@ def history_prune(
     On a terminal it asks first; in a script pass --yes (without it, nothing is deleted: exit 2).
     """
     with _user_errors():
+        _local_only("history prune")
         from triage_cli.ui.history_view import prune_conversations
 
         code = prune_conversations(_store(), older_than, yes=yes, dry_run=dry_run)
@@ -570,6 +573,7 @@ def history_delete(
 ) -> None:
     """Delete one conversation with its turns (its tickets stay)."""
     with _user_errors():
+        _local_only("history delete")
         from triage_cli.ui.history_view import delete_conversation
 
         delete_conversation(_store(), conversation_id)
@@ -589,6 +593,14 @@ def _server(flag: str | None) -> tuple[str, str | None] | None:
     from triage_cli.config import load_server
 
     return load_server(flag)
+
+
+def _local_only(command: str) -> None:
+    """A command that changes or exports this machine's store, refused while a team server is
+    set: it would quietly act on the wrong data."""
+    if _server(None) is not None:
+        raise UsageError(f"`triage {command}` works on this machine's store, and a server is set "
+                         "(TRIAGE_SERVER_URL or server_url): run it on the server's machine, or unset it")
 
 
 def _no_model_flags(server: tuple[str, str | None] | None, *flags: str | None) -> None:

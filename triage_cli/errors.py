@@ -114,3 +114,10 @@ class EmptyStream(ModelError):
 class ServerError(TriageError):
     """A triage server (`--server URL`) could not answer: unreachable, refused the token, busy,
     or the stream dropped. Exit 1, one line naming the server."""
+
+
+class ServerRefused(ServerError):
+    """The server refused what the user asked (a 400, 404, 409 or 413: an unknown ticket, a
+    message too long): the user's mistake, exit 2, as it is without a server."""
+
+    exit_code = 2

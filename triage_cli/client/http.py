@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from triage_cli.errors import ServerError
+from triage_cli.errors import ServerError, ServerRefused
 
 CONNECT_SECONDS = 10.0
 READ_SECONDS = 60.0  # the server sends a keep-alive comment every 15 s while a turn is quiet
@@ -114,7 +114,8 @@ class ServerClient:
             after = f"; try again in {wait} s" if wait and wait.isdigit() else "; try again shortly"
             raise ServerError(f"the triage server at {self.url} is answering too many questions at once (429){after}")
         message = _error_message(content) or f"HTTP {status}"
-        raise ServerError(f"the triage server at {self.url} said: {message} ({status})")
+        refused = ServerRefused if status in (400, 404, 409, 413, 415, 422) else ServerError
+        raise refused(f"the triage server at {self.url} said: {message} ({status})")
 
 
 def _http() -> Any:

@@ -56,7 +56,8 @@ def turn_request(body: dict[str, Any]) -> TurnRequest:
     message = body.get("message")
     if not isinstance(message, str):
         raise _wrong("message", "a string", message)
-    if not message.strip() and not body.get("order"):
+    message = message.strip()  # as the CLI reads a question: a piped one's newline is not a character of it
+    if not message and not body.get("order"):
         raise ApiError(400, "invalid", "message is empty: send the customer's message (or an order)")
     if len(message) > MAX_MESSAGE_CHARS:
         raise ApiError(413, "message_too_long", f"message is {len(message):,} characters; at most "

@@ -174,7 +174,7 @@ class TicketStore:
             ticket = self._get(db, ticket_id, lock=True)
             if ticket.status == "closed":
                 raise InvalidValue(f"ticket {ticket_id} is already closed{_since(ticket.closed_at)}")
-            if ticket.assignee is not None and agent is not None:
+            if ticket.assignee is not None:  # someone holds it: only they close it, unless forced
                 _check_holder(ticket, agent, force, "close")
             db.execute(
                 "UPDATE tickets SET status = 'closed', closed_at = ?, note = ?, assignee = COALESCE(assignee, ?)"
@@ -209,7 +209,7 @@ def parse_ticket_id(text: str) -> int:
     return ticket_id
 
 
-def _check_holder(ticket: Ticket, agent: str, force: bool, doing: str) -> None:
+def _check_holder(ticket: Ticket, agent: str | None, force: bool, doing: str) -> None:
     if ticket.assignee != agent and not force:
         raise InvalidValue(f"ticket {ticket.id} is held by {ticket.assignee}{_since(ticket.claimed_at)}; "
                            f"only they can {doing} it, unless forced")
