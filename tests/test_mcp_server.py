@@ -24,7 +24,10 @@ async def use_triage(server: Any) -> dict[str, Any]:
         opened = await client.call_tool("open_ticket", {"summary": "Customer asks for a call back",
                                                         "order_id": "a1002", "issue": "late"})
         missing = await client.call_tool("get_ticket", {"ticket_id": 999})
+        not_an_id = await client.call_tool("get_order_status", {"order_id": "!!"})
+        empty = await client.call_tool("open_ticket", {"summary": "  "})
         return {
+            "refused": [(r.is_error, r.content[0].text) for r in (not_an_id, empty)],
             "tools": {t.name: bool(t.annotations and t.annotations.read_only_hint) for t in listed},
             "described": all(t.description and t.input_schema.get("type") == "object" for t in listed),
             "order": order.content[0].text, "opened": json.loads(opened.content[0].text),
@@ -39,6 +42,10 @@ def check_served(found: dict[str, Any]) -> None:
     assert "weather" in found["order"] and '"delayed"' in found["order"]
     assert found["opened"]["order_id"] == "A1002" and found["opened"]["status"] == "open"
     assert found["missing"] == (True, "Error executing tool get_ticket: no ticket 999")
+    # The reason reaches the client, not only the server's log; an empty ticket is not opened.
+    assert found["refused"] == [
+        (True, "Error executing tool get_order_status: '!!' is not an order id; order ids look like A1002"),
+        (True, "Error executing tool open_ticket: summary must say what happened and what is needed")]
 
 
 def test_triage_mcp_over_stdio_serves_orders_and_tickets(triage_env: dict[str, str], run_triage: Any) -> None:

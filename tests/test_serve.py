@@ -253,6 +253,8 @@ def test_a_second_turn_on_an_answering_conversation_gets_409_and_others_answer(c
 
 
 def test_turns_beyond_max_concurrent_turns_get_429_with_retry_after(client):
+    # A turn an earlier test hung up on may still be ending: start with every place free.
+    eventually(lambda: client.get("/healthz").json()["turns"] == 0, "earlier turns to end")
     with httpx.Client(base_url=str(client.base_url), timeout=WAIT) as first, \
             httpx.Client(base_url=str(client.base_url), timeout=WAIT) as second, \
             first.stream("POST", "/v1/chat/stream", json={"message": f"{SLOW} one"}) as one, \
@@ -355,10 +357,10 @@ def test_healthz(client):
     from triage_cli import __version__
 
     health = client.get("/healthz").json()
-    assert set(health) == {"ok", "version", "provider", "model", "database"}
+    assert set(health) == {"ok", "version", "provider", "model", "database", "turns", "max_turns"}
     assert (health["ok"], health["version"], health["provider"], health["database"]) == (
         True, __version__, "openai", True)
-    assert health["model"]
+    assert health["model"] and health["max_turns"] == 2 and isinstance(health["turns"], int)
 
 
 def test_conversations_are_listed_by_order(client):
@@ -374,6 +376,8 @@ def test_the_offline_engine_answers_and_escalations_become_tickets(offline_clien
 
     assert turn.names[0] == "conversation" and turn.names[-1] == "done"
     assert "tool_result" in turn.names and "notice" in turn.names
+    notice = turn.named("notice")[0].data  # the hint apart: it is about the server's settings
+    assert notice["message"] == "Answered by the offline rules engine (no model)." and "--provider" in notice["hint"]
     assert turn.content == turn.named("done")[0].data["content"]
     record = turn.named("triage")[0].data
     assert record["next_step"] == "escalate" and isinstance(record["ticket"], int)

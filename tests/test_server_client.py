@@ -227,3 +227,11 @@ def test_chat_with_a_server_renders_its_answer_and_reads_its_queue(spawn_chat, t
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_servers_notice_reaches_the_terminal_without_the_servers_own_hint():
+    from triage_cli.client.remote_session import to_event
+    from triage_cli.engine.events import Notice
+
+    event = to_event("notice", {"message": "Answered offline.", "hint": "To use a model: pass --provider."}, {})
+    assert event == Notice("Answered offline.")

@@ -13,6 +13,7 @@ from typing import Any
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError, UsageError
 from triage_cli.session.build import open_order_store  # the order source the settings name
+from triage_cli.store.database import open_database
 from triage_cli.store.tickets import TicketStore
 from triage_cli.tools.orders import ORDER_TOOL, OrderTools
 
@@ -33,7 +34,7 @@ def _plain_errors(function: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except TriageError as exc:
+        except (TriageError, ValueError) as exc:  # ValueError: a tool's own check ("not an order id")
             raise ToolError(str(exc)) from None
 
     return run
@@ -46,8 +47,9 @@ def build_server(settings: Settings) -> Any:
     server = MCPServer("triage", instructions="Look up orders and work the support ticket queue.",
                        log_level="WARNING")
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    tickets = TicketStore(settings.home)
-    server.add_tool(_plain_errors(OrderTools(open_order_store(settings)).get_order_status), name=ORDER_TOOL,
+    tickets = TicketStore(open_database(settings.home, settings.database_url))  # the team's queue, if shared
+    server.add_tool(_plain_errors(OrderTools(open_order_store(settings), settings.order_id_pattern).get_order_status),
+                    name=ORDER_TOOL,
                     annotations=reads)
 
     def list_tickets(status: str = "open", limit: int = 20) -> list[dict[str, Any]]:
@@ -78,7 +80,11 @@ def build_server(settings: Settings) -> Any:
             customer_message: What the customer wrote.
             order_status: The order's status when the ticket is opened.
         """
-        record = _Escalation(order_id.strip().upper() if order_id else None, issue, order_status, summary)
+        if not summary.strip():
+            raise ValueError("summary must say what happened and what is needed")
+        if order_id and not settings.order_id_pattern.fullmatch(order_id.strip()):
+            raise ValueError(f"{order_id.strip()[:20]!r} is not an order id")
+        record = _Escalation(order_id.strip().upper() if order_id else None, issue, order_status, summary.strip())
         return tickets.open_ticket(record, question=customer_message, reply="").to_dict()
 
     server.add_tool(_plain_errors(list_tickets), annotations=reads)

@@ -196,7 +196,9 @@ def to_event(name: str, data: dict[str, Any], calls: dict[str, ToolCall]) -> Eve
                      ttft_ms=None if data.get("ttft_ms") is None else _float(data.get("ttft_ms")),
                      total_ms=_float(data.get("total_ms")))
     if name == "notice":
-        return Notice(_str(data.get("message")), _str(data.get("hint")))
+        # No hint: the server's hints ("set OPENAI_API_KEY or pass --provider") are about its own
+        # settings, not this machine's.
+        return Notice(_str(data.get("message")))
     if name == "done":
         return Done(_str(data.get("content")), _str(data.get("finish_reason")) or "stop")
     if name == "error":

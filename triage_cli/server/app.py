@@ -146,7 +146,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         except TriageError:
             reachable = False
         return {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
-                "database": reachable}
+                "database": reachable, "turns": service.gate.active, "max_turns": service.gate.limit}
 
     add_page(app)
     return app

@@ -51,7 +51,8 @@ def payload(event: Event, conversation_id: int | None, redact: Callable[[str], s
             fields["tokens"] = event.prompt_tokens + event.completion_tokens
             return "usage", fields
         case Notice():
-            return "notice", {"message": redact(event.text if not event.hint else f"{event.text} ({event.hint})")}
+            # The hint apart: it is about the server's own settings, which a client may not show.
+            return "notice", {"message": redact(event.text), "hint": redact(event.hint)}
         case Done():
             return "done", {"content": redact(event.reply), "conversation_id": conversation_id}
         case Error():

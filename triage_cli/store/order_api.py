@@ -64,7 +64,7 @@ class OrderApi:
         try:
             headers = {k: expand(v) for k, v in self.config.headers.items()}
         except MissingVariable as exc:
-            raise StoreError(f"the order API's headers need {exc}") from None
+            raise StoreError(f"the order API's headers cannot be sent: {exc}") from None
         url = self.config.url.replace("{order_id}", quote(order_id, safe=""))
         request = urllib.request.Request(url, headers={"Accept": "application/json", **headers})
         timeout = min(self.config.timeout, self.busy_timeout)

@@ -87,6 +87,13 @@ async def _model(repl: Repl, argument: str) -> None:
     if not argument:
         repl.say(f"model: {repl.settings.describe()}", "")
         return
+    if len(argument.split()) != 1 or len(argument) > 200:
+        raise TriageError("a model name is one word, e.g. /model gpt-4.1-mini")
+    from triage_cli.client.remote_session import RemoteSession
+
+    if isinstance(repl.session, RemoteSession):  # says the model is the server's setting
+        await repl.switch({"model": argument})
+        return
     if repl.settings.offline:
         raise TriageError("the offline engine has no model: pick a provider first, e.g. /provider openai")
     if len(argument.split()) != 1 or len(argument) > 200:

@@ -298,7 +298,7 @@
     } else {
       button("Claim", () => act("v1/tickets/claim", { ticket_id: ticket.id, agent: agent() }, `Claimed #${ticket.id}.`));
     }
-    button("Close", () => act(`v1/tickets/${ticket.id}/close`, { note: null }, `Closed #${ticket.id}.`));
+    button("Close", () => act(`v1/tickets/${ticket.id}/close`, { note: null, agent: agent() || null }, `Closed #${ticket.id}.`));
     item.append(buttons);
     return item;
   }
