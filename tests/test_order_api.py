@@ -122,6 +122,9 @@ def test_ask_answers_from_the_api_and_escalates_when_it_fails(
     summary = json.loads(failed.out)
     assert summary["triage"]["next_step"] == "escalate"
     assert "HTTP 503" in summary["reply"]
+    # The record says what happened: the id was given, the order system could not be read.
+    assert summary["triage"]["issue"] == "order system unavailable"
+    assert "D5030 could not be read from the order system" in summary["triage"]["summary"]
 
 
 def test_orders_api_settings_are_checked(run_triage: Any, triage_env: dict[str, str]) -> None:

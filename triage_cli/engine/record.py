@@ -103,6 +103,8 @@ def rules_record(question: str, orders: list[dict[str, Any]], assessment: Assess
     found = [o for o in orders if o.get("found")]
     parts = [f"{o['order_id']} is {(o.get('status') or 'unknown').replace('_', ' ')}" for o in found]
     parts += [f"{order_id} was not found" for order_id in assessment.missing]
+    parts += [f"{o['order_id']} could not be read from the order system" for o in orders
+              if not o.get("found") and o.get("error")]
     parts += [f"{order_id} is not an order we know" for order_id in assessment.unknown]
     summary = "; ".join(parts) + "." if parts else "The customer gave no order id."
     if assessment.topics:
@@ -195,6 +197,8 @@ def _issue(orders: list[dict[str, Any]], topics: list[str]) -> str:
         return join_words(topics)
     if not orders:
         return "no order id given"
+    if any(not o.get("found") and o.get("error") for o in orders):
+        return "order system unavailable"
     if any(not o.get("found") for o in orders):
         return "order not found"
     if any(o.get("status") == "delayed" for o in orders):
