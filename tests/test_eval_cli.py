@@ -95,3 +95,13 @@ def test_bad_input_is_one_line_and_exit_2(run_triage, tmp_path):
     result = run_triage("eval", str(bad))
     assert result.code == 2 and result.err.strip().count("\n") == 0
     assert "line 2: not JSON" in result.err and "Traceback" not in result.err
+
+
+def test_a_needless_escalation_naming_two_topics_counts_once():
+    from triage_cli.eval.cases import Case
+    from triage_cli.eval.scoring import CaseResult, Trial, summarise
+
+    case = Case(id="c1", message="Where is A1002? I got my refund for the other one.", next_step="answer")
+    summary = summarise([CaseResult(case, [Trial(next_step="escalate", issue="refund, billing")])], 1)
+    assert summary["needless_escalations"] == 1 and summary["confusion"]["answer->escalate"] == 1
+    assert summary["needless_by_topic"] == {"refund": 1, "billing": 1}

@@ -85,6 +85,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
     confusion: Counter[str] = Counter()
     missed: Counter[str] = Counter()
     needless: Counter[str] = Counter()
+    needless_trials = 0  # a needless escalation naming two topics is one mistake, listed under both
     for result in results:
         for trial in result.trials:
             got = trial.next_step or "error"
@@ -92,6 +93,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
             if result.case.next_step == "escalate" and got == "answer":
                 missed[result.case.id] += 1
             elif result.case.next_step == "answer" and got == "escalate":
+                needless_trials += 1
                 needless.update(_topics(trial.issue))
 
     def rate(check: str) -> float | None:
@@ -108,7 +110,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
         "mentions_accuracy": rate("mentions"),
         f"pass^{trials}": round(sum(result.passed for result in results) / len(results), 4) if results else 0.0,
         "missed_escalations": sum(missed.values()),
-        "needless_escalations": sum(needless.values()),
+        "needless_escalations": needless_trials,
         "confusion": {key: confusion.get(key, 0) for key in
                       ("answer->answer", "answer->escalate", "escalate->escalate", "escalate->answer")}
         | ({"errors": sum(v for k, v in confusion.items() if k.endswith("->error"))}
