@@ -57,8 +57,8 @@ def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> R
     through."""
     changed = [name for name in {*env, *os.environ} if _read_at_start(name) and env.get(name) != os.environ.get(name)]
     assert not changed, f"{changed} act when Python starts: run with process=True"
-    from triage_cli import cli
-    from triage_cli.store import sessions
+    from triage_cli import cli, cli_common
+    from triage_cli.store import database, sessions
 
     out, err = io.BytesIO(), io.BytesIO()
     streams = (
@@ -91,5 +91,6 @@ def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> R
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
         # A process ends here: what it remembered about itself goes with it.
-        cli._warned.clear()
+        cli_common._warned.clear()
+        database._READY.clear()
         sessions._ANSWERING.clear()

@@ -8,26 +8,26 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Literal, Optional, TypeGuard
+from typing import TYPE_CHECKING, Annotated, Optional, TypeGuard
 
 import typer
 
 from triage_cli import __version__
+from triage_cli.cli_common import ServerOpt
+from triage_cli.cli_common import no_model_flags as _no_model_flags
+from triage_cli.cli_common import print_error as _print_error
+from triage_cli.cli_common import server as _server
+from triage_cli.cli_common import settings_for as _settings
+from triage_cli.cli_common import user_errors as _user_errors
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
 from triage_cli.cli_parts import conversation_ids as _conversation_ids
 from triage_cli.cli_parts import read_question, with_optional_values
-from triage_cli.cli_parts import ticket_ids as _ticket_ids
-from triage_cli.errors import TriageError, UsageError
+from triage_cli.cli_stored import history_app, tickets_app
+from triage_cli.errors import UsageError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-    from types import TracebackType
-
     from typer import _click  # typer 0.2x's own copy of click: the classes its commands hand over
-
-    from triage_cli.config import Settings
-    from triage_cli.store.database import Database
 
 app = typer.Typer(
     name="triage",
@@ -63,12 +63,6 @@ BaseUrlOpt = Annotated[
     typer.Option("--base-url", metavar="URL", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
 ]
 
-ServerOpt = Annotated[
-    Optional[str],
-    typer.Option("--server", metavar="URL", show_default=False,
-                 help="A team's triage serve to use instead of this machine (or server_url, TRIAGE_SERVER_URL; "
-                      "its token from TRIAGE_SERVER_TOKEN)."),
-]
 
 
 def _version(value: bool) -> None:
@@ -317,368 +311,8 @@ def eval_command(
     raise typer.Exit(code)
 
 
-tickets_app = typer.Typer(
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 app.add_typer(tickets_app, name="tickets")
-
-StatusOpt = Annotated[str, typer.Option("--status", "-s", metavar="STATUS", help="Which tickets: open, closed or all.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-MAX_LIMIT = 100_000
-LimitOpt = Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="Show at most this many, newest first.")]
-TicketArg = Annotated[str, typer.Argument(help="The ticket id, e.g. 12.", metavar="ID", show_default=False,
-                                          autocompletion=_ticket_ids)]
-
-
-@tickets_app.callback(invoke_without_command=True)
-def tickets(ctx: typer.Context, status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
-            server: ServerOpt = None) -> None:
-    """The escalation queue: every answer that escalates opens a ticket.
-
-    With no command, lists tickets newest first (the open ones unless --status says otherwise).
-
-    \b
-    Examples:
-      triage tickets
-      triage tickets --status all --json
-      triage tickets show 3
-      triage tickets claim
-      triage tickets close 3 --note "Refund approved"
-    """
-    if ctx.invoked_subcommand is None:
-        tickets_list(status, as_json, limit, server)
-    else:
-        _options_belong_after(ctx)
-
-
-AssigneeOpt = Annotated[Optional[str], typer.Option("--assignee", "-a", metavar="NAME", show_default=False,
-                                                    help="Only the tickets this agent holds (or closed).")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Even if another agent holds it.")]
-
-
-@tickets_app.command("list", cls=_Command)
-def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: LimitOpt = 50,
-                 server: ServerOpt = None, assignee: AssigneeOpt = None) -> None:
-    """List tickets, newest first."""
-    with _user_errors():
-        from triage_cli.store.tickets import TICKET_STATES
-
-        if status.strip().lower() not in TICKET_STATES:
-            raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.list_tickets(remote, status=status, as_json=as_json, limit=limit, assignee=assignee)
-            return
-        from triage_cli.ui.tickets_view import list_tickets
-
-        list_tickets(_store(), status=status, as_json=as_json, limit=limit, assignee=assignee)
-
-
-@tickets_app.command("show", cls=_Command)
-def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerOpt = None) -> None:
-    """Show one ticket: the record, the customer's message and the reply."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.show_ticket(remote, ticket_id, as_json=as_json)
-            return
-        from triage_cli.ui.tickets_view import show_ticket
-
-        show_ticket(_store(), ticket_id, as_json=as_json)
-
-
-@tickets_app.command("reopen", cls=_Command)
-def tickets_reopen(ticket_id: TicketArg) -> None:
-    """Open a closed ticket again, back in the queue (its closing note is kept)."""
-    with _user_errors():
-        _local_only("tickets reopen")
-        from triage_cli.ui.tickets_view import reopen_ticket
-
-        reopen_ticket(_store(), ticket_id)
-
-
-@tickets_app.command("close", cls=_Command)
-def tickets_close(
-    ticket_id: TicketArg,
-    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", help="What was done, kept with the ticket.",
-                                                show_default=False)] = None,
-    server: ServerOpt = None,
-    force: ForceOpt = False,
-) -> None:
-    """Close a ticket you hold or nobody holds (--force: another's), with an optional note."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.close_ticket(remote, ticket_id, note=note, agent=_agent(), force=force)
-            return
-        from triage_cli.ui.tickets_view import close_ticket
-
-        close_ticket(_store(), ticket_id, note=note, agent=_agent(), force=force)
-
-
-@tickets_app.command("claim", cls=_Command)
-def tickets_claim(
-    ticket_id: Annotated[Optional[str], typer.Argument(help="The ticket id; none: the oldest open one nobody holds.",
-                                                       metavar="[ID]", show_default=False,
-                                                       autocompletion=_ticket_ids)] = None,
-    server: ServerOpt = None,
-) -> None:
-    """Take a ticket to work on, as agent_name: no one else can claim it until you release it."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.claim_ticket(remote, ticket_id, agent=_agent())
-            return
-        from triage_cli.ui.tickets_view import claim_ticket
-
-        claim_ticket(_store(), ticket_id, agent=_agent())
-
-
-@tickets_app.command("release", cls=_Command)
-def tickets_release(ticket_id: TicketArg, force: ForceOpt = False, server: ServerOpt = None) -> None:
-    """Put a ticket you hold back in the queue."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.release_ticket(remote, ticket_id, agent=_agent(), force=force)
-            return
-        from triage_cli.ui.tickets_view import release_ticket
-
-        release_ticket(_store(), ticket_id, agent=_agent(), force=force)
-
-
-history_app = typer.Typer(
-    cls=_Group,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 app.add_typer(history_app, name="history")
-
-HistoryLimitOpt = Annotated[
-    int, typer.Option("--limit", "-n", metavar="N", min=1, max=MAX_LIMIT, help="Show at most this many, most recent first.")
-]
-HistoryOrderOpt = Annotated[
-    Optional[str], typer.Option("--order", "-o", metavar="ID", help="Only conversations about this order id.", show_default=False)
-]
-ConversationArg = Annotated[
-    Optional[str],
-    typer.Argument(help="The conversation id, e.g. 12; the latest when omitted.", metavar="ID", show_default=False,
-                   autocompletion=_conversation_ids),
-]
-
-
-@history_app.callback(invoke_without_command=True)
-def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt = 20,
-            order: HistoryOrderOpt = None, server: ServerOpt = None) -> None:
-    """Stored conversations: every question from chat and ask, with its lookups, answer and record.
-
-    With no command, lists conversations, the most recently active first.
-
-    \b
-    Examples:
-      triage history
-      triage history --order A1002 --json
-      triage history show 12
-      triage history export 12 --format md > conversation-12.md
-      triage history prune --older-than 30d
-      triage chat --resume 12
-      triage chat --server http://triage.internal:8787
-    """
-    if ctx.invoked_subcommand is None:
-        history_list(as_json, limit, order, server)
-    else:
-        _options_belong_after(ctx)
-
-
-@history_app.command("list", cls=_Command)
-def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: HistoryOrderOpt = None,
-                 server: ServerOpt = None) -> None:
-    """List conversations, the most recently active first."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.list_conversations(remote, limit=limit, order=order, as_json=as_json)
-            return
-        from triage_cli.ui.history_view import list_conversations
-
-        list_conversations(_store(), limit=limit, order=order, as_json=as_json)
-
-
-@history_app.command("show", cls=_Command)
-def history_show(conversation_id: ConversationArg = None, server: ServerOpt = None) -> None:
-    """Show a conversation's transcript: questions, lookups, answers and records."""
-    with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.show_conversation(remote, conversation_id)
-            return
-        from triage_cli.ui.history_view import show_conversation
-
-        show_conversation(_store(), conversation_id)
-
-
-@history_app.command("export", cls=_Command)
-def history_export(
-    conversation_id: ConversationArg = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="md (a readable transcript) or json (everything).")] = "md",
-) -> None:
-    """Print a conversation as Markdown or JSON, e.g. to attach to a ticket elsewhere."""
-    with _user_errors():
-        _local_only("history export")
-        from triage_cli.ui.history_view import export_conversation
-
-        export_conversation(_store(), conversation_id, fmt=fmt)
-
-
-@history_app.command("prune", cls=_Command)
-def history_prune(
-    older_than: Annotated[
-        str, typer.Option("--older-than", metavar="AGE", help="Delete conversations with no activity for this long: 30d, 12h, 2w.",
-                          show_default=False)
-    ],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking (needed when not on a terminal).")]
-    = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say how many would be deleted.")] = False,
-) -> None:
-    """Delete old conversations (their tickets stay), after saying how many.
-
-    On a terminal it asks first; in a script pass --yes (without it, nothing is deleted: exit 2).
-    """
-    with _user_errors():
-        _local_only("history prune")
-        from triage_cli.ui.history_view import prune_conversations
-
-        code = prune_conversations(_store(), older_than, yes=yes, dry_run=dry_run)
-    raise typer.Exit(code)
-
-
-@history_app.command("delete", cls=_Command)
-def history_delete(
-    conversation_id: Annotated[str, typer.Argument(help="The conversation id, e.g. 12.", metavar="ID",
-                                                   show_default=False, autocompletion=_conversation_ids)],
-) -> None:
-    """Delete one conversation with its turns (its tickets stay)."""
-    with _user_errors():
-        _local_only("history delete")
-        from triage_cli.ui.history_view import delete_conversation
-
-        delete_conversation(_store(), conversation_id)
-
-
-def _options_belong_after(ctx: typer.Context) -> None:
-    """`triage tickets --json show 3`: the group's options were given before a command."""
-    sources = (ctx.get_parameter_source(name) for name in ctx.params)
-    if any(source is not None and source.name != "DEFAULT" for source in sources):
-        with _user_errors():
-            group = ctx.info_name or ""
-            raise UsageError(f"put the options after the command: triage {group} {ctx.invoked_subcommand} [OPTIONS]")
-
-
-def _server(flag: str | None) -> tuple[str, str | None] | None:
-    """The team server to use, if any (`--server`, TRIAGE_SERVER_URL, `server_url`), and its token."""
-    from triage_cli.config import load_server
-
-    return load_server(flag)
-
-
-def _local_only(command: str) -> None:
-    """A command that changes or exports this machine's store, refused while a team server is
-    set: it would quietly act on the wrong data."""
-    if _server(None) is not None:
-        raise UsageError(f"`triage {command}` works on this machine's store, and a server is set "
-                         "(TRIAGE_SERVER_URL or server_url): run it on the server's machine, or unset it")
-
-
-def _no_model_flags(server: tuple[str, str | None] | None, *flags: str | None) -> None:
-    if server is not None and any(flags):
-        raise UsageError("with --server (or server_url) the server's model answers: "
-                         "leave out --provider, --model and --base-url")
-
-
-def _store() -> Database:
-    """The state database (SQLite under the data directory, or database_url's PostgreSQL); the
-    ticket and history commands need no model, so no provider is resolved."""
-    from triage_cli.config import load_store_settings
-    from triage_cli.store.database import open_database
-
-    found = load_store_settings()
-    return open_database(found.home if found.database_url else _checked_home(found.home), found.database_url)
-
-
-def _agent() -> str:
-    from triage_cli.config import load_store_settings
-
-    return load_store_settings().agent_name
-
-
-def _checked_home(home: Path) -> Path:
-    """Warn (once a run) when the data directory, made by the user, lets other users in."""
-    from triage_cli.store.database import exposed_home
-
-    warning = exposed_home(home)
-    if warning and not _warned:
-        _warned.append(warning)
-        _print_error(warning, label="warning")
-    return home
-
-
-_warned: list[str] = []
-
-
-def _settings(provider: str | None, model: str | None, base_url: str | None) -> Settings:
-    from triage_cli.config import load_settings
-
-    settings = load_settings({"provider": provider, "model": model, "base_url": base_url})
-    _checked_home(settings.home)
-    return settings
-
-
-class _user_errors:
-    """Turn our own exceptions into one line on stderr and their exit code."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> Literal[False]:
-        if isinstance(error, TriageError):
-            from triage_cli.ui.hints import user_message
-
-            _print_error(user_message(error))
-            raise typer.Exit(error.exit_code)
-        if isinstance(error, KeyboardInterrupt):
-            _print_error("interrupted")
-            raise typer.Exit(130)
-        if isinstance(error, BrokenPipeError):
-            from triage_cli.ui.render import quiet_stdout
-
-            quiet_stdout()
-            raise typer.Exit(0)  # the reader had enough (`| head -1`): not a failure
-        return False
-
-
-def _print_error(message: str, label: str = "error") -> None:
-    from triage_cli.ui.sanitize import clean
-
-    if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
-        colour = "1;31" if label == "error" else "1;33"
-        sys.stderr.write(f"\x1b[{colour}m{label}:\x1b[0m {clean(message)}\n")
-    else:
-        sys.stderr.write(f"{label}: {clean(message)}\n")
 
 
 def _refuse_repeated_order(argv: list[str]) -> None:
