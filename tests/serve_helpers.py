@@ -126,7 +126,8 @@ def server_in_thread(env: dict[str, str]) -> Iterator[str]:
     """The app under uvicorn in a thread of this process, on a free loopback port; its base URL."""
     import uvicorn
 
-    from triage_cli.config import load_server_settings, load_settings
+    from triage_cli.config import load_settings
+    from triage_cli.config_server import load_server_settings
     from triage_cli.server.app import create_app
     from triage_cli.server.run import bind
 

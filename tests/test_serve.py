@@ -190,7 +190,7 @@ def test_cors_is_off_unless_origins_are_listed(client, tmp_path):
 
 
 def test_the_server_settings_come_from_the_file_the_environment_and_flags(tmp_path):
-    from triage_cli.config import load_server_settings
+    from triage_cli.config_server import load_server_settings
     from triage_cli.errors import ConfigError
 
     config = tmp_path / "config.toml"

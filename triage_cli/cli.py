@@ -198,7 +198,7 @@ def serve(
       TRIAGE_SERVER_TOKEN=... triage serve --host 0.0.0.0
     """
     with _user_errors():
-        from triage_cli.config import load_server_settings
+        from triage_cli.config_server import load_server_settings
         from triage_cli.server.run import refuse_unprotected, serve as run_server
 
         server = load_server_settings({"host": host, "port": port})

@@ -37,7 +37,7 @@ def options_belong_after(ctx: typer.Context) -> None:
 
 def server(flag: str | None) -> tuple[str, str | None] | None:
     """The team server to use, if any (`--server`, TRIAGE_SERVER_URL, `server_url`), and its token."""
-    from triage_cli.config import load_server
+    from triage_cli.config_server import load_server
 
     return load_server(flag)
 

@@ -16,7 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from triage_cli import __version__
-from triage_cli.config import ServerSettings, Settings
+from triage_cli.config import Settings
+from triage_cli.config_server import ServerSettings
 from triage_cli.engine.conversation import order_flag
 from triage_cli.engine.events import Event
 from triage_cli.errors import TriageError

@@ -9,7 +9,8 @@ import socket
 import sys
 from types import FrameType
 
-from triage_cli.config import ServerSettings, Settings
+from triage_cli.config import Settings
+from triage_cli.config_server import ServerSettings
 from triage_cli.errors import UsageError
 from triage_cli.ui.sanitize import one_line
 

@@ -1,0 +1,87 @@
+"""The settings of a team's server: `triage serve`'s own (host, port, token, CORS, the turn
+limit) and the server a terminal answers through (`--server`, `server_url`). Read from the same
+config file and TRIAGE_* variables as the rest (config.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from triage_cli.config import (
+    _ENV_KEYS,
+    MIN_SECRET_CHARS,
+    _check_url,
+    _number,
+    _read_config_file,
+    _source,
+    _top,
+)
+from triage_cli.errors import ConfigError
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`triage serve`'s own settings; the token is never shown in repr."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    token: str | None = field(default=None, repr=False)
+    cors_origins: tuple[str, ...] = ()
+    max_concurrent_turns: int = 32
+
+    @property
+    def loopback(self) -> bool:
+        return self.host.lower() in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+
+def load_server_settings(flags: Mapping[str, Any] | None = None, *,
+                         environ: Mapping[str, str] | None = None) -> ServerSettings:
+    """host, port, server_token, cors_origins and max_concurrent_turns: defaults < config file <
+    TRIAGE_* variables < flags (--host, --port). Raises ConfigError with a one-line message."""
+    env = os.environ if environ is None else environ
+    config_path, file_values = _read_config_file(env)
+    layers = [file_values, {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
+              {k: v for k, v in (flags or {}).items() if v is not None}]
+
+    top = _top(layers)
+    host = str(top("host")[1] or "127.0.0.1").strip()
+    token_layer, token = top("server_token")
+    if token is not None and len(str(token)) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{_source(token_layer, 'server_token', config_path)}: server_token must be at least "
+                          f"{MIN_SECRET_CHARS} characters")
+    origins_layer, origins = top("cors_origins")
+    if isinstance(origins, str):  # TRIAGE_CORS_ORIGINS: comma-separated
+        origins = [o for o in (part.strip() for part in origins.split(",")) if o]
+    if origins is not None and not all(isinstance(o, str) and o for o in origins):
+        raise ConfigError(f"{_source(origins_layer, 'cors_origins', config_path)}: cors_origins must be a list "
+                          "of origins like \"https://help.example.com\"")
+    return ServerSettings(
+        host=host,
+        port=_number(top("port"), "port", int, minimum=0, maximum=65535, config_path=config_path),
+        token=None if token is None else str(token),
+        cors_origins=tuple(origins or ()),
+        max_concurrent_turns=_number(top("max_concurrent_turns"), "max_concurrent_turns", int, minimum=1,
+                                     maximum=10_000, config_path=config_path),
+    )
+
+
+def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
+    """The team server to answer through (`--server`, else TRIAGE_SERVER_URL, else `server_url`)
+    and its token (TRIAGE_SERVER_TOKEN, else `server_token`); None to answer here."""
+    env = os.environ if environ is None else environ
+    path, file_values = _read_config_file(env)
+    if flag is not None:
+        url, where = flag, "--server"
+    elif env.get("TRIAGE_SERVER_URL"):
+        url, where = env["TRIAGE_SERVER_URL"], "TRIAGE_SERVER_URL"
+    else:
+        url, where = file_values.get("server_url") or "", f"{path}: server_url"
+    url = url.strip()
+    if not url:
+        return None
+    _check_url(url, where, "the server URL", "http://host:port")
+    return url.rstrip("/"), env.get("TRIAGE_SERVER_TOKEN") or file_values.get("server_token") or None
