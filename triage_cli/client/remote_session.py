@@ -13,10 +13,10 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import AsyncIterator, Mapping
-from types import TracebackType
 from typing import Any
 
 from triage_cli.client.http import ServerClient
+from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import order_flag, order_in_context
 from triage_cli.engine.events import (
@@ -29,7 +29,7 @@ from triage_cli.client.stored import conversation, conversations, int_of as _int
 from triage_cli.store.sessions import StoredConversation
 
 
-class RemoteSession:
+class RemoteSession(AsyncClosing):
     """One conversation on the server at `client.url`. `settings` are this machine's, with the
     server's provider and model once `open` has asked its /healthz."""
 
@@ -66,13 +66,6 @@ class RemoteSession:
             await client.aclose()
             raise
         return session
-
-    async def __aenter__(self) -> RemoteSession:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -18,9 +18,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from datetime import date
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
@@ -99,7 +99,7 @@ class SharedEngine:
         await self._stack.aclose()
 
 
-class TriageSession:
+class TriageSession(AsyncClosing):
     """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
     I/O; `open` also checks the order database and resumes a stored conversation. With
@@ -158,13 +158,6 @@ class TriageSession:
             if order is not None or source == "ask":
                 session.set_order(order, flag="--order")
         return session
-
-    async def __aenter__(self) -> TriageSession:
-        return self
-
-    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                        traceback: TracebackType | None) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close what the session owns (the model client, a loading engine is waited for; the
