@@ -23,7 +23,7 @@ from triage_cli.engine.events import (
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCall, ToolCallsPlanned, ToolFinished, ToolStarted,
     TriageRecord, Usage,
 )
-from triage_cli.engine.turn_summary import UsageTotals
+from triage_cli.engine.turn_summary import UsageTotals, tally
 from triage_cli.errors import TriageError
 from triage_cli.client.stored import conversation, conversations, int_of as _int, text_of as _str
 from triage_cli.store.sessions import StoredConversation
@@ -145,12 +145,7 @@ class RemoteSession(AsyncClosing):
                     event = to_event(name, data, calls)
                     if event is None:
                         continue
-                    if isinstance(event, TriageRecord):
-                        self.last_record = event
-                        self.turns[index] = (self.turns[index][0], event.next_step)
-                    elif isinstance(event, Usage):
-                        self.last_usage = event
-                        self.totals.add(event)
+                    tally(self, index, event)
                     yield event
             except TriageError as exc:
                 if not started:  # unreachable, 401, 429: one line, nothing to keep

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, assert_never
+from typing import Any, Protocol, assert_never
 
 from triage_cli.engine.events import (
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted, TriageRecord,
@@ -132,3 +132,22 @@ class UsageTotals:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+
+class Tallied(Protocol):
+    """A session (local or a server's client) that keeps what its turns came to."""
+
+    turns: list[tuple[str, str | None]]  # (question, next step)
+    last_record: TriageRecord | None
+    last_usage: Usage | None
+    totals: UsageTotals
+
+
+def tally(session: Tallied, index: int, event: Event) -> None:
+    """Keep what a session remembers of turn `index`'s event: its record and next step, its usage."""
+    if isinstance(event, TriageRecord):
+        session.last_record = event
+        session.turns[index] = (session.turns[index][0], event.next_step)
+    elif isinstance(event, Usage):
+        session.last_usage = event
+        session.totals.add(event)

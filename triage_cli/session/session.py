@@ -25,7 +25,7 @@ from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
 from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
-from triage_cli.engine.turn_summary import UsageTotals
+from triage_cli.engine.turn_summary import UsageTotals, tally
 from triage_cli.session.journal import Journal, StreamRedactor, run_turn
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.tools.registry import Approver
@@ -306,12 +306,7 @@ class TriageSession(AsyncClosing):
                           named_order=self.order)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
-                if isinstance(event, TriageRecord):
-                    self.last_record = event
-                    self.turns[index] = (self.turns[index][0], event.next_step)
-                elif isinstance(event, Usage):
-                    self.last_usage = event
-                    self.totals.add(event)
+                tally(self, index, event)
                 yield event
         for notice in self._mcp_notices():  # a server that stopped during the turn
             yield notice
