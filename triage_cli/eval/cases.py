@@ -12,9 +12,9 @@ from pathlib import Path
 from triage_cli.errors import UsageError
 
 NEXT_STEPS = ("answer", "escalate")
-# The shipped parts: dev tunes the offline engine, test was held out; blind, blind2 and blind3 were written
+# The shipped parts: dev tunes the offline engine, test was held out; the blind parts were written
 # by people who never saw the rules (see the README's figures for when each was scored).
-SHIPPED = ("dev", "test", "blind", "blind2", "blind3")
+SHIPPED = ("dev", "test", "blind", "blind2", "blind3", "blind4")
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class Case:
 
 
 def load_cases(source: str | None) -> list[Case]:
-    """The cases in the file `source`; with None, every shipped part; "dev", "test", "blind", "blind2" or "blind3"
-    (when no such file exists) one shipped part. A bad file or line is a UsageError naming it."""
+    """The cases in the file `source`; with None, every shipped part; a name in SHIPPED (when
+    no such file exists) one shipped part. A bad file or line is a UsageError naming it."""
     if source is None:
         return [case for part in SHIPPED for case in load_cases(part)]
     if source in SHIPPED and not Path(source).exists():
