@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scripted_server import ScriptedServer, answer
+from scripted_server import ScriptedServer, answer, tools
 
 CASES = [
     {"id": "late", "message": "Where is A1002?", "expect": {"next_step": "answer", "order_id": "A1002",
@@ -28,15 +28,18 @@ def case_file(tmp_path: Path) -> str:
 
 
 def scripted_model(*, consistent: bool):
-    """Answers each message right; when not `consistent`, every second time it is asked the same
-    message it says the opposite next step (so each case is right in one trial of two)."""
+    """Looks the case's order up, then answers each message right; when not `consistent`, every
+    second time it is asked the same message it says the opposite next step (so each case is
+    right in one trial of two)."""
     asked: dict[str, int] = {}
 
     def reply(body: dict, index: int):
         question = next(m["content"] for m in reversed(body["messages"]) if m["role"] == "user")
         message = next(text for text in RIGHT if text in question)
-        asked[message] = asked.get(message, 0) + 1
         step, order_id, text = RIGHT[message]
+        if body["messages"][-1]["role"] != "tool":
+            return tools(("get_order_status", {"order_id": order_id}))
+        asked[message] = asked.get(message, 0) + 1
         if not consistent and asked[message] % 2 == 0:
             step = "answer" if step == "escalate" else "escalate"
         return answer(f"{text}\n\n**Next step:** {step}.", order_id=order_id, issue="scripted", status="-",
@@ -47,7 +50,10 @@ def scripted_model(*, consistent: bool):
 
 def test_pass_k_on_an_inconsistent_model_and_the_json_shape(run_triage, tmp_path, triage_env):
     with ScriptedServer(scripted_model(consistent=False)) as server:
-        env = {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+        # The guard off: scored as the model decides (with it, triage escalates the refund and the
+        # cancellation whatever the model says; see the next test).
+        env = {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url,
+               "TRIAGE_POLICY_GUARD": "off"}
         result = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--trials", "2", "--json", env=env)
 
     assert result.code == 0, result.err
@@ -59,15 +65,33 @@ def test_pass_k_on_an_inconsistent_model_and_the_json_shape(run_triage, tmp_path
     assert summary["missed_escalations"] == 2 and summary["needless_escalations"] == 1
     assert summary["confusion"] == {"answer->answer": 1, "answer->escalate": 1,
                                     "escalate->escalate": 2, "escalate->answer": 2}
-    assert summary["per_case"]["model_calls"] == 1 and summary["per_case"]["tokens"] > 0
+    assert summary["per_case"]["model_calls"] == 2 and summary["per_case"]["tokens"] > 0
+    assert summary["guard_overrides"] == 0
     assert set(report["cases"]) == {"late", "refund", "cancel"}
     late = report["cases"]["late"]
     assert late["expected"] == CASES[0]["expect"] and late["right"] is False
     first, second = late["trials"]
     assert first["right"] is True and first["got"]["next_step"] == "answer" and first["checks"]["mentions"]
     assert second["right"] is False and second["why"] == ["needless escalation: expected answer, got escalate (scripted)"]
+    assert first["got"]["guard"] is None
     assert report["cases"]["cancel"]["trials"][0]["got"]["order_id"] == "A1001"  # the case's order was sent
     assert not (Path(triage_env["TRIAGE_HOME"]) / "triage.sqlite").exists()  # no history, no ticket
+
+
+def test_the_guard_escalates_what_an_inconsistent_model_answers_and_eval_counts_it(run_triage, tmp_path, triage_env):
+    with ScriptedServer(scripted_model(consistent=False)) as server:
+        env = {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url}
+        result = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--trials", "2", "--json", env=env)
+        text = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--trials", "2", env=env)
+
+    assert result.code == 0, result.err
+    summary = json.loads(result.out)["summary"]
+    # The model says answer to the refund and the cancellation once each: triage escalates both.
+    assert summary["missed_escalations"] == 0 and summary["confusion"]["escalate->escalate"] == 4
+    assert summary["guard_overrides"] == 2
+    assert summary["guard_overrides_by_outcome"] == {"prevented_missed": 2, "made_needless": 0}
+    assert summary["needless_escalations"] == 1  # the model's own needless escalate stands
+    assert "guard overrides 2 (the model said answer; triage escalated): 2 prevented a missed escalation" in text.out
 
 
 def test_min_gives_exit_1_and_the_report_shows_the_score_without_a_progress_bar(run_triage, tmp_path, triage_env):

@@ -31,10 +31,10 @@ class _Recorded(io.StringIO):
         return written
 
 
-def test_a_burst_is_flushed_in_one_and_before_what_follows_it(monkeypatch):
-    monkeypatch.setattr("triage_cli.ui.render.PLAIN_FLUSH_SECONDS", 3600)  # only the first chunk goes at once
+def test_a_burst_is_flushed_in_one_and_before_what_follows_it():
     log: list[tuple[str, str]] = []
-    renderer = PlainRenderer(out=_Recorded("out", log), err=_Recorded("err", log))
+    # A clock that never moves: only the first chunk goes at once, then the tick or a remark.
+    renderer = PlainRenderer(out=_Recorded("out", log), err=_Recorded("err", log), clock=lambda: 1.0)
     record = TriageRecord(order_id="A1002", issue="late", status="delayed", next_step="answer", summary="Late.")
 
     async def events() -> AsyncIterator[Event]:
@@ -43,10 +43,17 @@ def test_a_burst_is_flushed_in_one_and_before_what_follows_it(monkeypatch):
         yield Notice("a note")
         for word in ("\nMore ", "text"):
             yield TextDelta(word)
-        await asyncio.sleep(0.2)  # a quiet spell: the tick flushes what came before it
-        assert log[-1] == ("out", "\nMore text")
+        while log[-1] != ("out", "\nMore text"):  # a quiet spell: the tick flushes what came before it
+            await asyncio.sleep(0.01)
         yield record
 
     asyncio.run(present(events(), renderer))
     assert log[:4] == [("out", "Order "), ("out", "A1002 is late."), ("err", "note: a note\n"), ("out", "\nMore text")]
     assert len(log) == 5 and log[-1][0] == "out" and "Order: A1002" in log[-1][1]
+
+
+def test_the_first_chunk_goes_out_at_once_however_long_the_machine_has_been_up():
+    log: list[tuple[str, str]] = []
+    renderer = PlainRenderer(out=_Recorded("out", log), err=_Recorded("err", log), clock=lambda: 0.0)
+    renderer.handle(TextDelta("Order "))
+    assert log == [("out", "Order ")]  # a clock at 0 (a machine just booted) must not hold it back

@@ -342,12 +342,99 @@ def test_settle_escalate_in_the_reply_wins_over_answer_in_the_fields():
     assert line is None  # the reply already says escalate
 
 
-def test_settle_follows_the_model_answer_within_the_policy_despite_an_out_of_scope_word():
-    # Only a missing or failed lookup overrides the model; a topic is the model's call.
+def test_settle_off_follows_the_model_answer_despite_an_out_of_scope_word():
     orders = lookups((call("A1002"), found("A1002")))
     record, line = settle(dict(ANSWER_FIELDS), "Is A1002 damaged?", "It is not damaged.\n\n**Next step:** answer",
-                          orders)
-    assert record.next_step == "answer" and line is None
+                          orders, level="off")
+    assert record.next_step == "answer" and line is None and record.guard is None
+
+
+def test_settle_strict_escalates_a_request_the_rules_read_in_the_message_whatever_the_model_said():
+    orders = lookups((call("A1002"), found("A1002", "delivered")))
+    reply = "A1002 was delivered.\n\n**Next step:** answer"
+    record, line = settle(dict(ANSWER_FIELDS), "A1002 please refund now", reply, orders)
+    assert record.next_step == "escalate"
+    assert record.guard == "the customer asks about refund, which the order data does not cover"
+    assert record.issue == "refund"  # the model's "late delivery" described an answer it should not give
+    assert "Next step: answer" not in record.summary and "refund" in record.summary
+    assert line == ("**Next step:** escalate: the customer asks about refund, which the order data does not "
+                    "cover (this overrides the next step above).")
+    # "record" trusts the model's reading of the message: its issue names no topic.
+    record, _ = settle(dict(ANSWER_FIELDS), "A1002 please refund now", reply, orders, level="record")
+    assert record.next_step == "answer" and record.guard is None
+
+
+@pytest.mark.parametrize("issue, escalates", [
+    ("refund request", True), ("damaged headphones", True), ("wrong item received", True),
+    ("wants to cancel the order", True), ("address change", True),
+    ("refund status", False), ("late delivery", False), ("order status", False), ("delivery date", False),
+])
+def test_settle_record_escalates_when_the_models_own_issue_names_a_topic(issue, escalates):
+    orders = lookups((call("A1003"), found("A1003", "delivered")))
+    fields = {**ANSWER_FIELDS, "issue": issue}
+    record, line = settle(fields, "About A1003", "Delivered.\n\n**Next step:** answer", orders, level="record")
+    assert (record.next_step == "escalate") is escalates
+    assert (record.guard is not None) is escalates
+    if escalates:  # the summary is the rules' for the escalation, never the model's "tell the customer"
+        assert record.summary.startswith("A1003 is delivered.") and record.summary.endswith("Next step: escalate.")
+
+
+def test_settle_record_leaves_a_topic_the_data_records_to_the_model():
+    cancelled = lookups((call("A1007"), found("A1007", "cancelled", note="Refund of the full amount issued.")))
+    for issue in ("order cancellation", "refund", "cancelled order refund"):
+        fields = {**ANSWER_FIELDS, "issue": issue}
+        record, _ = settle(fields, "what happened to A1007", "Cancelled.\n\n**Next step:** answer", cancelled,
+                           level="record")
+        assert record.next_step == "answer", issue
+    fields = {**ANSWER_FIELDS, "issue": "cancellation request"}
+    record, _ = settle(fields, "what happened", "Cancelled.\n\n**Next step:** answer", cancelled, level="record")
+    assert record.next_step == "escalate"
+
+
+def test_settle_record_escalates_a_lost_parcel_the_model_would_answer():
+    orders = lookups((call("A1009"), found("A1009", "lost")))
+    record, line = settle(dict(ANSWER_FIELDS), "Where is A1009?", "It is lost.\n\n**Next step:** answer", orders,
+                          level="record")
+    assert record.next_step == "escalate" and "lost parcel" in record.guard and "lost parcel" in line
+
+
+def test_settle_never_turns_the_models_escalate_into_answer():
+    orders = lookups((call("A1002"), found("A1002")))
+    for guard in ("strict", "record", "off"):
+        record, line = settle({**ANSWER_FIELDS, "next_step": "escalate"}, "Where is A1002?",
+                              "Late.\n\n**Next step:** escalate", orders, level=guard)
+        assert record.next_step == "escalate" and line is None and record.guard is None
+
+
+def test_settle_takes_the_order_id_and_status_from_the_lookups_not_the_model():
+    orders = lookups((call("A1002"), found("A1002", "delayed")))
+    fields = {**ANSWER_FIELDS, "order_id": "A7777", "status": "status value"}
+    record, _ = settle(fields, "Where is A1002?", "Late.\n\n**Next step:** answer", orders)
+    assert (record.order_id, record.status) == ("A1002", "delayed")
+    several = lookups((call("A1002"), found("A1002", "delayed")), (call("A1005"), found("A1005", "in_transit")))
+    record, _ = settle(fields, "A1002 and A1005?", "**Next step:** answer", several)
+    assert (record.order_id, record.status) == ("A1002, A1005", "A1002: delayed; A1005: in_transit")
+
+
+def test_settle_without_lookups_this_turn_keeps_the_earlier_records_order_and_status():
+    earlier = TriageRecord("A1002", "late delivery", "delayed", "answer", "A1002 is late.")
+    fields = {**ANSWER_FIELDS, "order_id": "A7777", "status": "on its way"}
+    record, _ = settle(fields, "and when will it come?", "Tomorrow.\n\n**Next step:** answer", [], earlier=earlier)
+    assert (record.order_id, record.status) == ("A1002", "delayed")
+    record, _ = settle(fields, "hello", "Hi.\n\n**Next step:** answer", [])
+    assert (record.order_id, record.status) == (None, "no order id given")
+
+
+@pytest.mark.parametrize("summary", [
+    '{"found": true, "orderid": "A1005", "status": "in_transit", "lastevent": "Arrived at the loc',
+    'order_id: A1005, last_event: Arrived', '["A1005"]',
+])
+def test_settle_never_takes_a_data_like_summary_or_issue(summary):
+    orders = lookups((call("A1005"), found("A1005", "in_transit")))
+    fields = {**ANSWER_FIELDS, "summary": summary, "issue": summary}
+    record, _ = settle(fields, "Where is A1005?", "On its way.\n\n**Next step:** answer", orders)
+    assert record.summary == "A1005 is in transit. Next step: answer."
+    assert record.issue == "order status"
 
 
 # --- settle: derivation when the model gave no fields ------------------------------------------
@@ -361,16 +448,17 @@ def test_settle_without_fields_derives_the_record_from_the_lookup_and_reply():
     assert record.status == "delayed"
     assert record.issue == "delayed delivery"
     assert record.next_step == "answer"
-    assert record.summary == "Order A1002 A1002 is delayed by a day. The carrier is DHL."
-    assert not any(mark in record.summary for mark in "*_`#")
+    assert record.summary == "A1002 is delayed. Next step: answer."  # from the lookups, never the reply
     assert line == "**Next step:** answer."
 
 
-def test_settle_without_fields_summary_excludes_the_next_step_line():
+def test_settle_without_fields_writes_the_summary_from_the_lookups_and_topic():
     orders = lookups((call("A1002"), found("A1002")))
     record, line = settle(None, "Where is A1002?", "- **A1002** is late.\n\n**Next step:** answer", orders)
-    assert record.summary == "A1002 is late."
+    assert record.summary == "A1002 is delayed. Next step: answer."
     assert line is None
+    record, _ = settle(None, "Refund A1002 please", "- **A1002** is late.\n\n**Next step:** escalate", orders)
+    assert record.summary == "A1002 is delayed. The customer asks about: refund. Next step: escalate."
 
 
 def test_settle_without_fields_marks_a_missing_order_not_found():
@@ -412,7 +500,7 @@ def test_settle_without_fields_or_orders():
     assert record.status == "no order id given"
     assert record.issue == "no order id given"
     assert record.next_step == "answer"
-    assert record.summary == "Please give me an order id."
+    assert record.summary == "The customer gave no order id. Next step: answer."
     assert line == "**Next step:** answer."
 
 
@@ -445,9 +533,8 @@ def test_settle_cuts_multi_line_and_over_long_fields_to_one_short_line():
     for value in (record.issue, record.status, record.summary, record.order_id):
         assert "\n" not in value and "\r" not in value and "\t" not in value and "  " not in value
     assert record.issue.startswith("late delivery and more x") and len(record.issue) <= 120
-    assert record.status == "delayed by weather"
     assert record.summary.startswith("Line one. Line two. y y") and len(record.summary) <= 600
-    assert record.order_id.startswith("A1002 ZZZ") and len(record.order_id) <= 64
+    assert (record.order_id, record.status) == ("A1002", "delayed")  # the lookup's, whatever the model wrote
 
 
 def test_settle_ignores_non_text_field_values():

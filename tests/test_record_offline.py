@@ -9,7 +9,7 @@ import sys
 
 import pexpect
 
-RECORD_KEYS = {"order_id", "issue", "status", "next_step", "summary", "ticket"}
+RECORD_KEYS = {"order_id", "issue", "status", "next_step", "summary", "ticket", "guard"}
 
 
 def ask_json(run_triage, *args: str) -> dict:

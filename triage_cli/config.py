@@ -41,6 +41,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "orders_db": (str, "a file path"),
     "structured_output": (str, '"auto", "json_schema", "json_object" or "off"'),
     "tool_rounds": (str, '"auto", "stream" or "plain"'),
+    "policy_guard": (str, '"strict", "record" or "off"'),
     "order_id_pattern": (str, "a regular expression"),
     "server_url": (str, "a URL"),
     "database_url": (str, "a postgresql:// URL"),
@@ -61,6 +62,7 @@ _ORDERS_API_KEYS = {"url", "headers", "timeout", "retries", "fields"}
 _PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
 TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
+POLICY_GUARDS = ("strict", "record", "off")  # engine/record.py: GUARDS
 
 _ENV_KEYS = {
     "TRIAGE_PROVIDER": "provider",
@@ -74,6 +76,7 @@ _ENV_KEYS = {
     "TRIAGE_ORDERS_DB": "orders_db",
     "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
     "TRIAGE_TOOL_ROUNDS": "tool_rounds",
+    "TRIAGE_POLICY_GUARD": "policy_guard",
     "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
     "TRIAGE_HOST": "host",
     "TRIAGE_PORT": "port",
@@ -111,6 +114,7 @@ class Settings:
     config_path: Path | None
     structured_output: str = "auto"
     tool_rounds: str = "auto"  # stream | plain (calls offering tools not streamed) | auto
+    policy_guard: str = "strict"  # how far triage overrides a model's "answer" (engine/record.py)
     retries: int = 2  # for a refused connection, a timeout before the answer starts, 429 and 5xx
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every API key in sight, never to be stored
     order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN  # what one order id looks like (order_ids.py)
@@ -186,7 +190,7 @@ def load_settings(
     sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
                                             "max_rounds", "retries", "home", "orders_db", "structured_output",
                                             "order_id_pattern", "database_url", "agent_name", "mcp_config",
-                                            "mcp_connect_timeout")}
+                                            "mcp_connect_timeout", "policy_guard")}
     store = _store_settings(top, config_path)
     orders_db = top("orders_db")[1]
     table = tables.get(chosen.name) or {}
@@ -205,6 +209,7 @@ def load_settings(
         secrets=_secrets(env, tables, file_values.get("server_token")),
         structured_output=structured_output,
         tool_rounds=tool_rounds,
+        policy_guard=_choice(top("policy_guard"), "policy_guard", POLICY_GUARDS, "strict", config_path),
         order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
         sources=sources,
         mcp_servers=_mcp_servers(mcp_tables, config_path),
@@ -249,7 +254,7 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
         "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
         "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
         "retries": settings.retries, "structured_output": settings.structured_output,
-        "tool_rounds": settings.tool_rounds,
+        "tool_rounds": settings.tool_rounds, "policy_guard": settings.policy_guard,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
         "order_id_pattern": settings.order_id_pattern.pattern,
         "database_url": _safe_url(settings.database_url) if settings.database_url else None,
@@ -340,6 +345,17 @@ def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: st
     if mode not in modes:
         raise ConfigError(f"{where}: {name} must be one of {', '.join(modes)}, got {value!r}")
     return mode, where
+
+
+def _choice(found: tuple[int, Any], key: str, choices: tuple[str, ...], default: str,
+            config_path: Path | None) -> str:
+    """One of `choices` (any case), else a ConfigError naming where the bad value came from."""
+    layer, value = found
+    choice = str(default if value is None else value).strip().lower()
+    if choice not in choices:
+        raise ConfigError(f"{_source(layer, key, config_path)}: {key} must be one of {', '.join(choices)}, "
+                          f"got {value!r}")
+    return choice
 
 
 def _table_source(provider: str, key: str, tables: Mapping[str, Any], config_path: Path | None) -> str:

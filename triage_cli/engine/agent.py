@@ -124,7 +124,7 @@ class Agent:
 
     def __init__(
         self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto",
-        tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN,
+        tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN, policy_guard: str = "strict",
     ) -> None:
         self.model = model
         self.tools = tools
@@ -134,6 +134,7 @@ class Agent:
         self.tool_rounds = tool_rounds
         self.tool_round_mode = "plain" if tool_rounds == "plain" else "stream"
         self.order_id_pattern = order_id_pattern
+        self.policy_guard = policy_guard
 
     def warm_up(self) -> None:
         self.model.warm_up()
@@ -281,7 +282,8 @@ class Agent:
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(why, kind="empty")
                         return
-                    record, verdict = settle(fields, question, reply, lookups, conversation.named_order)
+                    record, verdict = settle(fields, question, reply, lookups, conversation.named_order,
+                                             level=self.policy_guard, earlier=conversation.last_record)
                     if verdict:
                         addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
                         shown.append(addition)
@@ -289,6 +291,8 @@ class Agent:
                         reply += addition
                     conversation.add_assistant(reply)
                     finished = True
+                    if (notice := record.guard_notice()) is not None:
+                        yield notice
                     yield record
                     if current.finish_reason == "length":
                         yield Notice("The answer was cut off: the model reached its output limit.")

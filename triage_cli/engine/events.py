@@ -79,7 +79,8 @@ class ToolFinished(EventBase):
 @dataclass(frozen=True)
 class TriageRecord(EventBase):
     """The structured decision that comes with every answer, after its reply. `ticket` is the
-    escalation ticket filed for it, once one is."""
+    escalation ticket filed for it, once one is; `guard` says why triage escalated where the
+    model said answer (engine/record.py), None when it did not."""
 
     type: ClassVar[str] = "triage"
     order_id: str | None
@@ -88,6 +89,11 @@ class TriageRecord(EventBase):
     next_step: Literal["answer", "escalate"]
     summary: str
     ticket: int | None = None
+    guard: str | None = None
+
+    def guard_notice(self) -> Notice | None:
+        """What a front end says when triage escalated against the model's answer."""
+        return Notice(f"Triage escalated this answer; the model said answer, but {self.guard}.") if self.guard else None
 
     @classmethod
     def from_stored(cls, fields: dict[str, Any] | None) -> TriageRecord | None:

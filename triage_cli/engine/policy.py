@@ -72,6 +72,32 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     return topics
 
 
+# A record's issue that names a question about the data ("refund status", "cancellation reason",
+# "delivery date") asks for nothing the data cannot give.
+_ISSUE_ABOUT_THE_DATA = re.compile(
+    r"\b(?:status|reason|why|when|where|eta|tracking|inquiry|enquiry|question|query|confirmation|update|progress|"
+    r"timeline|date|explanation|info(?:rmation)?|check)\b", re.IGNORECASE)
+_ISSUE_ASKS = re.compile(r"\b(?:request\w*|wants?|asks?|asking|would like|needs?|demand\w*)\b", re.IGNORECASE)
+# The word the data itself records: a cancelled order's "cancellation", a returned one's "return".
+_RECORDED_AS = {"cancellation": "cancelled", "return": "returned"}
+
+
+def issue_topics(issue: str, orders: list[dict[str, Any]]) -> list[str]:
+    """The out-of-scope topics a model's record names as the customer's issue ("refund request",
+    "damaged item"), given the orders looked up: a topic the data records ("order cancellation"
+    about a cancelled order, "refund" where the note records one) counts only when the issue says
+    it is asked for. "complaint" is left to the message: said of a late parcel it is impatience."""
+    if not issue.strip() or _ISSUE_ABOUT_THE_DATA.search(issue):
+        return []
+    found = [o for o in orders if o.get("found")]
+    statuses = {o.get("status") for o in found}
+    refund_recorded = any("refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in found)
+    asked = _ISSUE_ASKS.search(issue) is not None
+    topics = raised_topics(issue, delivered=not found or "delivered" in statuses)
+    return [topic for topic in topics if topic != "complaint" and (asked or (
+        _RECORDED_AS.get(topic) not in statuses and not (topic == "refund" and refund_recorded)))]
+
+
 def asks_about_a_refund(text: str) -> bool:
     """Whether the text asks how a refund stands rather than asking for one."""
     return _REFUND_STATUS.search(text) is not None and _REFUND_REQUEST.search(text) is None

@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from triage_cli.engine.events import ToolCall, TriageRecord
-from triage_cli.engine.policy import out_of_scope_topics
+from triage_cli.engine.policy import OTHER_REQUEST, issue_topics, out_of_scope_topics
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.tools.orders import ORDER_TOOL
 
 NextStep = Literal["answer", "escalate"]  # TriageRecord.next_step
 NEXT_STEPS: tuple[NextStep, ...] = ("answer", "escalate")
 _STATED = re.compile(r"next step\W{0,6}(answer|escalate)\b", re.IGNORECASE)
-_LIMITS = {"order_id": 64, "issue": 120, "status": 120, "summary": 600}
+_LIMITS = {"issue": 120, "summary": 600}  # the order id and status come from the lookups, never the model
+_DATA_LIKE = re.compile(r'[{}\[\]]|"\w+"\s*:|\b\w+_\w+\b\s*[:=]')  # JSON or key: value pairs, not prose
 
 
 def parse_lookup(content: str, order_id: str) -> dict[str, Any]:
@@ -59,6 +60,13 @@ def lookups_from_calls(calls: Iterable[tuple[ToolCall, str]],
     return list(latest.values())
 
 
+LOST_REASON = "a lost parcel needs a replacement or refund, which needs approval"
+
+
+def topics_reason(topics: list[str]) -> str:
+    return f"the customer asks about {join_words(topics)}, which the order data does not cover"
+
+
 @dataclass(frozen=True)
 class Assessment:
     """What the rules conclude from a question and its lookups."""
@@ -90,9 +98,9 @@ def assess(question: str, orders: list[dict[str, Any]], named_order: str | None 
     topics = out_of_scope_topics(question, orders)
     reasons = list(forced)
     if topics:
-        reasons.append(f"the customer asks about {join_words(topics)}, which the order data does not cover")
+        reasons.append(topics_reason(topics))
     if any(o.get("status") == "lost" for o in orders):
-        reasons.append("a lost parcel needs a replacement or refund, which needs approval")
+        reasons.append(LOST_REASON)
     return Assessment("escalate" if reasons else "answer", reasons, topics, forced, missing, unknown)
 
 
@@ -137,39 +145,73 @@ def as_next_step(value: object) -> NextStep | None:
     return None
 
 
+GUARDS = ("strict", "record", "off")  # how far triage enforces the policy over a model's "answer"
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Why the policy requires `escalate` whatever the model said (`reasons`), and the topics
+    among them (for the record's issue)."""
+
+    reasons: list[str]
+    topics: list[str]
+
+
+def guard(assessment: Assessment, issue: str | None, orders: list[dict[str, Any]], level: str = "strict") -> Guard:
+    """The policy at a guard `level`: "off", only an order not found (or unreadable); "record",
+    also a lost parcel and a topic the model's own record names as the issue; "strict", also a
+    request or problem the rules read in the customer's message."""
+    reasons = list(assessment.forced)
+    if level == "off":
+        return Guard(reasons, [])
+    # The classifier's guess (OTHER_REQUEST) is no reading: where the rules cannot name what the
+    # customer asks, the model, which read the message too, decides.
+    read = [topic for topic in assessment.topics if topic != OTHER_REQUEST] if level == "strict" else []
+    topics = list(dict.fromkeys([*read, *issue_topics(issue or "", orders)]))
+    if topics:
+        reasons.append(topics_reason(topics))
+    if any(o.get("status") == "lost" for o in orders):
+        reasons.append(LOST_REASON)
+    return Guard(reasons, topics)
+
+
 def settle(
     fields: dict[str, Any] | None, question: str, reply: str, orders: list[dict[str, Any]],
-    named_order: str | None = None,
+    named_order: str | None = None, *, level: str = "strict", earlier: TriageRecord | None = None,
 ) -> tuple[TriageRecord, str | None]:
     """The record for a model's reply, and a line to add to the reply when it does not already
     say the settled next step.
 
-    The model decides within the policy; a lookup that found nothing (or failed) always
-    escalates, except an id beside the order the agent named (see `assess`); when the reply and
-    the fields disagree, escalate wins."""
+    Triage owns the facts and the decision: the order id and status come from the lookups (or,
+    for a turn that looked nothing up, from the `earlier` record, itself from lookups); a model's
+    `escalate` always stands, and its `answer` stands only when `guard` finds no reason at `level`.
+    When triage overrides it, the record's `guard` says why. When the model names no next step at
+    all, the rules decide. The summary and issue are the model's only when they read as prose."""
     assessment = assess(question, orders, named_order)
     rules = rules_record(question, orders, assessment)
     given = _clean_fields(fields or {})
     stated = stated_next_step(reply)
     votes = [v for v in (as_next_step(given.get("next_step")), stated) if v is not None]
-    next_step: NextStep = ("escalate" if "escalate" in votes else "answer") if votes else assessment.next_step
-    summary = given.get("summary") or _first_sentences(reply) or rules.summary
-    status = given.get("status") or rules.status
-    if assessment.forced and next_step != "escalate":
-        # The model missed what the lookups show, so its status and summary cannot stand either.
-        next_step, status, summary = "escalate", rules.status, rules.summary
-    record = TriageRecord(
-        order_id=given.get("order_id") or rules.order_id,
-        issue=given.get("issue") or rules.issue,
-        status=status,
-        next_step=next_step,
-        summary=summary,
-    )
+    overrides = guard(assessment, given.get("issue"), orders, level) if votes and "escalate" not in votes else None
+    escalates = "escalate" in votes or bool(overrides and overrides.reasons)
+    next_step: NextStep = ("escalate" if escalates else "answer") if votes else assessment.next_step
+    order_id, status = rules.order_id, rules.status
+    if not orders and earlier is not None:
+        order_id, status = earlier.order_id, earlier.status
+    issue, summary = given.get("issue") or rules.issue, given.get("summary") or rules.summary
+    reasons = overrides.reasons if overrides else []
+    if overrides and reasons:
+        # The model's issue and summary describe an answer it should not have given: the rules'
+        # record for the escalation, naming the topics the guard found.
+        topics = overrides.topics or [topic for topic in assessment.topics if topic != OTHER_REQUEST]
+        escalated = rules_record(question, orders, replace(assessment, next_step="escalate", topics=topics))
+        issue, summary = escalated.issue if topics or assessment.forced else issue, escalated.summary
+    record = TriageRecord(order_id=order_id, issue=issue, status=status, next_step=next_step, summary=summary,
+                          guard="; ".join(reasons) or None)
     if stated == next_step:
         return record, None
     if next_step == "escalate":
-        reasons = assessment.forced or ([] if votes else assessment.reasons)
-        line = verdict_line("escalate", reasons)
+        line = verdict_line("escalate", reasons or ([] if votes else assessment.reasons))
         if stated == "answer":
             line = line[:-1] + " (this overrides the next step above)."
         return record, line
@@ -209,29 +251,17 @@ def _issue(orders: list[dict[str, Any]], topics: list[str]) -> str:
 
 
 def _clean_fields(fields: dict[str, Any]) -> dict[str, str]:
-    """The model's record fields as short single-line strings; empty or "null" ones dropped."""
+    """The model's record fields as short single-line strings; empty, "null" and data-like ones
+    (JSON copied from a lookup) dropped."""
     cleaned: dict[str, str] = {}
     for key, limit in _LIMITS.items():
         value = fields.get(key)
         if value is None or isinstance(value, (dict, list)):
             continue
         text = " ".join(str(value).split())[:limit]
-        if text and text.lower() not in {"null", "none", "n/a"}:
+        if text and text.lower() not in {"null", "none", "n/a"} and not _DATA_LIKE.search(text):
             cleaned[key] = text
     step = str(fields.get("next_step") or "").strip().lower()
     if step in NEXT_STEPS:
         cleaned["next_step"] = step
     return cleaned
-
-
-def _first_sentences(reply: str, limit: int = 240) -> str:
-    """The reply's opening sentence or two, without Markdown marks, for a ticket summary."""
-    text = re.sub(r"[*_`#>|]+", "", _STATED.split(reply, 1)[0] if _STATED.search(reply) else reply)
-    text = " ".join(text.replace("- ", " ").split())
-    sentences = re.findall(r".+?(?:[.!?](?=\s|$)|$)", text)
-    summary = ""
-    for sentence in sentences[:2]:
-        if len(summary) + len(sentence) > limit:
-            break
-        summary = f"{summary} {sentence.strip()}".strip()
-    return summary or text[:limit].strip()

@@ -26,6 +26,7 @@ async def run_trial(settings: Settings, case: Case, *, keep: bool = False) -> Tr
                     reply.append(event.text)
                 elif isinstance(event, TriageRecord):
                     trial.next_step, trial.order_id, trial.issue = event.next_step, event.order_id, event.issue
+                    trial.guard = event.guard
                 elif isinstance(event, Usage):
                     trial.tokens += event.prompt_tokens + event.completion_tokens
                     trial.model_calls += event.model_calls

@@ -18,6 +18,7 @@ class Trial:
     next_step: str | None = None
     order_id: str | None = None
     issue: str | None = None
+    guard: str | None = None  # why triage escalated where the model said answer (engine/record.py)
     reply: str = ""
     error: str | None = None
     tokens: int = 0
@@ -32,7 +33,7 @@ class Trial:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "got": {"next_step": self.next_step, "order_id": self.order_id, "issue": self.issue},
+            "got": {"next_step": self.next_step, "order_id": self.order_id, "issue": self.issue, "guard": self.guard},
             "right": self.right, "why": self.why, "checks": self.checks, "error": self.error,
             "tokens": self.tokens, "model_calls": self.model_calls, "seconds": round(self.seconds, 4),
         }
@@ -115,6 +116,15 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
                       ("answer->answer", "answer->escalate", "escalate->escalate", "escalate->answer")}
         | ({"errors": sum(v for k, v in confusion.items() if k.endswith("->error"))}
            if any(k.endswith("->error") for k in confusion) else {}),
+        # How often triage's policy guard overrode the model's "answer", and which way that went:
+        # a missed escalation prevented (the case expects escalate) or a needless one made.
+        "guard_overrides": sum(trial.guard is not None for trial in runs),
+        "guard_overrides_by_outcome": {
+            "prevented_missed": sum(trial.guard is not None and result.case.next_step == "escalate"
+                                    for result in results for trial in result.trials),
+            "made_needless": sum(trial.guard is not None and result.case.next_step == "answer"
+                                 for result in results for trial in result.trials),
+        },
         "missed_by_case": dict(missed),
         "needless_by_topic": dict(needless.most_common()),
         "escalations_by_topic": dict(Counter(topic for trial in runs if trial.next_step == "escalate"

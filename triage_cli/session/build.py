@@ -87,4 +87,5 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
         OpenAIChatModel(endpoint), tools,
         max_rounds=settings.max_rounds, structured_output=settings.structured_output,
         tool_rounds=settings.tool_rounds, order_id_pattern=settings.order_id_pattern,
+        policy_guard=settings.policy_guard,
     )

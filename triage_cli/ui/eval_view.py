@@ -100,6 +100,11 @@ def _report(summary: dict[str, Any], results: list[CaseResult]) -> str:
         f"  missed escalations {summary['missed_escalations']}, needless escalations "
         f"{summary['needless_escalations']}, errors {summary['errors']}",
     ]
+    if summary["guard_overrides"]:
+        outcome = summary["guard_overrides_by_outcome"]
+        lines.append(f"  guard overrides {summary['guard_overrides']} (the model said answer; triage escalated): "
+                     f"{outcome['prevented_missed']} prevented a missed escalation, "
+                     f"{outcome['made_needless']} made a needless one")
     if summary["needless_by_topic"]:
         lines.append("  needless by topic: " + ", ".join(
             f"{one_line(topic)} {count}" for topic, count in summary["needless_by_topic"].items()))

@@ -199,6 +199,8 @@ def record_lines(record: TriageRecord) -> list[tuple[str, str]]:
         ("Next step", record.next_step),
         ("Summary", record.summary),
     ]
+    if record.guard:  # triage escalated where the model said answer
+        lines.append(("Guard", f"escalated; the model said answer, but {record.guard}"))
     if record.ticket is not None:
         state = record.ticket_state if isinstance(record, ShownAgain) else "open"
         lines.append(("Ticket", f"#{record.ticket} ({state})"))
@@ -218,15 +220,16 @@ class PlainRenderer:
     Notices and errors go to stderr, so stdout holds only the answer."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *,
-                 stats: RenderStats | None = None) -> None:
+                 stats: RenderStats | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.stats = stats
+        self.clock = clock
         self._sanitizer = StreamSanitizer()
         self._ends_with_newline = True
         self._wrote = False
         self._unflushed = False
-        self._flushed_at = 0.0
+        self._flushed_at: float | None = None  # never: the first chunk goes out at once
 
     def handle(self, event: Event) -> None:
         if isinstance(event, TextDelta):
@@ -239,7 +242,7 @@ class PlainRenderer:
                 self._ends_with_newline = text.endswith("\n")
             # A flush per chunk is a write per token (most of --plain's time with a fast
             # provider): chunks that come close together go out in one, within a tick.
-            if time.perf_counter() - self._flushed_at >= PLAIN_FLUSH_SECONDS:
+            if self._flushed_at is None or self.clock() - self._flushed_at >= PLAIN_FLUSH_SECONDS:
                 self._flush()
         elif isinstance(event, TriageRecord):
             self._end_line()
@@ -272,7 +275,7 @@ class PlainRenderer:
     def _flush(self) -> None:
         self.out.flush()
         self._unflushed = False
-        self._flushed_at = time.perf_counter()
+        self._flushed_at = self.clock()
         if self.stats is not None:
             self.stats.on_screen()
 
