@@ -12,14 +12,14 @@ import pytest
 
 from scripted_server import Reply, ScriptedServer, answer, text, tools
 from triage_cli.config import load_settings
-from triage_cli.engine.intents import TOPICS
+from triage_cli.engine.intents import topics
 from triage_cli.eval.cases import load_cases
 from triage_cli.eval.runner import run_cases
 
 TOOL = "get_order_status"
 _ID = re.compile(r"\b[A-Z]\d{4}\b")
 # What an offline escalation names when it needs no classifier: a topic the rules read, or the data.
-NAMED = {topic.name for topic in TOPICS} | {"order not found", "lost parcel", "order system unavailable"}
+NAMED = {topic.name for topic in topics()} | {"order not found", "lost parcel", "order system unavailable"}
 
 
 def careless(step: str, *, status: str = "status value", structured: bool = True):

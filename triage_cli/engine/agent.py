@@ -14,6 +14,7 @@ soon as its call returns; still tool rounds + 1 calls. Structured output steps d
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from triage_cli.engine import intents
 from triage_cli.engine.answer_format import RESPONSE_FORMATS, AnswerReader
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import (
@@ -164,6 +166,8 @@ class Agent:
         """Answer the conversation's last user message. The conversation gains the tool rounds
         and the answer (marked interrupted if the run is cut short)."""
         meter = _Meter()
+        # The rules' table compiles in a thread while the model answers: the guard reads it after.
+        rules_ready = asyncio.ensure_future(asyncio.to_thread(intents.warm_up))
         messages: list[dict[str, Any]] = [self._system(), *conversation.messages]
         questions = conversation.texts("user")
         shown: list[str] = []  # answer text already streamed to the user
@@ -282,6 +286,7 @@ class Agent:
                         yield meter.usage()  # the error comes last: it ends the stream
                         yield Error(why, kind="empty")
                         return
+                    await rules_ready
                     record, verdict = settle(fields, question, reply, lookups, conversation.named_order,
                                              level=self.policy_guard, earlier=conversation.last_record)
                     if verdict:
