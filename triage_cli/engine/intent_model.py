@@ -66,6 +66,16 @@ def _model() -> tuple[dict[int, float], float, float, float]:
     return weights, float(data["bias"]), float(data["threshold"]), float(data["sure"])
 
 
+def request_probability(text: str) -> float:
+    """How much the classifier reads `text` as a request or complaint to escalate (0 to 1); 0.5
+    without shipped weights."""
+    try:
+        weights, bias, _, _ = _model()
+    except (OSError, ValueError, KeyError):
+        return 0.5
+    return probability(weights, bias, features(text))
+
+
 def asks_for_action(text: str, *, sure: bool = False) -> bool:
     """Whether the classifier reads `text` as a request or complaint to escalate; with `sure`, only
     when it is sure of it (the rules read a question the order data answers)."""

@@ -31,13 +31,28 @@ TABLE = Path(__file__).with_name("intents.toml")  # package data: the topics and
 class Topic:
     name: str
     means: str
-    pattern: re.Pattern[str]
+    pattern: re.Pattern[str] | None  # None: the topic is read by its frames only
     negatable: bool = True  # "I don't want a refund" cancels it; "never arrived" is itself the complaint
     request: bool = False  # an action asked for: "why did you cancel it?" asks about the data instead
     needs_delivered: bool = False  # only a complaint about an order the data says was delivered
     whole: bool = False  # also read across clauses ("ordered size M, got size S")
+    settled_by_thanks: bool = False  # "thanks for sorting the refund": done, not asked for
+    # Frames: each a set of patterns that must all match in one clause, in any order ("can" +
+    # "leave it" + "in the shed"), for requests said in too many ways for one pattern; a part
+    # whose name starts with "not_" must not match ("tell me if it comes on Saturday").
+    frames: tuple[tuple[tuple[re.Pattern[str], bool], ...], ...] = ()
     examples: tuple[str, ...] = ()  # messages that raise it (tests/test_intent_table.py)
     counter_examples: tuple[str, ...] = ()  # messages that name its words but must not raise it
+
+    def matches(self, text: str) -> list[int]:
+        """Where in `text` the topic is named: each pattern match's start, and each whole frame's
+        first part."""
+        starts = [match.start() for match in self.pattern.finditer(text)] if self.pattern else []
+        for frame in self.frames:
+            parts = [(pattern.search(text), wanted) for pattern, wanted in frame]
+            if all((match is not None) == wanted for match, wanted in parts):
+                starts.append(min(match.start() for match, wanted in parts if match is not None and wanted))
+        return sorted(starts)
 
 
 @dataclass(frozen=True)
@@ -53,17 +68,21 @@ def table() -> IntentTable:
     data = tomllib.loads(TABLE.read_text(encoding="utf-8"))
     reading = {name: _compile(lines) for name, lines in data["reading"].items()}
     topics = tuple(Topic(
-        name=row["name"], means=row["means"], pattern=_compile(row["patterns"]),
+        name=row["name"], means=row["means"], pattern=_compile(row["patterns"]) if row.get("patterns") else None,
         negatable=row.get("negatable", True), request=row.get("request", False),
         needs_delivered=row.get("needs_delivered", False), whole=row.get("whole", False),
+        settled_by_thanks=row.get("settled_by_thanks", False),
+        frames=tuple(tuple((_compile(alternatives), not name.startswith("not_")) for name, alternatives in frame.items())
+                     for frame in row.get("frames", ())),
         examples=tuple(row.get("examples", ())), counter_examples=tuple(row.get("counter_examples", ())),
     ) for row in data["topic"])
     return IntentTable(topics, reading)
 
 
-def _compile(alternatives: list[str]) -> re.Pattern[str]:
-    # Joined as they stand: a group's number counts across the list, as written in the file.
-    return re.compile("|".join(alternatives), re.IGNORECASE)
+def _compile(alternatives: list[str | list[str]]) -> re.Pattern[str]:
+    # Joined as they stand: a group's number counts across the list, as written in the file. An
+    # alternative too long for a line is a list of pieces, joined as one.
+    return re.compile("|".join(a if isinstance(a, str) else "".join(a) for a in alternatives), re.IGNORECASE)
 
 
 def topics() -> tuple[Topic, ...]:
@@ -112,40 +131,122 @@ def _one_letter_off(word: str, known: str) -> bool:
 
 
 def clauses(text: str) -> list[str]:
-    return [part.strip() for part in reading("clause_break").split(text) if part and part.strip()]
+    return [clause.text for clause in _read(text)]
+
+
+@dataclass(frozen=True)
+class _Clause:
+    text: str
+    span: tuple[int, int]
+    settled: bool  # told as settled ("… but you sorted it"), or as another order's, shop's or time's
+    thanked: bool  # its sentence thanks for something done ("thanks for sorting the return")
+    declined: bool  # the next clause declines what this one names ("refund?? nah don't need one")
+
+
+def _spans(text: str, breaks: re.Pattern[str]) -> list[tuple[int, int]]:
+    spans, at = [], 0
+    for match in breaks.finditer(text):
+        spans.append((at, match.start()))
+        at = match.end()
+    spans.append((at, len(text)))
+    return [(start, end) for start, end in spans if text[start:end].strip()]
+
+
+def _read(text: str) -> list[_Clause]:
+    """The message's clauses, each with what its sentence says of it."""
+    sentences = _spans(text, reading("sentence_break"))
+    spans = _spans(text, reading("clause_break"))
+    texts = [text[start:end].strip() for start, end in spans]
+    sentence = [next((n for n, (a, b) in enumerate(sentences) if a <= start < b), -1) for start, _ in spans]
+    read = []
+    for n, (start, end) in enumerate(spans):
+        clause = texts[n]
+        after = texts[n + 1] if n + 1 < len(spans) and sentence[n + 1] == sentence[n] else ""
+        settled = reading("ongoing").search(clause) is None and (
+            reading("elsewhere").search(clause) is not None or _resolved(clause) or _resolved(after))
+        whole_sentence = text[slice(*sentences[sentence[n]])] if sentence[n] >= 0 else clause
+        # A refusal answers the clause before it even across a question mark ("refund?? nah").
+        declined = n + 1 < len(spans) and reading("declined").search(texts[n + 1]) is not None
+        read.append(_Clause(clause, (start, end), settled, reading("gratitude").search(whole_sentence) is not None,
+                            declined))
+    return read
+
+
+def _resolved(clause: str) -> bool:
+    """A clause that says a problem was sorted ("but your team sorted it fast"), not one asking
+    for it to be ("can you get it sorted?"), denying it ("it isn't sorted") or setting a condition."""
+    match = reading("resolved").search(clause)
+    if match is None or reading("request_form").search(clause) or reading("conditional").search(clause):
+        return False
+    return not _negated(clause[: match.start()])  # "it isn't sorted"; "no complaints" itself is fine
 
 
 def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
     """The topics `text` asks for or complains about, in the order of TOPICS. `delivered`: the
     data shows an order delivered (or no order was looked up), so "never arrived" is a complaint."""
     found: set[str] = set()
-    readings = [(clause, False) for clause in clauses(text)] + [(" ".join(text.split()), True)]
+    read = _read(text)
+    readings = [(clause, False) for clause in read if not (clause.settled or clause.declined)]
+    # The whole message too, for what spans clauses.
+    readings.append((_Clause(" ".join(_still_asked(text, read).split()), (0, len(text)), False, False, False), True))
     for clause, whole in readings:
-        hedged = reading("hedge").search(clause) is not None
-        past = reading("about_the_past").search(clause) is not None
-        condition = reading("condition").search(clause) is not None
-        not_made = reading("not_made").search(clause) is not None
+        mood = _Mood.of(clause.text)
         for topic in topics():
-            if topic.name in found or (topic.needs_delivered and (condition or not delivered)) or (
-                    topic.request and past):
-                continue
-            if whole and not topic.whole:
-                continue
-            if (hedged and topic.name in _HEDGED) or (not_made and topic.negatable and not whole):
-                continue
-            for match in topic.pattern.finditer(clause):
-                if topic.negatable and _negated(clause[: match.start()]):
-                    continue
+            if topic.name not in found and _raises(topic, clause, mood, whole=whole, delivered=delivered):
                 found.add(topic.name)
-                break
     return [topic.name for topic in topics() if topic.name in found]
 
 
+@dataclass(frozen=True)
+class _Mood:
+    """How a clause speaks: hoping or worrying, asking about the past, setting a condition,
+    telling of a request not made."""
+
+    hedged: bool
+    past: bool
+    condition: bool
+    not_made: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Mood:
+        return cls(*(reading(name).search(text) is not None
+                     for name in ("hedge", "about_the_past", "condition", "not_made")))
+
+
+def _raises(topic: Topic, clause: _Clause, mood: _Mood, *, whole: bool, delivered: bool) -> bool:
+    if whole and not topic.whole:
+        return False
+    if (topic.needs_delivered and (not delivered or mood.condition)) or (topic.request and mood.past):
+        return False
+    if (clause.thanked and topic.settled_by_thanks) or (mood.hedged and topic.name in _HEDGED):
+        return False
+    if not whole and topic.negatable and mood.not_made:
+        return False
+    return any(not (topic.negatable and _negated(clause.text[:start])) for start in topic.matches(clause.text))
+
+
+def unsettled(text: str) -> str:
+    """The message without the clauses told as settled or declined: what is still asked."""
+    return _still_asked(text, _read(text))
+
+
+def _still_asked(text: str, read: list[_Clause]) -> str:
+    """`text` with its settled and declined clauses blanked out, the rest as written."""
+    kept = list(text)
+    for clause in read:
+        if clause.settled or clause.declined:
+            start, end = clause.span
+            kept[start:end] = " " * (end - start)
+    return "".join(kept)
+
+
 def names_a_topic(text: str) -> bool:
-    """Whether any topic's words appear at all, asked for or not: where raised_topics finds none,
-    a negation, a hedge or a request not made took them back ("I was going to ask for my money
-    back but I'll wait")."""
-    return any(topic.pattern.search(text) is not None for topic in topics())
+    """Whether any topic's words appear at all, asked for or not, where raised_topics would read
+    them (in a clause, or across clauses for a `whole` topic): where it finds none, a negation, a
+    hedge or a request not made took them back ("I was going to ask for my money back but I'll
+    wait")."""
+    texts = [clause.text for clause in _read(text)]
+    return any(topic.matches(part) for topic in topics() for part in (texts + [text] if topic.whole else texts))
 
 
 def _negated(before: str) -> bool:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from triage_cli.engine.intents import asks_about_the_data, names_a_topic, raised_topics, reading, speaks_of_the_journey
+from triage_cli.engine.intents import (
+    asks_about_the_data, clauses, names_a_topic, raised_topics, reading, speaks_of_the_journey, unsettled,
+)
 
 _ON_ITS_WAY = {"packed", "shipped", "in_transit", "delayed"}
 OTHER_REQUEST = "a request the rules do not recognise"  # the classifier's topic (engine/intent_model.py)
@@ -22,29 +24,75 @@ _ORDER_ID_WORD = re.compile(r"\b(?:order\s+)?[A-Za-z]\d{3,}\b", re.IGNORECASE)
 def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -> list[str]:
     """The out-of-scope topics the text asks for or complains about, e.g. ["refund", "damage"]
     (engine/intents.py). With the orders looked up, what their data settles is left out: "it
-    never arrived" about an order still on its way, or the state of a refund the data records.
-    With no order looked up, a question about a refund's state is answered by asking for the id."""
+    never arrived" about an order still on its way, the state of a refund the data records, a
+    cancellation or return of an order already cancelled or returned. With no order looked up, a
+    question about a refund's state is answered by asking for the id, and "it never came" is a
+    complaint only when the message says the parcel was marked delivered."""
     looked_up = bool(orders)
-    orders = [o for o in orders or [] if o.get("found")]
-    delivered = not orders or any(o.get("status") == "delivered" for o in orders)
+    found = [o for o in orders or [] if o.get("found")]
+    statuses = {o.get("status") for o in found}
+    delivered = "delivered" in statuses if found else reading("says_delivered").search(text) is not None
     topics = raised_topics(text, delivered=delivered)
     words = _ORDER_ID_WORD.sub(" ", text)
-    on_its_way = any(o.get("status") in _ON_ITS_WAY for o in orders)
-    asks = asks_about_the_data(words) or (on_its_way and speaks_of_the_journey(words))
-    if (not topics and _WORDS.search(words) and not reading("greeting").fullmatch(words) and not is_acknowledgement(text)
-            and not names_a_topic(text) and not (asks and reading("info_request").search(words))):
+    asks = asks_about_the_data(words) or (bool(statuses & _ON_ITS_WAY) and speaks_of_the_journey(words))
+    rest = unsettled(text)  # without what the customer told as settled ("that got sorted")
+    if not topics and _needs_the_classifier(rest, _ORDER_ID_WORD.sub(" ", rest), asks):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
         # A message the rules cannot read escalates unless the classifier is sure it asks nothing
         # of us; one with a question the data answers only when the classifier is sure it does.
-        # Where the rules read a topic and took it back ("no need to cancel", "it hasn't arrived"
-        # about an order on its way), they have read the message and the classifier stays out.
-        if asks_for_action(text, sure=asks):
+        # A request put as a question ("is there any way to make it the afternoon?") is no
+        # question the data answers: it is read like a statement.
+        if asks_for_action(rest, sure=asks and not asks_for_something(rest)):
             topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
-            "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in orders)):
+            "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in found)):
         topics.remove("refund")  # answered from the data, or (with no order id) by asking for it
+    for topic, done in _DONE_ALREADY.items():
+        if topic in topics and statuses and statuses <= done:
+            topics.remove(topic)  # "I changed my mind" about a refused parcel: what the data already says
     return topics
+
+
+# A request the order's status shows done already: nothing left to ask for.
+_DONE_ALREADY = {"cancellation": {"cancelled", "returned"}, "return": {"returned"}}
+
+
+def _needs_the_classifier(text: str, words: str, asks: bool) -> bool:
+    """Whether the rules cannot read the message: it has words, and is no greeting, thanks,
+    closing remark ("found it behind the plant pot, all good"), request to be told something,
+    or message whose topic the rules read and took back ("no need to cancel", "it hasn't
+    arrived" about an order on its way): those they have read, and the classifier stays out."""
+    if not _WORDS.search(words) or reading("greeting").fullmatch(words) or is_acknowledgement(text):
+        return False
+    if names_a_topic(text) or (asks and reading("info_request").search(words)):
+        return False
+    return not closes(text)
+
+
+def asks_for_something(text: str) -> bool:
+    """Whether a clause asks us to do something ("could you…", "is there any way…", "pueden…"),
+    other than to tell or send information ("could you tell me…", "can you send me the tracking")."""
+    return any(reading("action_request").search(clause) and not reading("info_request").search(clause)
+               for clause in clauses(text))
+
+
+def closes(text: str) -> bool:
+    """A closing remark that asks nothing: thanks, found it, got it, all good, likes it (in any
+    length), with no question mark and no sarcasm ("brilliant work, really")."""
+    return ("?" not in text and reading("closure").search(text) is not None
+            and reading("sarcasm").search(text) is None)
+
+
+def asked_clause(text: str, limit: int = 80) -> str:
+    """The customer's own clause that asks for something, for a request the rules cannot name:
+    the one the classifier reads as most of a request."""
+    from triage_cli.engine.intent_model import request_probability
+
+    candidates = [clause for clause in clauses(text) if _WORDS.search(_ORDER_ID_WORD.sub(" ", clause))] or [text]
+    best = max(candidates, key=request_probability)
+    best = " ".join(best.split())
+    return best if len(best) <= limit else best[: limit - 1].rstrip() + "…"
 
 
 # The word the data itself records: a cancelled order's "cancellation", a returned one's "return".

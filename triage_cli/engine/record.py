@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from triage_cli.engine.events import ToolCall, TriageRecord
-from triage_cli.engine.policy import OTHER_REQUEST, issue_topics, out_of_scope_topics
+from triage_cli.engine.policy import OTHER_REQUEST, asked_clause, issue_topics, out_of_scope_topics
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.tools.orders import ORDER_TOOL
 
@@ -64,7 +64,20 @@ LOST_REASON = "a lost parcel needs a replacement or refund, which needs approval
 
 
 def topics_reason(topics: list[str]) -> str:
-    return f"the customer asks about {join_words(topics)}, which the order data does not cover"
+    """`the customer asks about refund and damage, which …`; for a request the rules cannot name
+    (shown_topics), `the customer asks: “can we send a new pair?”, which …`."""
+    words = join_words(topics)
+    asks = words if words.startswith(ASKS) else f"asks about {words}"
+    return f"the customer {asks}, which the order data does not cover"
+
+
+ASKS = "asks: "  # a request the rules cannot name, quoted: `asks: “can we send a new pair?”`
+
+
+def shown_topics(topics: list[str], question: str) -> list[str]:
+    """The topics as an agent reads them: the classifier's unnamed request becomes the customer's
+    own clause that asks it."""
+    return [f"{ASKS}“{asked_clause(question)}”" if topic == OTHER_REQUEST else topic for topic in topics]
 
 
 @dataclass(frozen=True)
@@ -98,7 +111,7 @@ def assess(question: str, orders: list[dict[str, Any]], named_order: str | None 
     topics = out_of_scope_topics(question, orders)
     reasons = list(forced)
     if topics:
-        reasons.append(topics_reason(topics))
+        reasons.append(topics_reason(shown_topics(topics, question)))
     if any(o.get("status") == "lost" for o in orders):
         reasons.append(LOST_REASON)
     return Assessment("escalate" if reasons else "answer", reasons, topics, forced, missing, unknown)
@@ -115,11 +128,13 @@ def rules_record(question: str, orders: list[dict[str, Any]], assessment: Assess
               if not o.get("found") and o.get("error")]
     parts += [f"{order_id} is not an order we know" for order_id in assessment.unknown]
     summary = "; ".join(parts) + "." if parts else "The customer gave no order id."
-    if assessment.topics:
-        summary += f" The customer asks about: {join_words(assessment.topics)}."
+    topics = shown_topics(assessment.topics, question)
+    if topics:
+        asks = join_words(topics)
+        summary += f" The customer {asks if asks.startswith(ASKS) else 'asks about: ' + asks}."
     return TriageRecord(
         order_id=", ".join(o["order_id"] for o in orders) or None,
-        issue=_issue(orders, assessment.topics),
+        issue=_issue(orders, topics),
         status=record_status(orders),
         next_step=assessment.next_step,
         summary=f"{summary} Next step: {assessment.next_step}.",

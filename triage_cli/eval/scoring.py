@@ -139,5 +139,8 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
 
 
 def _topics(issue: str | None) -> list[str]:
-    """The topics of a record's issue ("refund and damage" -> both); "-" when it names none."""
+    """The topics of a record's issue ("refund and damage" -> both); "-" when it names none; one
+    "asks: …" for a request the rules could not name (its quote is the customer's own words)."""
+    if (issue or "").startswith("asks: "):
+        return ["asks: (a request the rules could not name)"]
     return [part for part in re.split(r",\s*|\s+and\s+", issue or "") if part.strip()] or ["-"]
