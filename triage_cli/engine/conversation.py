@@ -55,8 +55,21 @@ def find_order_ids(text: str, limit: int = 10, pattern: re.Pattern[str] = ORDER_
     """Order ids (by default a letter and 3-9 digits, like A1002; see the order_id_pattern
     setting) in the order they appear, upper-cased, without repeats. Ids are matched and
     compared ignoring case, as the order store looks them up."""
-    found = (match.group(0).upper() for match in scanner(pattern).finditer(text) if match.group(0))
+    found = [match.group(0).upper() for match in scanner(pattern).finditer(text) if match.group(0)]
+    found += [spoken for spoken in _spoken_ids(text) if pattern.fullmatch(spoken)]
     return list(dict.fromkeys(found))[:limit]
+
+
+_DIGIT_WORDS = {"zero": "0", "oh": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+                "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
+_SPOKEN_ID = re.compile(r"\b([a-z])[\s-]+((?:%s)(?:[\s-]+(?:%s)){2,8})\b" % (("|".join(_DIGIT_WORDS),) * 2),
+                        re.IGNORECASE)
+
+
+def _spoken_ids(text: str) -> list[str]:
+    """Ids said digit by digit, as a voice-to-text message writes them ("a one zero zero nine")."""
+    return [letter.upper() + "".join(_DIGIT_WORDS[word.lower()] for word in re.split(r"[\s-]+", digits))
+            for letter, digits in _SPOKEN_ID.findall(text)]
 
 
 def parse_order_id(text: str, pattern: re.Pattern[str] = ORDER_ID_PATTERN) -> str | None:

@@ -37,6 +37,7 @@ class Topic:
     needs_delivered: bool = False  # only a complaint about an order the data says was delivered
     whole: bool = False  # also read across clauses ("ordered size M, got size S")
     settled_by_thanks: bool = False  # "thanks for sorting the refund": done, not asked for
+    unless: re.Pattern[str] | None = None  # a clause this matches does not raise the topic
     # Frames: each a set of patterns that must all match in one clause, in any order ("can" +
     # "leave it" + "in the shed"), for requests said in too many ways for one pattern; a part
     # whose name starts with "not_" must not match ("tell me if it comes on Saturday").
@@ -72,6 +73,7 @@ def table() -> IntentTable:
         negatable=row.get("negatable", True), request=row.get("request", False),
         needs_delivered=row.get("needs_delivered", False), whole=row.get("whole", False),
         settled_by_thanks=row.get("settled_by_thanks", False),
+        unless=_compile(row["unless"]) if row.get("unless") else None,
         frames=tuple(tuple((_compile(alternatives), not name.startswith("not_")) for name, alternatives in frame.items())
                      for frame in row.get("frames", ())),
         examples=tuple(row.get("examples", ())), counter_examples=tuple(row.get("counter_examples", ())),
@@ -158,12 +160,15 @@ def _read(text: str) -> list[_Clause]:
     spans = _spans(text, reading("clause_break"))
     texts = [text[start:end].strip() for start, end in spans]
     sentence = [next((n for n, (a, b) in enumerate(sentences) if a <= start < b), -1) for start, _ in spans]
-    read = []
+    read: list[_Clause] = []
     for n, (start, end) in enumerate(spans):
         clause = texts[n]
         after = texts[n + 1] if n + 1 < len(spans) and sentence[n + 1] == sentence[n] else ""
+        # A clause that goes on from a settled one ("…, so the kitchen smells of burnt plastic").
+        goes_on = bool(read) and read[-1].settled and sentence[n - 1] == sentence[n] and (
+            reading("goes_on").fullmatch(text[spans[n - 1][1]:start]) is not None)
         settled = reading("ongoing").search(clause) is None and (
-            reading("elsewhere").search(clause) is not None or _resolved(clause) or _resolved(after))
+            goes_on or reading("elsewhere").search(clause) is not None or _resolved(clause) or _resolved(after))
         whole_sentence = text[slice(*sentences[sentence[n]])] if sentence[n] >= 0 else clause
         # A refusal answers the clause before it even across a question mark ("refund?? nah").
         declined = n + 1 < len(spans) and reading("declined").search(texts[n + 1]) is not None
@@ -220,7 +225,7 @@ def _raises(topic: Topic, clause: _Clause, mood: _Mood, *, whole: bool, delivere
         return False
     if (clause.thanked and topic.settled_by_thanks) or (mood.hedged and topic.name in _HEDGED):
         return False
-    if not whole and topic.negatable and mood.not_made:
+    if (not whole and topic.negatable and mood.not_made) or (topic.unless and topic.unless.search(clause.text)):
         return False
     return any(not (topic.negatable and _negated(clause.text[:start])) for start in topic.matches(clause.text))
 

@@ -28,6 +28,7 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     cancellation or return of an order already cancelled or returned. With no order looked up, a
     question about a refund's state is answered by asking for the id, and "it never came" is a
     complaint only when the message says the parcel was marked delivered."""
+    text = own_words(text)
     looked_up = bool(orders)
     found = [o for o in orders or [] if o.get("found")]
     statuses = {o.get("status") for o in found}
@@ -52,6 +53,17 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
         if topic in topics and statuses and statuses <= done:
             topics.remove(topic)  # "I changed my mind" about a refused parcel: what the data already says
     return topics
+
+
+_QUOTED_LINE = re.compile(r"^\s*(?:>.*|(?:fwd?|fw|re)\s*:.*)$", re.IGNORECASE | re.MULTILINE)
+_QUOTED_BLOCK = re.compile(r"^\s*-{3,}[^\n]*\n.*?^\s*-{3,}[^\n]*$", re.MULTILINE | re.DOTALL)
+
+
+def own_words(text: str) -> str:
+    """The customer's own words: without what they forwarded ("> Your parcel is delayed. We
+    apologise for the inconvenience", a block between --- lines, a "Fwd:" subject line), which
+    is a carrier's, not a request."""
+    return _QUOTED_LINE.sub("", _QUOTED_BLOCK.sub("", text))
 
 
 # A request the order's status shows done already: nothing left to ask for.

@@ -27,7 +27,7 @@ LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
 PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
 READ_BATCH = 200  # conversations read per query
-_ANSWERING: set[int] = set()  # turn ids this process is answering now
+_ANSWERING: set[tuple[str, int]] = set()  # (database, turn id) this process is answering now
 
 
 class ConversationGone(StoreError):
@@ -160,7 +160,7 @@ class SessionStore:
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
-        _ANSWERING.add(turn_id)
+        _ANSWERING.add((self.database.describe(), turn_id))
         return TurnHandle(conversation_id, turn_id, number)
 
     @staticmethod
@@ -179,7 +179,7 @@ class SessionStore:
         """Everything after the question, in one transaction: the tool rounds and the answer (as
         chat messages), the record, the usage, and the order ids the turn was about."""
         moment = now()
-        _ANSWERING.discard(turn.turn_id)
+        _ANSWERING.discard((self.database.describe(), turn.turn_id))
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO messages (turn_id, position, role, message) VALUES (?, ?, ?, ?)",
@@ -202,7 +202,7 @@ class SessionStore:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no conversation {conversation_id}", kind="conversation")
-            gone = self._conversation(db, row, messages=False)
+            gone = _read_conversations(db, [row], messages=False, where=self.database.describe())[0]
             if any(turn.state == "running" for turn in gone.turns):
                 raise InvalidValue(f"conversation {conversation_id} is being answered right now; try again when it ends")
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
@@ -215,7 +215,7 @@ class SessionStore:
                 "SELECT id FROM conversations WHERE updated_at < ? ORDER BY id", (iso(before),))]
             busy = {row[0] for row in db.execute(
                 "SELECT conversation_id, process, started_at, id FROM turns WHERE state = 'running'")
-                if _still_answering(row[1], row[2], row[3])} if candidates else set()
+                if _still_answering(row[1], row[2], (self.database.describe(), row[3]))} if candidates else set()
         return [c for c in candidates if c not in busy]
 
     def prune(self, before: datetime) -> int:
@@ -243,14 +243,14 @@ class SessionStore:
             params.append(limit)
         with self._connection() as db:
             rows = db.execute(sql, params).fetchall()
-            return _read_conversations(db, rows, messages=False)
+            return _read_conversations(db, rows, messages=False, where=self.database.describe())
 
     def get(self, conversation_id: int) -> StoredConversation:
         with self._connection() as db:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no conversation {conversation_id}", kind="conversation")
-            return self._conversation(db, row, messages=True)
+            return _read_conversations(db, [row], messages=True, where=self.database.describe())[0]
 
     def latest_id(self) -> int:
         with self._connection() as db:
@@ -268,18 +268,14 @@ class SessionStore:
             raise InvalidValue(f"a conversation id is a number like 12 (or 'last'), got '{text[:40]}'")
         return conversation_id
 
-    @staticmethod
-    def _conversation(db: Connection, row: Any, *, messages: bool) -> StoredConversation:
-        return _read_conversations(db, [row], messages=messages)[0]
 
-
-def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool) -> list[StoredConversation]:
+def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, where: str) -> list[StoredConversation]:
     """The conversations of `rows` with their orders and turns, read in a query or two for
     all of them (a round trip to a database server costs more than the query), a batch at a time
     (SQLite takes at most 32,766 parameters a statement)."""
     if len(rows) > READ_BATCH:
         return [c for start in range(0, len(rows), READ_BATCH)
-                for c in _read_conversations(db, rows[start:start + READ_BATCH], messages=messages)]
+                for c in _read_conversations(db, rows[start:start + READ_BATCH], messages=messages, where=where)]
     if not rows:
         return []
     ids = [row["id"] for row in rows]
@@ -299,7 +295,7 @@ def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool) 
     turns: dict[int, list[StoredTurn]] = {}
     for t in turn_rows:
         state = t["state"]
-        if state == "running" and not _still_answering(t["process"], t["started_at"], t["id"]):
+        if state == "running" and not _still_answering(t["process"], t["started_at"], (where, t["id"])):
             state = "interrupted"  # its process was killed mid-answer
         turns.setdefault(t["conversation_id"], []).append(StoredTurn(
             number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
@@ -334,11 +330,11 @@ def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def _still_answering(process: str | None, started_at: str, turn_id: int) -> bool:
+def _still_answering(process: str | None, started_at: str, turn: tuple[str, int]) -> bool:
     """Whether a 'running' turn's process may still be answering it. The process is known by
     its pid and start time, since pids are reused (in a container every run may be pid 1), and
     no turn is older than any answer can take."""
-    if turn_id in _ANSWERING:
+    if turn in _ANSWERING:
         return True
     pid = int(process.partition(":")[0]) if process and process.partition(":")[0].isdigit() else 0
     if not pid or pid == os.getpid() or iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
