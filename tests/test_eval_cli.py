@@ -129,3 +129,11 @@ def test_a_needless_escalation_naming_two_topics_counts_once():
     summary = summarise([CaseResult(case, [Trial(next_step="escalate", issue="refund, billing")])], 1)
     assert summary["needless_escalations"] == 1 and summary["confusion"]["answer->escalate"] == 1
     assert summary["needless_by_topic"] == {"refund": 1, "billing": 1}
+
+
+def test_evals_help_names_every_shipped_part(run_triage):
+    from triage_cli.eval.cases import SHIPPED
+
+    result = run_triage("eval", "--help", env={"COLUMNS": "200"})
+    assert result.code == 0
+    assert SHIPPED[0] in result.out and SHIPPED[-1] in result.out  # dev … the newest outsider part

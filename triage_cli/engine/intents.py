@@ -167,8 +167,11 @@ def _read(text: str) -> list[_Clause]:
         # A clause that goes on from a settled one ("…, so the kitchen smells of burnt plastic").
         goes_on = bool(read) and read[-1].settled and sentence[n - 1] == sentence[n] and (
             reading("goes_on").fullmatch(text[spans[n - 1][1]:start]) is not None)
+        # "… but your team sorted it" settles the clause before it, unless that clause asks for
+        # something itself ("Bitte stornieren, hat sich erledigt": no longer needed).
+        resolved_after = _resolved(after) and reading("request_form").search(clause) is None
         settled = reading("ongoing").search(clause) is None and (
-            goes_on or reading("elsewhere").search(clause) is not None or _resolved(clause) or _resolved(after))
+            goes_on or reading("elsewhere").search(clause) is not None or _resolved(clause) or resolved_after)
         whole_sentence = text[slice(*sentences[sentence[n]])] if sentence[n] >= 0 else clause
         # A refusal answers the clause before it even across a question mark ("refund?? nah").
         declined = n + 1 < len(spans) and reading("declined").search(texts[n + 1]) is not None

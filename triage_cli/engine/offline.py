@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
+from triage_cli.engine import intents
 from triage_cli.engine.conversation import Conversation, find_order_ids, without_order_context
 from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
 from triage_cli.engine.policy import is_acknowledgement
@@ -51,7 +52,7 @@ class OfflineEngine:
         self.order_id_pattern = order_id_pattern
 
     def warm_up(self) -> None:
-        pass
+        intents.warm_up()  # chat calls this in a thread while its prompt waits for the first message
 
     async def aclose(self) -> None:
         pass
