@@ -44,7 +44,10 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
         # of us; one with a question the data answers only when the classifier is sure it does.
         # A request put as a question ("is there any way to make it the afternoon?") is no
         # question the data answers: it is read like a statement.
-        if asks_for_action(rest, sure=asks and not asks_for_something(rest)):
+        # A closing remark ("found it behind the plant pot, all good") escalates only when the
+        # classifier is sure it asks for something all the same ("… au lieu du casque. Merci de
+        # régler ça").
+        if asks_for_action(rest, sure=(asks and not asks_for_something(rest)) or closes(rest)):
             topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in found)):
@@ -72,14 +75,12 @@ _DONE_ALREADY = {"cancellation": {"cancelled", "returned"}, "return": {"returned
 
 def _needs_the_classifier(text: str, words: str, asks: bool) -> bool:
     """Whether the rules cannot read the message: it has words, and is no greeting, thanks,
-    closing remark ("found it behind the plant pot, all good"), request to be told something,
-    or message whose topic the rules read and took back ("no need to cancel", "it hasn't
-    arrived" about an order on its way): those they have read, and the classifier stays out."""
+    request to be told something, or message whose topic the rules read and took back ("no need
+    to cancel", "it hasn't arrived" about an order on its way): those they have read, and the
+    classifier stays out."""
     if not _WORDS.search(words) or reading("greeting").fullmatch(words) or is_acknowledgement(text):
         return False
-    if names_a_topic(text) or (asks and reading("info_request").search(words)):
-        return False
-    return not closes(text)
+    return not (names_a_topic(text) or (asks and reading("info_request").search(words)))
 
 
 def asks_for_something(text: str) -> bool:
