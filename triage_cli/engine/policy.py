@@ -37,7 +37,14 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     words = _ORDER_ID_WORD.sub(" ", text)
     asks = asks_about_the_data(words) or (bool(statuses & _ON_ITS_WAY) and speaks_of_the_journey(words))
     rest = unsettled(text)  # without what the customer told as settled ("that got sorted")
-    if not topics and _needs_the_classifier(rest, _ORDER_ID_WORD.sub(" ", rest), asks):
+    if not topics and rest.split() != text.split() and names_a_topic(text) and not names_a_topic(rest):
+        # A problem the rules read only in what they took as settled: the classifier has the
+        # last word on the whole message, escalating only when it is sure.
+        from triage_cli.engine.intent_model import asks_for_action
+
+        if asks_for_action(text, sure=True):
+            topics.append(OTHER_REQUEST)
+    elif not topics and _needs_the_classifier(rest, _ORDER_ID_WORD.sub(" ", rest), asks):
         from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
 
         # A message the rules cannot read escalates unless the classifier is sure it asks nothing

@@ -1,5 +1,7 @@
 """Running cases: each trial of each case is one `ask` in its own session (the same engine, the
-same policy), with nothing stored unless `keep`. Trials run `concurrency` at a time."""
+same policy), with nothing stored unless `keep`. Trials run `concurrency` at a time, and borrow
+one engine (one model client) as the server's turns do: a client per trial would cost tens of ms
+of CPU each."""
 
 from __future__ import annotations
 
@@ -12,15 +14,16 @@ from triage_cli.engine.events import Done, Error, TextDelta, TriageRecord, Usage
 from triage_cli.errors import TriageError
 from triage_cli.eval.cases import Case
 from triage_cli.eval.scoring import CaseResult, Trial, score
-from triage_cli.session import TriageSession
+from triage_cli.session import SharedEngine, TriageSession
 
 
-async def run_trial(settings: Settings, case: Case, *, keep: bool = False) -> Trial:
+async def run_trial(settings: Settings, case: Case, *, keep: bool = False, shared: SharedEngine | None = None) -> Trial:
     trial = Trial()
     reply: list[str] = []
     started = time.perf_counter()
     try:
-        async with await TriageSession.open(settings, source="eval", order=case.order, keep=keep) as session:
+        async with await TriageSession.open(settings, source="eval", order=case.order, keep=keep,
+                                            shared=shared) as session:
             async for event in session.ask(case.message):
                 if isinstance(event, TextDelta):
                     reply.append(event.text)
@@ -45,10 +48,11 @@ async def run_cases(settings: Settings, cases: list[Case], *, trials: int = 1, c
                     keep: bool = False, progress: Callable[[], None] | None = None) -> list[CaseResult]:
     """Every case `trials` times; `progress` is called after each trial."""
     limit = asyncio.Semaphore(max(1, concurrency))
+    shared = SharedEngine(settings)
 
     async def one(case: Case) -> Trial:
         async with limit:
-            trial = await run_trial(settings, case, keep=keep)
+            trial = await run_trial(settings, case, keep=keep, shared=shared)
         if progress is not None:
             progress()
         return trial
@@ -60,3 +64,4 @@ async def run_cases(settings: Settings, cases: list[Case], *, trials: int = 1, c
         for tasks in runs:
             for task in tasks:
                 task.cancel()
+        await shared.aclose()
