@@ -39,6 +39,7 @@ class Topic:
     whole: bool = False  # also read across clauses ("ordered size M, got size S")
     settled_by_thanks: bool = False  # "thanks for sorting the refund": done, not asked for
     unless: re.Pattern[str] | None = None  # a clause this matches does not raise the topic
+    read_when_settled: bool = False  # a story of the past does not settle it ("he moved out last year")
     # Frames: each a set of patterns that must all match in one clause, in any order ("can" +
     # "leave it" + "in the shed"), for requests said in too many ways for one pattern; a part
     # whose name starts with "not_" must not match ("tell me if it comes on Saturday").
@@ -63,38 +64,59 @@ class IntentTable:
     reading: dict[str, re.Pattern[str]]  # the clause readers' patterns, by name ([reading] in the file)
 
 
+_PATTERN_CACHE: Path | None = None  # where compiled patterns are kept between runs (compiled_patterns.py)
+
+
+def keep_compiled_patterns_in(directory: Path | None) -> None:
+    """Keep the table's compiled patterns in `directory` (the data directory's cache), so a run
+    loads them instead of compiling them; None (the default) compiles every time."""
+    global _PATTERN_CACHE
+    _PATTERN_CACHE = directory
+
+
 @cache
 def table() -> IntentTable:
-    """The intent table, read and compiled on first use (about a tenth of a second), so `--help`,
-    chat at its prompt and a model's turn until its answer never pay for it."""
-    data = tomllib.loads(TABLE.read_text(encoding="utf-8"))
-    reading = {name: _compile(lines) for name, lines in data["reading"].items()}
+    """The intent table, read and compiled on first use (about a fifth of a second; a hundredth
+    with the compiled patterns kept), so `--help`, chat at its prompt and a model's turn until its
+    answer never pay for it."""
+    from triage_cli.engine.compiled_patterns import PatternCache, cache_file
+
+    source = TABLE.read_text(encoding="utf-8")
+    data = tomllib.loads(source)
+    patterns = PatternCache(cache_file(_PATTERN_CACHE, source))
+
+    def compile_(alternatives: list[str | list[str]]) -> re.Pattern[str]:
+        return patterns.compile(_pattern_text(alternatives))
+
+    reading = {name: compile_(lines) for name, lines in data["reading"].items()}
     topics = tuple(Topic(
-        name=row["name"], means=row["means"], pattern=_compile(row["patterns"]) if row.get("patterns") else None,
+        name=row["name"], means=row["means"], pattern=compile_(row["patterns"]) if row.get("patterns") else None,
         negatable=row.get("negatable", True), request=row.get("request", False),
         needs_delivered=row.get("needs_delivered", False), whole=row.get("whole", False),
         settled_by_thanks=row.get("settled_by_thanks", False),
-        unless=_compile(row["unless"]) if row.get("unless") else None,
-        frames=tuple(tuple((_compile(alternatives), not name.startswith("not_")) for name, alternatives in frame.items())
+        unless=compile_(row["unless"]) if row.get("unless") else None,
+        read_when_settled=row.get("read_when_settled", False),
+        frames=tuple(tuple((compile_(alternatives), not name.startswith("not_")) for name, alternatives in frame.items())
                      for frame in row.get("frames", ())),
         examples=tuple(row.get("examples", ())), counter_examples=tuple(row.get("counter_examples", ())),
     ) for row in data["topic"])
+    patterns.save()
     return IntentTable(topics, reading)
 
 
-def _compile(alternatives: list[str | list[str]]) -> re.Pattern[str]:
+def _pattern_text(alternatives: list[str | list[str]]) -> str:
     """One pattern of the alternatives (an alternative too long for a line is a list of pieces,
     joined as one). Those that begin at a word's start (`\\b`) are gathered behind one `(?<!\\w)`:
     the same matches, about seven times faster than a `\\b` tried before each of hundreds of
     alternatives. A list with back-references keeps its order, so its groups keep their numbers."""
     joined = "|".join(a if isinstance(a, str) else "".join(a) for a in alternatives)
     if _BACK_REFERENCE.search(joined):
-        return re.compile(joined, re.IGNORECASE)
+        return joined
     parts = _top_level(joined)
     at_word = [part[2:] for part in parts if part.startswith("\\b") and part[2:3].isalpha()]
     rest = [part for part in parts if not (part.startswith("\\b") and part[2:3].isalpha())]
     gathered = [f"(?<!\\w)(?:{'|'.join(at_word)})"] if at_word else []
-    return re.compile("|".join(gathered + rest), re.IGNORECASE)
+    return "|".join(gathered + rest)
 
 
 _BACK_REFERENCE = re.compile(r"\\[1-9]|\(\?P=")
@@ -240,7 +262,7 @@ def raised_topics(text: str, *, delivered: bool = True) -> list[str]:
 def _raised_topics(text: str, delivered: bool) -> tuple[str, ...]:
     found: set[str] = set()
     read = _read(text)
-    readings = [(clause, False) for clause in read if not (clause.settled or clause.declined)]
+    readings = [(clause, False) for clause in read if not clause.declined]
     # The whole message too, for what spans clauses.
     readings.append((_Clause(" ".join(_still_asked(text, read).split()), (0, len(text)), False, False, False), True))
     for clause, whole in readings:
@@ -268,7 +290,7 @@ class _Mood:
 
 
 def _raises(topic: Topic, clause: _Clause, mood: _Mood, *, whole: bool, delivered: bool) -> bool:
-    if whole and not topic.whole:
+    if (whole and not topic.whole) or (clause.settled and not topic.read_when_settled):
         return False
     if (topic.needs_delivered and (not delivered or mood.condition)) or (topic.request and mood.past):
         return False

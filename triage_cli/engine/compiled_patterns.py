@@ -1,0 +1,98 @@
+"""Regular expressions compiled once per machine, not once per run.
+
+The intent table (engine/intents.toml) is about 70,000 characters of patterns, and Python takes
+about 0.2 s to compile them: a fifth of an offline `ask`. Compiling is parsing the pattern and
+emitting the regex engine's code; loading that code back is a hundredth of the work. So the code
+is kept in a file (in the data directory's cache) named by a hash of the table and of this
+Python's regex engine, and any doubt (another Python, a damaged or foreign file, an internal
+that moved) falls back to compiling, which is always right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+_Code = tuple[int, list[int], int, dict[str, int]]  # flags, code, groups, group names
+
+
+class PatternCache:
+    """`compile` like re.compile (IGNORECASE), from the file's code where it has it; `save`
+    writes what was compiled anew, once, if there is a file to write."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._known: dict[str, _Code] = _load(path) if path is not None else {}
+        self._new: dict[str, _Code] = {}
+
+    def compile(self, text: str) -> re.Pattern[str]:
+        code = self._known.get(text)
+        if code is not None:
+            with contextlib.suppress(Exception):  # a code the engine refuses: compile instead
+                return _from_code(text, code)
+        pattern = re.compile(text, re.IGNORECASE)
+        if self.path is not None:
+            with contextlib.suppress(Exception):
+                self._new[text] = _code_of(text)
+        return pattern
+
+    def save(self) -> None:
+        if self.path is None or not self._new:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "wb") as file:
+                file.write(marshal.dumps({**self._known, **self._new}))
+            os.replace(temporary, self.path)
+        self._new = {}
+
+
+def cache_file(directory: Path | None, source: str) -> Path | None:
+    """Where the code for patterns from `source` lives in `directory`, for this Python."""
+    if directory is None:
+        return None
+    engine = f"{sys.version}|{_engine_magic()}"
+    digest = hashlib.sha256(f"{engine}\n{source}".encode()).hexdigest()[:20]
+    return directory / f"patterns-{digest}.marshal"
+
+
+def _engine_magic() -> int:
+    from re import _constants  # type: ignore[attr-defined]
+
+    return int(_constants.MAGIC)
+
+
+def _load(path: Path) -> dict[str, _Code]:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _code_of(text: str) -> _Code:
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    parsed: Any = _parser.parse(text, re.IGNORECASE)
+    code = _compiler._code(parsed, re.IGNORECASE)
+    return (int(re.IGNORECASE | parsed.state.flags), [int(op) for op in code], int(parsed.state.groups),
+            {str(name): int(number) for name, number in parsed.state.groupdict.items()})
+
+
+def _from_code(text: str, code: _Code) -> re.Pattern[str]:
+    import _sre  # type: ignore[import-not-found]
+
+    flags, instructions, groups, names = code
+    index = [None] * groups
+    for name, number in names.items():
+        index[number] = name  # type: ignore[call-overload]
+    pattern: re.Pattern[str] = _sre.compile(text, flags, instructions, groups - 1, names, tuple(index))
+    return pattern
