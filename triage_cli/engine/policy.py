@@ -36,26 +36,8 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     topics = raised_topics(text, delivered=delivered)
     words = _ORDER_ID_WORD.sub(" ", text)
     asks = asks_about_the_data(words) or (bool(statuses & _ON_ITS_WAY) and speaks_of_the_journey(words))
-    rest = unsettled(text)  # without what the customer told as settled ("that got sorted")
-    if not topics and rest.split() != text.split() and names_a_topic(text) and not names_a_topic(rest):
-        # A problem the rules read only in what they took as settled: the classifier has the
-        # last word on the whole message, escalating only when it is sure.
-        from triage_cli.engine.intent_model import asks_for_action
-
-        if asks_for_action(text, sure=True):
-            topics.append(OTHER_REQUEST)
-    elif not topics and _needs_the_classifier(rest, _ORDER_ID_WORD.sub(" ", rest), asks):
-        from triage_cli.engine.intent_model import asks_for_action  # its weights load on first use
-
-        # A message the rules cannot read escalates unless the classifier is sure it asks nothing
-        # of us; one with a question the data answers only when the classifier is sure it does.
-        # A request put as a question ("is there any way to make it the afternoon?") is no
-        # question the data answers: it is read like a statement.
-        # A closing remark ("found it behind the plant pot, all good") escalates only when the
-        # classifier is sure it asks for something all the same ("… au lieu du casque. Merci de
-        # régler ça").
-        if asks_for_action(rest, sure=(asks and not asks_for_something(rest)) or closes(rest)):
-            topics.append(OTHER_REQUEST)
+    if not topics and _asks_for_more(text, words, asks):
+        topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in found)):
         topics.remove("refund")  # answered from the data, or (with no order id) by asking for it
@@ -80,14 +62,31 @@ def own_words(text: str) -> str:
 _DONE_ALREADY = {"cancellation": {"cancelled", "returned"}, "return": {"returned"}}
 
 
-def _needs_the_classifier(text: str, words: str, asks: bool) -> bool:
-    """Whether the rules cannot read the message: it has words, and is no greeting, thanks,
-    request to be told something, or message whose topic the rules read and took back ("no need
-    to cancel", "it hasn't arrived" about an order on its way): those they have read, and the
-    classifier stays out."""
-    if not _WORDS.search(words) or reading("greeting").fullmatch(words) or is_acknowledgement(text):
+def _asks_for_more(text: str, words: str, asks: bool) -> bool:
+    """Whether a message in which the rules raised no topic asks for something all the same, by
+    the classifier (engine/intent_model.py; its weights load on first use):
+
+    - where the rules read a topic and took it back (a negation, a hedge, a story told as settled
+      or as someone else's: "no need to cancel", "my last order broke but you sorted it"), it
+      escalates only when the classifier is sure: the rules' reading is usually right;
+    - where they read nothing, a statement escalates unless the classifier is sure it asks for
+      nothing, and a question the data answers only when it is sure it asks for more; a request
+      put as a question ("is there any way to make it the afternoon?") is read like a statement,
+      and a closing remark ("found it behind the plant pot, all good") like a question;
+    - a greeting, a thanks, or a request to be told something asks for nothing more."""
+    from triage_cli.engine.intent_model import asks_for_action
+
+    rest = unsettled(text)  # without what the customer told as settled ("that got sorted")
+    rest_words = _ORDER_ID_WORD.sub(" ", rest)
+    if not _WORDS.search(rest_words) and not names_a_topic(text):
         return False
-    return not (names_a_topic(text) or (asks and reading("info_request").search(words)))
+    if names_a_topic(text):
+        return asks_for_action(text, sure=True)
+    if reading("greeting").fullmatch(rest_words) or is_acknowledgement(rest):
+        return False
+    if asks and reading("info_request").search(rest_words):
+        return False
+    return asks_for_action(rest, sure=(asks and not asks_for_something(rest)) or closes(rest))
 
 
 def asks_for_something(text: str) -> bool:
