@@ -324,14 +324,16 @@ def _still_asked(text: str, read: tuple[_Clause, ...]) -> str:
     return "".join(kept)
 
 
-def names_a_topic(text: str) -> bool:
+def names_a_topic(text: str, *, delivered: bool = True) -> bool:
     """Whether any topic's words appear at all, asked for or not, where raised_topics would read
     them (in a clause, or across clauses for a `whole` topic): where it finds none, a negation, a
     hedge or a request not made took them back ("I was going to ask for my money back but I'll
     wait")."""
     texts = [clause.text for clause in _read(text)]
-    whole = {topic.name for topic in topics() if topic.whole}
-    return any(_named(part) for part in texts) or bool(whole & set(_named(text)))
+    # A complaint only about an order marked delivered names nothing about one on its way.
+    wanted = {topic.name for topic in topics() if delivered or not topic.needs_delivered}
+    whole = {topic.name for topic in topics() if topic.whole} & wanted
+    return any(wanted & set(_named(part)) for part in texts) or bool(whole & set(_named(text)))
 
 
 def _negated(before: str) -> bool:

@@ -36,7 +36,7 @@ def out_of_scope_topics(text: str, orders: list[dict[str, Any]] | None = None) -
     topics = raised_topics(text, delivered=delivered)
     words = _ORDER_ID_WORD.sub(" ", text)
     asks = asks_about_the_data(words) or (bool(statuses & _ON_ITS_WAY) and speaks_of_the_journey(words))
-    if not topics and _asks_for_more(text, words, asks):
+    if not topics and _asks_for_more(text, words, asks, delivered):
         topics.append(OTHER_REQUEST)
     if "refund" in topics and asks_about_a_refund(text) and (not looked_up or any(
             "refund" in f"{o.get('note') or ''} {o.get('last_event') or ''}".lower() for o in found)):
@@ -62,13 +62,14 @@ def own_words(text: str) -> str:
 _DONE_ALREADY = {"cancellation": {"cancelled", "returned"}, "return": {"returned"}}
 
 
-def _asks_for_more(text: str, words: str, asks: bool) -> bool:
+def _asks_for_more(text: str, words: str, asks: bool, delivered: bool) -> bool:
     """Whether a message in which the rules raised no topic asks for something all the same, by
     the classifier (engine/intent_model.py; its weights load on first use):
 
     - where the rules read a topic and took it back (a negation, a hedge, a story told as settled
       or as someone else's: "no need to cancel", "my last order broke but you sorted it"), it
-      escalates only when the classifier is sure: the rules' reading is usually right;
+      escalates only when the classifier is sure: the rules' reading is usually right; where the
+      data took it back ("it never arrived" about an order on its way), it does not;
     - where they read nothing, a statement escalates unless the classifier is sure it asks for
       nothing, and a question the data answers only when it is sure it asks for more; a request
       put as a question ("is there any way to make it the afternoon?") is read like a statement,
@@ -78,10 +79,10 @@ def _asks_for_more(text: str, words: str, asks: bool) -> bool:
 
     rest = unsettled(text)  # without what the customer told as settled ("that got sorted")
     rest_words = _ORDER_ID_WORD.sub(" ", rest)
-    if not _WORDS.search(rest_words) and not names_a_topic(text):
-        return False
-    if names_a_topic(text):
+    if names_a_topic(text, delivered=delivered):
         return asks_for_action(text, sure=True)
+    if names_a_topic(text) or not _WORDS.search(rest_words):
+        return False  # "it never arrived" about an order on its way: the data answers it
     if reading("greeting").fullmatch(rest_words) or is_acknowledgement(rest):
         return False
     if asks and reading("info_request").search(rest_words):
