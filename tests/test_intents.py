@@ -313,3 +313,14 @@ def test_a_statement_the_rules_cannot_read_about_a_delivered_order_goes_to_a_per
 def test_requests_for_information_are_answered_and_requests_for_action_are_not(engine, question, next_step):
     reply, record = answer(engine, question)
     assert record.next_step == next_step, reply
+
+
+def test_a_request_the_rules_cannot_name_is_quoted_in_the_reply_the_record_and_the_summary(engine):
+    reply, record = answer(engine, "A1002 this is just not on, honestly, get it sorted")
+    assert record.next_step == "escalate"
+    assert record.issue.startswith("asks: “") and record.issue.endswith("”")
+    quoted = record.issue.removeprefix("asks: “").removesuffix("”")
+    assert quoted and quoted in "A1002 this is just not on, honestly, get it sorted"
+    assert f"the customer asks: “{quoted}”, which the order data does not cover" in reply
+    assert f"The customer asks: “{quoted}”." in record.summary
+    assert "rules do not recognise" not in reply + record.issue + record.summary
