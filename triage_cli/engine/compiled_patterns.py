@@ -16,30 +16,33 @@ import marshal
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-_Code = tuple[int, list[int], int, dict[str, int]]  # flags, code, groups, group names
+_Code = tuple[str, int, list[int], int, dict[str, int]]  # pattern, flags, code, groups, group names
 
 
 class PatternCache:
-    """`compile` like re.compile (IGNORECASE), from the file's code where it has it; `save`
-    writes what was compiled anew, once, if there is a file to write."""
+    """`compile(key, text)` like re.compile(text(), IGNORECASE), from the file's code where it
+    has `key` (so not even the pattern's text is built again); `save` writes what was compiled
+    anew, once, if there is a file to write."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._known: dict[str, _Code] = _load(path) if path is not None else {}
         self._new: dict[str, _Code] = {}
 
-    def compile(self, text: str) -> re.Pattern[str]:
-        code = self._known.get(text)
+    def compile(self, key: str, text: Callable[[], str]) -> re.Pattern[str]:
+        code = self._known.get(key)
         if code is not None:
             with contextlib.suppress(Exception):  # a code the engine refuses: compile instead
-                return _from_code(text, code)
-        pattern = re.compile(text, re.IGNORECASE)
+                return _from_code(code)
+        source = text()
+        pattern = re.compile(source, re.IGNORECASE)
         if self.path is not None:
             with contextlib.suppress(Exception):
-                self._new[text] = _code_of(text)
+                self._new[key] = _code_of(source)
         return pattern
 
     def save(self) -> None:
@@ -83,14 +86,14 @@ def _code_of(text: str) -> _Code:
 
     parsed: Any = _parser.parse(text, re.IGNORECASE)
     code = _compiler._code(parsed, re.IGNORECASE)
-    return (int(re.IGNORECASE | parsed.state.flags), [int(op) for op in code], int(parsed.state.groups),
+    return (text, int(re.IGNORECASE | parsed.state.flags), [int(op) for op in code], int(parsed.state.groups),
             {str(name): int(number) for name, number in parsed.state.groupdict.items()})
 
 
-def _from_code(text: str, code: _Code) -> re.Pattern[str]:
+def _from_code(code: _Code) -> re.Pattern[str]:
     import _sre  # type: ignore[import-not-found]
 
-    flags, instructions, groups, names = code
+    text, flags, instructions, groups, names = code
     index = [None] * groups
     for name, number in names.items():
         index[number] = name  # type: ignore[call-overload]

@@ -86,7 +86,8 @@ def table() -> IntentTable:
     patterns = PatternCache(cache_file(_PATTERN_CACHE, source))
 
     def compile_(alternatives: list[str | list[str]]) -> re.Pattern[str]:
-        return patterns.compile(_pattern_text(alternatives))
+        key = "\n".join(a if isinstance(a, str) else "".join(a) for a in alternatives)
+        return patterns.compile(key, lambda: _pattern_text(alternatives))
 
     reading = {name: compile_(lines) for name, lines in data["reading"].items()}
     topics = tuple(Topic(
