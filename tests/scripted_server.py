@@ -81,6 +81,9 @@ class Reply:
     stall_after: int | None = None
     stall_seconds: float = 0.0
     stall_keepalive: bool = False  # during the stall, send SSE comments (": keep-alive") as some providers do
+    # With an event, the stall ends when the test sets it (or after `stall_seconds` at the most):
+    # a test that must act while the answer is quiet does not race a clock.
+    stall_until: threading.Event | None = field(default=None, compare=False)
     # Fault mode: the server waits this long before sending the response headers.
     delay_headers: float = 0.0
     # Fault mode: stream these `delta` objects verbatim (one chunk each, then a stop chunk)
@@ -291,7 +294,12 @@ class _Handler(BaseHTTPRequestHandler):
             if reply.stall_after is not None and not stalled and sent_content >= reply.stall_after:
                 until = time.monotonic() + reply.stall_seconds
                 while time.monotonic() < until:
-                    time.sleep(min(0.25, max(0.0, until - time.monotonic())))
+                    pause = min(0.25, max(0.0, until - time.monotonic()))
+                    if reply.stall_until is not None:
+                        if reply.stall_until.wait(pause):
+                            break
+                    else:
+                        time.sleep(pause)
                     if reply.stall_keepalive:
                         self._chunk(b": keep-alive\n\n")
                 stalled = True

@@ -294,19 +294,27 @@ def test_interrupted_events_still_end_with_an_error_event_and_no_ticket(triage_e
     import signal
     import subprocess
 
-    slow = answer("word " * 400, order_id="A9999", issue="x", status="x", next_step="escalate", summary="s")
-    with ScriptedServer([slow], tokens_per_second=100) as srv:
+    import threading
+
+    release = threading.Event()  # the answer goes quiet after a few words until the test is done
+    slow = answer("word " * 400, order_id="A9999", issue="x", status="x", next_step="escalate", summary="s",
+                  stall_after=3, stall_seconds=240, stall_until=release)
+    with ScriptedServer([slow]) as srv:
         env = {**triage_env, **model_env, "OPENAI_BASE_URL": srv.base_url}
         child = subprocess.Popen([sys.executable, "-m", "triage_cli", "ask", "--events", "Where is A9999?"],
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert child.stdout is not None
-        lines = []
-        for line in child.stdout:  # wait until the answer is streaming
-            lines.append(line)
-            if '"type":"content"' in line:
-                break
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=20)
+        try:
+            lines = []
+            for line in child.stdout:  # wait until the answer is streaming
+                lines.append(line)
+                if '"type":"content"' in line:
+                    break
+            child.send_signal(signal.SIGINT)
+            out, err = child.communicate(timeout=20)
+        finally:
+            release.set()
+            child.kill()
     events = [json.loads(line) for line in lines + out.splitlines()]
     assert events[-1] == {"type": "error", "message": "interrupted", "kind": "interrupted"}
     assert not [e for e in events if e["type"] in ("triage", "done")]

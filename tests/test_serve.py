@@ -259,8 +259,12 @@ def test_turns_beyond_max_concurrent_turns_get_429_with_retry_after(client):
             httpx.Client(base_url=str(client.base_url), timeout=WAIT) as second, \
             first.stream("POST", "/v1/chat/stream", json={"message": f"{SLOW} one"}) as one, \
             second.stream("POST", "/v1/chat/stream", json={"message": f"{SLOW} two"}) as two:
-        for response in (one, two):
-            assert next(e for e in read_events(response) if e is not None and e.name == "content")
+        # The readers are kept: an abandoned reader closes its connection, and the server would
+        # (rightly) end that turn as a hang-up, racing the third request for the place.
+        readers = [read_events(response) for response in (one, two)]
+        for events in readers:
+            assert next(e for e in events if e is not None and e.name == "content")
+        assert client.get("/healthz").json()["turns"] == 2
 
         refused = client.post("/v1/chat/stream", json={"message": "Where is A1002? (third)"})
 

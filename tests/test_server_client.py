@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -164,11 +165,14 @@ def _read_until(proc: subprocess.Popen[bytes], text: str) -> str:
     return seen.decode()
 
 
-def _stalling(model: ScriptedServer) -> None:
-    """An answer that streams a few words, then goes quiet (the tests cut it short)."""
+def _stalling(model: ScriptedServer) -> threading.Event:
+    """An answer that streams a few words, then goes quiet until the event is set (the tests cut
+    it short first; setting it lets the model's thread go)."""
+    release = threading.Event()
     model.add(answer("The parcel is on its way and should reach you by Friday at the latest.", order_id="A1002",
                      issue="where_is_my_order", status="in_transit", summary="on its way",
-                     stall_after=12, stall_seconds=15))
+                     stall_after=12, stall_seconds=4 * WAIT, stall_until=release))
+    return release
 
 
 def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_partial_reply(
@@ -178,7 +182,7 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
             start_serve(environment(tmp_path / "server-home", tmp_path / "server-config.toml", model.base_url, TRIAGE_SERVER_TOKEN=TOKEN,
                                     TRIAGE_MAX_CONCURRENT_TURNS="1"), tmp_path / "server.log") as server:
         env = {**triage_env, **client(server)}
-        _stalling(model)
+        release = _stalling(model)
         first = _ask_process(env, "Where is A1002?")
         try:
             _read_until(first, "The parcel is")
@@ -188,6 +192,7 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
             first.send_signal(signal.SIGINT)  # Ctrl-C: the HTTP stream closes, the server stores the turn
             assert first.wait(WAIT) == 130
         finally:
+            release.set()
             first.kill()
             first.wait()
         deadline = time.monotonic() + WAIT
@@ -198,13 +203,14 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
             assert time.monotonic() < deadline, stored
             time.sleep(0.2)
 
-        _stalling(model)
+        release = _stalling(model)
         second = _ask_process(env, "Where is A1002?")
         try:
             partial = _read_until(second, "The parcel is")
             server.kill()  # the server is gone mid-answer
             out, err = second.communicate(timeout=WAIT)
         finally:
+            release.set()
             second.kill()
         assert second.returncode == 1
         lines = err.decode().splitlines()
