@@ -125,13 +125,9 @@ class Journal:
         and filing a ticket for an answer that escalates."""
         start = len(conversation.messages)
         question = self.redact(conversation.messages[-1])
+        gone: list[ConversationGone] = []
         try:
-            try:
-                turn = await asyncio.to_thread(self._begin, question)
-            except ConversationGone as gone:  # pruned by another process while this one was open
-                self.conversation_id = None
-                turn = await asyncio.to_thread(self._begin, question)
-                yield Notice(f"{gone}; this answer starts a new stored conversation.")
+            turn = await self._begin_or_abandon(question, conversation, start, gone)
         except StoreError as exc:  # the same database holds the tickets: one line says it all
             yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
             async with contextlib.aclosing(events):  # type: ignore[type-var]
@@ -144,6 +140,8 @@ class Journal:
         saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
         last: Done | Error | None = None
         try:
+            for reason in gone:
+                yield Notice(f"{reason}; this answer starts a new stored conversation.")
             async with contextlib.aclosing(events):  # type: ignore[type-var]
                 async for event in events:
                     seen.add(event)
@@ -171,6 +169,32 @@ class Journal:
             yield Notice(f"This answer was not saved: {exc}")
         if last is not None:
             yield last
+
+    async def _begin_or_abandon(self, question: dict[str, Any], conversation: Conversation, start: int,
+                                gone: list[ConversationGone]) -> TurnHandle:
+        """The turn stored as running. Cancelled while that is written (a client hanging up at
+        once), the write still lands and the turn is stored interrupted before the cancel goes on:
+        no turn is left running by a turn that never began."""
+        begun = asyncio.ensure_future(asyncio.to_thread(self._begin_anew, question, gone))
+        try:
+            return await asyncio.shield(begun)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreError, asyncio.CancelledError):
+                await asyncio.shield(self._abandon(begun, conversation, start))
+            raise
+
+    async def _abandon(self, begun: asyncio.Future[TurnHandle], conversation: Conversation, start: int) -> None:
+        turn = await begun
+        await self._finish(turn, TurnSummary(error="interrupted"), conversation, start,
+                           _PartialSaver(str, lambda text: None))
+
+    def _begin_anew(self, question: dict[str, Any], gone: list[ConversationGone]) -> TurnHandle:
+        try:
+            return self._begin(question)
+        except ConversationGone as reason:  # pruned by another process while this one was open
+            self.conversation_id = None
+            gone.append(reason)
+            return self._begin(question)
 
     def _begin(self, question: dict[str, Any]) -> TurnHandle:
         turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
