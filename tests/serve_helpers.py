@@ -129,14 +129,13 @@ def server_in_thread(env: dict[str, str]) -> Iterator[str]:
     from triage_cli.config import load_settings
     from triage_cli.config_server import load_server_settings
     from triage_cli.server.app import create_app
-    from triage_cli.server.run import bind
+    from triage_cli.server.run import bind, uvicorn_config
 
     settings = load_settings({}, environ=env, cwd=Path(env["TRIAGE_HOME"]).parent)
     server_settings = load_server_settings({"port": 0}, environ=env)
     sock = bind(server_settings)
     app = create_app(settings, server_settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                           timeout_graceful_shutdown=3))
+    server = uvicorn.Server(uvicorn_config(app, server_settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     eventually(lambda: server.started, "the server to start")

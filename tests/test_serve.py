@@ -335,7 +335,7 @@ def test_bad_input_to_a_turn_gets_a_4xx_with_a_clear_message(client, body, conte
     ("DELETE", "/v1/tickets/1", 405),
 ])
 def test_bad_reads_get_a_4xx_with_a_clear_message(client, method, path, status):
-    response = client.request(method, path)
+    response = client.request(method, path, headers={"content-type": "application/json"})  # as a client must
     assert response.status_code == status, response.text
     error_of(response)
 
@@ -393,7 +393,7 @@ def test_the_offline_engine_answers_and_escalations_become_tickets(offline_clien
     assert offline_client.get(f"/v1/tickets/{ticket_id}").json()["order_id"] == "A9999"
     closed = offline_client.post(f"/v1/tickets/{ticket_id}/close", json={"note": "Found it"}).json()
     assert (closed["status"], closed["note"]) == ("closed", "Found it")
-    again = offline_client.post(f"/v1/tickets/{ticket_id}/close")  # the queue moved on: a conflict
+    again = offline_client.post(f"/v1/tickets/{ticket_id}/close", json={})  # the queue moved on: a conflict
     assert again.status_code == 409 and "already closed" in error_of(again)["message"]
     assert offline_client.get("/v1/tickets").json() == {"tickets": []}
     assert [t["id"] for t in offline_client.get("/v1/tickets?status=closed").json()["tickets"]] == [ticket_id]

@@ -23,6 +23,7 @@ from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
 from triage_cli.cli_parts import conversation_ids as _conversation_ids
 from triage_cli.cli_parts import read_question, with_optional_values
+from triage_cli.cli_agents import agents_app
 from triage_cli.cli_stored import history_app, tickets_app
 from triage_cli.errors import UsageError
 
@@ -202,8 +203,9 @@ def serve(
         from triage_cli.server.run import refuse_unprotected, serve as run_server
 
         server = load_server_settings({"host": host, "port": port})
-        refuse_unprotected(server)  # before the model settings: the one line that matters
-        code = run_server(_settings(provider, model, base_url), server)
+        settings = _settings(provider, model, base_url)
+        refuse_unprotected(settings, server)
+        code = run_server(settings, server)
     raise typer.Exit(code)
 
 
@@ -313,6 +315,7 @@ def eval_command(
 
 app.add_typer(tickets_app, name="tickets")
 app.add_typer(history_app, name="history")
+app.add_typer(agents_app, name="agents")
 
 
 def _refuse_repeated_order(argv: list[str]) -> None:

@@ -101,7 +101,7 @@ def tickets_reopen(ticket_id: TicketArg) -> None:
         _local_only("tickets reopen")
         from triage_cli.ui.tickets_view import reopen_ticket
 
-        reopen_ticket(_store(), ticket_id)
+        reopen_ticket(_store(), ticket_id, agent=_agent())
 
 
 @tickets_app.command("close", cls=_Command)

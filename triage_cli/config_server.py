@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from triage_cli.config import (
@@ -32,6 +33,11 @@ class ServerSettings:
     token: str | None = field(default=None, repr=False)
     cors_origins: tuple[str, ...] = ()
     max_concurrent_turns: int = 32
+    allowed_hosts: tuple[str, ...] = ()  # Host names beyond the bound address and loopback's
+    max_connections: int = 1000  # open connections at once; beyond: 503
+    keep_alive_seconds: float = 5.0  # an idle connection after a response is closed after this
+    header_seconds: float = 10.0  # a request's head must arrive within this, or the connection is closed
+    body_seconds: float = 30.0  # a request's body must arrive within this, or 408
 
     @property
     def loopback(self) -> bool:
@@ -53,20 +59,36 @@ def load_server_settings(flags: Mapping[str, Any] | None = None, *,
     if token is not None and len(str(token)) < MIN_SECRET_CHARS:
         raise ConfigError(f"{_source(token_layer, 'server_token', config_path)}: server_token must be at least "
                           f"{MIN_SECRET_CHARS} characters")
-    origins_layer, origins = top("cors_origins")
-    if isinstance(origins, str):  # TRIAGE_CORS_ORIGINS: comma-separated
-        origins = [o for o in (part.strip() for part in origins.split(",")) if o]
-    if origins is not None and not all(isinstance(o, str) and o for o in origins):
-        raise ConfigError(f"{_source(origins_layer, 'cors_origins', config_path)}: cors_origins must be a list "
-                          "of origins like \"https://help.example.com\"")
+    origins = _names(top("cors_origins"), "cors_origins", "origins like \"https://help.example.com\"", config_path)
+    hosts = _names(top("allowed_hosts"), "allowed_hosts", "host names like \"help.example.com\"", config_path)
+
+    def seconds(key: str) -> float:
+        return float(_number(top(key), key, float, minimum=0.1, maximum=3600, config_path=config_path))
+
     return ServerSettings(
         host=host,
         port=_number(top("port"), "port", int, minimum=0, maximum=65535, config_path=config_path),
         token=None if token is None else str(token),
-        cors_origins=tuple(origins or ()),
+        cors_origins=origins,
         max_concurrent_turns=_number(top("max_concurrent_turns"), "max_concurrent_turns", int, minimum=1,
                                      maximum=10_000, config_path=config_path),
+        allowed_hosts=tuple(h.lower() for h in hosts),
+        max_connections=_number(top("max_connections"), "max_connections", int, minimum=1, maximum=100_000,
+                                config_path=config_path),
+        keep_alive_seconds=seconds("keep_alive_seconds"),
+        header_seconds=seconds("header_seconds"),
+        body_seconds=seconds("body_seconds"),
     )
+
+
+def _names(found: tuple[int, Any], key: str, expected: str, config_path: Path | None) -> tuple[str, ...]:
+    """A list setting of names (a comma-separated string in a TRIAGE_* variable)."""
+    layer, value = found
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if value is not None and not all(isinstance(item, str) and item.strip() for item in value):
+        raise ConfigError(f"{_source(layer, key, config_path)}: {key} must be a list of {expected}")
+    return tuple(item.strip() for item in value or ())
 
 
 def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:

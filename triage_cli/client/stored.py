@@ -10,7 +10,7 @@ from triage_cli.client.http import ServerClient
 from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.store.database import parse_row_id
 from triage_cli.store.sessions import LATEST, StoredConversation, StoredTurn
-from triage_cli.store.tickets import Ticket
+from triage_cli.store.tickets import Ticket, TicketEvent
 
 
 async def conversations(client: ServerClient, *, limit: int, order: str | None = None) -> list[StoredConversation]:
@@ -72,7 +72,20 @@ async def ticket_states(client: ServerClient, stored: StoredConversation) -> dic
 
 
 async def ticket(client: ServerClient, ticket_id: int) -> Ticket:
-    return stored_ticket(await client.get(f"/v1/tickets/{ticket_id}"))
+    return (await ticket_with_events(client, ticket_id))[0]
+
+
+async def ticket_with_events(client: ServerClient, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]:
+    """A ticket and what happened to it, oldest first."""
+    data = await client.get(f"/v1/tickets/{ticket_id}")
+    events = data.get("events") if isinstance(data, dict) else None
+    return stored_ticket(data), [_event(item) for item in events or [] if isinstance(item, dict)]
+
+
+def _event(data: dict[str, Any]) -> TicketEvent:
+    agent, note = data.get("agent"), data.get("note")
+    return TicketEvent(text_of(data.get("at")), text_of(data.get("action")), agent if isinstance(agent, str) else None,
+                       data.get("forced") is True, note if isinstance(note, str) else None)
 
 
 async def close(client: ServerClient, ticket_id: int, note: str | None, *, agent: str | None = None,

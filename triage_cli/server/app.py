@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from triage_cli import __version__
 from triage_cli.config import Settings
@@ -22,13 +22,15 @@ from triage_cli.engine.conversation import order_flag
 from triage_cli.engine.events import Event
 from triage_cli.errors import TriageError
 from triage_cli.nested import map_strings
-from triage_cli.server.guard import Guard, RequestLog, error_response
+from triage_cli.server.guard import Guard, RequestLog, SameSite, error_response
+from triage_cli.server.identity import Identities, actor
 from triage_cli.server.limits import Slot, TurnGate
 from triage_cli.server.page import add_page
 from triage_cli.server.problems import ApiError, from_triage_error
 from triage_cli.server.requests import TurnRequest, json_body, turn_request
 from triage_cli.server.stream import TurnStream
 from triage_cli.server.ticket_routes import ticket_routes
+from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.database import open_database
@@ -84,20 +86,12 @@ class Service:
 
 def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     service = Service(settings, server)
-    app = FastAPI(title="triage", version=__version__, lifespan=service.lifespan,
+    app = FastAPI(title="triage", version=__version__, lifespan=service.lifespan, default_response_class=SafeJSONResponse,
                   description="Support triage over HTTP: each turn streamed as Server-Sent Events.")
     app.state.service = service
     _handle_errors(app)
-    if server.cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
-
-        app.add_middleware(Guard, token=server.token)
-        app.add_middleware(CORSMiddleware, allow_origins=list(server.cors_origins), allow_methods=["GET", "POST"],
-                           allow_headers=["Authorization", "Content-Type"])
-    else:
-        app.add_middleware(Guard, token=server.token)
-    app.add_middleware(RequestLog)
     database = open_database(settings.home, settings.database_url)
+    _add_guards(app, server, Identities(database, server.token, loopback=server.loopback))
 
     @app.post("/v1/chat/stream", summary="Answer one turn, streamed as Server-Sent Events")
     async def chat_stream(request: Request) -> Response:
@@ -137,7 +131,12 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         stored = await asyncio.to_thread(lambda: store.get(store.resolve(conversation_id)))
         return stored.to_dict()
 
-    app.include_router(ticket_routes(database))
+    app.include_router(ticket_routes(database, secrets_redactor(settings, server)))
+
+    @app.get("/v1/me", summary="Who the server takes the caller for: their agent name (null: the request names it), "
+                               "and whether they may force")
+    async def me(request: Request) -> dict[str, Any]:
+        return actor(request).to_dict()
 
     @app.get("/healthz", summary="Whether the server and its database answer")
     async def healthz() -> dict[str, Any]:
@@ -181,15 +180,20 @@ def _handle_errors(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(ApiError(exc.status_code, code, str(exc.detail)), dict(exc.headers or {}))
 
-    async def bug(request: Request, exc: Exception) -> Response:
-        import logging
-
-        logging.getLogger("triage.serve").error("a request failed: %s", type(exc).__name__)
-        return JSONResponse({"error": {"message": "triage failed on this request", "code": "internal"}},
-                            status_code=500)
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(TriageError, triage_error)
     app.add_exception_handler(RequestValidationError, bad_query)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, bug)
+    app.add_exception_handler(StarletteHTTPException, http_error)  # a bug: guard.RequestLog answers it
+
+
+def _add_guards(app: FastAPI, server: ServerSettings, identities: Identities) -> None:
+    """Outermost first: the log line, Host and Origin, CORS (its preflights), who is asking."""
+    app.add_middleware(Guard, identify=identities.identify)
+    if server.cors_origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=list(server.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"])
+    app.add_middleware(SameSite, bound=server.host, allowed_hosts=server.allowed_hosts,
+                       cors_origins=server.cors_origins)
+    app.add_middleware(RequestLog)

@@ -8,6 +8,7 @@ import logging
 import socket
 import sys
 from types import FrameType
+from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
@@ -17,11 +18,16 @@ from triage_cli.ui.sanitize import one_line
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
 
-def refuse_unprotected(server: ServerSettings) -> None:
-    """Only this machine may reach a server without a token."""
-    if not server.loopback and server.token is None:
-        raise UsageError(f"refusing to listen on {one_line(server.host)} without a token: set TRIAGE_SERVER_TOKEN "
-                         "(or server_token), or serve on 127.0.0.1")
+def refuse_unprotected(settings: Settings, server: ServerSettings) -> None:
+    """Only this machine may reach a server that asks nobody for a token (no server_token, no agents)."""
+    if server.loopback or server.token is not None:
+        return
+    from triage_cli.store.agents import AgentStore
+    from triage_cli.store.database import open_database
+
+    if not AgentStore(open_database(settings.home, settings.database_url)).any():
+        raise UsageError(f"refusing to listen on {one_line(server.host)} without a token: add the team's agents "
+                         "(triage agents add NAME) or set TRIAGE_SERVER_TOKEN (server_token), or serve on 127.0.0.1")
 
 
 def bind(server: ServerSettings) -> socket.socket:
@@ -38,8 +44,21 @@ def bind(server: ServerSettings) -> socket.socket:
     return sock
 
 
+def uvicorn_config(app: Any, server: ServerSettings) -> Any:
+    """How uvicorn serves the app: at most `max_connections` at once (503 beyond), idle and
+    dripping connections closed (connections.py), the open streams given GRACE_SECONDS to end."""
+    import uvicorn
+
+    from triage_cli.server.connections import deadline_protocol
+
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", log_config=None,
+                          timeout_graceful_shutdown=GRACE_SECONDS, limit_concurrency=server.max_connections,
+                          timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]  # a float works
+                          http=deadline_protocol(server.header_seconds, server.body_seconds))
+
+
 def serve(settings: Settings, server: ServerSettings) -> int:
-    refuse_unprotected(server)
+    refuse_unprotected(settings, server)
     sock = bind(server)
     import uvicorn
 
@@ -57,8 +76,7 @@ def serve(settings: Settings, server: ServerSettings) -> int:
     sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}); "
                      f"Ctrl-C stops\n")
     sys.stderr.flush()
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=GRACE_SECONDS, log_config=None)
+    config = uvicorn_config(app, server)
     stop = app.state.service.begin_shutdown
 
     class Server(uvicorn.Server):

@@ -107,6 +107,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tickets ADD COLUMN claimed_at TEXT",  # ISO 8601, UTC
         "CREATE INDEX tickets_by_assignee ON tickets (assignee, status, id)",
     ),
+    (
+        # The team's agents (store/agents.py): a hash of each one's token, never the token.
+        """CREATE TABLE agents (
+            name        TEXT PRIMARY KEY,
+            token_hash  TEXT NOT NULL UNIQUE,     -- SHA-256 of the token, hex
+            lead        INTEGER NOT NULL DEFAULT 0,
+            created_at  TEXT NOT NULL,
+            rotated_at  TEXT
+        )""",
+        "CREATE UNIQUE INDEX agents_by_folded_name ON agents (LOWER(name))",
+        # What happened to each ticket, by whom and when (store/tickets.py). `agent` NULL: triage.
+        """CREATE TABLE ticket_events (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id  INTEGER NOT NULL,
+            at         TEXT NOT NULL,
+            action     TEXT NOT NULL,             -- opened, updated, claimed, released, closed, reopened
+            agent      TEXT,
+            forced     INTEGER NOT NULL DEFAULT 0, -- a lead acted on a ticket another agent held
+            note       TEXT
+        )""",
+        "CREATE INDEX ticket_events_by_ticket ON ticket_events (ticket_id, id)",
+        # The tickets filed before: their opening, and their closing when they are closed.
+        "INSERT INTO ticket_events (ticket_id, at, action) SELECT id, created_at, 'opened' FROM tickets",
+        "INSERT INTO ticket_events (ticket_id, at, action, agent, note) SELECT id, closed_at, 'closed', assignee, note"
+        " FROM tickets WHERE status = 'closed' AND closed_at IS NOT NULL",
+    ),
 )
 
 

@@ -8,6 +8,7 @@ back; `close` is for its holder (anyone may close a ticket nobody holds), or for
 
 from __future__ import annotations
 
+import builtins
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +44,22 @@ class Ticket:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class TicketEvent:
+    """One thing that happened to a ticket: `action` is opened, updated, claimed, released, closed
+    or reopened; `agent` who did it (None: triage, filing an escalation); `forced` when a lead
+    released or closed a ticket another agent held."""
+
+    at: str
+    action: str
+    agent: str | None
+    forced: bool = False
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Escalation(Protocol):
     """What a ticket takes from a triage record (the engine's TriageRecord is one): the store
     reads these fields and knows nothing else about the record."""
@@ -72,13 +89,13 @@ class TicketStore:
         return self.database.opened(WHAT)
 
     def open_ticket(self, record: Escalation, *, question: str, reply: str,
-                    conversation_id: int | None = None) -> Ticket:
+                    conversation_id: int | None = None, by: str | None = None) -> Ticket:
         """A new ticket for an escalated answer; or, when the conversation already has an open
         ticket about the same order (or about no order), that ticket with the new summary, order
         status and latest reply, and the question added to the customer's messages."""
-        # Looking for the open ticket and filing a new one are one write transaction, so two
-        # answers at once cannot both file; without a conversation a single INSERT needs none.
-        with (self.database.opened if conversation_id is None else self.database.transaction)(WHAT) as db:
+        # Looking for the open ticket and filing a new one (and saying so) are one write
+        # transaction, so two answers at once cannot both file.
+        with self.database.transaction(WHAT) as db:
             if conversation_id is not None:
                 row = db.execute(
                     "SELECT id, question FROM tickets WHERE conversation_id = ? AND status = 'open'"
@@ -93,6 +110,7 @@ class TicketStore:
                         " updated_at = ? WHERE id = ?",
                         (record.issue, record.status, record.summary, asked, reply, now(), row["id"]),
                     )
+                    _happened(db, row["id"], "updated", by)
                     return self._get(db, row["id"])
             ticket_id = db.insert(
                 "INSERT INTO tickets (created_at, order_id, issue, order_status, summary, question, reply,"
@@ -100,6 +118,7 @@ class TicketStore:
                 (now(), record.order_id, record.issue, record.status, record.summary, question, reply,
                  conversation_id),
             )
+            _happened(db, ticket_id, "opened", by)
             return self._get(db, ticket_id)
 
     def list(self, status: str = "open", limit: int | None = None, *, assignee: str | None = None) -> list[Ticket]:
@@ -154,6 +173,7 @@ class TicketStore:
                 if ticket.assignee is not None:
                     raise InvalidValue(f"ticket {ticket_id} is held by {ticket.assignee}{_since(ticket.claimed_at)}")
             db.execute("UPDATE tickets SET assignee = ?, claimed_at = ? WHERE id = ?", (agent, now(), ticket.id))
+            _happened(db, ticket.id, "claimed", agent)
             return self._get(db, ticket.id)
 
     def release(self, ticket_id: int, agent: str, *, force: bool = False) -> Ticket:
@@ -164,6 +184,7 @@ class TicketStore:
                 raise InvalidValue(f"ticket {ticket_id} is not claimed by anyone")
             _check_holder(ticket, agent, force, "release")
             db.execute("UPDATE tickets SET assignee = NULL, claimed_at = NULL WHERE id = ?", (ticket_id,))
+            _happened(db, ticket_id, "released", agent, forced=ticket.assignee != agent)
             return self._get(db, ticket_id)
 
     def close(self, ticket_id: int, note: str | None = None, *, agent: str | None = None,
@@ -181,9 +202,11 @@ class TicketStore:
                 " WHERE id = ?",
                 (now(), note, agent, ticket_id),
             )
+            _happened(db, ticket_id, "closed", agent, note=note,
+                      forced=ticket.assignee is not None and ticket.assignee != agent)
             return self._get(db, ticket_id)
 
-    def reopen(self, ticket_id: int) -> Ticket:
+    def reopen(self, ticket_id: int, by: str | None = None) -> Ticket:
         """Open a closed ticket again, back in the queue for anyone to claim; its closing note is kept."""
         with self.database.claiming(WHAT) as db:
             ticket = self._get(db, ticket_id, lock=True)
@@ -191,7 +214,16 @@ class TicketStore:
                 raise InvalidValue(f"ticket {ticket_id} is already open")
             db.execute("UPDATE tickets SET status = 'open', closed_at = NULL, assignee = NULL, claimed_at = NULL"
                        " WHERE id = ?", (ticket_id,))
+            _happened(db, ticket_id, "reopened", by)
             return self._get(db, ticket_id)
+
+    def events(self, ticket_id: int) -> builtins.list[TicketEvent]:
+        """What happened to the ticket, oldest first."""
+        with self._connection() as db:
+            self._get(db, ticket_id)
+            rows = db.execute("SELECT at, action, agent, forced, note FROM ticket_events WHERE ticket_id = ?"
+                              " ORDER BY id", (ticket_id,)).fetchall()
+        return [TicketEvent(row[0], row[1], row[2], bool(row[3]), row[4]) for row in rows]
 
     @staticmethod
     def _get(db: Connection, ticket_id: int, *, lock: bool = False) -> Ticket:
@@ -199,6 +231,12 @@ class TicketStore:
         if row is None:
             raise NotFound(f"no ticket {ticket_id}", kind="ticket")
         return Ticket(**dict(row))
+
+
+def _happened(db: Connection, ticket_id: int, action: str, agent: str | None, *, forced: bool = False,
+              note: str | None = None) -> None:
+    db.execute("INSERT INTO ticket_events (ticket_id, at, action, agent, forced, note) VALUES (?, ?, ?, ?, ?, ?)",
+               (ticket_id, now(), action, agent, int(forced), note))
 
 
 def parse_ticket_id(text: str) -> int:

@@ -104,12 +104,20 @@ def one_line(text: str) -> str:
     return " ".join(clean(text).split())
 
 
-_JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029]")
+_JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
+_LOG_UNSAFE = re.compile(rf"[{UNSAFE_CHARACTERS}\n\t\ud800-\udfff]")
+
+
+def escaped(text: str) -> str:
+    """`text` on one line with every control, bidi and lone surrogate character written as its
+    escape (`\\x1b`, `\\u202e`): for a log, which should show what arrived without acting on it."""
+    return _LOG_UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def json_text(value: object, *, indent: int | None = None) -> str:
     """`value` as JSON (one line unless `indent`), readable (UTF-8) but terminal-safe: C0 controls
-    are escaped by JSON itself, and DEL, C1, bidi and line-separator characters are escaped here too."""
+    are escaped by JSON itself, and DEL, C1, bidi, line-separator and lone surrogate characters are
+    escaped here too (so the text always encodes as UTF-8)."""
     import json
 
     text = json.dumps(value, ensure_ascii=False, indent=indent, separators=None if indent else (",", ":"))

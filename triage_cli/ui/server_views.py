@@ -35,7 +35,8 @@ def list_tickets(server: Server, *, status: str, as_json: bool, limit: int, assi
 
 def show_ticket(server: Server, ticket_id: str, *, as_json: bool) -> None:
     number = parse_ticket_id(ticket_id)
-    tickets_view.print_ticket(_fetch(server, lambda c: remote.ticket(c, number)), as_json=as_json)
+    ticket, events = _fetch(server, lambda c: remote.ticket_with_events(c, number))
+    tickets_view.print_ticket(ticket, events, as_json=as_json)
 
 
 def close_ticket(server: Server, ticket_id: str, *, note: str | None, agent: str | None = None,

@@ -8,7 +8,7 @@ import sys
 from rich.text import Text
 
 from triage_cli.store.database import Database
-from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
+from triage_cli.store.tickets import Ticket, TicketEvent, TicketStore, parse_ticket_id
 from triage_cli.ui.render import when
 from triage_cli.ui.sanitize import clean, json_text, one_line
 from triage_cli.ui.table_layout import Column, fit_table, hidden_note
@@ -62,12 +62,14 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
 
 
 def show_ticket(database: Database, ticket_id: str, *, as_json: bool) -> None:
-    print_ticket(TicketStore(database).get(parse_ticket_id(ticket_id)), as_json=as_json)
+    store, number = TicketStore(database), parse_ticket_id(ticket_id)
+    print_ticket(store.get(number), store.events(number), as_json=as_json)
 
 
-def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
+def print_ticket(ticket: Ticket, events: list[TicketEvent], *, as_json: bool) -> None:
+    """The ticket's record, who did what to it and when, the customer's messages and the reply."""
     if as_json:
-        _print_json(ticket.to_dict())
+        _print_json({**ticket.to_dict(), "events": [event.to_dict() for event in events]})
         return
     fields = [
         ("Ticket", f"#{ticket.id} ({ticket.status})"),
@@ -84,7 +86,9 @@ def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
         fields += [("Closed", when(ticket.closed_at)), ("Note", ticket.note or "")]
     if not sys.stdout.isatty():
         lines = [f"{label}: {one_line(value)}" for label, value in fields]
-        sys.stdout.write("\n".join(lines) + f"\n\nCustomer:\n{clean(ticket.question)}\n\nReply:\n{clean(ticket.reply)}\n")
+        history = "".join(f"{line}\n" for line in event_lines(events))
+        sys.stdout.write("\n".join(lines) + f"\n\nHistory:\n{history}\nCustomer:\n{clean(ticket.question)}\n\n"
+                         f"Reply:\n{clean(ticket.reply)}\n")
         return
     from rich.markdown import Markdown
     from rich.panel import Panel
@@ -96,10 +100,18 @@ def print_ticket(ticket: Ticket, *, as_json: bool) -> None:
         body.append(one_line(value) + "\n", style="bold red" if value == f"#{ticket.id} (open)" else "")
     body.rstrip()
     console.print(Panel(body, title=f"ticket #{ticket.id}", title_align="left", expand=False))
+    console.print(Text("History", style="dim"))
+    console.print(Text("\n".join(event_lines(events)) + "\n"))
     console.print(Text("Customer", style="dim"))
     console.print(Text(clean(ticket.question)))
     console.print(Text("\nReply", style="dim"))
     console.print(Markdown(clean(ticket.reply), hyperlinks=False))
+
+
+def event_lines(events: list[TicketEvent]) -> list[str]:
+    """`2026-12-05 09:12  claimed by ana`, one line an event, oldest first."""
+    return [f"{when(e.at)}  {e.action} by {one_line(e.agent or 'triage')}{' (forced)' if e.forced else ''}"
+            f"{': ' + one_line(e.note) if e.note else ''}" for e in events]
 
 
 def close_ticket(database: Database, ticket_id: str, *, note: str | None, agent: str | None = None,
@@ -141,6 +153,6 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json_text(value) + "\n")
 
 
-def reopen_ticket(database: Database, ticket_id: str) -> None:
-    ticket = TicketStore(database).reopen(parse_ticket_id(ticket_id))
+def reopen_ticket(database: Database, ticket_id: str, *, agent: str | None = None) -> None:
+    ticket = TicketStore(database).reopen(parse_ticket_id(ticket_id), by=agent)
     print(f"Reopened ticket #{ticket.id}{_order(ticket)}.")
