@@ -364,3 +364,16 @@ def test_ticket_json_escapes_control_bidi_and_c1_characters(open_server):
         assert "\\u202e" in text and "\\u009b" in text and "\\u0085" in text and "\\u2028" in text
         assert not any(ch in text for ch in "\u202e\x9b\x85\u2028")
     assert refused.status_code == 400  # an agent's name holds no control or bidi character
+
+
+# --------------------------------------------------------------------------- secrets
+
+def test_tokens_in_a_closing_note_are_redacted_before_they_are_stored(team_server):
+    url, home, tokens = team_server
+    ticket = file_ticket(home)
+    note = f"ops token {OPERATOR_TOKEN}, ana's {tokens['ana']}, someone's trg_{'Q' * 43}"
+    with httpx.Client(base_url=url, timeout=WAIT) as http:
+        closed = http.post(f"/v1/tickets/{ticket}/close", json={"note": note}, headers=bearer(tokens["lea"])).json()
+    stored = TicketStore(home).get(ticket).note
+    for text in (closed["note"], stored, TicketStore(home).events(ticket)[-1].note):
+        assert text == "ops token [redacted], ana's [redacted], someone's [redacted]"
