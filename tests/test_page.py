@@ -101,6 +101,7 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_claims_releas
     row.get_by_role("button", name="Claim").click()
     expect(row).to_contain_text("held by ana")
     row.get_by_role("button", name="Close").click()
+    page.locator("#close-confirm").click()  # the note may be left empty
     expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
     expect(row).to_have_count(0)
 
@@ -159,3 +160,40 @@ def test_a_server_stopped_mid_answer_leaves_one_message_and_the_partial_reply(op
         expect(page.locator(".turn .error")).to_have_count(1)
         expect(reply).to_contain_text("The parcel left")
         expect(page.locator("#send")).to_be_enabled()  # the box works again
+
+
+def test_closing_a_ticket_asks_for_a_note_and_cancel_leaves_it_open(open_page, team, team_model):
+    team_model.add(answer("I have passed this on to the team.", order_id="A1002", issue="damaged_item",
+                          status="delivered", next_step="escalate", summary="vase arrived broken"))
+    page = open_page(team.url)
+    posts: list = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" and "/v1/tickets/" in r.url else None)
+    ask(page, "My vase arrived broken", order="A1002")
+    card = page.locator(".record")
+    expect(card).to_contain_text(re.compile(r"Ticket\s*#\d+ \(open\)"))
+    ticket = re.search(r"#(\d+)", card.locator("dd").last.inner_text())[1]
+    row = page.locator(f'#tickets li[data-ticket="{ticket}"]')
+    dialog = page.locator("#close-dialog")
+
+    def stored() -> dict:
+        return page.request.get(f"{team.url}/v1/tickets/{ticket}", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+    row.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_visible()
+    page.fill("#close-note", "not meant to be kept")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_be_visible()
+    assert stored()["status"] == "open" and posts == []
+
+    row.get_by_role("button", name="Close").click()
+    expect(page.locator("#close-note")).to_have_value("")  # a fresh note each time
+    page.fill("#close-note", "Refund sent; the customer is happy.")
+    dialog.get_by_role("button", name="Close ticket").click()
+    expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
+    expect(row).to_have_count(0)
+    closed = stored()
+    assert closed["status"] == "closed" and closed["note"] == "Refund sent; the customer is happy."
+    [post] = posts
+    assert post.headers["content-type"] == "application/json"
+    assert post.post_data_json == {"note": "Refund sent; the customer is happy.", "agent": None}

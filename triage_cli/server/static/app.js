@@ -279,6 +279,27 @@
     await refreshTickets();
   }
 
+  // The closing note is asked for in a dialog; only "Close ticket" closes (Cancel and Esc do not).
+  function askCloseNote(id) {
+    const dialog = $("close-dialog");
+    $("close-title").textContent = `Close ticket #${id}`;
+    $("close-note").value = "";
+    dialog.returnValue = "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        resolve(dialog.returnValue === "confirm" ? $("close-note").value.trim() : null);
+      }, { once: true });
+      dialog.showModal();
+      $("close-note").focus();
+    });
+  }
+
+  async function closeTicket(id) {
+    const note = await askCloseNote(id);
+    if (note === null) return;
+    await act(`v1/tickets/${id}/close`, { note: note || null, agent: agent() || null }, `Closed #${id}.`);
+  }
+
   function ticketItem(ticket) {
     const item = element("li");
     item.dataset.ticket = ticket.id;
@@ -298,7 +319,7 @@
     } else {
       button("Claim", () => act("v1/tickets/claim", { ticket_id: ticket.id, agent: agent() }, `Claimed #${ticket.id}.`));
     }
-    button("Close", () => act(`v1/tickets/${ticket.id}/close`, { note: null, agent: agent() || null }, `Closed #${ticket.id}.`));
+    button("Close", () => closeTicket(ticket.id));
     item.append(buttons);
     return item;
   }
@@ -341,6 +362,7 @@
     $("message").focus();
   });
   $("refresh").addEventListener("click", refreshTickets);
+  $("close-cancel").addEventListener("click", () => $("close-dialog").close("cancel"));
   $("claim-next").addEventListener("click", () => act("v1/tickets/claim", { agent: agent() }, "Claimed the next ticket."));
   $("agent").value = sessionStorage.getItem(AGENT_KEY) || "";
 
