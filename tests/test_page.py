@@ -162,6 +162,65 @@ def test_a_server_stopped_mid_answer_leaves_one_message_and_the_partial_reply(op
         expect(page.locator("#send")).to_be_enabled()  # the box works again
 
 
+def test_a_reply_keeps_no_styles_and_no_images_from_elsewhere(open_page, team, team_model):
+    styled = ('<p style="color:red">x</p>\n\n<style>.reply { display: none }</style>\n\n'
+              '![t](http://127.0.0.1:9/x.png) <img src="https://evil.example/a.png" alt="e"> '
+              '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="inline"> end of reply.')
+    team_model.add(answer(styled, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    page = open_page(team.url)
+    ask(page, "Where is A1002?")
+    reply = page.locator(".turn .reply")
+    expect(reply).to_contain_text("end of reply.")
+    expect(page.locator(".record")).to_be_visible()
+    expect(reply.locator("p").first).to_have_text("x")
+    assert reply.locator("[style], style").count() == 0
+    assert page.locator("style").count() == 0
+    sources = reply.locator("img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
+    assert [s for s in sources if s is not None and not s.startswith("data:")] == [], sources
+    assert any(s and s.startswith("data:image/gif") for s in sources), sources  # data: images stay
+
+
+BLOCKS = [
+    "# Heading blk01 of the reply",
+    "Paragraph blk02 with **bold**, `code` and a [link](https://example.com/a).",
+    "- item blk03 one\n- item two\n- item three",
+    "```python\ndef blk04():\n\n    return 1\n```",
+    "| order blk05 | state |\n|---|---|\n| A1002 | late |\n| A1003 | fine |",
+    "1. first blk06\n\n2. second, a loose list\n\n   its second paragraph",
+    "Closing paragraph blk07\nwith a second line.",
+    "## Heading blk08",
+    "Last words blk09.",
+    "**Next step:** answer.",  # named by the reply itself, so the server adds no closing line
+]
+
+
+def test_finished_blocks_are_parsed_once_and_the_reply_reads_as_if_parsed_whole(open_page, team, team_model):
+    text = "\n\n".join(BLOCKS)
+    team_model.add(answer(text, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    page = open_page(team.url)
+    # Every Markdown source the page parses, recorded by a marked hook.
+    page.evaluate("() => { window.parsed = []; marked.use({ hooks: { preprocess: (s) => (window.parsed.push(s), s) } }); }")
+    ask(page, "Where is A1002?")
+    reply = page.locator(".turn .reply")
+    expect(reply).to_contain_text("Last words blk09.")
+    expect(page.locator(".record")).to_be_visible()
+    parsed = page.evaluate("window.parsed")
+    markers = [re.search(r"blk\d\d|Next step", block)[0] for block in BLOCKS]
+    for source in parsed:  # never a finished block again with the text after it
+        assert sum(marker in source for marker in markers) <= 1, source
+    for block in BLOCKS:  # each block, once whole, is parsed exactly once
+        assert sum(block in source for source in parsed) == 1, (block, parsed)
+    # Drawn block by block, it reads as the whole text parsed at once.
+    drawn, whole = page.evaluate("""(text) => {
+        const squeeze = (html) => html.replace(/>\\s+</g, '><').trim();
+        const whole = document.createElement('div');
+        whole.append(DOMPurify.sanitize(marked.parse(text, { gfm: true }), { RETURN_DOM_FRAGMENT: true }));
+        return [squeeze(document.querySelector('.turn .reply').innerHTML), squeeze(whole.innerHTML)];
+    }""", text)
+    assert drawn == whole
+    assert page.locator(".turn .reply table td").count() == 4 and page.locator(".turn .reply ol > li").count() == 2
+
+
 def test_closing_a_ticket_asks_for_a_note_and_cancel_leaves_it_open(open_page, team, team_model):
     team_model.add(answer("I have passed this on to the team.", order_id="A1002", issue="damaged_item",
                           status="delivered", next_step="escalate", summary="vase arrived broken"))
