@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -81,9 +82,10 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_claims_releas
     expect(turn.locator(".question")).to_have_text("Where is my parcel?")
     expect(turn.locator(".reply strong").first).to_have_text("delayed")  # Markdown, rendered
     expect(turn.locator(".reply li")).to_have_count(2)
-    expect(turn.locator(".lookups li")).to_contain_text('get_order_status(order_id="A1002")')
+    expect(turn.locator(".lookups li")).to_contain_text('Looked up get_order_status(order_id="A1002")')
     expect(turn.locator(".lookups .ok")).to_have_count(1)  # the spinner became a tick
-    assert any("get_order_status" in text for text in page.evaluate("window.seen"))  # while it ran: a spinner
+    # While it ran: "Looking up" with a spinner.
+    assert 'Looking up get_order_status(order_id="A1002")' in page.evaluate("window.seen")
     expect(turn.locator(".usage")).to_contain_text("2 model calls")
     # The token was asked for once and is kept for the tab: the answer and the queue needed no more.
     expect(page.locator("#token-dialog")).not_to_be_visible()
@@ -219,6 +221,34 @@ def test_finished_blocks_are_parsed_once_and_the_reply_reads_as_if_parsed_whole(
     }""", text)
     assert drawn == whole
     assert page.locator(".turn .reply table td").count() == 4 and page.locator(".turn .reply ol > li").count() == 2
+
+
+def test_a_waiting_line_shows_while_the_model_is_silent_and_again_after_its_lookups(open_page, team, team_model):
+    first, second = threading.Event(), threading.Event()
+    quiet = {"stall_after": 0, "stall_seconds": WAIT_MS / 1000}  # silent from the start until the event is set
+    team_model.add(tools(("get_order_status", {"order_id": "A1002"}), stall_until=first, **quiet),
+                   answer("It is **on its way**.", order_id="A1002", issue="where_is_my_order", status="in_transit",
+                          summary="on its way", stall_until=second, **quiet))
+    page = open_page(team.url)
+    try:
+        ask(page, "Where is A1002?")
+        turn = page.locator(".turn").last
+        waiting = turn.locator(".waiting")
+        expect(waiting).to_have_text(re.compile(r"^Waiting for the model… \d+ s$"))
+        expect(waiting).to_have_text(re.compile(r"… [1-9]\d* s$"))  # it counts the seconds
+        first.set()  # the model asks for a lookup, and goes quiet again on the next call
+        expect(turn.locator(".lookups li")).to_contain_text('Looked up get_order_status(order_id="A1002")')
+        expect(turn.locator(".lookups .ok")).to_have_count(1)
+        expect(waiting).to_be_visible()
+        expect(turn.locator(".reply")).to_be_empty()
+        second.set()
+        expect(turn.locator(".reply strong").first).to_have_text("on its way")
+        expect(waiting).to_have_count(0)
+        expect(turn.locator(".usage")).to_be_visible()
+        expect(waiting).to_have_count(0)
+    finally:
+        first.set()
+        second.set()
 
 
 def test_closing_a_ticket_asks_for_a_note_and_cancel_leaves_it_open(open_page, team, team_model):

@@ -332,29 +332,66 @@
       this.node.append(this.lookups, this.reply, this.footer);
       this.calls = new Map();
       this.view = new MarkdownView(this.reply);
+      this.waiting = null;
       $("turns").append(this.node);
+      this.wait();
     }
 
+    // "Waiting for the model… N s" while nothing shows progress: from the question to its first
+    // text or lookup, and again after each round of lookups.
+    wait() {
+      if (this.waiting) return;
+      const line = element("div", "waiting dim");
+      const since = performance.now();
+      const tick = () => { line.textContent = `Waiting for the model… ${Math.floor((performance.now() - since) / 1000)} s`; };
+      tick();
+      this.waiting = { line, timer: setInterval(tick, 1000) };
+      this.node.insertBefore(line, this.reply);
+    }
+
+    stopWaiting() {
+      if (!this.waiting) return;
+      clearInterval(this.waiting.timer);
+      this.waiting.line.remove();
+      this.waiting = null;
+    }
+
+    // A lookup's row: "Looking up name(args)" with a spinner while it runs.
     lookup(id, name, args) {
-      let row = this.calls.get(id);
-      if (!row) {
-        row = element("li");
-        row.append(element("span", "spinner"), element("span", "", `Looking up ${name}(${argumentsText(args)})`));
+      this.stopWaiting();
+      let call = this.calls.get(id);
+      if (!call) {
+        call = { what: `${name}(${argumentsText(args)})`, icon: element("span", "spinner"), label: element("span"), done: false };
+        call.label.textContent = `Looking up ${call.what}`;
+        const row = element("li");
+        row.append(call.icon, call.label);
         this.lookups.append(row);
-        this.calls.set(id, row);
+        this.calls.set(id, call);
       }
-      return row;
+      return call;
     }
 
+    // Its result: "Looked up name(args)" with a tick (or a cross) and what it found.
     finished(data) {
-      const row = this.lookup(data.id, data.tool, "");
+      const call = this.lookup(data.id, data.tool, "");
       const failed = data.ok === false;
-      row.firstChild.replaceWith(element("span", failed ? "failed" : "ok", failed ? "✗ " : "✓ "));
-      row.append(element("span", "dim", " → " + resultText(data.result)));
+      this.mark(call, failed);
+      call.label.textContent = `Looked up ${call.what}`;
+      call.label.after(element("span", "dim", " → " + resultText(data.result)));
+      if ([...this.calls.values()].every((c) => c.done)) this.wait();
+    }
+
+    mark(call, failed) {
+      const icon = element("span", failed ? "failed" : "ok", failed ? "✗ " : "✓ ");
+      call.icon.replaceWith(icon);
+      call.icon = icon;
+      call.done = true;
     }
 
     content(piece) {
-      if (piece) this.view.append(piece);
+      if (!piece) return;
+      this.stopWaiting();
+      this.view.append(piece);
     }
 
     // The reply as the server stored it (the same text, unless it was changed on the way).
@@ -367,10 +404,9 @@
     }
 
     end() {
+      this.stopWaiting();
       this.view.end();
-      for (const row of this.calls.values()) {
-        if (row.firstChild.classList.contains("spinner")) row.firstChild.replaceWith(element("span", "failed", "✗ "));
-      }
+      for (const call of this.calls.values()) if (!call.done) this.mark(call, true);
     }
   }
 
