@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import re
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -81,9 +82,10 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_claims_releas
     expect(turn.locator(".question")).to_have_text("Where is my parcel?")
     expect(turn.locator(".reply strong").first).to_have_text("delayed")  # Markdown, rendered
     expect(turn.locator(".reply li")).to_have_count(2)
-    expect(turn.locator(".lookups li")).to_contain_text('get_order_status(order_id="A1002")')
+    expect(turn.locator(".lookups li")).to_contain_text('Looked up get_order_status(order_id="A1002")')
     expect(turn.locator(".lookups .ok")).to_have_count(1)  # the spinner became a tick
-    assert any("get_order_status" in text for text in page.evaluate("window.seen"))  # while it ran: a spinner
+    # While it ran: "Looking up" with a spinner.
+    assert 'Looking up get_order_status(order_id="A1002")' in page.evaluate("window.seen")
     expect(turn.locator(".usage")).to_contain_text("2 model calls")
     # The token was asked for once and is kept for the tab: the answer and the queue needed no more.
     expect(page.locator("#token-dialog")).not_to_be_visible()
@@ -101,6 +103,7 @@ def test_the_page_streams_an_answer_with_its_lookup_and_record_and_claims_releas
     row.get_by_role("button", name="Claim").click()
     expect(row).to_contain_text("held by ana")
     row.get_by_role("button", name="Close").click()
+    page.locator("#close-confirm").click()  # the note may be left empty
     expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
     expect(row).to_have_count(0)
 
@@ -159,3 +162,127 @@ def test_a_server_stopped_mid_answer_leaves_one_message_and_the_partial_reply(op
         expect(page.locator(".turn .error")).to_have_count(1)
         expect(reply).to_contain_text("The parcel left")
         expect(page.locator("#send")).to_be_enabled()  # the box works again
+
+
+def test_a_reply_keeps_no_styles_and_no_images_from_elsewhere(open_page, team, team_model):
+    styled = ('<p style="color:red">x</p>\n\n<style>.reply { display: none }</style>\n\n'
+              '![t](http://127.0.0.1:9/x.png) <img src="https://evil.example/a.png" alt="e"> '
+              '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" alt="inline"> end of reply.')
+    team_model.add(answer(styled, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    page = open_page(team.url)
+    ask(page, "Where is A1002?")
+    reply = page.locator(".turn .reply")
+    expect(reply).to_contain_text("end of reply.")
+    expect(page.locator(".record")).to_be_visible()
+    expect(reply.locator("p").first).to_have_text("x")
+    assert reply.locator("[style], style").count() == 0
+    assert page.locator("style").count() == 0
+    sources = reply.locator("img").evaluate_all("imgs => imgs.map(i => i.getAttribute('src'))")
+    assert [s for s in sources if s is not None and not s.startswith("data:")] == [], sources
+    assert any(s and s.startswith("data:image/gif") for s in sources), sources  # data: images stay
+
+
+BLOCKS = [
+    "# Heading blk01 of the reply",
+    "Paragraph blk02 with **bold**, `code` and a [link](https://example.com/a).",
+    "- item blk03 one\n- item two\n- item three",
+    "```python\ndef blk04():\n\n    return 1\n```",
+    "| order blk05 | state |\n|---|---|\n| A1002 | late |\n| A1003 | fine |",
+    "1. first blk06\n\n2. second, a loose list\n\n   its second paragraph",
+    "Closing paragraph blk07\nwith a second line.",
+    "## Heading blk08",
+    "Last words blk09.",
+    "**Next step:** answer.",  # named by the reply itself, so the server adds no closing line
+]
+
+
+def test_finished_blocks_are_parsed_once_and_the_reply_reads_as_if_parsed_whole(open_page, team, team_model):
+    text = "\n\n".join(BLOCKS)
+    team_model.add(answer(text, order_id="A1002", issue="where_is_my_order", status="in_transit", summary="ok"))
+    page = open_page(team.url)
+    # Every Markdown source the page parses, recorded by a marked hook.
+    page.evaluate("() => { window.parsed = []; marked.use({ hooks: { preprocess: (s) => (window.parsed.push(s), s) } }); }")
+    ask(page, "Where is A1002?")
+    reply = page.locator(".turn .reply")
+    expect(reply).to_contain_text("Last words blk09.")
+    expect(page.locator(".record")).to_be_visible()
+    parsed = page.evaluate("window.parsed")
+    markers = [re.search(r"blk\d\d|Next step", block)[0] for block in BLOCKS]
+    for source in parsed:  # never a finished block again with the text after it
+        assert sum(marker in source for marker in markers) <= 1, source
+    for block in BLOCKS:  # each block, once whole, is parsed exactly once
+        assert sum(block in source for source in parsed) == 1, (block, parsed)
+    # Drawn block by block, it reads as the whole text parsed at once.
+    drawn, whole = page.evaluate("""(text) => {
+        const squeeze = (html) => html.replace(/>\\s+</g, '><').trim();
+        const whole = document.createElement('div');
+        whole.append(DOMPurify.sanitize(marked.parse(text, { gfm: true }), { RETURN_DOM_FRAGMENT: true }));
+        return [squeeze(document.querySelector('.turn .reply').innerHTML), squeeze(whole.innerHTML)];
+    }""", text)
+    assert drawn == whole
+    assert page.locator(".turn .reply table td").count() == 4 and page.locator(".turn .reply ol > li").count() == 2
+
+
+def test_a_waiting_line_shows_while_the_model_is_silent_and_again_after_its_lookups(open_page, team, team_model):
+    first, second = threading.Event(), threading.Event()
+    quiet = {"stall_after": 0, "stall_seconds": WAIT_MS / 1000}  # silent from the start until the event is set
+    team_model.add(tools(("get_order_status", {"order_id": "A1002"}), stall_until=first, **quiet),
+                   answer("It is **on its way**.", order_id="A1002", issue="where_is_my_order", status="in_transit",
+                          summary="on its way", stall_until=second, **quiet))
+    page = open_page(team.url)
+    try:
+        ask(page, "Where is A1002?")
+        turn = page.locator(".turn").last
+        waiting = turn.locator(".waiting")
+        expect(waiting).to_have_text(re.compile(r"^Waiting for the model… \d+ s$"))
+        expect(waiting).to_have_text(re.compile(r"… [1-9]\d* s$"))  # it counts the seconds
+        first.set()  # the model asks for a lookup, and goes quiet again on the next call
+        expect(turn.locator(".lookups li")).to_contain_text('Looked up get_order_status(order_id="A1002")')
+        expect(turn.locator(".lookups .ok")).to_have_count(1)
+        expect(waiting).to_be_visible()
+        expect(turn.locator(".reply")).to_be_empty()
+        second.set()
+        expect(turn.locator(".reply strong").first).to_have_text("on its way")
+        expect(waiting).to_have_count(0)
+        expect(turn.locator(".usage")).to_be_visible()
+        expect(waiting).to_have_count(0)
+    finally:
+        first.set()
+        second.set()
+
+
+def test_closing_a_ticket_asks_for_a_note_and_cancel_leaves_it_open(open_page, team, team_model):
+    team_model.add(answer("I have passed this on to the team.", order_id="A1002", issue="damaged_item",
+                          status="delivered", next_step="escalate", summary="vase arrived broken"))
+    page = open_page(team.url)
+    posts: list = []
+    page.on("request", lambda r: posts.append(r) if r.method == "POST" and "/v1/tickets/" in r.url else None)
+    ask(page, "My vase arrived broken", order="A1002")
+    card = page.locator(".record")
+    expect(card).to_contain_text(re.compile(r"Ticket\s*#\d+ \(open\)"))
+    ticket = re.search(r"#(\d+)", card.locator("dd").last.inner_text())[1]
+    row = page.locator(f'#tickets li[data-ticket="{ticket}"]')
+    dialog = page.locator("#close-dialog")
+
+    def stored() -> dict:
+        return page.request.get(f"{team.url}/v1/tickets/{ticket}", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+
+    row.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_visible()
+    page.fill("#close-note", "not meant to be kept")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_be_hidden()
+    expect(row).to_be_visible()
+    assert stored()["status"] == "open" and posts == []
+
+    row.get_by_role("button", name="Close").click()
+    expect(page.locator("#close-note")).to_have_value("")  # a fresh note each time
+    page.fill("#close-note", "Refund sent; the customer is happy.")
+    dialog.get_by_role("button", name="Close ticket").click()
+    expect(page.locator("#queue-message")).to_have_text(f"Closed #{ticket}.")
+    expect(row).to_have_count(0)
+    closed = stored()
+    assert closed["status"] == "closed" and closed["note"] == "Refund sent; the customer is happy."
+    [post] = posts
+    assert post.headers["content-type"] == "application/json"
+    assert post.post_data_json == {"note": "Refund sent; the customer is happy.", "agent": None}

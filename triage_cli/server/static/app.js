@@ -110,17 +110,173 @@
 
   // --- a turn --------------------------------------------------------------------------------
 
+  // --- Markdown, block by block ---------------------------------------------------------------
+  // A reply is drawn as it arrives without parsing it all again each frame: the blocks that can no
+  // longer change (everything before a blank line that ends a block) are parsed, cleaned and
+  // appended once; only the unfinished last block is parsed again as text comes in.
+
+  // No forms or styles, and no images from elsewhere: a reply must not be able to pose as the
+  // page's own controls, nor make the browser fetch anything (a pixel that tells who read it).
+  const PURIFY = {
+    FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "audio", "video", "source",
+      "picture", "track", "image", "feimage", "use"],
+    FORBID_ATTR: ["style", "srcset", "background", "poster"],
+    RETURN_DOM_FRAGMENT: true,
+  };
+  const FRAME_BUDGET_MS = 8;  // of parsing in one frame; the rest waits for the next frame
+  const FENCE = /^( *)(`{3,}|~{3,})(.*)$/;
+  const LIST_ITEM = /^ {0,3}(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)/;
+
   DOMPurify.addHook("afterSanitizeAttributes", (node) => {
     if (node.tagName === "A") {
       node.setAttribute("target", "_blank");
       node.setAttribute("rel", "noopener noreferrer");
     }
+    if (node.hasAttribute && node.hasAttribute("src") && !(node.tagName === "IMG" && isDataUrl(node.getAttribute("src")))) {
+      node.removeAttribute("src");
+    }
   });
 
-  function markdown(target, text) {
-    // No forms or styles either: a reply must not be able to pose as the page's own controls.
-    target.innerHTML = DOMPurify.sanitize(marked.parse(text, { async: false, gfm: true }),
-      { FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select"] });
+  function isDataUrl(value) {
+    return /^\s*data:/i.test(value || "");
+  }
+
+  function markdownNodes(source) {
+    return DOMPurify.sanitize(marked.parse(source, { async: false, gfm: true }), PURIFY);
+  }
+
+  function blockSource(text) {
+    return text.replace(/^(?:[ \t]*\n)+/, "").trimEnd();
+  }
+
+  function isBlank(line) {
+    return /^[ \t]*$/.test(line);
+  }
+
+  // Whether `line`, after a blank line, starts a new block: true, false, or null (not known yet:
+  // `whole` is false while the line is still arriving). Indented lines continue what came before
+  // (a list item's paragraph, indented code), and a list goes on with its next item.
+  function startsBlock(line, inList, whole) {
+    if (line === "") return null;
+    if (line[0] === " " || line[0] === "\t") return false;
+    if (!inList) return true;
+    if (LIST_ITEM.test(line)) return false;
+    return whole || !/^[-+*\d]/.test(line) || /[ \t]/.test(line) || line.length > 10 ? true : null;
+  }
+
+  function opensFence(line, inList) {
+    const match = FENCE.exec(line);
+    if (!match || (!inList && match[1].length > 3)) return null;
+    if (match[2][0] === "`" && match[3].includes("`")) return null;
+    return match[2];
+  }
+
+  function closesFence(line, fence) {
+    const match = FENCE.exec(line);
+    return Boolean(match && match[2][0] === fence[0] && match[2].length >= fence.length && isBlank(match[3]));
+  }
+
+  // The next finished block of `text` from `from`: {end, next} (its source is text[from, end),
+  // the following block starts at `next`), or null while it may still change. With `final` the
+  // text is all there is, so its rest is a finished block.
+  function nextBlock(text, from, final) {
+    let fence = null, inList = null, afterBlank = false, end = from, pos = from;
+    while (pos < text.length) {
+      const newline = text.indexOf("\n", pos);
+      const whole = newline >= 0 || final;
+      const stop = newline >= 0 ? newline : text.length;
+      const line = text.slice(pos, stop);
+      if (fence) {
+        if (!whole) break;
+        if (closesFence(line, fence)) fence = null;
+        end = stop;
+      } else if (isBlank(line)) {
+        afterBlank = inList !== null;
+      } else {
+        if (afterBlank) {
+          const starts = startsBlock(line, inList, whole);
+          if (starts) return { end, next: pos };
+          if (starts === null) return null;
+          afterBlank = false;
+        }
+        if (inList === null) inList = LIST_ITEM.test(line);
+        if (!whole) break;
+        fence = opensFence(line, inList);
+        end = stop;
+      }
+      pos = stop + 1;
+    }
+    return final && from < text.length ? { end, next: text.length } : null;
+  }
+
+  class MarkdownView {
+    constructor(target) {
+      this.target = target;
+      this.reset();
+    }
+
+    reset() {
+      this.target.replaceChildren();
+      this.text = "";
+      this.done = 0;  // text[0, done) is drawn as finished blocks
+      this.tail = { source: "", nodes: [] };  // the unfinished block as last drawn
+      this.final = false;
+      this.frame = 0;
+    }
+
+    append(piece) {
+      this.text += piece;
+      this.schedule();
+    }
+
+    // The whole text, when it may not be what arrived piece by piece (then it is drawn again).
+    replace(text) {
+      if (text === this.text) return;
+      if (!text.startsWith(this.text.slice(0, this.done))) this.reset();
+      this.text = text;
+      this.schedule();
+    }
+
+    // No more text: the rest is a finished block (drawn in the frames to come).
+    end() {
+      this.final = true;
+      this.schedule();
+    }
+
+    schedule() {
+      if (!this.frame) this.frame = requestAnimationFrame(() => this.draw());
+    }
+
+    draw() {
+      this.frame = 0;
+      const start = performance.now();
+      let block;
+      while ((block = nextBlock(this.text, this.done, this.final))) {
+        this.finish(block);
+        if (performance.now() - start > FRAME_BUDGET_MS) break;
+      }
+      if (block) this.schedule();
+      else if (!this.final) this.drawTail();
+    }
+
+    finish({ end, next }) {
+      const source = blockSource(this.text.slice(this.done, end));
+      if (source !== this.tail.source) {
+        this.tail.nodes.forEach((node) => node.remove());
+        if (source) this.target.append(markdownNodes(source));
+      }
+      this.tail = { source: "", nodes: [] };
+      this.done = next;
+    }
+
+    drawTail() {
+      const source = blockSource(this.text.slice(this.done));
+      if (source === this.tail.source) return;
+      this.tail.nodes.forEach((node) => node.remove());
+      const fragment = source ? markdownNodes(source) : document.createDocumentFragment();
+      this.tail = { source, nodes: [...fragment.childNodes] };
+      this.target.append(fragment);
+    }
   }
 
   function argumentsText(value) {
@@ -175,32 +331,72 @@
       this.footer = element("div");
       this.node.append(this.lookups, this.reply, this.footer);
       this.calls = new Map();
-      this.text = "";
-      this.drawing = 0;
+      this.view = new MarkdownView(this.reply);
+      this.waiting = null;
       $("turns").append(this.node);
+      this.wait();
     }
 
+    // "Waiting for the model… N s" while nothing shows progress: from the question to its first
+    // text or lookup, and again after each round of lookups.
+    wait() {
+      if (this.waiting) return;
+      const line = element("div", "waiting dim");
+      const since = performance.now();
+      const tick = () => { line.textContent = `Waiting for the model… ${Math.floor((performance.now() - since) / 1000)} s`; };
+      tick();
+      this.waiting = { line, timer: setInterval(tick, 1000) };
+      this.node.insertBefore(line, this.reply);
+    }
+
+    stopWaiting() {
+      if (!this.waiting) return;
+      clearInterval(this.waiting.timer);
+      this.waiting.line.remove();
+      this.waiting = null;
+    }
+
+    // A lookup's row: "Looking up name(args)" with a spinner while it runs.
     lookup(id, name, args) {
-      let row = this.calls.get(id);
-      if (!row) {
-        row = element("li");
-        row.append(element("span", "spinner"), element("span", "", `Looking up ${name}(${argumentsText(args)})`));
+      this.stopWaiting();
+      let call = this.calls.get(id);
+      if (!call) {
+        call = { what: `${name}(${argumentsText(args)})`, icon: element("span", "spinner"), label: element("span"), done: false };
+        call.label.textContent = `Looking up ${call.what}`;
+        const row = element("li");
+        row.append(call.icon, call.label);
         this.lookups.append(row);
-        this.calls.set(id, row);
+        this.calls.set(id, call);
       }
-      return row;
+      return call;
     }
 
+    // Its result: "Looked up name(args)" with a tick (or a cross) and what it found.
     finished(data) {
-      const row = this.lookup(data.id, data.tool, "");
+      const call = this.lookup(data.id, data.tool, "");
       const failed = data.ok === false;
-      row.firstChild.replaceWith(element("span", failed ? "failed" : "ok", failed ? "✗ " : "✓ "));
-      row.append(element("span", "dim", " → " + resultText(data.result)));
+      this.mark(call, failed);
+      call.label.textContent = `Looked up ${call.what}`;
+      call.label.after(element("span", "dim", " → " + resultText(data.result)));
+      if ([...this.calls.values()].every((c) => c.done)) this.wait();
+    }
+
+    mark(call, failed) {
+      const icon = element("span", failed ? "failed" : "ok", failed ? "✗ " : "✓ ");
+      call.icon.replaceWith(icon);
+      call.icon = icon;
+      call.done = true;
     }
 
     content(piece) {
-      this.text += piece;
-      if (!this.drawing) this.drawing = requestAnimationFrame(() => { this.drawing = 0; markdown(this.reply, this.text); });
+      if (!piece) return;
+      this.stopWaiting();
+      this.view.append(piece);
+    }
+
+    // The reply as the server stored it (the same text, unless it was changed on the way).
+    complete(text) {
+      this.view.replace(text);
     }
 
     say(className, text) {
@@ -208,12 +404,9 @@
     }
 
     end() {
-      if (this.drawing) cancelAnimationFrame(this.drawing);
-      this.drawing = 0;
-      markdown(this.reply, this.text);
-      for (const row of this.calls.values()) {
-        if (row.firstChild.classList.contains("spinner")) row.firstChild.replaceWith(element("span", "failed", "✗ "));
-      }
+      this.stopWaiting();
+      this.view.end();
+      for (const call of this.calls.values()) if (!call.done) this.mark(call, true);
     }
   }
 
@@ -242,7 +435,7 @@
         else if (name === "usage") turn.say("usage", usageText(data));
         else if (name === "notice") turn.say("note", "note: " + String(data.message ?? ""));
         else if (name === "done") {
-          turn.text = String(data.content ?? turn.text);
+          if (data.content !== undefined && data.content !== null) turn.complete(String(data.content));
           turn.end();
           ended = true;
         } else if (name === "error") {
@@ -279,6 +472,27 @@
     await refreshTickets();
   }
 
+  // The closing note is asked for in a dialog; only "Close ticket" closes (Cancel and Esc do not).
+  function askCloseNote(id) {
+    const dialog = $("close-dialog");
+    $("close-title").textContent = `Close ticket #${id}`;
+    $("close-note").value = "";
+    dialog.returnValue = "";
+    return new Promise((resolve) => {
+      dialog.addEventListener("close", () => {
+        resolve(dialog.returnValue === "confirm" ? $("close-note").value.trim() : null);
+      }, { once: true });
+      dialog.showModal();
+      $("close-note").focus();
+    });
+  }
+
+  async function closeTicket(id) {
+    const note = await askCloseNote(id);
+    if (note === null) return;
+    await act(`v1/tickets/${id}/close`, { note: note || null, agent: agent() || null }, `Closed #${id}.`);
+  }
+
   function ticketItem(ticket) {
     const item = element("li");
     item.dataset.ticket = ticket.id;
@@ -298,7 +512,7 @@
     } else {
       button("Claim", () => act("v1/tickets/claim", { ticket_id: ticket.id, agent: agent() }, `Claimed #${ticket.id}.`));
     }
-    button("Close", () => act(`v1/tickets/${ticket.id}/close`, { note: null, agent: agent() || null }, `Closed #${ticket.id}.`));
+    button("Close", () => closeTicket(ticket.id));
     item.append(buttons);
     return item;
   }
@@ -341,6 +555,7 @@
     $("message").focus();
   });
   $("refresh").addEventListener("click", refreshTickets);
+  $("close-cancel").addEventListener("click", () => $("close-dialog").close("cancel"));
   $("claim-next").addEventListener("click", () => act("v1/tickets/claim", { agent: agent() }, "Claimed the next ticket."));
   $("agent").value = sessionStorage.getItem(AGENT_KEY) || "";
 
