@@ -16,7 +16,10 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from scripted_server import ScriptedServer, answer, tools
 from serve_helpers import TEAM_TOKEN as TOKEN
-from serve_helpers import environment, start_serve
+from serve_helpers import environment, server_in_thread, start_serve
+from triage_cli.engine.events import TriageRecord
+from triage_cli.store.agents import AgentStore
+from triage_cli.store.tickets import TicketStore
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -42,14 +45,14 @@ def browser() -> Iterator[Browser]:
 def open_page(browser: Browser) -> Iterator:
     pages: list[Page] = []
 
-    def open_(url: str, width: int = 1100, height: int = 800) -> Page:
+    def open_(url: str, width: int = 1100, height: int = 800, token: str = TOKEN) -> Page:
         context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         page.set_default_timeout(WAIT_MS)
         pages.append(page)
         page.goto(url + "/")
         # The token is asked for once, on the first call that needs it, and kept for the tab.
-        page.locator("#token").fill(TOKEN)
+        page.locator("#token").fill(token)
         page.locator("#token-form button").click()
         expect(page.locator("#tickets li").first).to_be_visible()
         return page
@@ -286,3 +289,30 @@ def test_closing_a_ticket_asks_for_a_note_and_cancel_leaves_it_open(open_page, t
     [post] = posts
     assert post.headers["content-type"] == "application/json"
     assert post.post_data_json == {"note": "Refund sent; the customer is happy.", "agent": None}
+
+
+def test_an_agent_signed_in_by_token_sees_release_only_on_their_tickets_and_each_tickets_history(open_page, tmp_path):
+    home = tmp_path / "home"
+    agents = AgentStore(home)
+    _, ana = agents.add("ana")
+    agents.add("ben")
+    store = TicketStore(home)
+    record = TriageRecord(order_id="A1002", issue="late", status="delayed", next_step="escalate", summary="late")
+    bens, free = (store.open_ticket(record, question="q", reply="r").id for _ in range(2))
+    store.claim("ben", bens)
+    with server_in_thread(environment(home, tmp_path / "config.toml", None)) as url:
+        page = open_page(url, token=ana)
+        expect(page.locator("#who")).to_have_text("Signed in as ana")
+        expect(page.locator("#agent")).to_be_hidden()  # the token says who acts: no name to type
+        held = page.locator(f'#tickets li[data-ticket="{bens}"]')
+        expect(held).to_contain_text("held by ben")
+        expect(held.get_by_role("button")).to_have_count(0)  # ben's: no Release, Claim or Close for ana
+        row = page.locator(f'#tickets li[data-ticket="{free}"]')
+        row.get_by_role("button", name="Claim").click()
+        expect(row).to_contain_text("held by ana")
+        expect(row.get_by_role("button", name="Release")).to_be_visible()
+        row.locator(".history summary").click()
+        expect(row.locator(".history li")).to_have_count(2)
+        expect(row.locator(".history li").last).to_contain_text("claimed by ana")
+        expect(held.locator(".history summary")).to_be_visible()
+    assert store.get(free).assignee == "ana"

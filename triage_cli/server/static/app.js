@@ -10,6 +10,7 @@
   const $ = (id) => document.getElementById(id);
   let conversationId = null;
   let askingToken = null;
+  let me = null; // who the server takes this tab for (GET /v1/me); asked again after a new token
 
   function element(tag, className, text) {
     const node = document.createElement(tag);
@@ -52,6 +53,7 @@
       });
       if (response.status !== 401 || attempt > 0) return response;
       sessionStorage.removeItem(TOKEN_KEY);
+      me = null;
       await askToken();
     }
   }
@@ -456,9 +458,49 @@
   // --- the queue -----------------------------------------------------------------------------
 
   function agent() {
+    if (me && me.agent) return me.agent; // an agent's token says who acts: the server ignores the field
     const name = $("agent").value.trim();
     sessionStorage.setItem(AGENT_KEY, name);
     return name || undefined;
+  }
+
+  // With an agent's token the page knows who you are: it says so instead of asking your name.
+  async function whoAmI() {
+    if (me) return me;
+    me = await json("GET", "v1/me");
+    const known = Boolean(me.agent);
+    $("agent-row").hidden = known;
+    $("who").textContent = known ? `Signed in as ${me.agent}${me.lead ? " (lead)" : ""}` : "";
+    return me;
+  }
+
+  function yours(ticket) {
+    const name = agent();
+    return Boolean(ticket.assignee && name && ticket.assignee.toLowerCase() === name.toLowerCase());
+  }
+
+  function eventLine(event) {
+    const at = String(event.at || "").slice(0, 16).replace("T", " ");
+    const forced = event.forced ? " (forced)" : "";
+    const note = event.note ? `: ${event.note}` : "";
+    return `${at} ${event.action} by ${event.agent || "triage"}${forced}${note}`;
+  }
+
+  // Who did what to a ticket and when, fetched when its History is opened.
+  function historyOf(ticket) {
+    const details = element("details", "history");
+    const list = element("ol");
+    details.append(element("summary", "", "History"), list);
+    details.addEventListener("toggle", async () => {
+      if (!details.open) return;
+      try {
+        const found = await json("GET", `v1/tickets/${ticket.id}`);
+        list.replaceChildren(...(found.events || []).map((e) => element("li", "", eventLine(e))));
+      } catch (error) {
+        list.replaceChildren(element("li", "dim", error.message));
+      }
+    });
+    return details;
   }
 
   async function act(path, body, done) {
@@ -507,18 +549,19 @@
       b.addEventListener("click", action);
       buttons.append(b);
     };
-    if (ticket.assignee) {
+    if (yours(ticket)) {
       button("Release", () => act(`v1/tickets/${ticket.id}/release`, { agent: agent() }, `Released #${ticket.id}.`));
-    } else {
+    } else if (!ticket.assignee) {
       button("Claim", () => act("v1/tickets/claim", { ticket_id: ticket.id, agent: agent() }, `Claimed #${ticket.id}.`));
     }
-    button("Close", () => closeTicket(ticket.id));
-    item.append(buttons);
+    if (yours(ticket) || !ticket.assignee) button("Close", () => closeTicket(ticket.id));
+    item.append(buttons, historyOf(ticket));
     return item;
   }
 
   async function refreshTickets() {
     try {
+      await whoAmI();
       const found = await json("GET", "v1/tickets?status=open");
       const tickets = Array.isArray(found) ? found : found.tickets || [];
       $("tickets").replaceChildren(...tickets.map(ticketItem));
@@ -558,6 +601,7 @@
   $("close-cancel").addEventListener("click", () => $("close-dialog").close("cancel"));
   $("claim-next").addEventListener("click", () => act("v1/tickets/claim", { agent: agent() }, "Claimed the next ticket."));
   $("agent").value = sessionStorage.getItem(AGENT_KEY) || "";
+  $("agent").addEventListener("change", refreshTickets); // whose tickets show Release
 
   fetch("healthz", { cache: "no-store" }).then((r) => r.json()).then((health) => {
     $("status").textContent = [health.provider, health.model].filter(Boolean).join(" · ");
