@@ -21,6 +21,7 @@ from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
 from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
+from triage_cli.redaction import MIN_SECRET_CHARS, known_secrets
 
 if TYPE_CHECKING:
     from triage_cli.store.order_api import OrderApiConfig
@@ -51,6 +52,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "host": (str, "a host name or address"),
     "port": (int, "a port number"),
     "server_token": (str, "a token string"),
+    "agent_token": (str, "a token string"),
     "cors_origins": (list, "a list of origins"),
     "max_concurrent_turns": (int, "a whole number"),
     "mcp_servers": (dict, "a table of server tables"),
@@ -81,6 +83,7 @@ _ENV_KEYS = {
     "TRIAGE_HOST": "host",
     "TRIAGE_PORT": "port",
     "TRIAGE_SERVER_TOKEN": "server_token",
+    "TRIAGE_AGENT_TOKEN": "agent_token",
     "TRIAGE_CORS_ORIGINS": "cors_origins",
     "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
     "TRIAGE_DATABASE_URL": "database_url",
@@ -93,8 +96,6 @@ FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --pro
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2, "port": 8787,
                             "max_concurrent_turns": 32, "mcp_connect_timeout": 10.0}
 
-
-MIN_SECRET_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,7 @@ def load_settings(
         **store._asdict(),
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
-        secrets=_secrets(env, tables, file_values.get("server_token")),
+        secrets=_secrets(env, tables, file_values.get("server_token"), file_values.get("agent_token")),
         structured_output=structured_output,
         tool_rounds=tool_rounds,
         policy_guard=_choice(top("policy_guard"), "policy_guard", POLICY_GUARDS, "strict", config_path),
@@ -414,14 +415,15 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
                           f"got '{without_credentials(url)[:80]}'")
 
 
-def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], server_token: object = None) -> tuple[str, ...]:
+def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], *tokens: object) -> tuple[str, ...]:
     """The values of every API key variable in the environment and the .env file: the keys of
-    all providers (and of config tables' api_key_env), in use or not, and the server's token.
-    Short placeholder values ("ollama", "EMPTY") are not secrets."""
+    all providers (and of config tables' api_key_env), in use or not, and the tokens (the
+    server's, the agent's). Short placeholder values ("ollama", "EMPTY") are not secrets."""
     names = {p.key_env for p in PRESETS.values()} | {
-        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN"}
-    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + [server_token]
-    return tuple(dict.fromkeys(v for v in found if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS))
+        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN",
+                                                                                  "TRIAGE_AGENT_TOKEN"}
+    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + list(tokens)
+    return known_secrets(v.strip() if isinstance(v, str) else v for v in found)
 
 
 def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:
