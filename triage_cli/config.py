@@ -246,6 +246,16 @@ def load_settings(
     )
 
 
+def load_secrets(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> tuple[str, ...]:
+    """The secrets the settings know (every API key in the environment and the .env file, the
+    server and agent tokens) without resolving a provider, for the commands that need no model."""
+    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
+    env.update(os.environ if environ is None else environ)
+    _, file_values = _read_config_file(env)
+    return _secrets(env, file_values.get("providers", {}), file_values.get("server_token"),
+                    file_values.get("agent_token"))
+
+
 def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The effective settings, each with where it came from, for `triage config`. The API key
     is only said to be set, and by which variable, never shown."""
