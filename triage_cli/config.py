@@ -21,7 +21,7 @@ from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
 from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
-from triage_cli.redaction import MIN_SECRET_CHARS, known_secrets
+from triage_cli.redaction import MIN_SECRET_CHARS, known_secrets, masked_url
 
 if TYPE_CHECKING:
     from triage_cli.store.order_api import OrderApiConfig
@@ -262,13 +262,14 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
     env = os.environ if environ is None else environ
     path, _ = config_file_path(env)
     values: dict[str, Any] = {
-        "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
+        "provider": settings.provider, "model": settings.model,
+        "base_url": masked_url(settings.base_url) if settings.base_url else settings.base_url,
         "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
         "retries": settings.retries, "structured_output": settings.structured_output,
         "tool_rounds": settings.tool_rounds, "policy_guard": settings.policy_guard,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
         "order_id_pattern": settings.order_id_pattern.pattern,
-        "database_url": _safe_url(settings.database_url) if settings.database_url else None,
+        "database_url": masked_url(settings.database_url) if settings.database_url else None,
         "agent_name": settings.agent_name,
     }
     if settings.offline:
@@ -325,7 +326,7 @@ def _store_settings(top: Callable[[str], tuple[int, Any]], config_path: Path | N
     url = str(url).strip() if url else None
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"database_url ({_source(layer, 'database_url', config_path)}) must be a postgresql:// URL, "
-                          f"got '{_safe_url(url)[:60]}'")
+                          f"got '{masked_url(url)[:60]}'")
     name = str(top("agent_name")[1] or "").strip() or _login_name()
     return StoreSettings(Path(str(top("home")[1] or _default_home())).expanduser(), url or None, name)
 
@@ -335,11 +336,6 @@ def _login_name() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no USER variable and no passwd entry (a bare container)
         return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "agent"
-
-
-def _safe_url(url: str) -> str:
-    """A URL as it may be shown: any password replaced."""
-    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],

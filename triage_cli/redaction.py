@@ -28,6 +28,14 @@ AGENT_TOKEN = re.compile(rf"{AGENT_TOKEN_PREFIX}[A-Za-z0-9_-]{{{AGENT_TOKEN_CHAR
 _AGENT_TOKEN_START = re.compile(rf"(?:t|tr|trg|{AGENT_TOKEN_PREFIX}[A-Za-z0-9_-]{{0,{AGENT_TOKEN_CHARS - 1}}})\Z")
 
 
+def masked_url(url: str) -> str:
+    """`url` as it may be shown: the password in its user part, and any `password=` parameter
+    (a PostgreSQL URL's query, a key=value connection string), replaced by `***`:
+    `https://user:secret@host/v1` -> `https://user:***@host/v1`."""
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:)[^/?#]*@", r"\1***@", url)
+    return re.sub(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", url, flags=re.IGNORECASE)
+
+
 def new_agent_token() -> str:
     """A new agent token: `trg_` and 43 URL-safe base64 characters (256 random bits)."""
     return AGENT_TOKEN_PREFIX + _random.token_urlsafe(32)
