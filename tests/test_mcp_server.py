@@ -52,7 +52,8 @@ def test_triage_mcp_over_stdio_serves_orders_and_tickets(triage_env: dict[str, s
     from mcp import StdioServerParameters
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "triage_cli", "mcp"],
-                                   env={k: triage_env[k] for k in ("TRIAGE_HOME", "TRIAGE_CONFIG")})
+                                   env={k: triage_env[k] for k in ("TRIAGE_HOME", "TRIAGE_CONFIG", "PYTHONPATH")
+                                        if k in triage_env})
     check_served(asyncio.run(use_triage(params)))
     listed = run_triage("tickets", "--json")
     assert listed.code == 0

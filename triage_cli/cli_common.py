@@ -67,9 +67,28 @@ def store() -> Database:
 
 
 def agent() -> str:
+    """agent_name, as it is stored: with any secret in it replaced."""
     from triage_cli.config import load_store_settings
 
-    return load_store_settings().agent_name
+    return redact(load_store_settings().agent_name)
+
+
+def redact(text: str) -> str:
+    """`text` as a command may store or send it: the known secrets (API keys, the server and agent
+    tokens, anything shaped like an agent token) replaced."""
+    from triage_cli.config import load_secrets
+    from triage_cli.redaction import Redactor
+
+    return Redactor(load_secrets()).text(text)
+
+
+def note(text: str | None) -> str | None:
+    """A ticket's note as it may be stored: within the limit, with no secret in it."""
+    from triage_cli.limits import MAX_MESSAGE_CHARS
+
+    if text is not None and len(text) > MAX_MESSAGE_CHARS:
+        raise UsageError(f"--note is longer than {MAX_MESSAGE_CHARS:,} characters")
+    return None if text is None else redact(text)
 
 
 def checked_home(home: Path) -> Path:

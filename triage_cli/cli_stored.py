@@ -10,6 +10,7 @@ import typer
 from triage_cli.cli_common import ServerOpt
 from triage_cli.cli_common import agent as _agent
 from triage_cli.cli_common import local_only as _local_only
+from triage_cli.cli_common import note as _note
 from triage_cli.cli_common import options_belong_after as _options_belong_after
 from triage_cli.cli_common import server as _server
 from triage_cli.cli_common import store as _store
@@ -114,6 +115,7 @@ def tickets_close(
 ) -> None:
     """Close a ticket you hold or nobody holds (--force: another's), with an optional note."""
     with _user_errors():
+        note = _note(note)
         remote = _server(server)
         if remote is not None:
             from triage_cli.ui import server_views

@@ -21,6 +21,7 @@ from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
 from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
+from triage_cli.redaction import MIN_SECRET_CHARS, known_secrets, masked_url
 
 if TYPE_CHECKING:
     from triage_cli.store.order_api import OrderApiConfig
@@ -51,6 +52,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "host": (str, "a host name or address"),
     "port": (int, "a port number"),
     "server_token": (str, "a token string"),
+    "agent_token": (str, "a token string"),
     "cors_origins": (list, "a list of origins"),
     "max_concurrent_turns": (int, "a whole number"),
     "allowed_hosts": (list, "a list of host names"),
@@ -86,6 +88,7 @@ _ENV_KEYS = {
     "TRIAGE_HOST": "host",
     "TRIAGE_PORT": "port",
     "TRIAGE_SERVER_TOKEN": "server_token",
+    "TRIAGE_AGENT_TOKEN": "agent_token",
     "TRIAGE_CORS_ORIGINS": "cors_origins",
     "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
     "TRIAGE_ALLOWED_HOSTS": "allowed_hosts",
@@ -104,8 +107,6 @@ DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds":
                             "max_concurrent_turns": 32, "mcp_connect_timeout": 10.0, "max_connections": 1000,
                             "keep_alive_seconds": 5.0, "header_seconds": 10.0, "body_seconds": 30.0}
 
-
-MIN_SECRET_CHARS = 8
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def load_settings(
         **store._asdict(),
         orders_db=Path(orders_db).expanduser() if orders_db else None,
         config_path=config_path,
-        secrets=_secrets(env, tables, file_values.get("server_token")),
+        secrets=_secrets(env, tables, file_values.get("server_token"), file_values.get("agent_token")),
         structured_output=structured_output,
         tool_rounds=tool_rounds,
         policy_guard=_choice(top("policy_guard"), "policy_guard", POLICY_GUARDS, "strict", config_path),
@@ -256,19 +257,30 @@ def load_settings(
     )
 
 
+def load_secrets(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> tuple[str, ...]:
+    """The secrets the settings know (every API key in the environment and the .env file, the
+    server and agent tokens) without resolving a provider, for the commands that need no model."""
+    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
+    env.update(os.environ if environ is None else environ)
+    _, file_values = _read_config_file(env)
+    return _secrets(env, file_values.get("providers", {}), file_values.get("server_token"),
+                    file_values.get("agent_token"))
+
+
 def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The effective settings, each with where it came from, for `triage config`. The API key
     is only said to be set, and by which variable, never shown."""
     env = os.environ if environ is None else environ
     path, _ = config_file_path(env)
     values: dict[str, Any] = {
-        "provider": settings.provider, "model": settings.model, "base_url": settings.base_url,
+        "provider": settings.provider, "model": settings.model,
+        "base_url": masked_url(settings.base_url) if settings.base_url else settings.base_url,
         "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
         "retries": settings.retries, "structured_output": settings.structured_output,
         "tool_rounds": settings.tool_rounds, "policy_guard": settings.policy_guard,
         "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
         "order_id_pattern": settings.order_id_pattern.pattern,
-        "database_url": _safe_url(settings.database_url) if settings.database_url else None,
+        "database_url": masked_url(settings.database_url) if settings.database_url else None,
         "agent_name": settings.agent_name,
     }
     if settings.offline:
@@ -325,7 +337,7 @@ def _store_settings(top: Callable[[str], tuple[int, Any]], config_path: Path | N
     url = str(url).strip() if url else None
     if url and not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError(f"database_url ({_source(layer, 'database_url', config_path)}) must be a postgresql:// URL, "
-                          f"got '{_safe_url(url)[:60]}'")
+                          f"got '{masked_url(url)[:60]}'")
     name = str(top("agent_name")[1] or "").strip() or _login_name()
     return StoreSettings(Path(str(top("home")[1] or _default_home())).expanduser(), url or None, name)
 
@@ -335,11 +347,6 @@ def _login_name() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no USER variable and no passwd entry (a bare container)
         return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "agent"
-
-
-def _safe_url(url: str) -> str:
-    """A URL as it may be shown: any password replaced."""
-    return re.sub(r"(//[^/:@]*:)[^/@]*@", r"\1***@", url)
 
 
 def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],
@@ -425,14 +432,15 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
                           f"got '{without_credentials(url)[:80]}'")
 
 
-def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], server_token: object = None) -> tuple[str, ...]:
+def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], *tokens: object) -> tuple[str, ...]:
     """The values of every API key variable in the environment and the .env file: the keys of
-    all providers (and of config tables' api_key_env), in use or not, and the server's token.
-    Short placeholder values ("ollama", "EMPTY") are not secrets."""
+    all providers (and of config tables' api_key_env), in use or not, and the tokens (the
+    server's, the agent's). Short placeholder values ("ollama", "EMPTY") are not secrets."""
     names = {p.key_env for p in PRESETS.values()} | {
-        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN"}
-    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + [server_token]
-    return tuple(dict.fromkeys(v for v in found if isinstance(v, str) and len(v) >= MIN_SECRET_CHARS))
+        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN",
+                                                                                  "TRIAGE_AGENT_TOKEN"}
+    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + list(tokens)
+    return known_secrets(v.strip() if isinstance(v, str) else v for v in found)
 
 
 def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:

@@ -5,14 +5,13 @@ config file and TRIAGE_* variables as the rest (config.py)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from triage_cli.config import (
     _ENV_KEYS,
-    MIN_SECRET_CHARS,
     _check_url,
     _number,
     _read_config_file,
@@ -20,6 +19,7 @@ from triage_cli.config import (
     _top,
 )
 from triage_cli.errors import ConfigError
+from triage_cli.redaction import MIN_SECRET_CHARS
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
@@ -55,10 +55,10 @@ def load_server_settings(flags: Mapping[str, Any] | None = None, *,
 
     top = _top(layers)
     host = str(top("host")[1] or "127.0.0.1").strip()
-    token_layer, token = top("server_token")
-    if token is not None and len(str(token)) < MIN_SECRET_CHARS:
-        raise ConfigError(f"{_source(token_layer, 'server_token', config_path)}: server_token must be at least "
-                          f"{MIN_SECRET_CHARS} characters")
+    token = _token(top, "server_token", config_path)
+    if token is not None and len(token) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{_source(top('server_token')[0], 'server_token', config_path)}: server_token must be "
+                          f"at least {MIN_SECRET_CHARS} characters")
     origins = _names(top("cors_origins"), "cors_origins", "origins like \"https://help.example.com\"", config_path)
     hosts = _names(top("allowed_hosts"), "allowed_hosts", "host names like \"help.example.com\"", config_path)
 
@@ -68,7 +68,7 @@ def load_server_settings(flags: Mapping[str, Any] | None = None, *,
     return ServerSettings(
         host=host,
         port=_number(top("port"), "port", int, minimum=0, maximum=65535, config_path=config_path),
-        token=None if token is None else str(token),
+        token=token,
         cors_origins=origins,
         max_concurrent_turns=_number(top("max_concurrent_turns"), "max_concurrent_turns", int, minimum=1,
                                      maximum=10_000, config_path=config_path),
@@ -93,7 +93,8 @@ def _names(found: tuple[int, Any], key: str, expected: str, config_path: Path | 
 
 def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str | None] | None:
     """The team server to answer through (`--server`, else TRIAGE_SERVER_URL, else `server_url`)
-    and its token (TRIAGE_SERVER_TOKEN, else `server_token`); None to answer here."""
+    and the token to send: the agent's own (TRIAGE_AGENT_TOKEN, else `agent_token`) when set, else
+    the server's (TRIAGE_SERVER_TOKEN, else `server_token`); None to answer here."""
     env = os.environ if environ is None else environ
     path, file_values = _read_config_file(env)
     if flag is not None:
@@ -106,4 +107,19 @@ def load_server(flag: str | None, environ: Mapping[str, str] | None = None) -> t
     if not url:
         return None
     _check_url(url, where, "the server URL", "http://host:port")
-    return url.rstrip("/"), env.get("TRIAGE_SERVER_TOKEN") or file_values.get("server_token") or None
+    top = _top([file_values, {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""}])
+    token = _token(top, "agent_token", path) or _token(top, "server_token", path)
+    return url.rstrip("/"), token
+
+
+def _token(top: Callable[[str], tuple[int, Any]], key: str, config_path: Path | None) -> str | None:
+    """A token setting without the spaces around it; None when unset. One of only whitespace is a
+    mistake to say (it would be sent, or expected, as a token nobody can type)."""
+    layer, value = top(key)
+    if value is None:
+        return None
+    token = str(value).strip()
+    if not token:
+        raise ConfigError(f"{_source(layer, key, config_path)}: {key} is only whitespace; "
+                          "set a real token or remove the setting")
+    return token

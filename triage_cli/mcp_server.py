@@ -12,6 +12,10 @@ from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError, UsageError
+from triage_cli.limits import (
+    MAX_ISSUE_CHARS, MAX_MESSAGE_CHARS, MAX_ORDER_ID_CHARS, MAX_ORDER_STATUS_CHARS, MAX_SUMMARY_CHARS, check_length, check_ticket_id,
+)
+from triage_cli.redaction import Redactor
 from triage_cli.session.build import open_order_store  # the order source the settings name
 from triage_cli.store.database import open_database
 from triage_cli.store.tickets import TicketStore
@@ -24,6 +28,17 @@ class _Escalation:
     issue: str
     status: str
     summary: str
+
+
+def _escalation(redact: Redactor, order_id: str | None, issue: str, status: str, summary: str) -> _Escalation:
+    """A ticket's fields as the HTTP API would take them: within its limits, with no secret in them."""
+    if not summary.strip():
+        raise ValueError("summary must say what happened and what is needed")
+    fields = [check_length(name, value, limit) for name, value, limit in (
+        ("issue", issue, MAX_ISSUE_CHARS), ("order_status", status, MAX_ORDER_STATUS_CHARS),
+        ("summary", summary.strip(), MAX_SUMMARY_CHARS))]
+    issue, status, summary = (redact.text(value) for value in fields)
+    return _Escalation(order_id, issue, status, summary)
 
 
 def _plain_errors(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,6 +63,7 @@ def build_server(settings: Settings) -> Any:
                        log_level="WARNING")
     reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     tickets = TicketStore(open_database(settings.home, settings.database_url))  # the team's queue, if shared
+    redact = Redactor([settings.api_key, *settings.secrets])  # and agent tokens, by their shape
     server.add_tool(_plain_errors(OrderTools(open_order_store(settings), settings.order_id_pattern).get_order_status),
                     name=ORDER_TOOL,
                     annotations=reads)
@@ -67,7 +83,7 @@ def build_server(settings: Settings) -> Any:
         Args:
             ticket_id: The ticket's number.
         """
-        return tickets.get(ticket_id).to_dict()
+        return tickets.get(check_ticket_id(ticket_id)).to_dict()
 
     def open_ticket(summary: str, order_id: str | None = None, issue: str = "other", customer_message: str = "",
                     order_status: str = "") -> dict[str, Any]:
@@ -80,12 +96,12 @@ def build_server(settings: Settings) -> Any:
             customer_message: What the customer wrote.
             order_status: The order's status when the ticket is opened.
         """
-        if not summary.strip():
-            raise ValueError("summary must say what happened and what is needed")
+        order_id = check_length("order_id", order_id, MAX_ORDER_ID_CHARS) if order_id else None
         if order_id and not settings.order_id_pattern.fullmatch(order_id.strip()):
             raise ValueError(f"{order_id.strip()[:20]!r} is not an order id")
-        record = _Escalation(order_id.strip().upper() if order_id else None, issue, order_status, summary.strip())
-        return tickets.open_ticket(record, question=customer_message, reply="").to_dict()
+        record = _escalation(redact, order_id.strip().upper() if order_id else None, issue, order_status, summary)
+        question = redact.text(check_length("customer_message", customer_message, MAX_MESSAGE_CHARS))
+        return tickets.open_ticket(record, question=question, reply="").to_dict()
 
     server.add_tool(_plain_errors(list_tickets), annotations=reads)
     server.add_tool(_plain_errors(get_ticket), annotations=reads)

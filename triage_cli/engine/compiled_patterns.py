@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from triage_cli.private_dirs import make_private_dirs
+
 _Code = tuple[str, int, list[int], int, dict[str, int]]  # pattern, flags, code, groups, group names
 
 
@@ -49,7 +51,7 @@ class PatternCache:
         if self.path is None or not self._new:
             return
         with contextlib.suppress(OSError, ValueError):
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            make_private_dirs(self.path.parent)
             temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(descriptor, "wb") as file:

@@ -19,7 +19,8 @@ from starlette.requests import Request
 
 from triage_cli.errors import InvalidValue, StoreError
 from triage_cli.server.problems import ApiError
-from triage_cli.store.agents import TOKEN_PREFIX, AgentStore, check_name
+from triage_cli.redaction import AGENT_TOKEN_PREFIX
+from triage_cli.store.agents import AgentStore, check_name
 from triage_cli.store.database import Database
 
 
@@ -52,7 +53,7 @@ class Identities:
         if given and self.token and hmac.compare_digest(given.encode(), self.token.encode()):
             return OPERATOR
         try:
-            if given and given.startswith(TOKEN_PREFIX):
+            if given and given.startswith(AGENT_TOKEN_PREFIX):
                 agent = await asyncio.to_thread(self.agents.by_token, given)
                 if agent is not None:
                     return Actor(agent.name, agent.lead, "agent")

@@ -1,13 +1,10 @@
-"""What a request may ask of the server: its body size, its message length, the turns answering
-at once (across all conversations, and one per conversation), and the token it must carry."""
+"""The turns answering at once: across all conversations, and one per conversation. (What one
+request may carry is in triage_cli/limits.py, the same for every front end.)"""
 
 from __future__ import annotations
 
-import hmac
 from triage_cli.server.problems import ApiError
 
-MAX_BODY_BYTES = 64 * 1024
-MAX_MESSAGE_CHARS = 50_000
 RETRY_AFTER_SECONDS = 2
 
 
@@ -53,11 +50,3 @@ class Slot:
             self.gate.active -= 1
             if self.conversation_id is not None:
                 self.gate.conversations.discard(self.conversation_id)
-
-
-def authorized(header: str | None, token: str | None) -> bool:
-    """Whether `Authorization: Bearer TOKEN` matches (compared in constant time); no token, no check."""
-    if token is None:
-        return True
-    scheme, _, given = (header or "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())

@@ -9,11 +9,10 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
-from triage_cli.server.limits import MAX_BODY_BYTES, MAX_MESSAGE_CHARS
+from triage_cli.limits import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_TICKET_ID
 from triage_cli.server.problems import ApiError
 
 MAX_DEPTH = 32
-MAX_INTEGER = 2**63 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -70,7 +69,7 @@ def _check_values(body: dict[str, Any]) -> None:
         if isinstance(value, str) and _SURROGATE.search(value):
             raise ApiError(400, "invalid_text", "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                                                 "which is not a character")
-        if isinstance(value, int) and not -MAX_INTEGER <= value <= MAX_INTEGER:
+        if isinstance(value, int) and not -MAX_TICKET_ID <= value <= MAX_TICKET_ID:
             raise ApiError(400, "invalid_number", "a number in the body is larger than 64 bits")
         if isinstance(value, dict):
             pending.extend((item, depth + 1) for pair in value.items() for item in pair)

@@ -5,27 +5,23 @@ characters."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-from triage_cli.config import MIN_SECRET_CHARS, Settings
+from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
-from triage_cli.store.agents import TOKEN_PREFIX
+from triage_cli.redaction import Redactor
 from triage_cli.ui.sanitize import escaped, json_text
 
 log_text = escaped
-REDACTED = "[redacted]"
 
 
 def secrets_redactor(settings: Settings, server: ServerSettings) -> Callable[[str], str]:
     """What takes the secrets the server knows (keys, its token, any agent's token by its shape)
     out of text a request would store."""
-    known = [s for s in (settings.api_key, *settings.secrets, server.token) if s and len(s) >= MIN_SECRET_CHARS]
-    tokens = re.compile("|".join([re.escape(TOKEN_PREFIX) + r"[A-Za-z0-9_-]{20,}", *map(re.escape, known)]))
-    return lambda text: tokens.sub(REDACTED, text)
+    return Redactor([settings.api_key, *settings.secrets, server.token]).text
 
 
 class SafeJSONResponse(JSONResponse):

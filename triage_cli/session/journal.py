@@ -20,44 +20,21 @@ import re
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from triage_cli.config import MIN_SECRET_CHARS, Settings
+from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, TriageRecord
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import StoreError
-from triage_cli.nested import map_strings
 from triage_cli.order_ids import ORDER_ID_PATTERN
+from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
 from triage_cli.session.escalation import filing_escalations
 from triage_cli.store.database import open_database
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
 SAVE_PARTIAL_SECONDS = 1.0
-REDACTED = "[redacted]"
-
-
-class StreamRedactor:
-    """Secrets replaced in text that arrives in pieces (a streamed reply): a tail that may begin a
-    secret is held back until the next piece settles it, so a key split across two pieces is
-    replaced too. `flush` gives what is held at the end."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self.secrets = tuple(s for s in secrets if s)
-        self._held = ""
-
-    def feed(self, text: str) -> str:
-        text = self._held + text
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        hold = max((k for secret in self.secrets for k in range(min(len(secret) - 1, len(text)), 0, -1)
-                    if text.endswith(secret[:k])), default=0)
-        self._held = text[len(text) - hold:] if hold else ""
-        return text[:len(text) - hold]
-
-    def flush(self) -> str:
-        held, self._held = self._held, ""
-        return held
+__all__ = ["REDACTED", "Journal", "StreamRedactor", "run_turn"]
 
 
 def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal | None, *,
@@ -82,8 +59,12 @@ class Journal:
         self.provider = provider
         self.model = model
         self.conversation_id = conversation_id
-        self.secrets = secrets
+        self.redactor = Redactor(secrets)
         self.order_id_pattern = ORDER_ID_PATTERN
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.redactor.secrets
 
     @classmethod
     def for_settings(cls, settings: Settings, source: str) -> Journal:
@@ -97,17 +78,12 @@ class Journal:
         other key in the environment or the .env file are redacted from all that is written."""
         self.provider, self.model = settings.provider, settings.model or ""
         self.order_id_pattern = settings.order_id_pattern
-        keys = [settings.api_key, *settings.secrets]
-        self.secrets = tuple(dict.fromkeys([*self.secrets, *(k for k in keys if k and len(k) >= MIN_SECRET_CHARS)]))
+        self.redactor = self.redactor.with_secrets([settings.api_key, *settings.secrets])
 
     def redact(self, value: Any) -> Any:
-        """`value` (a string, or lists and dicts of them) with every known secret replaced."""
-        return map_strings(value, self._redact_text)
-
-    def _redact_text(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
+        """`value` (a string, or lists and dicts of them) with every known secret, and anything
+        shaped like an agent token, replaced (redaction.py)."""
+        return self.redactor.value(value)
 
     def start_new(self) -> None:
         self.conversation_id = None

@@ -26,7 +26,9 @@ from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
 from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals, tally
-from triage_cli.session.journal import Journal, StreamRedactor, run_turn
+from triage_cli.redaction import Redactor, StreamRedactor
+from triage_cli.session.journal import Journal, run_turn
+from triage_cli.session.redacted import redacted_events
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.tools.registry import Approver
 
@@ -282,18 +284,23 @@ class TriageSession(AsyncClosing):
         """The stored conversation's id; None until its first question is stored."""
         return self.journal.conversation_id
 
+    @property
+    def redactor(self) -> Redactor:
+        """The secrets this session knows: the API keys and tokens of its settings, and agent tokens by shape."""
+        return self.journal.redactor
+
     def redact(self, text: str) -> str:
-        """`text` with every known API key replaced (for what a front end writes, like its input history)."""
-        return str(self.journal.redact(text))
+        """`text` with every known secret replaced (for what a front end writes, like its input history)."""
+        return self.redactor.text(text)
 
     def stream_redactor(self) -> StreamRedactor:
         """A redactor for a reply sent on in pieces (a key split across two is still replaced)."""
-        return StreamRedactor(self.journal.secrets)
+        return self.redactor.stream()
 
     def ask(self, text: str) -> AsyncIterator[Event]:
         """One turn: `text` with the order in context goes to the engine, and its events come
-        back as they happen while the journal stores the turn. A message too long to send is a
-        usage error here, before any event."""
+        back as they happen, with the known secrets replaced, while the journal stores the turn.
+        A message too long to send is a usage error here, before any event."""
         self.turns.append((text, None))
         message = compose_question(text, self.order)
         return self._turn(len(self.turns) - 1, message)
@@ -302,8 +309,8 @@ class TriageSession(AsyncClosing):
         engine = await self.ready()
         for notice in self._mcp_notices():  # a server that could not start: said once
             yield notice
-        events = run_turn(engine, self.conversation, message, self.journal if self.keep else None,
-                          named_order=self.order)
+        events = redacted_events(run_turn(engine, self.conversation, message, self.journal if self.keep else None,
+                                          named_order=self.order), self.redactor)
         async with contextlib.aclosing(events):  # type: ignore[type-var]
             async for event in events:
                 tally(self, index, event)

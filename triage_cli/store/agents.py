@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from triage_cli.errors import InvalidValue, NotFound
+from triage_cli.limits import MAX_AGENT_CHARS as MAX_NAME_CHARS
+from triage_cli.redaction import new_agent_token  # `trg_…`: recognisable where it should not be (a log, a note)
 from triage_cli.store.database import Database, as_database, now
 
 WHAT = "the agent list"
-TOKEN_PREFIX = "trg_"  # so a token is recognisable where it should not be (a log, a note)
-MAX_NAME_CHARS = 64
 _NAME = re.compile(rf"[^\W_][\w.@' -]{{0,{MAX_NAME_CHARS - 1}}}")
 
 
@@ -30,10 +29,6 @@ class Agent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def new_token() -> str:
-    return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:
@@ -55,7 +50,7 @@ class AgentStore:
 
     def add(self, name: str, *, lead: bool = False) -> tuple[Agent, str]:
         """A new agent and their token (shown to nobody else, kept by nobody: only its hash is stored)."""
-        name, token = check_name(name), new_token()
+        name, token = check_name(name), new_agent_token()
         with self.database.transaction(WHAT) as db:
             if db.execute("SELECT 1 FROM agents WHERE LOWER(name) = LOWER(?)", (name,)).fetchone():
                 raise InvalidValue(f"there is already an agent called {name}")
@@ -65,7 +60,7 @@ class AgentStore:
 
     def rotate(self, name: str) -> tuple[Agent, str]:
         """A new token for `name`; the old one stops working at once."""
-        token = new_token()
+        token = new_agent_token()
         with self.database.transaction(WHAT) as db:
             agent = self._find(db, name)
             db.execute("UPDATE agents SET token_hash = ?, rotated_at = ? WHERE name = ?",

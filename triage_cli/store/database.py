@@ -20,13 +20,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from triage_cli.errors import StoreError
+from triage_cli.private_dirs import PRIVATE_DIRECTORY as PRIVATE_DIRECTORY
+from triage_cli.private_dirs import PRIVATE_FILE as PRIVATE_FILE
+from triage_cli.private_dirs import make_private_dirs
 from triage_cli.store.dialect import Connection
 
 DATABASE_NAME = "triage.sqlite"
 BUSY_TIMEOUT_MS = 5000
-# Customers' messages live here: the directory and every file in it are the user's alone.
-PRIVATE_DIRECTORY = 0o700
-PRIVATE_FILE = 0o600
+# Customers' messages live here: the directory and every file in it are the user's alone
+# (PRIVATE_DIRECTORY, PRIVATE_FILE and make_private_dirs: private_dirs.py).
 
 # Migration N (1-based) brings a database from user_version N-1 to N. Never edit a released
 # migration: add a new one.
@@ -241,14 +243,9 @@ def connect(home: Path) -> sqlite3.Connection:
 
 
 def make_home(home: Path) -> None:
-    """Create the data directory (0700) if it is missing. One that exists, perhaps made by the
-    user, is left as it is (see `exposed_home`)."""
-    home.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        home.mkdir(mode=PRIVATE_DIRECTORY)
-    except FileExistsError:
-        if not home.is_dir():
-            raise
+    """Create the data directory (0700, and any missing directory above it) if it is missing. One
+    that exists, perhaps made by the user, is left as it is (see `exposed_home`)."""
+    make_private_dirs(home)
 
 
 def create_private_file(path: Path) -> None:

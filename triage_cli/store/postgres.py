@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from triage_cli.errors import StoreError
+from triage_cli.redaction import masked_url
 from triage_cli.store.database import MIGRATIONS, Database
 from triage_cli.store.dialect import Connection, PostgresRow, postgres_statement
 
@@ -48,16 +49,8 @@ def _rows(cursor: Any) -> Any:
 
 
 def redacted(url: str) -> str:
-    """`url` without its password, for messages."""
-    try:
-        parts = conninfo_to_dict(url)
-    except psycopg.Error:
-        return "the PostgreSQL database (database_url)"
-    host, port, user = str(parts.get("host") or ""), parts.get("port"), parts.get("user")
-    where = f"{user}@" if user else ""
-    if host.startswith("/"):  # a unix socket's directory
-        return f"postgresql://{where}/{parts.get('dbname', '')}?host={host}"
-    return f"postgresql://{where}{host}{f':{port}' if port else ''}/{parts.get('dbname', '')}"
+    """`url` without its password, for messages (redaction.masked_url, as `triage config` shows it)."""
+    return masked_url(url)
 
 
 class PostgresDatabase(Database):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from triage_cli.envfile import MissingVariable, expand
+from triage_cli.private_dirs import make_private_dirs
 from triage_cli.tools.mcp_config import McpServer
 from triage_cli.tools.registry import Tool, ToolRegistry
 
@@ -258,7 +259,7 @@ class McpConnection:
     @contextlib.contextmanager
     def _log_file(self) -> Any:
         """The server's stderr, appended to its log file under the data directory (0600)."""
-        self.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(self.log_dir)
         path = self._log_path()
         path.touch(mode=0o600)
         with path.open("a", encoding="utf-8") as log:
@@ -364,7 +365,7 @@ def _quiet_sdk_logging(path: Path) -> None:
         return
     logger.propagate = False
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
         path.touch(mode=0o600)
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:

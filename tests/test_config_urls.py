@@ -1,0 +1,22 @@
+"""`triage config` shows every URL with its password masked, as lines and as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["lines", "json"])
+def test_config_masks_the_password_in_every_url_it_shows(run_triage, triage_env, as_json):
+    Path(triage_env["TRIAGE_CONFIG"]).write_text('database_url = "postgresql://sam:db-pass-123@db/triage"\n')
+    args = ["config", "--provider", "custom", "--model", "m", "--base-url", "https://user:url-pass-456@host/v1"]
+    result = run_triage(*args, *(["--json"] if as_json else []))
+
+    assert result.code == 0, result.err
+    assert "url-pass-456" not in result.out and "db-pass-123" not in result.out
+    assert "https://user:***@host/v1" in result.out and "postgresql://sam:***@db/triage" in result.out
+    if as_json:
+        rows = json.loads(result.out)["settings"]
+        assert rows["base_url"]["value"] == "https://user:***@host/v1"
