@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from serve_helpers import environment, server_in_thread
 from triage_cli.engine.events import TriageRecord
 from triage_cli.store.agents import AgentStore
 from triage_cli.store.tickets import TicketStore
@@ -56,3 +57,21 @@ def test_tickets_show_says_who_did_what_and_when(run_triage, triage_env):
         "opened by triage", "claimed by ana", "closed by lea (forced): refunded"]
     as_json = json.loads(run_triage("tickets", "show", str(ticket), "--json").out)
     assert [e["action"] for e in as_json["events"]] == ["opened", "claimed", "closed"]
+
+
+def test_a_terminal_with_an_agent_token_acts_as_that_agent_through_the_server(run_triage, tmp_path):
+    home = tmp_path / "server-home"
+    _, ana = AgentStore(home).add("ana")
+    record = TriageRecord(order_id="A1002", issue="late", status="delayed", next_step="escalate", summary="late")
+    ticket = TicketStore(home).open_ticket(record, question="Where is it?", reply="Sorry.").id
+    with server_in_thread(environment(home, tmp_path / "server.toml", None)) as url:
+        terminal = {"TRIAGE_SERVER_URL": url, "TRIAGE_AGENT_TOKEN": ana, "TRIAGE_AGENT_NAME": "bob"}
+        claimed = run_triage("tickets", "claim", str(ticket), env=terminal)
+        assert claimed.code == 0 and "for ana" in claimed.out, claimed.err
+        forced = run_triage("tickets", "close", str(ticket), "--force", env=terminal)
+        assert forced.code != 0 and "only a lead" in forced.err and len(forced.err.splitlines()) == 1
+        shown = run_triage("tickets", "show", str(ticket), env=terminal)
+        assert "claimed by ana" in shown.out
+        nobody = run_triage("tickets", env={"TRIAGE_SERVER_URL": url})
+        assert nobody.code != 0 and "(401)" in nobody.err
+    assert TicketStore(home).get(ticket).assignee == "ana"

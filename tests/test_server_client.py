@@ -138,7 +138,7 @@ def test_an_unreachable_server_and_a_wrong_token_are_one_line_each(run_triage, t
     one_error_line(run_triage("ask", "--server", closed, "Where is A1002?"), f"cannot reach the triage server at {closed}")
     one_error_line(run_triage("history", "--server", closed), "cannot reach the triage server")
     wrong = client(team, token="not-the-token-at-all")
-    one_error_line(run_triage("ask", "Where is A1002?", env=wrong), "refused the token in TRIAGE_SERVER_TOKEN (401)")
+    one_error_line(run_triage("ask", "Where is A1002?", env=wrong), "refused the token (TRIAGE_AGENT_TOKEN or agent_token, else TRIAGE_SERVER_TOKEN) (401)")
     one_error_line(run_triage("tickets", env=wrong), "(401)")
     bad = run_triage("ask", "--server", "team-box", "hi")
     assert bad.code == 2 and "the server URL must look like http://host:port" in bad.err

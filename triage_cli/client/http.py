@@ -107,7 +107,8 @@ class ServerClient:
         if status < 400:
             return
         if status == 401:
-            which = "refused the token in TRIAGE_SERVER_TOKEN" if self.token else "needs a token: set TRIAGE_SERVER_TOKEN"
+            which = ("refused the token (TRIAGE_AGENT_TOKEN or agent_token, else TRIAGE_SERVER_TOKEN)" if self.token
+                     else "needs a token: set TRIAGE_AGENT_TOKEN (yours, from triage agents add) or agent_token")
             raise ServerError(f"the triage server at {self.url} {which} (401)")
         if status == 429:
             wait = headers.get("retry-after")

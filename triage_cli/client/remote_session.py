@@ -27,6 +27,7 @@ from triage_cli.engine.turn_summary import UsageTotals, tally
 from triage_cli.errors import TriageError
 from triage_cli.client.stored import conversation, conversations, int_of as _int, text_of as _str
 from triage_cli.store.sessions import StoredConversation
+from triage_cli.redaction import Redactor
 
 
 class RemoteSession(AsyncClosing):
@@ -92,8 +93,8 @@ class RemoteSession(AsyncClosing):
         return []  # the order data is the server's: completion offers none
 
     def redact(self, text: str) -> str:
-        token = self.client.token
-        return text.replace(token, "[redacted]") if token else text
+        """`text` without the token this terminal sends, or anything shaped like an agent's token."""
+        return Redactor([self.client.token]).text(text)
 
     def set_order(self, text: str | None, *, flag: str = "/order") -> str | None:
         self.order = None if text is None else order_flag(text, flag, self.settings.order_id_pattern)

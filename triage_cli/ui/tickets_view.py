@@ -129,7 +129,9 @@ def claim_ticket(database: Database, ticket_id: str | None, *, agent: str) -> No
 
 
 def say_claimed(ticket: Ticket, agent: str) -> None:
-    print(f"Claimed ticket #{ticket.id}{_order(ticket)} for {one_line(agent)}: {one_line(ticket.summary)}")
+    """`agent` asked; the ticket says who holds it (a server decides that by the token sent)."""
+    holder = ticket.assignee or agent
+    print(f"Claimed ticket #{ticket.id}{_order(ticket)} for {one_line(holder)}: {one_line(ticket.summary)}")
 
 
 def release_ticket(database: Database, ticket_id: str, *, agent: str, force: bool = False) -> None:
