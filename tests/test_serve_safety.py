@@ -234,8 +234,11 @@ def test_client_mistakes_get_a_4xx_and_one_escaped_log_line_without_a_traceback(
         assert claim.status_code == 400
     assert len(SessionStore(home).list()) == before  # nothing stored, nothing "stored as interrupted"
     # One line a request, written as its response ends (so perhaps just after the client has it).
-    eventually(lambda: len([r for r in logged.records if r.name == "triage.serve"]) >= 5 * 2 + 1, "the log lines")
-    assert len([r for r in logged.records if r.name == "triage.serve"]) == 5 * 2 + 1
+    def lines(route: str) -> int:
+        return sum(r.getMessage().startswith(f"POST {route} ") for r in logged.records if r.name == "triage.serve")
+
+    eventually(lambda: (lines("/v1/chat/stream"), lines("/v1/chat"), lines("/v1/tickets/claim")) == (5, 5, 1),
+               "one log line for each request")
     text = "\n".join(record.getMessage() for record in logged.records)
     assert "Traceback" not in text and logged.text.count("Traceback") == 0
     assert not any(ch in text for ch in "\x1b\x07\u202e\ud800")
