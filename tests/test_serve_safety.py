@@ -380,3 +380,13 @@ def test_tokens_in_a_closing_note_are_redacted_before_they_are_stored(team_serve
     stored = TicketStore(home).get(ticket).note
     for text in (closed["note"], stored, TicketStore(home).events(ticket)[-1].note):
         assert text == "ops token [redacted], ana's [redacted], someone's [redacted]"
+
+
+def test_an_agent_name_holding_a_token_is_refused(team_server):
+    url, home, tokens = team_server
+    ticket = file_ticket(home)
+    with httpx.Client(base_url=url, timeout=WAIT) as http:
+        refused = http.post("/v1/tickets/claim", json={"ticket_id": ticket, "agent": tokens["ana"]},
+                            headers=bearer(OPERATOR_TOKEN))
+    assert refused.status_code == 400 and "token" in error_of(refused)["message"]
+    assert TicketStore(home).get(ticket).assignee is None

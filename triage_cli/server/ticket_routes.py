@@ -40,7 +40,7 @@ def ticket_routes(database: Database, redact: Callable[[str], str]) -> APIRouter
     async def claim(request: Request) -> dict[str, Any]:
         body = await json_body(request)
         wanted = whole_number(body, "ticket_id")
-        agent = acting_as(request, body)
+        agent = _who(request, body)
         assert agent is not None
         return await _queue(lambda store: store.claim(agent, wanted))
 
@@ -48,7 +48,7 @@ def ticket_routes(database: Database, redact: Callable[[str], str]) -> APIRouter
     async def release(ticket_id: str, request: Request) -> dict[str, Any]:
         number = parse_ticket_id(ticket_id)
         body = await json_body(request)
-        agent, force = acting_as(request, body), optional_flag(body, "force")
+        agent, force = _who(request, body), optional_flag(body, "force")
         check_force(request, force)
         assert agent is not None
         return await _queue(lambda store: store.release(number, agent, force=force))
@@ -58,10 +58,17 @@ def ticket_routes(database: Database, redact: Callable[[str], str]) -> APIRouter
         number = parse_ticket_id(ticket_id)
         body = await json_body(request, optional=True)
         note, force = optional_text(body, "note"), optional_flag(body, "force")
-        agent = acting_as(request, body, required=False)
+        agent = _who(request, body, required=False)
         check_force(request, force)
         note = None if note is None else redact(note)
         return await _queue(lambda store: store.close(number, note, agent=agent, force=force))
+
+    def _who(request: Request, body: dict[str, Any], *, required: bool = True) -> str | None:
+        """The agent acting; a name the operator's script sends that holds a key or token is refused."""
+        agent = acting_as(request, body, required=required)
+        if agent is not None and redact(agent) != agent:
+            raise ApiError(400, "invalid", "agent holds a key or a token: send the agent's name")
+        return agent
 
     async def _queue(change: Callable[[TicketStore], Ticket]) -> dict[str, Any]:
         try:
