@@ -30,13 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
+from browser import chromium  # noqa: E402
 from markdown_samples import CHARS_PER_TOKEN, realistic_markdown  # noqa: E402
 from scripted_server import ScriptedServer, answer  # noqa: E402
 from serve_helpers import TEAM_TOKEN, environment, start_serve  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TARGET_STALL_MS = 100.0
 WAIT_MS = 300_000
 
@@ -109,7 +107,7 @@ def main() -> int:
     parser.add_argument("--no-old", action="store_true", help="skip the old whole-reparse measurement")
     args = parser.parse_args()
 
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     reply = realistic_markdown(int(args.mb * 1_000_000 / CHARS_PER_TOKEN), seed=7) + "\nEnd of the bench reply.\n"
     record = answer(reply, order_id=None, issue="question", status="", summary="bench")
@@ -120,8 +118,7 @@ def main() -> int:
                                                                tokens_per_second=args.rate) as model:
         root = Path(tmp)
         env = environment(root / "home", root / "config.toml", model.base_url, TRIAGE_SERVER_TOKEN=TEAM_TOKEN)
-        with start_serve(env, root / "serve.log") as server, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        with start_serve(env, root / "serve.log") as server, chromium() as browser:
             page = browser.new_page(viewport={"width": 1100, "height": 800})
             page.set_default_timeout(WAIT_MS)
             expect.set_options(timeout=WAIT_MS)
@@ -146,7 +143,6 @@ def main() -> int:
                 print(f"the old way's longest task is {old['longest_task'] / max(1.0, new['longest_task']):.1f}x this one's,"
                       f" its longest frame gap {old['gap'] / max(1.0, new['gap']):.1f}x (frame gaps without long tasks"
                       " are not script; on a loaded machine they may be CPU contention with the server: unverified)")
-            browser.close()
     return 0 if max(new["gap"], new["longest_task"]) <= TARGET_STALL_MS else 1
 
 

@@ -5,15 +5,15 @@ sessionStorage, where the token is kept)."""
 
 from __future__ import annotations
 
-import os
 
 import re
 import threading
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from browser import chromium, require_chromium
 from scripted_server import ScriptedServer, answer, tools
 from serve_helpers import TEAM_TOKEN as TOKEN
 from serve_helpers import environment, server_in_thread, start_serve
@@ -21,9 +21,6 @@ from triage_cli.engine.events import TriageRecord
 from triage_cli.store.agents import AgentStore
 from triage_cli.store.tickets import TicketStore
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WAIT_MS = 30_000  # generous: a loaded 2-core machine
 expect.set_options(timeout=WAIT_MS)
 LOST = "The connection to the triage server was lost mid-answer; the reply so far is kept above."
@@ -31,14 +28,9 @@ LOST = "The connection to the triage server was lost mid-answer; the reply so fa
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not os.path.exists(CHROMIUM):  # .ci/run installs it; CI must run these tests
-        if os.environ.get("CI"):
-            pytest.fail(f"the page's tests need Debian's chromium at {CHROMIUM} in CI")
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield browser
-        browser.close()
+    require_chromium()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -5,22 +5,17 @@ application/json` (415), and each carries an Origin that is not the server's (40
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
 
+from browser import chromium, require_chromium
 from serve_helpers import WAIT, environment, server_in_thread
 from triage_cli.engine.events import TriageRecord
 from triage_cli.store.tickets import TicketStore
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
 
 ATTACK = """<!doctype html><html><body>
 <form id="form" method="POST" action="{target}/v1/tickets/{form}/close"><input name="note" value="x"></form>
@@ -37,16 +32,11 @@ ATTACK = """<!doctype html><html><body>
 
 @pytest.fixture
 def browser_page() -> Iterator:
-    if not os.path.exists(CHROMIUM):  # .ci/run installs it; CI must run these tests
-        if os.environ.get("CI"):
-            pytest.fail(f"the page's tests need Debian's chromium at {CHROMIUM} in CI")
-        pytest.skip(f"no chromium at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    require_chromium()
+    with chromium() as browser:
         page = browser.new_page()
         page.set_default_timeout(WAIT * 1000)
         yield page
-        browser.close()
 
 
 def attacker_site(html: str) -> tuple[ThreadingHTTPServer, str]:
