@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -100,14 +101,14 @@ def free_port() -> int:
 
 
 def start_listening(args: list[str], port: int, env: dict[str, str] | None = None,
-                    timeout: float = 60) -> subprocess.Popen:
-    """Start `python ARGS` and wait until it accepts connections on 127.0.0.1:`port`. The caller
-    stops it with `stop_process` (by its pid)."""
+                    timeout: float = 60, log: Path | None = None) -> subprocess.Popen:
+    """Start `python ARGS` and wait until it accepts connections on 127.0.0.1:`port` (its stderr
+    to `log`, if given). The caller stops it with `stop_process` (by its pid)."""
     import socket
     import time
 
-    process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    with open(log or os.devnull, "wb") as err:
+        process = subprocess.Popen([sys.executable, *args], env=env, stdout=subprocess.DEVNULL, stderr=err)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

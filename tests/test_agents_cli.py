@@ -8,6 +8,7 @@ from pathlib import Path
 
 from serve_helpers import environment, server_in_thread
 from triage_cli.engine.events import TriageRecord
+from triage_cli.redaction import new_agent_token
 from triage_cli.store.agents import AgentStore
 from triage_cli.store.tickets import TicketStore
 
@@ -37,11 +38,13 @@ def test_an_agents_token_is_printed_once_as_the_last_line_and_only_its_hash_is_s
 
 def test_agent_mistakes_are_one_line_and_exit_2(run_triage):
     assert run_triage("agents", "add", "ana").code == 0
+    key = "sk-live-zzzzzzzz12345678"
     for args in (("agents", "add", "Ana"), ("agents", "add", "\x1b[31mred"), ("agents", "add", " "),
-                 ("agents", "remove", "bob"), ("agents", "rotate", "bob")):
-        result = run_triage(*args)
+                 ("agents", "remove", "bob"), ("agents", "rotate", "bob"), ("agents", "add", key),
+                 ("agents", "add", new_agent_token())):
+        result = run_triage(*args, env={"OPENAI_API_KEY": key})
         assert result.code == 2 and len(result.err.splitlines()) == 1, (args, result.err)
-        assert "\x1b" not in result.err and "Traceback" not in result.err
+        assert "\x1b" not in result.err and "Traceback" not in result.err and key not in result.err
 
 
 def test_tickets_show_says_who_did_what_and_when(run_triage, triage_env):

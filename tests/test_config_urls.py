@@ -20,3 +20,22 @@ def test_config_masks_the_password_in_every_url_it_shows(run_triage, triage_env,
     if as_json:
         rows = json.loads(result.out)["settings"]
         assert rows["base_url"]["value"] == "https://user:***@host/v1"
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("postgresql://u@db/x?sslpassword=s3cr3tpw", "postgresql://u@db/x?sslpassword=***"),
+    ("postgresql://u:pa/ss3cr3tpw@db/x", "postgresql://u:***@db/x"),
+    ("postgresql://u:pa#ss3cr3tpw@db/x", "postgresql://u:***@db/x"),
+    ("postgresql://u:pa?ss3cr3tpw@db/x", "postgresql://u:***@db/x"),
+    ("postgresql://u:s3cr3tpw@db:5432/x", "postgresql://u:***@db:5432/x"),
+], ids=["sslpassword", "slash", "hash", "question-mark", "port"])
+def test_a_password_shaped_oddly_is_masked_too(run_triage, url, shown):
+    result = run_triage("config", "--json", env={"TRIAGE_DATABASE_URL": url})
+    assert result.code == 0, result.err
+    assert "s3cr3tpw" not in result.out and json.loads(result.out)["settings"]["database_url"]["value"] == shown
+
+
+def test_a_url_with_a_port_and_an_at_sign_in_its_query_is_shown_as_it_is():
+    from triage_cli.redaction import masked_url
+
+    assert masked_url("http://h:8080/v1?x=a@b") == "http://h:8080/v1?x=a@b"

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from typing import Any
 
+from helpers import free_port, start_listening, stop_process
 from triage_cli.limits import MAX_ISSUE_CHARS, MAX_MESSAGE_CHARS, MAX_ORDER_STATUS_CHARS, MAX_SUMMARY_CHARS
 from triage_cli.redaction import new_agent_token
 
@@ -71,3 +73,35 @@ def test_fields_past_the_limits_and_impossible_ticket_ids_are_clean_tool_errors(
     assert all(failed and text.startswith(prefix) and "Traceback" not in text for failed, text in refused)
     assert not at_limits_failed
     assert len(json.loads(run_triage("tickets", "--json").out)) == 1  # only the ticket within the limits
+
+
+RAW = "\u202e \x85 \x9b31m \u2028 \x1b]0;title\x07"
+
+
+def test_what_the_tools_return_holds_no_control_bidi_or_escape_characters(triage_env):
+    [(failed, opened)] = asyncio.run(calls(params(triage_env), ("open_ticket", {"summary": f"late {RAW} parcel"})))
+    assert not failed, opened
+    [(_, shown), (_, listed)] = asyncio.run(calls(params(triage_env), ("get_ticket", {"ticket_id": json.loads(opened)["id"]}),
+                                                  ("list_tickets", {})))
+    for text in (opened, shown, listed):
+        assert not any(ch in text for ch in "\u202e\x85\x9b\u2028\x1b\x07"), text
+        assert "late" in text and "parcel" in text
+
+
+def test_request_text_in_the_http_servers_log_is_escaped(triage_env, tmp_path):
+    port = free_port()
+    log = tmp_path / "mcp.log"
+    process = start_listening(["-m", "triage_cli", "mcp", "--http", str(port)], port, env=triage_env, log=log)
+    try:
+        for header in (b"Host: evil\xc2\x9b31mRED\xc2\x85x", b"Origin: http://evil\xc2\x9b2J\xe2\x80\xae"):
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                sock.sendall(b"POST /mcp HTTP/1.1\r\n" + (header if header.startswith(b"Host") else
+                             b"Host: 127.0.0.1\r\n" + header) + b"\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 2\r\n\r\n{}")
+                assert sock.recv(4096).split(b" ", 2)[1] in (b"421", b"403", b"400")
+    finally:
+        stop_process(process)
+    written = log.read_bytes()
+    assert b"Invalid" in written  # the server said why it refused
+    for raw in (b"\xc2\x9b", b"\xc2\x85", b"\xe2\x80\xae", b"\x1b"):
+        assert raw not in written

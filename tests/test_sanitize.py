@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from triage_cli.ui.sanitize import StreamSanitizer, clean
+from triage_cli.sanitize import StreamSanitizer, clean
 
 ATTACKS = {
     "clear screen": ("before\x1b[2Jafter", "beforeafter"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import socket
 import threading
 from pathlib import Path
@@ -91,12 +92,14 @@ def test_a_request_for_a_host_name_that_is_not_this_servers_gets_421(open_server
     url, _ = open_server
     port = url.rsplit(":", 1)[1]
     with httpx.Client(base_url=url, timeout=WAIT) as http:
-        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", ""):
+        for host in (f"evil.example:{port}", "evil.example", f"127.0.0.1.evil.example:{port}", "",
+                     f"127.0.0.1:{port}@evil", "localhost:evil.com", f"[::1].evil.com:{port}", "[::1]evil.com",
+                     f"[localhost]:{port}", "localhost.", "127.1"):
             refused = http.get("/v1/conversations", headers={"Host": host})
             assert refused.status_code == 421, host
             assert error_of(refused)["code"] == "unknown_host"
             assert "conversations" not in refused.text
-        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"help.example.com:{port}"):
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", "LOCALHOST", f"help.example.com:{port}", f"[::1]:{port}"):
             assert http.get("/v1/conversations", headers={"Host": host}).status_code == 200, host
 
 
@@ -295,7 +298,8 @@ def strict_server(tmp_path_factory):
     """Short deadlines, so a test sees a dripping client cut off; room for four connections."""
     root = tmp_path_factory.mktemp("limits")
     env = environment(root / "home", root / "config.toml", None, TRIAGE_HEADER_SECONDS="0.5",
-                      TRIAGE_BODY_SECONDS="0.5", TRIAGE_KEEP_ALIVE_SECONDS="0.5", TRIAGE_MAX_CONNECTIONS="4")
+                      TRIAGE_BODY_SECONDS="0.5", TRIAGE_KEEP_ALIVE_SECONDS="0.5", TRIAGE_MAX_CONNECTIONS="4",
+                      TRIAGE_SEND_SECONDS="0.5")
     with server_in_thread(env) as url:
         yield url, root / "home"
 
@@ -338,6 +342,21 @@ def test_idle_and_dripping_connections_are_closed(strict_server):
     kept = raw_request(url, "GET", "/healthz")
     assert b" 200 " in read_headers(kept)
     assert closed_by_server(kept)  # idle after its answer
+
+
+def test_a_client_that_stops_reading_is_cut_off(strict_server):
+    url, _ = strict_server
+    sock = connect(url)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" * 2000)  # and reads nothing
+
+    watch = select.poll()
+    watch.register(sock, select.POLLRDHUP)  # not POLLIN: the unread answers stay unread
+    try:
+        events = watch.poll(WAIT * 1000)
+        assert events and events[0][1] & (select.POLLERR | select.POLLHUP | select.POLLRDHUP), events
+    finally:
+        sock.close()
 
 
 def test_connections_beyond_max_connections_get_503(strict_server):

@@ -12,6 +12,7 @@ from triage_cli.cli_common import store as _store
 from triage_cli.cli_common import user_errors as _user_errors
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
+from triage_cli.errors import UsageError
 
 agents_app = typer.Typer(
     cls=_Group,
@@ -47,8 +48,12 @@ def agents_add(name: NameArg,
     """Add an agent and print their token, once (its last line): only a hash of it is kept."""
     with _user_errors():
         _local_only("agents add")
+        from triage_cli.config import load_secrets
+        from triage_cli.redaction import Redactor
         from triage_cli.ui.agents_view import add_agent
 
+        if Redactor(load_secrets()).text(name) != name:  # a pasted key or token, kept and shown as a name
+            raise UsageError("that name holds a key or a token: give the agent's name")
         add_agent(_store(), name, lead=lead)
 
 

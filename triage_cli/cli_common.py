@@ -138,7 +138,7 @@ class user_errors:
 
 
 def print_error(message: str, label: str = "error") -> None:
-    from triage_cli.ui.sanitize import clean
+    from triage_cli.sanitize import clean
 
     if sys.stderr.isatty() and not os.environ.get("NO_COLOR"):
         colour = "1;31" if label == "error" else "1;33"

@@ -60,6 +60,7 @@ _FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "keep_alive_seconds": ((int, float), "a number of seconds"),
     "header_seconds": ((int, float), "a number of seconds"),
     "body_seconds": ((int, float), "a number of seconds"),
+    "send_seconds": ((int, float), "a number of seconds"),
     "mcp_servers": (dict, "a table of server tables"),
     "mcp_config": (str, "a file path"),
     "mcp_connect_timeout": ((int, float), "a number of seconds"),
@@ -96,6 +97,7 @@ _ENV_KEYS = {
     "TRIAGE_KEEP_ALIVE_SECONDS": "keep_alive_seconds",
     "TRIAGE_HEADER_SECONDS": "header_seconds",
     "TRIAGE_BODY_SECONDS": "body_seconds",
+    "TRIAGE_SEND_SECONDS": "send_seconds",
     "TRIAGE_DATABASE_URL": "database_url",
     "TRIAGE_AGENT_NAME": "agent_name",
     "TRIAGE_MCP_CONFIG": "mcp_config",
@@ -105,7 +107,7 @@ _ENV_KEYS = {
 FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
 DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2, "port": 8787,
                             "max_concurrent_turns": 32, "mcp_connect_timeout": 10.0, "max_connections": 1000,
-                            "keep_alive_seconds": 5.0, "header_seconds": 10.0, "body_seconds": 30.0}
+                            "keep_alive_seconds": 5.0, "header_seconds": 10.0, "body_seconds": 30.0, "send_seconds": 60.0}
 
 
 

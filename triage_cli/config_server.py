@@ -37,7 +37,8 @@ class ServerSettings:
     max_connections: int = 1000  # open connections at once; beyond: 503
     keep_alive_seconds: float = 5.0  # an idle connection after a response is closed after this
     header_seconds: float = 10.0  # a request's head must arrive within this, or the connection is closed
-    body_seconds: float = 30.0  # a request's body must arrive within this, or 408
+    body_seconds: float = 30.0  # a request's body must arrive within this, or the connection is closed
+    send_seconds: float = 60.0  # a client that reads nothing of what is sent for this long is closed
 
     @property
     def loopback(self) -> bool:
@@ -78,6 +79,7 @@ def load_server_settings(flags: Mapping[str, Any] | None = None, *,
         keep_alive_seconds=seconds("keep_alive_seconds"),
         header_seconds=seconds("header_seconds"),
         body_seconds=seconds("body_seconds"),
+        send_seconds=seconds("send_seconds"),
     )
 
 

@@ -6,6 +6,7 @@ client asks its user first). A front end: it reads the stores, never the engine.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,9 @@ from triage_cli.errors import TriageError, UsageError
 from triage_cli.limits import (
     MAX_ISSUE_CHARS, MAX_MESSAGE_CHARS, MAX_ORDER_ID_CHARS, MAX_ORDER_STATUS_CHARS, MAX_SUMMARY_CHARS, check_length, check_ticket_id,
 )
+from triage_cli.nested import map_strings
 from triage_cli.redaction import Redactor
+from triage_cli.sanitize import clean, escaped
 from triage_cli.session.build import open_order_store  # the order source the settings name
 from triage_cli.store.database import open_database
 from triage_cli.store.tickets import TicketStore
@@ -42,17 +45,31 @@ def _escalation(redact: Redactor, order_id: str | None, issue: str, status: str,
 
 
 def _plain_errors(function: Callable[..., Any]) -> Callable[..., Any]:
-    """A store's own error (no such ticket, a bad status) reaches the client as its message."""
+    """A store's own error (no such ticket, a bad status) reaches the client as its message; what a
+    tool returns has its control, bidi and escape characters taken out, as a terminal would get it."""
     from mcp.server.mcpserver.exceptions import ToolError
 
     @functools.wraps(function)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
-            return function(*args, **kwargs)
+            return map_strings(function(*args, **kwargs), clean)
         except (TriageError, ValueError) as exc:  # ValueError: a tool's own check ("not an order id")
-            raise ToolError(str(exc)) from None
+            raise ToolError(clean(str(exc))) from None
 
     return run
+
+
+class _EscapedLog(logging.Filter):
+    """Request text in a log line (the web server's "Invalid Host header: …") as escapes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = escaped(record.getMessage()), None
+        return True
+
+
+def _escape_logs() -> None:
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_EscapedLog())
 
 
 def build_server(settings: Settings) -> Any:
@@ -114,6 +131,7 @@ def serve(settings: Settings, *, http_port: int | None = None) -> None:
     if http_port is not None:
         _check_port(http_port)
     server = build_server(settings)
+    _escape_logs()
     if http_port is None:
         server.run()
     else:

@@ -32,8 +32,10 @@ def masked_url(url: str) -> str:
     """`url` as it may be shown: the password in its user part, and any `password=` parameter
     (a PostgreSQL URL's query, a key=value connection string), replaced by `***`:
     `https://user:secret@host/v1` -> `https://user:***@host/v1`."""
-    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:)[^/?#]*@", r"\1***@", url)
-    return re.sub(r"(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", url, flags=re.IGNORECASE)
+    # The user part runs to the last "@" before the host: a password may hold "/", "?" or "#".
+    # (A colon followed by digits and then "/", "?", "#" or the end is a port, not a password.)
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:?#]*:)(?![0-9]*(?:[/?#]|$)).*@(?=[^@]*$)", r"\1***@", url)
+    return re.sub(r"(\b\w*password\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", url, flags=re.IGNORECASE)
 
 
 def new_agent_token() -> str:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from collections.abc import Callable, Collection
@@ -75,12 +76,14 @@ class SameSite:
         return None
 
 
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9a-f:.]+)\]|(?P<name>[a-z0-9._*-]+))(?::[0-9]{1,5})?")
+
+
 def host_name(host: str) -> str:
-    """The name in a Host header, without its port: `[::1]:8787` -> `::1`."""
-    host = host.strip().lower()
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.rpartition(":")[0] if host.count(":") == 1 else host
+    """The name in a Host header, without its port: `[::1]:8787` -> `::1`; "" for anything that
+    is not a name or an address with an optional port (`localhost:evil`, `a@b`, `[::1]x`)."""
+    found = _HOST.fullmatch(host.strip().lower())
+    return "" if found is None else found["v6"] or found["name"]
 
 
 class Guard:

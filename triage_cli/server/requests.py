@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 
 from triage_cli.limits import MAX_BODY_BYTES, MAX_MESSAGE_CHARS, MAX_TICKET_ID
+from triage_cli.sanitize import LONE_SURROGATE
 from triage_cli.server.problems import ApiError
 
 MAX_DEPTH = 32
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -66,7 +65,7 @@ def _check_values(body: dict[str, Any]) -> None:
         value, depth = pending.pop()
         if depth > MAX_DEPTH:
             raise _too_deep()
-        if isinstance(value, str) and _SURROGATE.search(value):
+        if isinstance(value, str) and LONE_SURROGATE.search(value):
             raise ApiError(400, "invalid_text", "the body holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                                                 "which is not a character")
         if isinstance(value, int) and not -MAX_TICKET_ID <= value <= MAX_TICKET_ID:

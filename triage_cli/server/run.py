@@ -13,7 +13,7 @@ from typing import Any
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.errors import UsageError
-from triage_cli.ui.sanitize import one_line
+from triage_cli.sanitize import one_line
 
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
@@ -54,7 +54,7 @@ def uvicorn_config(app: Any, server: ServerSettings) -> Any:
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", log_config=None,
                           timeout_graceful_shutdown=GRACE_SECONDS, limit_concurrency=server.max_connections,
                           timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]  # a float works
-                          http=deadline_protocol(server.header_seconds, server.body_seconds))
+                          http=deadline_protocol(server.header_seconds, server.body_seconds, server.send_seconds))
 
 
 def serve(settings: Settings, server: ServerSettings) -> int:

@@ -13,7 +13,7 @@ from triage_cli.engine.events import (
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted, TriageRecord,
     Usage,
 )
-from triage_cli.ui.sanitize import json_text
+from triage_cli.sanitize import json_text
 
 KEEP_ALIVE = b": keep-alive\n\n"
 LARGE_RESULT_CHARS = 4_000  # a result this long is flagged, so a UI can fold it

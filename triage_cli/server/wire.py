@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.redaction import Redactor
-from triage_cli.ui.sanitize import escaped, json_text
+from triage_cli.sanitize import escaped, json_text
 
 log_text = escaped
 

@@ -10,7 +10,7 @@ from rich.text import Text
 from triage_cli.store.agents import Agent, AgentStore
 from triage_cli.store.database import Database
 from triage_cli.ui.render import when
-from triage_cli.ui.sanitize import json_text, one_line
+from triage_cli.sanitize import json_text, one_line
 from triage_cli.ui.table_layout import Column, fit_table
 from triage_cli.ui.terminal import make_console
 

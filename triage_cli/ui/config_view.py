@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from triage_cli.ui.sanitize import json_text, one_line
+from triage_cli.sanitize import json_text, one_line
 
 
 def show_config(report: dict[str, Any], *, as_json: bool) -> None:

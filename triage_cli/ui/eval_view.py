@@ -13,7 +13,7 @@ from triage_cli.errors import UsageError
 from triage_cli.eval.cases import load_cases
 from triage_cli.eval.runner import run_cases
 from triage_cli.eval.scoring import CaseResult, summarise
-from triage_cli.ui.sanitize import json_text, one_line
+from triage_cli.sanitize import json_text, one_line
 
 SHOWN_FAILURES = 30
 

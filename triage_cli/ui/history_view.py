@@ -21,7 +21,7 @@ from triage_cli.store.database import Database
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
 from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
-from triage_cli.ui.sanitize import clean, json_text, one_line
+from triage_cli.sanitize import clean, json_text, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console

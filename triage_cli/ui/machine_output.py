@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from triage_cli.engine.events import Done, Error, Event
 from triage_cli.engine.turn_summary import TurnSummary
-from triage_cli.ui.sanitize import json_text
+from triage_cli.sanitize import json_text
 
 
 class EventLines:

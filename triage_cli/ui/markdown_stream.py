@@ -26,7 +26,7 @@ from rich.markdown import CodeBlock, Markdown
 from rich.segment import Segment
 from rich.syntax import Syntax, SyntaxTheme
 
-from triage_cli.ui.sanitize import UNSAFE_CHARACTERS, clean
+from triage_cli.sanitize import UNSAFE_CHARACTERS, clean
 
 Lines = list[list[Segment]]
 _UNSAFE = re.compile(f"[{UNSAFE_CHARACTERS}]")

@@ -21,7 +21,7 @@ from typing import Protocol, TextIO
 from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.ui.render_stats import RenderStats
-from triage_cli.ui.sanitize import StreamSanitizer, clean, one_line
+from triage_cli.sanitize import StreamSanitizer, clean, one_line
 
 # How often a view gets a chance to draw between events: deferred chunks and spinners. Short,
 # so a chunk held back for the next frame still reaches the screen within a few milliseconds.

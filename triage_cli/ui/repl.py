@@ -24,7 +24,7 @@ from triage_cli.errors import TriageError
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
-from triage_cli.ui.sanitize import clean
+from triage_cli.sanitize import clean
 from triage_cli.ui.session_source import AnySession, Server, open_session
 from triage_cli.ui.slash_commands import COMMANDS, run_command
 
@@ -244,7 +244,7 @@ class Repl:
         the user says yes."""
         from prompt_toolkit import PromptSession
 
-        from triage_cli.ui.sanitize import one_line
+        from triage_cli.sanitize import one_line
 
         async with self._asking:
             held = getattr(self._renderer, "held", None)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from triage_cli.errors import TriageError
 from triage_cli.ui.hints import user_message
-from triage_cli.ui.sanitize import one_line
+from triage_cli.sanitize import one_line
 
 if TYPE_CHECKING:
     from triage_cli.ui.repl import Repl

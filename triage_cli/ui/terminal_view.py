@@ -27,7 +27,7 @@ from triage_cli.engine.events import (
 from triage_cli.ui.markdown_stream import Lines, LinesRenderable, MarkdownStream
 from triage_cli.ui.render import format_arguments, record_lines, summarize_result
 from triage_cli.ui.render_stats import RenderStats
-from triage_cli.ui.sanitize import StreamSanitizer, clean
+from triage_cli.sanitize import StreamSanitizer, clean
 from triage_cli.ui.terminal import stop_echo
 
 MIN_FRAME_SECONDS = 1 / 60  # the shortest gap between frames

@@ -9,7 +9,7 @@ from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.session import TriageSession
-from triage_cli.ui.sanitize import one_line
+from triage_cli.sanitize import one_line
 
 
 def catalog_lines(catalog: dict[str, Any]) -> list[str]:

@@ -106,6 +106,7 @@ def one_line(text: str) -> str:
 
 _JSON_UNSAFE = re.compile(rf"[\x7f-\x9f{_BIDI}\u2028\u2029\ud800-\udfff]")
 _LOG_UNSAFE = re.compile(rf"[{UNSAFE_CHARACTERS}\n\t\ud800-\udfff]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # half a UTF-16 pair: no character, and no UTF-8 for it
 
 
 def escaped(text: str) -> str:
