@@ -179,7 +179,7 @@ def chat(
 @app.command(cls=_Command)
 def serve(
     host: Annotated[Optional[str], typer.Option("--host", metavar="ADDRESS", show_default=False,
-                                                help="Address to listen on (default 127.0.0.1; any other needs a token).")] = None,
+                                                help="Address to listen on (default 127.0.0.1; any other needs agents or a token).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=0, max=65535, show_default=False,
                                                 help="Port to listen on (default 8787; 0 picks a free one).")] = None,
     provider: ProviderOpt = None,
@@ -188,15 +188,16 @@ def serve(
 ) -> None:
     """Serve triage over HTTP: each turn streamed as Server-Sent Events.
 
-    POST /v1/chat/stream answers one turn as SSE; POST /v1/chat as one JSON object; also
-    /v1/conversations, /v1/tickets and /healthz (OpenAPI at /docs). Ctrl-C or SIGTERM ends the
-    open streams, stores their turns as interrupted and exits. See "Serving" in the README.
+    POST /v1/chat/stream answers one turn as SSE; POST /v1/chat as one JSON object; also /v1/conversations, /v1/tickets and /healthz (OpenAPI at /docs).
+    Ctrl-C or SIGTERM ends the open streams, stores their turns as interrupted and exits. See "Serving" in the README and docs/security.md.
+
+    Once any agent exists (triage agents add NAME), every caller needs their token, even here.
 
     \b
     Examples:
       triage serve
       triage serve --port 9000 --provider groq
-      TRIAGE_SERVER_TOKEN=... triage serve --host 0.0.0.0
+      triage agents add ana && triage serve --host 0.0.0.0
     """
     with _user_errors():
         from triage_cli.config_server import load_server_settings
