@@ -324,3 +324,12 @@ def test_a_request_the_rules_cannot_name_is_quoted_in_the_reply_the_record_and_t
     assert f"the customer asks: “{quoted}”, which the order data does not cover" in reply
     assert f"The customer asks: “{quoted}”." in record.summary
     assert "rules do not recognise" not in reply + record.issue + record.summary
+
+
+def test_forwarded_lines_are_the_message_when_the_forwarder_adds_only_a_note():
+    from triage_cli.engine.policy import own_words
+
+    complaint = "FW: complaint\n\n>>> I ordered A1010 as a present and it's late. I want to speak to a manager NOW.\n\nPlease advise."
+    assert "manager" in own_words(complaint) and out_of_scope_topics(complaint) != []
+    carrier = "> Your parcel is delayed. We apologise for the inconvenience and will refund the fee.\nWhen will A1002 come?"
+    assert own_words(carrier).strip() == "When will A1002 come?"  # a question of their own: the quote is the carrier's

@@ -51,11 +51,22 @@ _QUOTED_LINE = re.compile(r"^\s*(?:>.*|(?:fwd?|fw|re)\s*:.*)$", re.IGNORECASE | 
 _QUOTED_BLOCK = re.compile(r"^\s*-{3,}[^\n]*\n.*?^\s*-{3,}[^\n]*$", re.MULTILINE | re.DOTALL)
 
 
+_FORWARDING_NOTE = re.compile(
+    r"\W*(?:(?:please |pls |kindly )?advise|fyi|see below|see (?:the )?(?:e-?mail|message|complaint) below|"
+    r"(?:any )?thoughts|any ideas|(?:can|could) (?:you|someone) (?:help|look(?: into it)?|handle (?:it|this))|"
+    r"help|for you|over to you|thanks|thank you|cheers)?\W*", re.IGNORECASE)
+
+
 def own_words(text: str) -> str:
     """The customer's own words: without what they forwarded ("> Your parcel is delayed. We
     apologise for the inconvenience", a block between --- lines, a "Fwd:" subject line), which
-    is a carrier's, not a request."""
-    return _QUOTED_LINE.sub("", _QUOTED_BLOCK.sub("", text))
+    is a carrier's, not a request. When all that is left is a note to pass it on ("Please
+    advise"), the forwarded lines are the message: a colleague forwarding a customer's words."""
+    own = _QUOTED_LINE.sub("", _QUOTED_BLOCK.sub("", text))
+    if not _FORWARDING_NOTE.fullmatch(_ORDER_ID_WORD.sub(" ", own)):
+        return own
+    quoted = [line.lstrip().lstrip(">").strip() for line in text.splitlines() if line.lstrip().startswith(">")]
+    return "\n".join([own.strip(), *quoted]).strip() if quoted else own
 
 
 # A request the order's status shows done already: nothing left to ask for.
