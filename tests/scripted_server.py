@@ -315,12 +315,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _hang_up(self) -> None:
         """Close the connection mid-response, the way a dropped network or a crashed server does."""
         self.close_connection = True
+        self.server.owner._note_drop()  # before the client can see the hang-up and read the count
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.server.owner._note_drop()
 
 
 class _HTTPServer(ThreadingHTTPServer):

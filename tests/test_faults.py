@@ -796,7 +796,7 @@ def test_closing_stdout_while_a_model_answer_streams_exits_quietly_and_the_turn_
     assert code == 0, err
     assert err == ""
     if flags:
-        assert json.loads(first) == {"type": "content", "text": "Line"}  # the first 4-character chunk
+        assert json.loads(first) == {"type": "content", "content": "Line"}  # the first 4-character chunk
     else:
         assert first == "Line 1 of a long answer about order A1002.\n"
     stored = the_turn(cli)

@@ -236,9 +236,9 @@ def test_events_stream_the_reply_field_as_content_then_triage_usage_done(run_tri
     types = [e["type"] for e in events]
     assert types[-3:] == ["triage", "usage", "done"]
     assert {"tool_calls", "tool_executing", "tool_result", "content"} <= set(types)
-    content = [e["text"] for e in events if e["type"] == "content"]
+    content = [e["content"] for e in events if e["type"] == "content"]
     assert len(content) > 10  # streamed in pieces, not in one block at the end
-    assert "".join(content) == REPLY == events[-1]["reply"]
+    assert "".join(content) == REPLY == events[-1]["content"]  # the names and fields SSE uses
 
 
 def test_an_api_error_ends_the_events_with_an_error_event_and_exit_1(run_triage, server, model_env):
@@ -316,7 +316,7 @@ def test_interrupted_events_still_end_with_an_error_event_and_no_ticket(triage_e
             release.set()
             child.kill()
     events = [json.loads(line) for line in lines + out.splitlines()]
-    assert events[-1] == {"type": "error", "message": "interrupted", "kind": "interrupted"}
+    assert events[-1] == {"type": "error", "message": "interrupted", "code": "interrupted"}
     assert not [e for e in events if e["type"] in ("triage", "done")]
     assert child.returncode == 130 and "Traceback" not in err
     tickets = run_in_process(("tickets", "--json"), b"", env)

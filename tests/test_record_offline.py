@@ -109,7 +109,7 @@ def test_events_are_ndjson_one_per_line_ending_with_done(run_triage):
     assert types[-1] == "done"
     assert types.index("tool_calls") < types.index("tool_executing") < types.index("tool_result")
     assert types.index("tool_result") < types.index("content") < types.index("triage") < types.index("done")
-    assert "".join(e["text"] for e in events if e["type"] == "content") == events[-1]["reply"]
+    assert "".join(e["content"] for e in events if e["type"] == "content") == events[-1]["content"]
     [record] = [e for e in events if e["type"] == "triage"]
     assert record["next_step"] == "answer"
     assert all(set(e) >= {"type"} for e in events)

@@ -101,17 +101,19 @@ def test_a_one_lookup_answer_streams_its_events_in_order(client, model):
     (call,) = planned.data["tools"]
     assert planned.data == {"tools": [{"id": call["id"], "name": TOOL, "arguments": {"order_id": "A1002"}}],
                             "iteration": 1}
-    assert turn.named("tool_executing")[0].data == {"tool": TOOL, "id": call["id"]}
+    assert turn.named("tool_executing")[0].data == {"tool": TOOL, "id": call["id"], "arguments": {"order_id": "A1002"}}
     result = turn.named("tool_result")[0].data
-    assert set(result) == {"tool", "id", "result", "is_large"}
-    assert (result["tool"], result["id"], result["is_large"]) == (TOOL, call["id"], False)
+    assert set(result) == {"tool", "id", "ok", "result", "duration_ms", "is_large"}
+    assert (result["tool"], result["id"], result["ok"], result["is_large"]) == (TOOL, call["id"], True, False)
+    assert result["duration_ms"] == round(result["duration_ms"], 1)
     assert json.loads(result["result"])["order_id"] == "A1002"
     record = turn.named("triage")[0].data
     assert (record["order_id"], record["next_step"], record["ticket"]) == ("A1002", "answer", None)
     usage = turn.named("usage")[0].data
     assert usage["model_calls"] == 2 and {"prompt_tokens", "completion_tokens", "ttft_ms", "total_ms"} <= set(usage)
     done = turn.named("done")[0].data
-    assert set(done) == {"content", "conversation_id"} and done["conversation_id"] == conversation_id
+    assert set(done) == {"content", "finish_reason", "conversation_id"} and done["conversation_id"] == conversation_id
+    assert done["finish_reason"] == "stop"
     assert done["content"].startswith(LOOKUP_REPLY)
     assert turn.content == done["content"]  # the tokens add up to the whole reply
     assert len(turn.named("content")) > 1

@@ -48,9 +48,10 @@ def test_ask_with_a_server_gives_the_same_events_json_and_text_and_stores_nothin
     assert kinds.index("content") > kinds.index("tool_result")
     assert kinds[-3:] == ["triage", "usage", "done"]
     lines = [json.loads(line) for line in events.out.splitlines()]
-    assert lines[0]["calls"][0]["name"] == "get_order_status"
-    assert json.loads(lines[0]["calls"][0]["arguments"]) == {"order_id": "A1002"}
-    assert "".join(e["text"] for e in lines if e["type"] == "content") == lines[-1]["reply"]
+    assert lines[0]["tools"][0]["name"] == "get_order_status"
+    assert lines[0]["tools"][0]["arguments"] == {"order_id": "A1002"}
+    assert "".join(e["content"] for e in lines if e["type"] == "content") == lines[-1]["content"]
+    assert lines[2]["ok"] is True  # the field the server sends reaches the terminal (it used to default)
 
     escalation(team_model)
     report = run_triage("ask", "--json", "--order", "A1002", "Where is my parcel?", env=client(team))
@@ -239,5 +240,5 @@ def test_a_servers_notice_reaches_the_terminal_without_the_servers_own_hint():
     from triage_cli.client.remote_session import to_event
     from triage_cli.engine.events import Notice
 
-    event = to_event("notice", {"message": "Answered offline.", "hint": "To use a model: pass --provider."}, {})
+    event = to_event("notice", {"message": "Answered offline.", "hint": "To use a model: pass --provider."})
     assert event == Notice("Answered offline.")

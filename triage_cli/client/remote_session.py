@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -19,13 +18,11 @@ from triage_cli.client.http import ServerClient
 from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.conversation import order_flag, order_in_context
-from triage_cli.engine.events import (
-    Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCall, ToolCallsPlanned, ToolFinished, ToolStarted,
-    TriageRecord, Usage,
-)
+from triage_cli.engine.events import Error, Event, Notice, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals, tally
+from triage_cli.engine.wire import decode
 from triage_cli.errors import TriageError
-from triage_cli.client.stored import conversation, conversations, int_of as _int, text_of as _str
+from triage_cli.client.stored import conversation, conversations, int_of as _int
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.redaction import Redactor
 
@@ -133,7 +130,6 @@ class RemoteSession(AsyncClosing):
         return self._turn(len(self.turns) - 1, body)
 
     async def _turn(self, index: int, body: dict[str, Any]) -> AsyncIterator[Event]:
-        calls: dict[str, ToolCall] = {}
         started = False
         stream = self.client.stream("/v1/chat/stream", body)
         async with contextlib.aclosing(stream):  # type: ignore[type-var]
@@ -143,7 +139,7 @@ class RemoteSession(AsyncClosing):
                     if name == "conversation":
                         self.conversation_id = _int(data.get("conversation_id"), self.conversation_id)
                         continue
-                    event = to_event(name, data, calls)
+                    event = to_event(name, data)
                     if event is None:
                         continue
                     tally(self, index, event)
@@ -155,50 +151,9 @@ class RemoteSession(AsyncClosing):
                 yield Error(str(exc), kind="server")
 
 
-def to_event(name: str, data: dict[str, Any], calls: dict[str, ToolCall]) -> Event | None:
-    """The engine's event for one of the server's (issue 17's vocabulary); None for a kind this
-    client does not know (a newer server's), which it skips. `calls` keeps the planned tool
-    calls, whose arguments a `tool_executing` event does not repeat."""
-    if name == "content":
-        return TextDelta(_str(data.get("content")))
-    if name == "reasoning":
-        return ReasoningDelta(_str(data.get("content")))
-    if name == "tool_calls":
-        planned = tuple(ToolCall(_str(c.get("id")), _str(c.get("name")), _arguments(c.get("arguments")))
-                        for c in data.get("tools") or () if isinstance(c, dict))
-        calls.update((c.id, c) for c in planned)
-        return ToolCallsPlanned(round=_int(data.get("iteration"), 1) or 1, calls=planned)
-    if name == "tool_executing":
-        call_id = _str(data.get("id"))
-        known = calls.get(call_id)
-        return ToolStarted(call_id, _str(data.get("tool")), known.arguments if known else "")
-    if name == "tool_result":
-        ok = data.get("ok")
-        return ToolFinished(_str(data.get("id")), _str(data.get("tool")), ok if isinstance(ok, bool) else True,
-                            _str(data.get("result")), _float(data.get("duration_ms")))
-    if name == "triage":
-        return TriageRecord.from_stored(data)
-    if name == "usage":
-        return Usage(model_calls=_int(data.get("model_calls"), 0) or 0,
-                     prompt_tokens=_int(data.get("prompt_tokens"), 0) or 0,
-                     completion_tokens=_int(data.get("completion_tokens"), 0) or 0,
-                     ttft_ms=None if data.get("ttft_ms") is None else _float(data.get("ttft_ms")),
-                     total_ms=_float(data.get("total_ms")))
-    if name == "notice":
-        # No hint: the server's hints ("set OPENAI_API_KEY or pass --provider") are about its own
-        # settings, not this machine's.
-        return Notice(_str(data.get("message")))
-    if name == "done":
-        return Done(_str(data.get("content")), _str(data.get("finish_reason")) or "stop")
-    if name == "error":
-        return Error(_str(data.get("message")) or "the server failed", kind=_str(data.get("code")) or "error")
-    return None
-
-
-def _float(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
-
-
-def _arguments(value: Any) -> str:
-    """The server sends arguments as data; the engine's events carry the JSON text."""
-    return value if isinstance(value, str) else json.dumps(value if value is not None else {}, ensure_ascii=False)
+def to_event(name: str, data: dict[str, Any]) -> Event | None:
+    """The engine's event for one of the server's (engine/wire.py decodes it); None for a kind
+    this client does not know (a newer server's). A notice's hint is left out: the server's hints
+    ("set OPENAI_API_KEY or pass --provider") are about its own settings, not this machine's."""
+    event = decode(name, data)
+    return Notice(event.text) if isinstance(event, Notice) else event

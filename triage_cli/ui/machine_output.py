@@ -12,11 +12,13 @@ from typing import Any, TextIO
 
 from triage_cli.engine.events import Done, Error, Event
 from triage_cli.engine.turn_summary import TurnSummary
+from triage_cli.engine.wire import line
 from triage_cli.sanitize import json_text
 
 
 class EventLines:
-    """`--events`: each event's to_dict() as a line of JSON."""
+    """`--events`: each event as a line of JSON, with the names and fields `triage serve` streams
+    (engine/wire.py), plus `type`."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         self.out = out or sys.stdout
@@ -24,7 +26,7 @@ class EventLines:
 
     def handle(self, event: Event) -> None:
         self._ended = self._ended or isinstance(event, (Done, Error))
-        self.out.write(json_text(event.to_dict()) + "\n")
+        self.out.write(json_text(line(event)) + "\n")
         self.out.flush()
 
     def tick(self) -> None:
