@@ -242,3 +242,13 @@ def test_a_servers_notice_reaches_the_terminal_without_the_servers_own_hint():
 
     event = to_event("notice", {"message": "Answered offline.", "hint": "To use a model: pass --provider."})
     assert event == Notice("Answered offline.")
+
+
+def test_a_failed_lookup_and_a_cut_answer_read_the_same_through_the_server(run_triage, team, team_model):
+    team_model.add(tools(("no_such_tool", {"order_id": "A1002"})),
+                   answer("Your parcel is on its way and should arrive", order_id="A1002", issue="where",
+                          status="in_transit", finish_reason="length"))
+    remote = run_triage("ask", "--json", "Where is A1002?", env=client(team))
+    data = json.loads(remote.out)
+    assert data["tool_calls"][0]["ok"] is False, data  # not a green tick: the server said it failed
+    assert data["finish_reason"] == "length", data  # cut at the model's limit, not finished
