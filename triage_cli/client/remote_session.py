@@ -17,9 +17,9 @@ from typing import Any
 from triage_cli.client.http import ServerClient
 from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
-from triage_cli.engine.conversation import order_flag, order_in_context
-from triage_cli.engine.events import Error, Event, Notice, TriageRecord, Usage
-from triage_cli.engine.turn_summary import UsageTotals, tally
+from triage_cli.engine.events import Error, Event, Notice
+from triage_cli.engine.session_state import SessionState
+from triage_cli.engine.turn_summary import tally
 from triage_cli.engine.wire import decode
 from triage_cli.errors import TriageError
 from triage_cli.client.stored import conversation, conversations, int_of as _int
@@ -27,19 +27,14 @@ from triage_cli.store.sessions import StoredConversation
 from triage_cli.redaction import Redactor
 
 
-class RemoteSession(AsyncClosing):
+class RemoteSession(SessionState, AsyncClosing):
     """One conversation on the server at `client.url`. `settings` are this machine's, with the
     server's provider and model once `open` has asked its /healthz."""
 
     def __init__(self, settings: Settings, client: ServerClient, *, order: str | None = None) -> None:
+        super().__init__(settings.order_id_pattern)
         self.settings = settings
         self.client = client
-        self.order: str | None = None
-        self.turns: list[tuple[str, str | None]] = []
-        self.last_record: TriageRecord | None = None
-        self.last_usage: Usage | None = None
-        self.totals = UsageTotals()
-        self.resumed: StoredConversation | None = None
         self.conversation_id: int | None = None
         if order is not None:
             self.set_order(order, flag="--order")
@@ -93,29 +88,15 @@ class RemoteSession(AsyncClosing):
         """`text` without the token this terminal sends, or anything shaped like an agent's token."""
         return Redactor([self.client.token]).text(text)
 
-    def set_order(self, text: str | None, *, flag: str = "/order") -> str | None:
-        self.order = None if text is None else order_flag(text, flag, self.settings.order_id_pattern)
-        return self.order
-
-    def order_in_context(self) -> str | None:
-        return order_in_context(self.order, self.last_record.order_id if self.last_record is not None else None)
-
     def new(self) -> None:
         self.conversation_id = None
-        self.order = None
-        self.turns = []
-        self.last_record = None
-        self.resumed = None
+        self.forget()
 
     async def resume(self, which: str | None) -> StoredConversation:
         """Continue a conversation the server stores: `which` is its id, or None/'last'."""
         stored = await conversation(self.client, which)
         self.conversation_id = stored.id
-        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
-        records = [r for r in (TriageRecord.from_stored(t.record) for t in stored.turns) if r is not None]
-        self.last_record = records[-1] if records else None
-        self.order = self.order_in_context()
-        self.resumed = stored
+        self.resumed_from(stored)
         return stored
 
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:

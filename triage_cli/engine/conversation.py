@@ -95,15 +95,6 @@ def order_flag(text: str, flag: str = "--order", pattern: re.Pattern[str] = ORDE
     return order
 
 
-def order_in_context(order: str | None, record_order_id: str | None) -> str | None:
-    """The order a conversation is about: the one set, else the last one the last record names
-    (its order_id is model text: "A1002, A1003" at times)."""
-    if order:
-        return order
-    mentioned = find_order_ids(record_order_id or "")
-    return mentioned[-1] if mentioned else None
-
-
 def compose_question(question: str, order_id: str | None) -> str:
     """The user's message as the engine receives it, with the order the agent named in context
     (always: other id-shaped words in the message, a product code or a room number, must not

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
-from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, order_in_context
-from triage_cli.engine.events import Event, Notice, TriageRecord, Usage
-from triage_cli.engine.turn_summary import UsageTotals, tally
+from triage_cli.engine.conversation import Conversation, compose_question
+from triage_cli.engine.events import Event, Notice
+from triage_cli.engine.session_state import SessionState
+from triage_cli.engine.turn_summary import tally
 from triage_cli.redaction import Redactor, StreamRedactor
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.session.redacted import redacted_events
@@ -101,7 +102,7 @@ class SharedEngine:
         await self._stack.aclose()
 
 
-class TriageSession(AsyncClosing):
+class TriageSession(SessionState, AsyncClosing):
     """`source` (ask, chat, serve) is stored with each conversation. `flags` are the command
     line's settings, which a `switch` keeps unless it overrides them. Constructing one does no
     I/O; `open` also checks the order database and resumes a stored conversation. With
@@ -115,18 +116,13 @@ class TriageSession(AsyncClosing):
                  approve: Approver | None = None) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
+        super().__init__(settings.order_id_pattern)
         self.settings = settings
         self.source = source
         self.flags = dict(flags or {})
         self.keep = keep
         self.journal = Journal.for_settings(settings, source)
         self.conversation = Conversation()
-        self.order: str | None = None
-        self.turns: list[tuple[str, str | None]] = []  # (question, next step) of this conversation
-        self.last_record: TriageRecord | None = None
-        self.last_usage: Usage | None = None
-        self.totals = UsageTotals()
-        self.resumed: StoredConversation | None = None  # the stored conversation this one continues
         self._engine: Engine | None = None
         self._loading: asyncio.Future[Engine] | None = None
         self._shared = shared
@@ -165,18 +161,6 @@ class TriageSession(AsyncClosing):
         """Close what the session owns (the model client, a loading engine is waited for; the
         MCP servers' connections)."""
         await self._stack.aclose()
-
-    # the order in context ----------------------------------------------------------------------
-
-    def set_order(self, text: str | None, *, flag: str = "/order") -> str | None:
-        """Set the order the next questions are about (None clears it); a usage error naming
-        `flag` when `text` is not one order id."""
-        self.order = None if text is None else order_flag(text, flag, self.settings.order_id_pattern)
-        return self.order
-
-    def order_in_context(self) -> str | None:
-        """The order the conversation is about: the one set, else the last answer's."""
-        return order_in_context(self.order, self.last_record.order_id if self.last_record is not None else None)
 
     # the engine --------------------------------------------------------------------------------
 
@@ -322,23 +306,13 @@ class TriageSession(AsyncClosing):
         """Start a new conversation: no context, no order, nothing resumed."""
         self.conversation = Conversation()
         self.journal.start_new()
-        self.order = None
-        self.turns = []
-        self.last_record = None
-        self.resumed = None
+        self.forget()
 
     async def resume(self, which: str | None) -> StoredConversation:
         """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
         turns become the context, and its last order the order in context."""
         stored, self.conversation = await self.journal.resume(which)
-        self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
-        records = [r for r in (TriageRecord.from_stored(t.record) for t in stored.turns) if r is not None]
-        self.last_record = records[-1] if records else None
-        # The record's order_id is model text ("A1002, A1003" at times): keep one real id from it.
-        pattern = self.settings.order_id_pattern
-        mentioned = [i for r in records for i in find_order_ids(r.order_id or "", pattern=pattern)]
-        self.order = mentioned[-1] if mentioned else None
-        self.resumed = stored
+        self.resumed_from(stored)
         return stored
 
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:
