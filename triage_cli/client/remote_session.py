@@ -22,7 +22,8 @@ from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.engine.wire import decode
 from triage_cli.errors import TriageError
-from triage_cli.client.stored import conversation, conversations, int_of as _int
+from triage_cli.client.stored import conversation, conversations, int_of as _int, tickets
+from triage_cli.store.tickets import Ticket
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.redaction import Redactor
 
@@ -98,6 +99,14 @@ class RemoteSession(SessionState, AsyncClosing):
         self.conversation_id = stored.id
         self.resumed_from(stored)
         return stored
+
+    def where(self) -> tuple[str, str]:
+        """Where the conversation is kept: the team's server."""
+        return "server", self.client.url
+
+    async def open_tickets(self, limit: int) -> list[Ticket]:
+        """The open tickets of the team's queue, on the server."""
+        return await tickets(self.client, status="open", limit=limit)
 
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:
         return await conversations(self.client, limit=limit)

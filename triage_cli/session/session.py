@@ -31,6 +31,7 @@ from triage_cli.redaction import Redactor, StreamRedactor
 from triage_cli.session.journal import Journal, run_turn
 from triage_cli.session.redacted import redacted_events
 from triage_cli.store.sessions import StoredConversation
+from triage_cli.store.tickets import Ticket, TicketStore
 from triage_cli.tools.registry import Approver
 
 if TYPE_CHECKING:
@@ -314,6 +315,14 @@ class TriageSession(SessionState, AsyncClosing):
         stored, self.conversation = await self.journal.resume(which)
         self.resumed_from(stored)
         return stored
+
+    def where(self) -> tuple[str, str]:
+        """Where the conversation is kept: this machine's data directory."""
+        return "data", str(self.settings.home)
+
+    async def open_tickets(self, limit: int) -> list[Ticket]:
+        """The open tickets of the queue, newest first (read in a thread)."""
+        return await asyncio.to_thread(TicketStore(self.journal.store.database).list, "open", limit)
 
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:
         """The stored conversations, the most recently active first (for /history, /resume)."""

@@ -84,11 +84,8 @@ class Repl:
 
     def _where(self) -> list[tuple[str, str]]:
         """Where the conversation is kept: this machine's data directory, or the team's server."""
-        from triage_cli.client.remote_session import RemoteSession
-
-        if isinstance(self.session, RemoteSession):
-            return [("ansibrightblack", "  ·  server: "), ("", clean(self.session.client.url))]
-        return [("ansibrightblack", "  ·  data: "), ("", clean(str(self.settings.home)))]
+        kind, place = self.session.where()
+        return [("ansibrightblack", f"  ·  {kind}: "), ("", clean(place))]
 
     def toolbar(self) -> FormattedText:
         return FormattedText([

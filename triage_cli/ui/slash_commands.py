@@ -89,15 +89,8 @@ async def _model(repl: Repl, argument: str) -> None:
         return
     if len(argument.split()) != 1 or len(argument) > 200:
         raise TriageError("a model name is one word, e.g. /model gpt-4.1-mini")
-    from triage_cli.client.remote_session import RemoteSession
-
-    if isinstance(repl.session, RemoteSession):  # says the model is the server's setting
-        await repl.switch({"model": argument})
-        return
-    if repl.settings.offline:
+    if repl.settings.offline and repl.session.where()[0] == "data":  # a server's session says the model is its
         raise TriageError("the offline engine has no model: pick a provider first, e.g. /provider openai")
-    if len(argument.split()) != 1 or len(argument) > 200:
-        raise TriageError("a model name is one word, e.g. /model gpt-4.1-mini")
     await repl.switch({"provider": repl.settings.provider, "model": argument, "base_url": repl.settings.base_url})
 
 
@@ -144,17 +137,9 @@ def parse_provider(argument: str) -> dict[str, str]:
 
 
 async def _tickets(repl: Repl, _: str) -> None:
-    from triage_cli.client.remote_session import RemoteSession
-    from triage_cli.store.database import open_database
-    from triage_cli.ui.tickets_view import list_tickets, print_tickets
+    from triage_cli.ui.tickets_view import print_tickets
 
-    session = repl.session
-    if isinstance(session, RemoteSession):  # the team's queue, on the server
-        from triage_cli.client.stored import tickets
-
-        print_tickets(await tickets(session.client, status="open", limit=20), status="open", as_json=False)
-        return
-    list_tickets(open_database(repl.settings.home, repl.settings.database_url), status="open", as_json=False, limit=20)
+    print_tickets(await repl.session.open_tickets(20), status="open", as_json=False)
 
 
 async def _history(repl: Repl, argument: str) -> None:
