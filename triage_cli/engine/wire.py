@@ -15,6 +15,7 @@ from triage_cli.engine.events import (
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCall, ToolCallsPlanned, ToolFinished, ToolStarted,
     TriageRecord, Usage,
 )
+from triage_cli.engine.turn_summary import TurnSummary
 
 LARGE_RESULT_CHARS = 4_000  # a result this long is flagged (`is_large`), so a UI can fold it
 
@@ -106,17 +107,42 @@ def decode(name: str, data: dict[str, Any]) -> Event | None:
     return None
 
 
+def turn_report(turn: TurnSummary, provider: str, model: str | None) -> dict[str, Any]:
+    """A whole turn as one object: `ask --json`, and `POST /v1/chat` (plus its conversation id)."""
+    usage, error = turn.usage, turn.error
+    if turn.finish_reason is None and error is None:
+        error = "interrupted"  # cut short before the answer was complete
+    return {
+        "reply": turn.reply,
+        "triage": TurnSummary.fields(turn.record),
+        "tool_calls": [
+            {"name": call.name, "arguments": _as_data(call.arguments, objects_only=False),
+             "result": None if call.result is None else _as_data(call.result, objects_only=False), "ok": call.ok,
+             "duration_ms": call.duration_ms}
+            for call in turn.tool_calls.values() if call.started
+        ],
+        "usage": None if usage is None else {
+            "prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+            "model_calls": usage.model_calls, "ttft_ms": None if usage.ttft_ms is None else _ms(usage.ttft_ms),
+            "total_ms": _ms(usage.total_ms),
+        },
+        "provider": provider, "model": model, "finish_reason": turn.finish_reason,
+        "notices": [notice.text for notice in turn.notices], "error": error,
+    }
+
+
 def _ms(value: float) -> float:
     return round(value, 1)
 
 
-def _as_data(text: str) -> Any:
-    """Tool arguments as data when they are a JSON object, else the model's text as it was."""
+def _as_data(text: str, *, objects_only: bool = True) -> Any:
+    """Tool arguments (or results) as data when they are JSON (with `objects_only`, a JSON
+    object), else the text as it was."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, TypeError):
         return text
-    return value if isinstance(value, dict) else text
+    return value if isinstance(value, dict) or not objects_only else text
 
 
 def _as_text(value: Any) -> str:

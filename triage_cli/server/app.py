@@ -20,6 +20,8 @@ from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.engine.conversation import order_flag
 from triage_cli.engine.events import Event
+from triage_cli.engine.turn_summary import TurnSummary
+from triage_cli.engine.wire import turn_report
 from triage_cli.errors import TriageError
 from triage_cli.nested import map_strings
 from triage_cli.server.guard import Guard, RequestLog, SameSite, error_response
@@ -34,7 +36,6 @@ from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.database import open_database
-from triage_cli.ui.machine_output import JsonReport
 
 SHUTTING_DOWN = ApiError(503, "shutdown", "the server is shutting down")
 
@@ -102,8 +103,8 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     async def chat(request: Request) -> dict[str, Any]:
         session, events, slot = await service.start_turn(turn_request(await json_body(request)))
         try:
-            report = JsonReport(settings.provider, settings.model)
-            answering = asyncio.create_task(_collect(events, report))
+            turn = TurnSummary()
+            answering = asyncio.create_task(_collect(events, turn))
             stop = asyncio.create_task(service.stopping.wait())
             await asyncio.wait({answering, stop}, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
@@ -113,7 +114,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
                     await answering
                 raise SHUTTING_DOWN
             answering.result()
-            result: dict[str, Any] = map_strings(report.report(), session.redact)
+            result: dict[str, Any] = map_strings(turn_report(turn, settings.provider, settings.model), session.redact)
             return {**result, "conversation_id": session.conversation_id}
         finally:
             slot.release()
@@ -152,10 +153,10 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     return app
 
 
-async def _collect(events: AsyncIterator[Event], report: JsonReport) -> None:
+async def _collect(events: AsyncIterator[Event], turn: TurnSummary) -> None:
     async with contextlib.aclosing(events):  # type: ignore[type-var]
         async for event in events:
-            report.handle(event)
+            turn.add(event)
 
 
 def _handle_errors(app: FastAPI) -> None:

@@ -6,13 +6,12 @@ stdout holds nothing else; every string is JSON-escaped, so no control sequence 
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any, TextIO
 
 from triage_cli.engine.events import Done, Error, Event
 from triage_cli.engine.turn_summary import TurnSummary
-from triage_cli.engine.wire import line
+from triage_cli.engine.wire import line, turn_report
 from triage_cli.sanitize import json_text
 
 
@@ -53,38 +52,8 @@ class JsonReport:
         pass
 
     def report(self) -> dict[str, Any]:
-        turn, usage = self.summary, self.summary.usage
-        error = turn.error
-        if turn.finish_reason is None and error is None:
-            error = "interrupted"  # cut short before the answer was complete
-        return {
-            "reply": turn.reply,
-            "triage": TurnSummary.fields(turn.record),
-            "tool_calls": [
-                {"name": call.name, "arguments": _json_or_text(call.arguments),
-                 "result": None if call.result is None else _json_or_text(call.result), "ok": call.ok,
-                 "duration_ms": call.duration_ms}
-                for call in turn.tool_calls.values() if call.started
-            ],
-            "usage": None if usage is None else {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-                "model_calls": usage.model_calls,
-                "ttft_ms": None if usage.ttft_ms is None else round(usage.ttft_ms, 1),
-                "total_ms": round(usage.total_ms, 1),
-            },
-            "provider": self.provider, "model": self.model, "finish_reason": turn.finish_reason,
-            "notices": [notice.text for notice in turn.notices], "error": error,
-        }
+        return turn_report(self.summary, self.provider, self.model)
 
     def finish(self) -> None:
         self.out.write(json_text(self.report()) + "\n")
         self.out.flush()
-
-
-def _json_or_text(text: str) -> Any:
-    """Tool arguments and results as data when they are JSON, else as the text itself."""
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return text

@@ -601,7 +601,6 @@
   $("close-cancel").addEventListener("click", () => $("close-dialog").close("cancel"));
   $("claim-next").addEventListener("click", () => act("v1/tickets/claim", { agent: agent() }, "Claimed the next ticket."));
   $("agent").value = sessionStorage.getItem(AGENT_KEY) || "";
-  $("agent").addEventListener("change", refreshTickets); // whose tickets show Release
 
   fetch("healthz", { cache: "no-store" }).then((r) => r.json()).then((health) => {
     $("status").textContent = [health.provider, health.model].filter(Boolean).join(" · ");
