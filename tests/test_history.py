@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pexpect
@@ -715,12 +716,15 @@ def test_closing_the_terminal_mid_answer_in_chat_stores_the_turn_as_interrupted_
 
 
 def test_a_conversation_pruned_while_chat_is_open_continues_as_a_new_stored_conversation(
-        spawn_chat, run_triage, model_env):
+        spawn_chat, run_triage, model_env, monkeypatch):
+    from triage_cli.ui import history_view
+
+    later = history_view.clock() + timedelta(hours=2)
+    monkeypatch.setattr(history_view, "clock", lambda: later)  # prune runs in this process, two hours on
     with ScriptedServer([lookup(), delayed(), delayed("Second answer.")]) as srv:
         child = spawn_chat({**model_env, "OPENAI_BASE_URL": srv.base_url})
         turn(child, ASK_QUESTION, "DHL hub")
-        time.sleep(1.1)
-        pruned = run_triage("history", "prune", "--older-than", "1s", "--yes")  # not a terminal: --yes needed
+        pruned = run_triage("history", "prune", "--older-than", "1h", "--yes")  # not a terminal: --yes needed
         assert pruned.code == 0 and "Deleted 1 conversation" in pruned.out, pruned.err
         seen = turn(child, "And now?", "Second answer.")  # the notice is printed under the answer
         leave(child)

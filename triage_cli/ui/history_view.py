@@ -30,6 +30,11 @@ EXPORT_FORMATS = ("md", "json")
 NO_RESULT = "no result: the turn was interrupted"
 GONE = "no longer stored"  # a ticket's state when the ticket cannot be found
 MAX_AGE = timedelta(days=365 * 100)
+
+
+def clock() -> datetime:
+    """Now, in UTC: what `prune --older-than` counts back from (a test moves it on)."""
+    return datetime.now(timezone.utc)
 _AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
 _AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _COLUMNS = ("id", "last active", "from", "turns", "orders", "next step", "first question")
@@ -175,7 +180,7 @@ def prune_conversations(database: Database, older_than: str, *, yes: bool = Fals
     Returns the exit code: 1 when the user said no."""
     age = parse_age(older_than)
     store = SessionStore(database)
-    before = datetime.now(timezone.utc) - age
+    before = clock() - age
     count = len(store.prunable(before))
     what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
     if dry_run:
