@@ -117,3 +117,9 @@ def test_the_allow_list_forbids_what_the_design_forbids():
     assert "ui" not in ALLOWED["server"] and "ui" not in ALLOWED["engine"] and "session" not in ALLOWED["client"]
     for layer in ("store", "tools", "engine"):
         assert not ALLOWED[layer] & {"session", "ui", "server", "cli", "config", "client"}, layer
+
+
+def test_the_two_backends_do_not_import_each_other():
+    postgres = imports(PACKAGE / "store" / "postgres.py")
+    assert not any(name.startswith("triage_cli.store.database") for name in postgres)
+    assert "triage_cli.store.migrations.MIGRATIONS" in postgres and "triage_cli.store.backend.Database" in postgres

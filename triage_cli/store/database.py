@@ -13,9 +13,8 @@ import os
 import re
 import sqlite3
 import stat
-from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,145 +23,13 @@ from triage_cli.private_dirs import PRIVATE_DIRECTORY as PRIVATE_DIRECTORY
 from triage_cli.private_dirs import PRIVATE_FILE as PRIVATE_FILE
 from triage_cli.private_dirs import make_private_dirs
 from triage_cli.store.dialect import Connection
+from triage_cli.store.backend import Database as Database  # the API every store uses
+from triage_cli.store.migrations import MIGRATIONS as MIGRATIONS  # the schema, for the migrate() below
 
 DATABASE_NAME = "triage.sqlite"
 BUSY_TIMEOUT_MS = 5000
 # Customers' messages live here: the directory and every file in it are the user's alone
 # (PRIVATE_DIRECTORY, PRIVATE_FILE and make_private_dirs: private_dirs.py).
-
-# Migration N (1-based) brings a database from user_version N-1 to N. Never edit a released
-# migration: add a new one.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE tickets (
-            id           INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at   TEXT NOT NULL,            -- ISO 8601, UTC
-            order_id     TEXT,
-            issue        TEXT NOT NULL,
-            order_status TEXT NOT NULL,
-            summary      TEXT NOT NULL,
-            question     TEXT NOT NULL,
-            reply        TEXT NOT NULL,
-            status       TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
-            closed_at    TEXT,
-            note         TEXT
-        )""",
-        "CREATE INDEX tickets_by_status ON tickets (status, id)",
-    ),
-    (
-        # Conversations (store/sessions.py). A turn is written when it starts (the question, state
-        # 'running'), its partial reply while it streams, and everything else in one transaction
-        # when it ends, so a killed process leaves at worst a 'running' turn with its partial reply.
-        """CREATE TABLE conversations (
-            id          INTEGER PRIMARY KEY AUTOINCREMENT,
-            created_at  TEXT NOT NULL,            -- ISO 8601, UTC
-            updated_at  TEXT NOT NULL,
-            source      TEXT NOT NULL,            -- chat or ask
-            provider    TEXT NOT NULL,
-            model       TEXT NOT NULL DEFAULT '',
-            title       TEXT NOT NULL             -- the first question
-        )""",
-        "CREATE INDEX conversations_by_update ON conversations (updated_at, id)",
-        """CREATE TABLE turns (
-            id               INTEGER PRIMARY KEY AUTOINCREMENT,
-            conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-            number           INTEGER NOT NULL,
-            started_at       TEXT NOT NULL,
-            finished_at      TEXT,
-            state            TEXT NOT NULL DEFAULT 'running'
-                             CHECK (state IN ('running', 'complete', 'interrupted')),
-            process          TEXT,                 -- pid:start time of the process answering, while running
-            provider         TEXT NOT NULL,
-            model            TEXT NOT NULL DEFAULT '',
-            question         TEXT NOT NULL,
-            partial          TEXT NOT NULL DEFAULT '',  -- the reply so far, saved while it streams
-            tool_calls       TEXT NOT NULL DEFAULT '[]', -- JSON: name, arguments, ok, result, duration_ms
-            record           TEXT,                 -- JSON triage record
-            usage            TEXT,                 -- JSON usage
-            error            TEXT,
-            UNIQUE (conversation_id, number)
-        )""",
-        """CREATE TABLE messages (
-            turn_id   INTEGER NOT NULL REFERENCES turns (id) ON DELETE CASCADE,
-            position  INTEGER NOT NULL,
-            role      TEXT NOT NULL,
-            message   TEXT NOT NULL,              -- one chat-completion message as JSON
-            PRIMARY KEY (turn_id, position)
-        ) WITHOUT ROWID""",
-        """CREATE TABLE conversation_orders (
-            conversation_id  INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
-            order_id         TEXT NOT NULL,
-            PRIMARY KEY (conversation_id, order_id)
-        ) WITHOUT ROWID""",
-        "CREATE INDEX conversation_orders_by_order ON conversation_orders (order_id)",
-    ),
-    (
-        # One open ticket per conversation and order (store/tickets.py): a later escalation in the
-        # same conversation updates it. No foreign key: pruning a conversation keeps its tickets.
-        "ALTER TABLE tickets ADD COLUMN conversation_id INTEGER",
-        "ALTER TABLE tickets ADD COLUMN updated_at TEXT",  # ISO 8601, UTC; NULL until updated
-        "CREATE INDEX tickets_by_conversation ON tickets (conversation_id, status)",
-    ),
-    (
-        # The queue (store/tickets.py): who holds an open ticket, and since when. NULL: nobody.
-        "ALTER TABLE tickets ADD COLUMN assignee TEXT",
-        "ALTER TABLE tickets ADD COLUMN claimed_at TEXT",  # ISO 8601, UTC
-        "CREATE INDEX tickets_by_assignee ON tickets (assignee, status, id)",
-    ),
-    (
-        # The team's agents (store/agents.py): a hash of each one's token, never the token.
-        """CREATE TABLE agents (
-            name        TEXT PRIMARY KEY,
-            token_hash  TEXT NOT NULL UNIQUE,     -- SHA-256 of the token, hex
-            lead        INTEGER NOT NULL DEFAULT 0,
-            created_at  TEXT NOT NULL,
-            rotated_at  TEXT
-        )""",
-        "CREATE UNIQUE INDEX agents_by_folded_name ON agents (LOWER(name))",
-        # What happened to each ticket, by whom and when (store/tickets.py). `agent` NULL: triage.
-        """CREATE TABLE ticket_events (
-            id         INTEGER PRIMARY KEY AUTOINCREMENT,
-            ticket_id  INTEGER NOT NULL,
-            at         TEXT NOT NULL,
-            action     TEXT NOT NULL,             -- opened, updated, claimed, released, closed, reopened
-            agent      TEXT,
-            forced     INTEGER NOT NULL DEFAULT 0, -- a lead acted on a ticket another agent held
-            note       TEXT
-        )""",
-        "CREATE INDEX ticket_events_by_ticket ON ticket_events (ticket_id, id)",
-        # The tickets filed before: their opening, and their closing when they are closed.
-        "INSERT INTO ticket_events (ticket_id, at, action) SELECT id, created_at, 'opened' FROM tickets",
-        "INSERT INTO ticket_events (ticket_id, at, action, agent, note) SELECT id, closed_at, 'closed', assignee, note"
-        " FROM tickets WHERE status = 'closed' AND closed_at IS NOT NULL",
-    ),
-)
-
-
-class Database(ABC):
-    """Where the stores keep their rows. Every error of the backend inside `opened` or
-    `transaction` becomes a StoreError naming `what` failed."""
-
-    @abstractmethod
-    def opened(self, what: str) -> AbstractContextManager[Connection]:
-        """A connection for one operation, given back after it."""
-
-    @abstractmethod
-    def transaction(self, what: str) -> AbstractContextManager[Connection]:
-        """One write transaction that no other writer interleaves with (BEGIN IMMEDIATE on SQLite;
-        a transaction-level advisory lock on PostgreSQL)."""
-
-    @abstractmethod
-    def claiming(self, what: str) -> AbstractContextManager[Connection]:
-        """A write transaction for claiming queue rows: on PostgreSQL it takes only the rows it
-        locks (`Connection.skip_locked`), so claimers run side by side."""
-
-    @abstractmethod
-    def describe(self) -> str:
-        """Where the data is, for messages (a PostgreSQL URL without its password)."""
-
-    def close(self) -> None:
-        """Give back what the database holds (a connection pool); it can be used again after."""
-
 
 class SqliteDatabase(Database):
     """The SQLite file under `home`: each operation opens and closes its own connection, so a

@@ -24,7 +24,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from triage_cli.errors import StoreError
 from triage_cli.redaction import masked_url
-from triage_cli.store.database import MIGRATIONS, Database
+from triage_cli.store.backend import Database
+from triage_cli.store.migrations import MIGRATIONS
 from triage_cli.store.dialect import Connection, PostgresRow, postgres_statement
 
 DEFAULT_TIMEOUT = 5.0  # seconds to wait for a connection, as SQLite waits for its lock
