@@ -231,3 +231,23 @@ def test_a_bad_order_flag_is_one_line_and_exit_2(triage_env):
     child.close()
     assert child.exitstatus == 2
     assert "--order takes one order id" in plain(child.before) and "\x1b]0;" not in child.before
+
+
+def test_one_registry_holds_each_commands_help_and_handler():
+    import asyncio
+
+    from triage_cli.ui import slash_commands
+
+    said: list[str] = []
+
+    class Screen:
+        def say(self, text: str, style: str) -> None:
+            said.append(text)
+
+    asyncio.run(slash_commands.run_command(Screen(), "/help"))  # type: ignore[arg-type]
+    listed = said[0]
+    assert "/exit, /quit" in listed  # /quit works, so it is listed
+    for name in slash_commands.COMMANDS:
+        assert name in listed and name in slash_commands._BY_NAME
+    assert asyncio.run(slash_commands.run_command(Screen(), "/quit")) is False
+    assert asyncio.run(slash_commands.run_command(Screen(), "/nope")) is True and "unknown command /nope" in said[-1]

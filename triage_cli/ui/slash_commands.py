@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from triage_cli.errors import TriageError
@@ -15,24 +16,29 @@ if TYPE_CHECKING:
     from triage_cli.ui.repl import Repl
 
 HISTORY_LINES = 15
-Handler = Callable[["Repl", str], Awaitable[None]]
+Handler = Callable[["Repl", str], Awaitable[bool | None]]  # False: leave the REPL
 
-COMMANDS: dict[str, str] = {
-    "/help": "list the commands and keys",
-    "/order": "/order ID sets the order in context; /order alone shows it, /order none clears it",
-    "/new": "start a new conversation (drops the context and the order)",
-    "/model": "/model NAME switches model; alone, shows the current one",
-    "/provider": "/provider NAME [--base-url URL] [--model M] switches provider (custom and vllm need "
-                 "--base-url); alone, shows it",
-    "/tools": "the tools the answers can use, their MCP servers and whether they run without asking",
-    "/tickets": "list the open escalation tickets",
-    "/history": "the stored conversations, most recent first (this one marked *)",
-    "/resume": "/resume ID continues a stored conversation; alone, the latest other one",
-    "/usage": "the last answer's usage and the session's totals",
-    "/reasoning": "/reasoning on|off shows the model's reasoning text, or just a count",
-    "/json": "the last triage record as JSON",
-    "/exit": "leave (also: exit, quit, Ctrl-D)",
-}
+
+@dataclass(frozen=True)
+class Command:
+    """One slash command: its names (the first is the one /help shows), its line of help, and
+    what it does. Registered once (`_command`), so help, completion and dispatch cannot differ."""
+
+    names: tuple[str, ...]
+    summary: str
+    run: Handler
+
+
+_REGISTRY: list[Command] = []
+
+
+def _command(name: str, summary: str, *aliases: str) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        _REGISTRY.append(Command((name, *aliases), summary, handler))
+        return handler
+
+    return register
+
 
 KEYS = (
     "Enter sends · Alt+Enter or Esc Enter: new line · Up: history · Right: accept suggestion · "
@@ -44,15 +50,14 @@ async def run_command(repl: Repl, line: str) -> bool:
     """Run a slash command; False when the REPL should end."""
     name, _, argument = line.strip().partition(" ")
     name, argument = name.lower(), argument.strip()
-    if name in ("/exit", "/quit"):
-        return False
-    handler = _HANDLERS.get(name)
-    if handler is None:
+    command = _BY_NAME.get(name)
+    if command is None:
         close = [c for c in COMMANDS if c.startswith(name[:3])] or ["/help"]
         repl.say(f"unknown command {name}: try {' or '.join(close[:2])}", "yellow")
         return True
     try:
-        await handler(repl, argument)
+        if await command.run(repl, argument) is False:
+            return False
     except TriageError as exc:
         repl.say(f"error: {user_message(exc)}", "bold red")
     except Exception as exc:  # noqa: BLE001 - a bug in a command must not end the session
@@ -60,13 +65,16 @@ async def run_command(repl: Repl, line: str) -> bool:
     return True
 
 
+@_command("/help", "list the commands and keys")
 async def _help(repl: Repl, _: str) -> None:
-    width = max(len(name) for name in COMMANDS)
-    lines = [f"{name:<{width}}  {summary}" for name, summary in COMMANDS.items()]
+    labels = [(", ".join(command.names), command.summary) for command in _REGISTRY]
+    width = max(len(label) for label, _ in labels)
+    lines = [f"{label:<{width}}  {summary}" for label, summary in labels]
     repl.say("\n".join(lines), "")
     repl.say(KEYS, "dim")
 
 
+@_command("/order", "/order ID sets the order in context; /order alone shows it, /order none clears it")
 async def _order(repl: Repl, argument: str) -> None:
     session = repl.session
     if not argument:
@@ -78,11 +86,13 @@ async def _order(repl: Repl, argument: str) -> None:
         repl.say(f"order in context: {session.set_order(argument)}", "")
 
 
+@_command("/new", "start a new conversation (drops the context and the order)")
 async def _new(repl: Repl, _: str) -> None:
     repl.session.new()
     repl.say("new conversation", "")
 
 
+@_command("/model", "/model NAME switches model; alone, shows the current one")
 async def _model(repl: Repl, argument: str) -> None:
     if not argument:
         repl.say(f"model: {repl.settings.describe()}", "")
@@ -98,6 +108,8 @@ PROVIDER_USAGE = "/provider NAME [--base-url URL] [--model M]"
 _PROVIDER_FLAGS = {"--base-url": "base_url", "--model": "model", "-m": "model"}
 
 
+@_command("/provider", "/provider NAME [--base-url URL] [--model M] switches provider (custom and vllm need "
+                       "--base-url); alone, shows it")
 async def _provider(repl: Repl, argument: str) -> None:
     if not argument:
         settings = repl.settings
@@ -136,12 +148,14 @@ def parse_provider(argument: str) -> dict[str, str]:
     return {"provider": names[0].lower(), **flags}
 
 
+@_command("/tickets", "list the open escalation tickets")
 async def _tickets(repl: Repl, _: str) -> None:
     from triage_cli.ui.tickets_view import print_tickets
 
     print_tickets(await repl.session.open_tickets(20), status="open", as_json=False)
 
 
+@_command("/history", "the stored conversations, most recent first (this one marked *)")
 async def _history(repl: Repl, argument: str) -> None:
     from triage_cli.ui.history_view import conversation_line
 
@@ -155,6 +169,7 @@ async def _history(repl: Repl, argument: str) -> None:
         repl.say(f"(the latest {HISTORY_LINES}; all of them: triage history --limit 1000)", "dim")
 
 
+@_command("/resume", "/resume ID continues a stored conversation; alone, the latest other one")
 async def _resume(repl: Repl, argument: str) -> None:
     which = argument or None
     if which is None:  # the latest conversation other than this one
@@ -165,6 +180,7 @@ async def _resume(repl: Repl, argument: str) -> None:
     repl.recap(await repl.session.resume(which))
 
 
+@_command("/usage", "the last answer's usage and the session's totals")
 async def _usage(repl: Repl, _: str) -> None:
     from triage_cli.ui.render import usage_line
 
@@ -177,6 +193,7 @@ async def _usage(repl: Repl, _: str) -> None:
              f"{questions} question{'' if questions == 1 else 's'}", "")
 
 
+@_command("/reasoning", "/reasoning on|off shows the model's reasoning text, or just a count")
 async def _reasoning(repl: Repl, argument: str) -> None:
     if argument.lower() not in ("on", "off", ""):
         raise TriageError("use /reasoning on or /reasoning off")
@@ -185,6 +202,7 @@ async def _reasoning(repl: Repl, argument: str) -> None:
     repl.say(f"reasoning: {'shown' if repl.show_reasoning else 'a token count only'}", "")
 
 
+@_command("/json", "the last triage record as JSON")
 async def _json(repl: Repl, _: str) -> None:
     last = repl.session.last_record
     if last is None:
@@ -194,14 +212,18 @@ async def _json(repl: Repl, _: str) -> None:
     repl.say(json.dumps(record, indent=2, ensure_ascii=False), "")
 
 
+@_command("/tools", "the tools the answers can use, their MCP servers and whether they run without asking")
 async def _tools(repl: Repl, _: str) -> None:
     from triage_cli.ui.tools_view import catalog_lines
 
     repl.say("\n".join(catalog_lines(await repl.session.tool_catalog())), "")
 
 
-_HANDLERS: dict[str, Handler] = {
-    "/tools": _tools,
-    "/help": _help, "/order": _order, "/new": _new, "/model": _model, "/provider": _provider,
-    "/tickets": _tickets, "/history": _history, "/resume": _resume, "/usage": _usage, "/reasoning": _reasoning, "/json": _json,
-}
+@_command("/exit", "leave (also: exit, quit, Ctrl-D)", "/quit")
+async def _exit(repl: Repl, _: str) -> bool:
+    return False
+
+
+# What completion and the unknown-command hint offer: every name, in the order /help lists them.
+COMMANDS: dict[str, str] = {name: command.summary for command in _REGISTRY for name in command.names}
+_BY_NAME = {name: command for command in _REGISTRY for name in command.names}
