@@ -109,3 +109,15 @@ def test_plain_flag_prints_the_reply_as_written_even_on_a_terminal(triage_env):
     assert child.exitstatus == 0
     assert "\x1b" not in child.before  # no colours, no cursor moves
     assert "**A1002**" in child.before and "Next step: answer" in child.before
+
+
+def test_a_piped_ask_never_loads_the_terminal_view(triage_env):
+    """rich's Markdown and Live renderer are a terminal's: a pipe gets plain text without them."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\nfrom triage_cli.cli import main\nsys.argv = ['triage', 'ask', 'Where is A1002?']\n"
+             "try:\n    main()\nexcept SystemExit:\n    pass\n"
+             "sys.stderr.write('loaded' if 'triage_cli.ui.terminal_view' in sys.modules else 'not loaded')\n")
+    done = subprocess.run([sys.executable, "-c", probe], env=triage_env, capture_output=True, text=True, timeout=60)
+    assert "A1002" in done.stdout and done.stderr.endswith("not loaded"), done.stderr

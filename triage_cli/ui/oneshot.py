@@ -15,7 +15,6 @@ from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.ui.session_source import Server, open_session
-from triage_cli.ui.terminal_view import TerminalRenderer
 
 
 def run_ask(settings: Settings, question: str, *, order: str | None = None, output: str = "auto",
@@ -71,6 +70,7 @@ def _renderer(settings: Settings, output: str, stats: RenderStats | None) -> Ren
 
     if output == "auto" and sys.stdout.isatty() and not is_dumb_terminal():
         from triage_cli.ui.terminal import make_console
+        from triage_cli.ui.terminal_view import TerminalRenderer  # rich's Markdown and Live: a terminal's only
         from triage_cli.ui.warm_up import warm_up_rendering_in_background
 
         if not settings.offline:
