@@ -761,11 +761,10 @@ def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stor
     assert turn["triage"]["ticket"] == 1 and turn["triage"]["ticket_state"] == "closed"
 
     # On a terminal the stored turn is drawn again through the live view, from these events.
-    from triage_cli.store.sessions import SessionStore
-    from triage_cli.ui.history_view import replay, ticket_states
+    from triage_cli.session.records import LocalRecords
+    from triage_cli.ui.history_view import replay
     from triage_cli.ui.render import record_lines
 
-    home = Path(triage_env["TRIAGE_HOME"])
-    stored = SessionStore(home).get(1)
-    [record] = [e for e in replay(stored.turns[0], ticket_states(home, stored)) if hasattr(e, "next_step")]
+    stored, states = LocalRecords(Path(triage_env["TRIAGE_HOME"])).conversation("1")
+    [record] = [e for e in replay(stored.turns[0], states) if hasattr(e, "next_step")]
     assert ("Ticket", "#1 (closed)") in record_lines(record)

@@ -55,10 +55,11 @@ def words(text: str) -> set[str]:
 def test_tables_drop_whole_columns_and_wrap_at_words(stored, monkeypatch, triage_env, width):
     from pathlib import Path
 
+    from triage_cli.session.records import LocalRecords
     from triage_cli.ui.history_view import list_conversations
     from triage_cli.ui.tickets_view import list_tickets
 
-    home = Path(triage_env["TRIAGE_HOME"])
+    home = LocalRecords(Path(triage_env["TRIAGE_HOME"]))
     tickets = render(monkeypatch, width, lambda: list_tickets(home, status="open", as_json=False, limit=20))
     history = render(monkeypatch, width, lambda: list_conversations(home, limit=20, order=None, as_json=False))
     for output, expected in ((tickets, TICKET_HEADERS[width]), (history, HISTORY_HEADERS[width])):

@@ -13,6 +13,8 @@ from triage_cli.errors import TriageError, UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from triage_cli.session.records import Records
     from types import TracebackType
 
     from triage_cli.config import Settings
@@ -64,6 +66,19 @@ def store() -> Database:
 
     found = load_store_settings()
     return open_database(found.home if found.database_url else checked_home(found.home), found.database_url)
+
+
+def records(flag: str | None) -> Records:
+    """The history and the ticket queue: a team server's (`--server`, TRIAGE_SERVER_URL,
+    `server_url`), else this machine's store."""
+    remote = server(flag)
+    if remote is not None:
+        from triage_cli.client.records import RemoteRecords
+
+        return RemoteRecords(*remote)
+    from triage_cli.session.records import LocalRecords
+
+    return LocalRecords(store())
 
 
 def agent() -> str:

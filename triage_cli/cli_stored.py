@@ -12,7 +12,7 @@ from triage_cli.cli_common import agent as _agent
 from triage_cli.cli_common import local_only as _local_only
 from triage_cli.cli_common import note as _note
 from triage_cli.cli_common import options_belong_after as _options_belong_after
-from triage_cli.cli_common import server as _server
+from triage_cli.cli_common import records as _records
 from triage_cli.cli_common import store as _store
 from triage_cli.cli_common import user_errors as _user_errors
 from triage_cli.cli_parts import Command as _Command
@@ -69,30 +69,18 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
 
         if status.strip().lower() not in TICKET_STATES:
             raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.list_tickets(remote, status=status, as_json=as_json, limit=limit, assignee=assignee)
-            return
         from triage_cli.ui.tickets_view import list_tickets
 
-        list_tickets(_store(), status=status, as_json=as_json, limit=limit, assignee=assignee)
+        list_tickets(_records(server), status=status, as_json=as_json, limit=limit, assignee=assignee)
 
 
 @tickets_app.command("show", cls=_Command)
 def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerOpt = None) -> None:
     """Show one ticket: the record, the customer's message and the reply."""
     with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.show_ticket(remote, ticket_id, as_json=as_json)
-            return
         from triage_cli.ui.tickets_view import show_ticket
 
-        show_ticket(_store(), ticket_id, as_json=as_json)
+        show_ticket(_records(server), ticket_id, as_json=as_json)
 
 
 @tickets_app.command("reopen", cls=_Command)
@@ -116,15 +104,9 @@ def tickets_close(
     """Close a ticket you hold or nobody holds (--force: another's), with an optional note."""
     with _user_errors():
         note = _note(note)
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.close_ticket(remote, ticket_id, note=note, agent=_agent(), force=force)
-            return
         from triage_cli.ui.tickets_view import close_ticket
 
-        close_ticket(_store(), ticket_id, note=note, agent=_agent(), force=force)
+        close_ticket(_records(server), ticket_id, note=note, agent=_agent(), force=force)
 
 
 @tickets_app.command("claim", cls=_Command)
@@ -136,30 +118,18 @@ def tickets_claim(
 ) -> None:
     """Take a ticket to work on, as agent_name: no one else can claim it until you release it."""
     with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.claim_ticket(remote, ticket_id, agent=_agent())
-            return
         from triage_cli.ui.tickets_view import claim_ticket
 
-        claim_ticket(_store(), ticket_id, agent=_agent())
+        claim_ticket(_records(server), ticket_id, agent=_agent())
 
 
 @tickets_app.command("release", cls=_Command)
 def tickets_release(ticket_id: TicketArg, force: ForceOpt = False, server: ServerOpt = None) -> None:
     """Put a ticket you hold back in the queue."""
     with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.release_ticket(remote, ticket_id, agent=_agent(), force=force)
-            return
         from triage_cli.ui.tickets_view import release_ticket
 
-        release_ticket(_store(), ticket_id, agent=_agent(), force=force)
+        release_ticket(_records(server), ticket_id, agent=_agent(), force=force)
 
 
 history_app = typer.Typer(
@@ -208,30 +178,18 @@ def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: H
                  server: ServerOpt = None) -> None:
     """List conversations, the most recently active first."""
     with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.list_conversations(remote, limit=limit, order=order, as_json=as_json)
-            return
         from triage_cli.ui.history_view import list_conversations
 
-        list_conversations(_store(), limit=limit, order=order, as_json=as_json)
+        list_conversations(_records(server), limit=limit, order=order, as_json=as_json)
 
 
 @history_app.command("show", cls=_Command)
 def history_show(conversation_id: ConversationArg = None, server: ServerOpt = None) -> None:
     """Show a conversation's transcript: questions, lookups, answers and records."""
     with _user_errors():
-        remote = _server(server)
-        if remote is not None:
-            from triage_cli.ui import server_views
-
-            server_views.show_conversation(remote, conversation_id)
-            return
         from triage_cli.ui.history_view import show_conversation
 
-        show_conversation(_store(), conversation_id)
+        show_conversation(_records(server), conversation_id)
 
 
 @history_app.command("export", cls=_Command)

@@ -18,8 +18,8 @@ from triage_cli.engine.events import Event, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import UsageError
 from triage_cli.store.database import Database
+from triage_cli.session.records import LocalRecords, Records
 from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
-from triage_cli.store.tickets import TicketStore
 from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
 from triage_cli.sanitize import clean, json_text, one_line
 
@@ -67,9 +67,8 @@ def _cut(text: str, limit: int) -> str:
 # the commands ------------------------------------------------------------------------------
 
 
-def list_conversations(database: Database, *, limit: int, order: str | None, as_json: bool) -> None:
-    conversations = SessionStore(database).list(limit=limit, order_id=order.strip() if order else None)
-    print_conversations(conversations, order=order, as_json=as_json)
+def list_conversations(records: Records, *, limit: int, order: str | None, as_json: bool) -> None:
+    print_conversations(records.conversations(limit, order.strip() if order else None), order=order, as_json=as_json)
 
 
 def print_conversations(conversations: list[StoredConversation], *, order: str | None, as_json: bool) -> None:
@@ -116,10 +115,8 @@ def _print_table(console: Console, rows: list[list[str]]) -> None:
         console.print(note)
 
 
-def show_conversation(database: Database, which: str | None) -> None:
-    store = SessionStore(database)
-    stored = store.get(store.resolve(which))
-    print_conversation(stored, ticket_states(database, stored))
+def show_conversation(records: Records, which: str | None) -> None:
+    print_conversation(*records.conversation(which))
 
 
 def print_conversation(stored: StoredConversation, tickets: dict[int, str] | None = None) -> None:
@@ -153,9 +150,7 @@ def export_conversation(database: Database, which: str | None, *, fmt: str) -> N
     fmt = fmt.strip().lower()
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format must be md or json, got '{one_line(fmt)[:20]}'")
-    store = SessionStore(database)
-    stored = store.get(store.resolve(which))
-    tickets = ticket_states(database, stored)
+    stored, tickets = LocalRecords(database).conversation(which)
     if fmt == "json":
         exported = stored.to_dict()
         for turn in exported["turns"]:
@@ -221,13 +216,6 @@ def _age_words(text: str) -> str:
 
 
 # the transcript ----------------------------------------------------------------------------
-
-
-def ticket_states(database: Database, stored: StoredConversation) -> dict[int, str]:
-    """The state now of every ticket the conversation's answers filed: a transcript shows
-    whether it is still open, not how it was when the answer was stored."""
-    ids = {record.ticket for turn in stored.turns if (record := TriageRecord.from_stored(turn.record)) and record.ticket}
-    return TicketStore(database).states(ids)
 
 
 def _shown_again(record: TriageRecord | None, tickets: dict[int, str]) -> TriageRecord | None:

@@ -7,6 +7,7 @@ import sys
 
 from rich.text import Text
 
+from triage_cli.session.records import Records
 from triage_cli.store.database import Database
 from triage_cli.store.tickets import Ticket, TicketEvent, TicketStore, parse_ticket_id
 from triage_cli.ui.render import when
@@ -17,9 +18,8 @@ from triage_cli.ui.terminal import make_console
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
 
 
-def list_tickets(database: Database, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
-    print_tickets(TicketStore(database).list(status.strip().lower(), limit, assignee=assignee), status=status,
-                  as_json=as_json)
+def list_tickets(records: Records, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
+    print_tickets(records.tickets(status.strip().lower(), limit, assignee=assignee), status=status, as_json=as_json)
 
 
 def print_tickets(tickets: list[Ticket], *, status: str, as_json: bool) -> None:
@@ -61,9 +61,8 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
         console.print(note)
 
 
-def show_ticket(database: Database, ticket_id: str, *, as_json: bool) -> None:
-    store, number = TicketStore(database), parse_ticket_id(ticket_id)
-    print_ticket(store.get(number), store.events(number), as_json=as_json)
+def show_ticket(records: Records, ticket_id: str, *, as_json: bool) -> None:
+    print_ticket(*records.ticket(parse_ticket_id(ticket_id)), as_json=as_json)
 
 
 def print_ticket(ticket: Ticket, events: list[TicketEvent], *, as_json: bool) -> None:
@@ -114,18 +113,19 @@ def event_lines(events: list[TicketEvent]) -> list[str]:
             f"{': ' + one_line(e.note) if e.note else ''}" for e in events]
 
 
-def close_ticket(database: Database, ticket_id: str, *, note: str | None, agent: str | None = None,
+def close_ticket(records: Records, ticket_id: str, *, note: str | None, agent: str | None = None,
                  force: bool = False) -> None:
-    say_closed(TicketStore(database).close(parse_ticket_id(ticket_id), note, agent=agent, force=force))
+    say_closed(records.close(parse_ticket_id(ticket_id), note, agent=agent, force=force))
 
 
 def say_closed(ticket: Ticket) -> None:
     print(f"Closed ticket #{ticket.id}{_order(ticket)}.")
 
 
-def claim_ticket(database: Database, ticket_id: str | None, *, agent: str) -> None:
-    """The given ticket, or the oldest open one nobody holds, is now `agent`'s."""
-    say_claimed(TicketStore(database).claim(agent, None if ticket_id is None else parse_ticket_id(ticket_id)), agent)
+def claim_ticket(records: Records, ticket_id: str | None, *, agent: str) -> None:
+    """The given ticket, or the oldest open one nobody holds, is now `agent`'s (on a server: the
+    agent its token names)."""
+    say_claimed(records.claim(agent, None if ticket_id is None else parse_ticket_id(ticket_id)), agent)
 
 
 def say_claimed(ticket: Ticket, agent: str) -> None:
@@ -134,8 +134,8 @@ def say_claimed(ticket: Ticket, agent: str) -> None:
     print(f"Claimed ticket #{ticket.id}{_order(ticket)} for {one_line(holder)}: {one_line(ticket.summary)}")
 
 
-def release_ticket(database: Database, ticket_id: str, *, agent: str, force: bool = False) -> None:
-    say_released(TicketStore(database).release(parse_ticket_id(ticket_id), agent, force=force))
+def release_ticket(records: Records, ticket_id: str, *, agent: str, force: bool = False) -> None:
+    say_released(records.release(parse_ticket_id(ticket_id), agent, force=force))
 
 
 def say_released(ticket: Ticket) -> None:

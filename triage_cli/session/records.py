@@ -1,0 +1,63 @@
+"""The team's records, the history and the ticket queue, as the front ends read and work them:
+`Records` is what they use, `LocalRecords` this machine's store (SQLite or database_url's
+PostgreSQL); client/records.py's `RemoteRecords` is a team server's, with the same methods, so a
+command is written once for both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+from triage_cli.engine.events import TriageRecord
+from triage_cli.store.database import Database, as_database
+from triage_cli.store.sessions import SessionStore, StoredConversation
+from triage_cli.store.tickets import Ticket, TicketEvent, TicketStore
+
+
+class Records(Protocol):
+    def tickets(self, status: str, limit: int, assignee: str | None = None) -> list[Ticket]: ...
+    def ticket(self, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]: ...
+    def claim(self, agent: str, ticket_id: int | None) -> Ticket: ...
+    def release(self, ticket_id: int, agent: str, *, force: bool) -> Ticket: ...
+    def close(self, ticket_id: int, note: str | None, *, agent: str | None, force: bool) -> Ticket: ...
+    def conversations(self, limit: int, order: str | None) -> list[StoredConversation]: ...
+    def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
+        """A conversation, and the state now of each ticket its answers filed."""
+        ...
+
+
+class LocalRecords:
+    """This machine's store (a data directory means its SQLite file)."""
+
+    def __init__(self, database: Database | Path) -> None:
+        self.database = as_database(database)
+
+    def tickets(self, status: str, limit: int, assignee: str | None = None) -> list[Ticket]:
+        return TicketStore(self.database).list(status, limit, assignee=assignee)
+
+    def ticket(self, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]:
+        store = TicketStore(self.database)
+        return store.get(ticket_id), store.events(ticket_id)
+
+    def claim(self, agent: str, ticket_id: int | None) -> Ticket:
+        return TicketStore(self.database).claim(agent, ticket_id)
+
+    def release(self, ticket_id: int, agent: str, *, force: bool) -> Ticket:
+        return TicketStore(self.database).release(ticket_id, agent, force=force)
+
+    def close(self, ticket_id: int, note: str | None, *, agent: str | None, force: bool) -> Ticket:
+        return TicketStore(self.database).close(ticket_id, note, agent=agent, force=force)
+
+    def conversations(self, limit: int, order: str | None) -> list[StoredConversation]:
+        return SessionStore(self.database).list(limit=limit, order_id=order)
+
+    def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
+        store = SessionStore(self.database)
+        stored = store.get(store.resolve(which))
+        return stored, TicketStore(self.database).states(filed_tickets(stored))
+
+
+def filed_tickets(stored: StoredConversation) -> set[int]:
+    """The tickets a conversation's answers filed."""
+    return {record.ticket for turn in stored.turns
+            if (record := TriageRecord.from_stored(turn.record)) is not None and record.ticket}
