@@ -11,6 +11,7 @@ from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.store.database import parse_row_id
 from triage_cli.store.sessions import LATEST, StoredConversation, StoredTurn
 from triage_cli.store.tickets import Ticket, TicketEvent
+from triage_cli.engine.wire import text_of as text_of  # one reading of a payload's text, for both
 
 
 async def conversations(client: ServerClient, *, limit: int, order: str | None = None) -> list[StoredConversation]:
@@ -116,10 +117,6 @@ def stored_ticket(data: dict[str, Any]) -> Ticket:
     values.setdefault("note", None)
     values["id"] = int_of(values.get("id"), 0) or 0
     return Ticket(**values)
-
-
-def text_of(value: Any) -> str:
-    return value if isinstance(value, str) else "" if value is None else str(value)
 
 
 def int_of(value: Any, default: int | None) -> int | None:

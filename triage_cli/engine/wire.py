@@ -78,19 +78,19 @@ def decode(name: str, data: dict[str, Any]) -> Event | None:
     server's), which a client skips. Missing or mistyped fields take their defaults."""
     match name:
         case "content":
-            return TextDelta(_str(data.get("content")))
+            return TextDelta(text_of(data.get("content")))
         case "reasoning":
-            return ReasoningDelta(_str(data.get("content")))
+            return ReasoningDelta(text_of(data.get("content")))
         case "tool_calls":
-            calls = tuple(ToolCall(_str(c.get("id")), _str(c.get("name")), _as_text(c.get("arguments")))
+            calls = tuple(ToolCall(text_of(c.get("id")), text_of(c.get("name")), _as_text(c.get("arguments")))
                           for c in data.get("tools") or () if isinstance(c, dict))
             return ToolCallsPlanned(round=_int(data.get("iteration")) or 1, calls=calls)
         case "tool_executing":
-            return ToolStarted(_str(data.get("id")), _str(data.get("tool")), _as_text(data.get("arguments")))
+            return ToolStarted(text_of(data.get("id")), text_of(data.get("tool")), _as_text(data.get("arguments")))
         case "tool_result":
             ok = data.get("ok")
-            return ToolFinished(_str(data.get("id")), _str(data.get("tool")), ok if isinstance(ok, bool) else True,
-                                _str(data.get("result")), _float(data.get("duration_ms")))
+            return ToolFinished(text_of(data.get("id")), text_of(data.get("tool")), ok if isinstance(ok, bool) else True,
+                                text_of(data.get("result")), _float(data.get("duration_ms")))
         case "triage":
             return TriageRecord.from_stored(data)
         case "usage":
@@ -99,11 +99,11 @@ def decode(name: str, data: dict[str, Any]) -> Event | None:
                          ttft_ms=None if data.get("ttft_ms") is None else _float(data.get("ttft_ms")),
                          total_ms=_float(data.get("total_ms")))
         case "notice":
-            return Notice(_str(data.get("message")), _str(data.get("hint")))
+            return Notice(text_of(data.get("message")), text_of(data.get("hint")))
         case "done":
-            return Done(_str(data.get("content")), _str(data.get("finish_reason")) or "stop")
+            return Done(text_of(data.get("content")), text_of(data.get("finish_reason")) or "stop")
         case "error":
-            return Error(_str(data.get("message")) or "the server failed", kind=_str(data.get("code")) or "error")
+            return Error(text_of(data.get("message")) or "the server failed", kind=text_of(data.get("code")) or "error")
     return None
 
 
@@ -152,7 +152,8 @@ def _as_text(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _str(value: Any) -> str:
+def text_of(value: Any) -> str:
+    """A payload's field as text: a string as it is, nothing as "", anything else as its str."""
     return value if isinstance(value, str) else "" if value is None else str(value)
 
 
