@@ -221,7 +221,8 @@ def test_chat_resume_without_an_id_continues_the_latest_conversation_with_its_wh
     assert_holds_the_lookup_turn(sent[1:5])
     assert sent[5]["content"].endswith("When will it arrive?")
     [conversation] = history(run_triage)  # the turn went to the resumed conversation, not a new one
-    assert [t["question"] for t in conversation["turns"]] == [ASK_QUESTION, "Order A1002: When will it arrive?"]
+    assert [(t["question"], t["order"]) for t in conversation["turns"]] == [
+        (ASK_QUESTION, None), ("When will it arrive?", "A1002")]  # the words as typed, the order in context beside
 
 
 def test_chat_resume_with_an_id_continues_that_conversation_and_not_the_latest(
@@ -393,7 +394,8 @@ def test_a_version_1_database_is_migrated_by_the_cli_and_keeps_its_tickets(run_t
     assert query(triage_env, "PRAGMA user_version") == [(len(MIGRATIONS),)]
     assert query(triage_env, "SELECT id, order_id, summary, status FROM tickets") == [(1, "A9999", "old ticket", "open")]
     [conversation] = history(run_triage)
-    assert conversation["first_question"] == "Order A1002: where is it" and conversation["order_ids"] == ["A1002"]
+    assert conversation["first_question"] == "where is it" and conversation["order_ids"] == ["A1002"]
+    assert conversation["turns"][0]["order"] == "A1002"
     assert conversation["turns"][0]["state"] == "complete"
     assert run_triage("tickets", "--json", "--status", "all").out.count('"id":') == 1
     assert query(triage_env, "PRAGMA integrity_check") == [("ok",)]

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from triage_cli.engine.conversation import Conversation, compose_question
+from triage_cli.engine.conversation import Conversation, model_messages, question_text
 from triage_cli.engine.events import Done, Notice, TextDelta, ToolCallsPlanned, ToolFinished, TriageRecord
 from triage_cli.engine.conversation import find_order_ids
 from triage_cli.engine.offline import OfflineEngine
@@ -22,14 +22,15 @@ def engine(tmp_path):
     return OfflineEngine(order_registry(OrderStore.demo(tmp_path, now=morning)), today=date.today())
 
 
-def ask(engine, *questions: str):
-    """Run each question in one conversation; return the events of the last."""
+def ask(engine, *questions: str, order: str | None = None):
+    """Run each question in one conversation (the last about `order`, named as --order names
+    it); return the events of the last."""
     conversation = Conversation()
 
     async def go():
         events = []
-        for question in questions:
-            conversation.add_user(question)
+        for number, question in enumerate(questions, 1):
+            conversation.add_user(question, order if number == len(questions) else None)
             events = [event async for event in engine.run(conversation)]
         return events
 
@@ -52,7 +53,7 @@ def test_finds_order_ids_in_order_without_repeats():
 
 
 def test_a_delayed_order_is_explained_and_answered(engine):
-    events, _ = ask(engine, compose_question("My order still has not arrived", "A1002"))
+    events, _ = ask(engine, "My order still has not arrived", order="A1002")
     reply = reply_of(events)
     assert "delayed" in reply and "one day due to weather" in reply and "tomorrow" in reply
     record = record_of(events)
@@ -128,12 +129,16 @@ def test_the_reply_streams_in_pieces(engine):
     assert len([e for e in events if isinstance(e, TextDelta)]) > 10
 
 
-def test_the_order_the_agent_named_is_always_in_context():
-    assert compose_question("It has not arrived", " a1002 ") == "Order A1002: It has not arrived"
-    # Another id in the message (a product code, a second order) no longer pushes it out (issue 12).
-    assert compose_question("And A1003?", "A1002") == "Order A1002: And A1003?"
-    assert compose_question("", "A1002") == "What is the status of order A1002?"
-    assert compose_question("Hi", "  ") == "Hi"
+def test_the_order_the_agent_named_travels_beside_the_words_and_a_model_always_sees_it():
+    conversation = Conversation()
+    conversation.add_user(question_text(" It has not arrived ", "A1002"), "A1002")
+    conversation.add_user("And A1003?", "A1002")  # another id in the words does not push it out (issue 12)
+    conversation.add_user(question_text("Hi", "  "))
+    assert conversation.questions() == [("It has not arrived", "A1002"), ("And A1003?", "A1002"), ("Hi", None)]
+    assert [m["content"] for m in model_messages(conversation.messages)] == [
+        "Order A1002: It has not arrived", "Order A1002: And A1003?", "Hi"]
+    assert all("order" not in m for m in model_messages(conversation.messages))  # no key an API does not know
+    assert question_text("", " a1002 ") == "What is the status of order A1002?"
 
 
 def test_a_failed_lookup_escalates_as_a_failure_not_as_a_missing_order(tmp_path):

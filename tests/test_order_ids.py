@@ -16,9 +16,10 @@ import pytest
 from scripted_server import answer, tools
 from triage_cli.config import load_settings
 from triage_cli.session.build import build_engine
-from triage_cli.engine.conversation import Conversation, compose_question, find_order_ids, order_flag, parse_order_id
+from triage_cli.engine.conversation import Conversation, find_order_ids, order_flag, parse_order_id
 from triage_cli.engine.events import TextDelta, ToolCallsPlanned, TriageRecord
-from triage_cli.session.journal import Journal, run_turn
+from triage_cli.session.journal import Journal
+from triage_cli.session.turn import run_turn
 from triage_cli.engine.offline import OfflineEngine
 from triage_cli.engine.record import assess, settle
 from triage_cli.errors import ConfigError, UsageError
@@ -33,8 +34,7 @@ SHOP_PATTERN = r"[0-9]{5}|ORD-[0-9]+|B[0-9]+"
 def run_offline(engine: OfflineEngine, message: str, named: str | None = None) -> tuple[str, TriageRecord, list[str]]:
     """One turn as the front ends send it: the reply, the record and the ids looked up."""
     conversation = Conversation()
-    conversation.add_user(compose_question(message, named))
-    conversation.named_order = named
+    conversation.add_user(message, named)
 
     async def go():
         return [event async for event in engine.run(conversation)]
@@ -123,17 +123,17 @@ def test_the_model_sees_the_named_order_and_an_unknown_product_code_files_no_tic
                                       "TRIAGE_CONFIG": str(_empty_config(tmp_path))})
     engine = build_engine(settings)
     journal = Journal.for_settings(settings, "ask")
-    message = compose_question("Where is my order? It is a charger for my Galaxy S1000", "A1002")
+    message = "Where is my order? It is a charger for my Galaxy S1000"
 
     async def go():
         try:
-            return [e async for e in run_turn(engine, Conversation(), message, journal, named_order="A1002")]
+            return [e async for e in run_turn(engine, Conversation(), message, journal, order="A1002")]
         finally:
             await engine.aclose()
 
     events = asyncio.run(go())
     record = next(e for e in events if isinstance(e, TriageRecord))
-    assert server.requests[0]["messages"][-1]["content"].startswith("Order A1002: ")
+    assert server.requests[0]["messages"][-1] == {"role": "user", "content": f"Order A1002: {message}"}
     assert (record.next_step, record.ticket) == ("answer", None)
     assert TicketStore(settings.home).list("all") == []
 

@@ -102,8 +102,9 @@ def test_new_starts_a_conversation_and_resume_continues_a_stored_one(triage_env:
             await collect(session.ask("thanks"))
             with pytest.raises(NotFound, match="^no conversation 99$"):
                 await session.resume("99")
-        assert [t.question for t in SessionStore(settings.home).get(first or 0).turns] == [
-            "Where is A1002?", "Order A1002: thanks"]
+        # The customer's words as written, the order in context beside them (not in the words).
+        assert [(t.question, t.order) for t in SessionStore(settings.home).get(first or 0).turns] == [
+            ("Where is A1002?", None), ("thanks", "A1002")]
 
     asyncio.run(go())
 
@@ -262,3 +263,40 @@ def test_the_stream_redactor_replaces_a_key_split_across_pieces_anywhere() -> No
             pieces = [text[:cut], text[cut:second], text[second:]]
             out = "".join(redactor.feed(p) for p in pieces) + redactor.flush()
             assert out == text.replace(key, "[redacted]"), (cut, second)
+
+
+def test_a_follow_up_answers_the_same_whether_the_conversation_is_stored_or_not(triage_env: dict[str, str]) -> None:
+    """`triage eval` keeps nothing (keep=False); its follow-ups must still read the last record,
+    as `ask` and `chat` do (the session's turn keeps it, not the journal)."""
+    settings = offline_settings(triage_env)
+
+    async def records(keep: bool) -> list[tuple[str | None, str, str]]:
+        async with await TriageSession.open(settings, source="eval", keep=keep) as session:
+            found = []
+            for question in ("Where is A1002?", "thanks!", "ok, and can I get a refund?"):
+                record = next(e for e in await collect(session.ask(question)) if isinstance(e, TriageRecord))
+                found.append((record.order_id, record.status, record.next_step))
+            return found
+
+    kept, unkept = asyncio.run(records(True)), asyncio.run(records(False))
+    assert unkept == kept == [("A1002", "delayed", "answer"), ("A1002", "delayed", "answer"),
+                              ("A1002", "delayed", "escalate")]
+
+
+def test_the_customers_words_are_stored_and_filed_as_written_with_the_named_order_beside_them(
+        triage_env: dict[str, str]) -> None:
+    settings = offline_settings(triage_env)
+
+    async def go() -> int | None:
+        async with await TriageSession.open(settings, source="ask", order="a1009") as session:
+            await collect(session.ask("  it never came  "))
+            return session.conversation_id
+
+    conversation_id = asyncio.run(go())
+    [turn] = SessionStore(settings.home).get(conversation_id or 0).turns
+    assert (turn.question, turn.order) == ("it never came", "A1009")
+    assert turn.to_dict()["order"] == "A1009" and turn.messages[0]["content"] == "it never came"
+    from triage_cli.store.tickets import TicketStore
+
+    [ticket] = TicketStore(settings.home).list("all")
+    assert (ticket.question, ticket.order_id) == ("it never came", "A1009")

@@ -19,7 +19,8 @@ from triage_cli.config import load_settings
 from triage_cli.session.build import build_engine
 from triage_cli.engine.conversation import Conversation
 from triage_cli.engine.events import ToolCallsPlanned, TriageRecord
-from triage_cli.session.journal import Journal, run_turn
+from triage_cli.session.journal import Journal
+from triage_cli.session.turn import run_turn
 from triage_cli.engine.offline import OfflineEngine
 from triage_cli.engine.policy import is_acknowledgement
 from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect

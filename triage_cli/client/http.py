@@ -6,7 +6,7 @@ older SDKs), imported only when a command talks to a server."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from triage_cli.errors import ServerError, ServerRefused
@@ -63,7 +63,7 @@ class ServerClient:
 
     # the streamed turn -------------------------------------------------------------------------
 
-    async def stream(self, path: str, body: dict[str, Any]) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    async def stream(self, path: str, body: dict[str, Any]) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """(event name, data) for each server-sent event of the turn, up to `done` or `error`; the
         iterator ends with the body, once the server has stored the turn. Closing it (a cancelled
         turn: Ctrl-C) closes the HTTP stream, which the server stores as interrupted. A stream

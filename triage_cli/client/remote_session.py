@@ -17,7 +17,7 @@ from typing import Any
 from triage_cli.client.http import ServerClient
 from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
-from triage_cli.engine.events import Error, Event, Notice
+from triage_cli.engine.events import Error, Event, EventStream, Notice
 from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.engine.wire import decode
@@ -113,16 +113,16 @@ class RemoteSession(SessionState, AsyncClosing):
 
     # the turn ----------------------------------------------------------------------------------
 
-    def ask(self, text: str) -> AsyncIterator[Event]:
+    def ask(self, text: str) -> EventStream:
         """One turn answered by the server, its events as the engine's."""
         self.turns.append((text, None))
         body = {"message": text, "conversation_id": self.conversation_id, "order": self.order}
         return self._turn(len(self.turns) - 1, body)
 
-    async def _turn(self, index: int, body: dict[str, Any]) -> AsyncIterator[Event]:
+    async def _turn(self, index: int, body: dict[str, Any]) -> EventStream:
         started = False
         stream = self.client.stream("/v1/chat/stream", body)
-        async with contextlib.aclosing(stream):  # type: ignore[type-var]
+        async with contextlib.aclosing(stream):
             try:
                 async for name, data in stream:
                     started = True

@@ -48,7 +48,9 @@ def _stored_turn(data: dict[str, Any]) -> StoredTurn:
     messages = tuple(m for m in data.get("messages") or () if isinstance(m, dict))
     reply = text_of(data.get("reply"))
     if not messages and reply:
-        messages = ({"role": "user", "content": text_of(data.get("question"))}, {"role": "assistant", "content": reply})
+        order = {"order": text_of(data["order"])} if data.get("order") else {}
+        messages = ({"role": "user", "content": text_of(data.get("question")), **order},
+                    {"role": "assistant", "content": reply})
     record = data.get("triage")
     usage = data.get("usage")
     return StoredTurn(
@@ -57,7 +59,7 @@ def _stored_turn(data: dict[str, Any]) -> StoredTurn:
         provider=text_of(data.get("provider")), model=text_of(data.get("model")), question=text_of(data.get("question")),
         partial=reply, tool_calls=tuple(c for c in data.get("tool_calls") or () if isinstance(c, dict)),
         record=record if isinstance(record, dict) else None, usage=usage if isinstance(usage, dict) else None,
-        error=data.get("error"), messages=messages)
+        error=data.get("error"), messages=messages, order=text_of(data["order"]) if data.get("order") else None)
 
 
 async def tickets(client: ServerClient, *, status: str, limit: int, assignee: str | None = None) -> list[Ticket]:

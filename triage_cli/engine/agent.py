@@ -24,8 +24,9 @@ from typing import Any
 
 from triage_cli.engine import intents
 from triage_cli.engine.answer_format import RESPONSE_FORMATS, AnswerReader
-from triage_cli.engine.conversation import Conversation
+from triage_cli.engine.conversation import Conversation, model_messages
 from triage_cli.engine.events import (
+    EventStream,
     Done,
     Error,
     Event,
@@ -162,13 +163,13 @@ class Agent:
             return Notice(JSON_OBJECT_NOTE, hint=JSON_OBJECT_HINT)
         return Notice(STRUCTURED_FALLBACK_NOTE, hint=STRUCTURED_FALLBACK_HINT)
 
-    async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
+    async def run(self, conversation: Conversation) -> EventStream:
         """Answer the conversation's last user message. The conversation gains the tool rounds
         and the answer (marked interrupted if the run is cut short)."""
         meter = _Meter()
         # The rules' table compiles in a thread while the model answers: the guard reads it after.
         rules_ready = asyncio.ensure_future(asyncio.to_thread(intents.warm_up))
-        messages: list[dict[str, Any]] = [self._system(), *conversation.messages]
+        messages: list[dict[str, Any]] = [self._system(), *model_messages(conversation.messages)]
         questions = conversation.texts("user")
         shown: list[str] = []  # answer text already streamed to the user
         looked_up: list[tuple[ToolCall, str]] = []
@@ -207,7 +208,7 @@ class Agent:
                         yield Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
                     except ContextTooLong as exc:
                         if not looked_up and not trimmed and len(messages) > len(trimmed_messages := [
-                                messages[0], *conversation.without_earlier_lookups()]):
+                                messages[0], *model_messages(conversation.without_earlier_lookups())]):
                             # Earlier turns' lookups fill a small window: ask again without them.
                             trimmed = True
                             messages = trimmed_messages
@@ -324,7 +325,7 @@ class Agent:
         current: _Round,
         meter: _Meter,
         shown: list[str],
-    ) -> AsyncIterator[Event]:
+    ) -> EventStream:
         response_format = RESPONSE_FORMATS[self.structured_mode]
         schemas = self.tools.schemas()
         stream: AsyncIterator[Piece]

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from triage_cli.engine.conversation import Conversation
-from triage_cli.engine.events import Event
+from triage_cli.engine.events import Event, EventStream
 
 
 class Engine(Protocol):
-    def run(self, conversation: Conversation) -> AsyncIterator[Event]: ...
+    def run(self, conversation: Conversation) -> EventStream: ...
 
     def warm_up(self) -> None:
         """Load what the first answer needs (the model client), so a REPL can do it while

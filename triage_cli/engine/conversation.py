@@ -18,16 +18,28 @@ MAX_QUESTION_CHARS = 50_000
 
 @dataclass
 class Conversation:
-    """`named_order` is the order the agent named for the current turn (`--order`, `/order`):
-    the engines treat it as the order the question is about, whatever else the text holds.
-    `last_record` is the record of the latest answer that had one (kept by the journal)."""
+    """A question is the customer's words as written; the order the agent named with it
+    (`--order`, `/order`) travels beside them as the message's `order`, which the engines treat
+    as the order the question is about, whatever else the text holds, and which `model_messages`
+    turns into words for a model. `last_record` is the record of the latest answer that had one
+    (kept by the session's turn, stored or not)."""
 
     messages: list[dict[str, Any]] = field(default_factory=list)
-    named_order: str | None = None
     last_record: TriageRecord | None = None
 
-    def add_user(self, text: str) -> None:
-        self.messages.append({"role": "user", "content": text})
+    def add_user(self, text: str, order: str | None = None) -> None:
+        self.messages.append({"role": "user", "content": text, **({"order": order} if order else {})})
+
+    @property
+    def named_order(self) -> str | None:
+        """The order the agent named with the last question, if any."""
+        questions = self.questions()
+        return questions[-1][1] if questions else None
+
+    def questions(self) -> list[tuple[str, str | None]]:
+        """Each question's words and the order named with it."""
+        return [(m["content"], m.get("order")) for m in self.messages
+                if m["role"] == "user" and isinstance(m.get("content"), str)]
 
     def add_assistant(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
@@ -95,28 +107,27 @@ def order_flag(text: str, flag: str = "--order", pattern: re.Pattern[str] = ORDE
     return order
 
 
-def compose_question(question: str, order_id: str | None) -> str:
-    """The user's message as the engine receives it, with the order the agent named in context
-    (always: other id-shaped words in the message, a product code or a room number, must not
-    push it out). A message longer than any customer's (a whole log file pasted by mistake) is
-    a usage error, not a request that would cost a fortune or overflow the model's context."""
+def question_text(question: str, order_id: str | None) -> str:
+    """The customer's words as they are asked and stored (an order named with no words asks
+    for its status). A message longer than any customer's (a whole log file pasted by mistake)
+    is a usage error, not a request that would cost a fortune or overflow the model's context."""
     question = question.strip()
     if len(question) > MAX_QUESTION_CHARS:
         raise UsageError(f"the message is too long: {len(question):,} characters (at most {MAX_QUESTION_CHARS:,}); "
                          "paste only the customer's message")
     order_id = (order_id or "").strip().upper()
-    if not order_id:
-        return question
-    if not question:
-        return f"What is the status of order {order_id}?"
-    return f"{_context(order_id)}{question}"
+    return question or (f"What is the status of order {order_id}?" if order_id else "")
 
 
-def without_order_context(question: str, order_id: str | None) -> str:
-    """The customer's own words of a composed question: the named order's context removed."""
-    prefix = _context((order_id or "").strip().upper())
-    return question[len(prefix):] if order_id and question.startswith(prefix) else question
+def model_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The messages as a model is sent them: a question's named order becomes words before it
+    (always: other id-shaped words in the message, a product code or a room number, must not
+    push it out), and no key a chat-completion API does not know is left."""
+    return [_for_model(m) if "order" in m else m for m in messages]
 
 
-def _context(order_id: str) -> str:
-    return f"Order {order_id}: "
+def _for_model(message: dict[str, Any]) -> dict[str, Any]:
+    sent = {k: v for k, v in message.items() if k != "order"}
+    if message["order"]:
+        sent["content"] = f"Order {message['order']}: {sent.get('content') or ''}"
+    return sent

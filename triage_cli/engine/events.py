@@ -8,6 +8,7 @@ checker names any kind a new event leaves unhandled. Nothing here knows how an e
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Literal, Self, TypeAlias
 
@@ -146,3 +147,6 @@ class Error(EventBase):
 
 Event: TypeAlias = (TextDelta | ReasoningDelta | ToolCallsPlanned | ToolStarted | ToolFinished | TriageRecord
                     | Notice | Usage | Done | Error)
+# A turn's events as every layer passes them on: a generator, so a consumer that stops early
+# closes it (contextlib.aclosing) and the engine's clean-up runs at once, not when collected.
+EventStream: TypeAlias = AsyncGenerator[Event, None]

@@ -16,8 +16,8 @@ from datetime import date, datetime
 from typing import Any
 
 from triage_cli.engine import intents
-from triage_cli.engine.conversation import Conversation, find_order_ids, without_order_context
-from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
+from triage_cli.engine.conversation import Conversation, find_order_ids
+from triage_cli.engine.events import Done, Event, EventStream, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
 from triage_cli.engine.policy import is_acknowledgement
 from triage_cli.engine.record import assess, parse_lookup, rules_record, verdict_line
 from triage_cli.engine.tool_round import round_messages, run_tool_round
@@ -57,12 +57,12 @@ class OfflineEngine:
     async def aclose(self) -> None:
         pass
 
-    async def run(self, conversation: Conversation) -> AsyncIterator[Event]:
+    async def run(self, conversation: Conversation) -> EventStream:
         started = time.perf_counter()
         questions = conversation.texts("user")
         question = questions[-1] if questions else ""
         named = conversation.named_order
-        if is_acknowledgement(without_order_context(question, named)):
+        if is_acknowledgement(question):
             reply, record = acknowledge(conversation.last_record, named)
         else:
             orders: list[dict[str, Any]] = []
@@ -84,13 +84,13 @@ class OfflineEngine:
         yield Done(reply)
 
     async def look_up(self, conversation: Conversation, orders: list[dict[str, Any]],
-                      round_number: int = 1) -> AsyncIterator[Event]:
+                      round_number: int = 1) -> EventStream:
         """Look up the orders the last question is about (the named one first; for a follow-up
         that names none, those of the latest earlier question with any) as one tool round, and
         add what was found to `orders`. The agent uses it too, when its model gives no answer."""
-        questions = conversation.texts("user")
-        question = questions[-1] if questions else ""
-        order_ids = self._order_ids(question, conversation.named_order) or self._order_ids_before(questions[:-1])
+        questions = conversation.questions()
+        order_ids = self._order_ids(*questions[-1]) if questions else []
+        order_ids = order_ids or self._order_ids_before(questions[:-1])
         if not order_ids:
             return
         calls = tuple(
@@ -111,10 +111,10 @@ class OfflineEngine:
             found = [named.upper(), *(order_id for order_id in found if order_id != named.upper())]
         return found
 
-    def _order_ids_before(self, questions: list[str]) -> list[str]:
+    def _order_ids_before(self, questions: list[tuple[str, str | None]]) -> list[str]:
         """For a follow-up that names no order: the ids of the latest earlier question with any."""
-        for text in reversed(questions):
-            found = find_order_ids(text, pattern=self.order_id_pattern)
+        for text, named in reversed(questions):
+            found = self._order_ids(text, named)
             if found:
                 return found
         return []

@@ -6,13 +6,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from triage_cli.engine.events import Event, ToolCall, ToolFinished, ToolStarted
+from triage_cli.engine.events import Event, EventStream, ToolCall, ToolFinished, ToolStarted
 from triage_cli.tools.registry import ToolRegistry
 
 
 async def run_tool_round(
     registry: ToolRegistry, calls: tuple[ToolCall, ...], results: dict[str, str]
-) -> AsyncIterator[Event]:
+) -> EventStream:
     """Run `calls` at once; fill `results` (call id -> text for the model) as each finishes."""
     for call in calls:
         yield ToolStarted(call.id, call.name, call.arguments)

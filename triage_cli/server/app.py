@@ -19,7 +19,7 @@ from triage_cli import __version__
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.engine.conversation import order_flag
-from triage_cli.engine.events import Event
+from triage_cli.engine.events import Event, EventStream
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.engine.wire import turn_report
 from triage_cli.errors import TriageError
@@ -63,7 +63,7 @@ class Service:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.stopping.set)
 
-    async def start_turn(self, asked: TurnRequest) -> tuple[TriageSession, AsyncIterator[Event], Slot]:
+    async def start_turn(self, asked: TurnRequest) -> tuple[TriageSession, EventStream, Slot]:
         """A session on the conversation, the turn's events, and the turn's place in the gate;
         every refusal (busy, too many, unknown conversation, bad order) before anything streams."""
         if self.stopping.is_set():
@@ -153,8 +153,8 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     return app
 
 
-async def _collect(events: AsyncIterator[Event], turn: TurnSummary) -> None:
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
+async def _collect(events: EventStream, turn: TurnSummary) -> None:
+    async with contextlib.aclosing(events):
         async for event in events:
             turn.add(event)
 

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from triage_cli.engine.events import Event, TextDelta
+from triage_cli.engine.events import Event, EventStream, TextDelta
 from triage_cli.server.limits import Slot
 from triage_cli.server.sse import KEEP_ALIVE, frame, payload
 from triage_cli.session import TriageSession
@@ -59,7 +59,7 @@ class _Writer:
 class TurnStream(Response):
     """The response for one turn; `slot` is released and `session` closed when it ends."""
 
-    def __init__(self, session: TriageSession, events: AsyncIterator[Event], slot: Slot,
+    def __init__(self, session: TriageSession, events: EventStream, slot: Slot,
                  stopping: asyncio.Event) -> None:
         super().__init__(media_type="text/event-stream")
         self.session, self.events, self.slot, self.stopping = session, events, slot, stopping
@@ -99,7 +99,7 @@ class TurnStream(Response):
         content = self.session.stream_redactor()  # a key split across two pieces is replaced too
         announced = False
         try:
-            async with contextlib.aclosing(self.events):  # type: ignore[type-var]
+            async with contextlib.aclosing(self.events):
                 async for event in self.events:
                     if not announced:
                         announced = await self._announce(writer)

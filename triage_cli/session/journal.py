@@ -23,29 +23,18 @@ from typing import Any
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
-from triage_cli.engine.events import Done, Error, Event, Notice, TextDelta, TriageRecord
+from triage_cli.engine.events import Done, Error, EventStream, Notice, TextDelta, TriageRecord
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import StoreError
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
-from triage_cli.session.escalation import filing_escalations
+from triage_cli.session.escalation import TicketDesk
 from triage_cli.store.database import open_database
 from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
 SAVE_PARTIAL_SECONDS = 1.0
-__all__ = ["REDACTED", "Journal", "StreamRedactor", "run_turn"]
-
-
-def run_turn(engine: Engine, conversation: Conversation, message: str, journal: Journal | None, *,
-             named_order: str | None = None) -> AsyncIterator[Event]:
-    """Ask `message` in `conversation`: the engine's events, with the turn kept in the journal and
-    escalations filed as tickets (with no journal, neither). `named_order` is the order the agent
-    named (--order, /order)."""
-    conversation.add_user(message)
-    conversation.named_order = named_order
-    events = engine.run(conversation)
-    return events if journal is None else journal.record(events, conversation)
+__all__ = ["REDACTED", "Journal", "StreamRedactor"]
 
 
 class Journal:
@@ -61,6 +50,7 @@ class Journal:
         self.conversation_id = conversation_id
         self.redactor = Redactor(secrets)
         self.order_id_pattern = ORDER_ID_PATTERN
+        self._unsaved = False  # the turn being recorded could not be stored
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -96,33 +86,37 @@ class Journal:
         records = [record for record in (TriageRecord.from_stored(turn.record) for turn in stored.turns) if record]
         return stored, Conversation(stored.history(), last_record=records[-1] if records else None)
 
-    async def record(self, events: AsyncIterator[Event], conversation: Conversation) -> AsyncIterator[Event]:
-        """Pass `events` on, storing the turn whose question is the conversation's last message
-        and filing a ticket for an answer that escalates."""
+    def ticket_desk(self, question: str) -> TicketDesk:
+        """Where this turn's escalation files its ticket: the queue in this journal's database,
+        for the conversation the turn is stored in (known once `record` has begun it); none when
+        the turn could not be stored (the same database holds the tickets)."""
+        return TicketDesk(lambda: None if self._unsaved else TicketStore(self.store.database),
+                          lambda: self.conversation_id, self.redact(question), self.redact)
+
+    async def record(self, events: EventStream, conversation: Conversation) -> EventStream:
+        """Pass `events` on, storing the turn whose question is the conversation's last message."""
         start = len(conversation.messages)
         question = self.redact(conversation.messages[-1])
         gone: list[ConversationGone] = []
+        self._unsaved = False
         try:
             turn = await self._begin_or_abandon(question, conversation, start, gone)
         except StoreError as exc:  # the same database holds the tickets: one line says it all
+            self._unsaved = True
             yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for event in events:
                     yield event
             return
-        events = filing_escalations(events, TicketStore(self.store.database), question.get("content") or "",
-                                    redact=self.redact, conversation_id=self.conversation_id)
         seen = TurnSummary()
         saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
         last: Done | Error | None = None
         try:
             for reason in gone:
                 yield Notice(f"{reason}; this answer starts a new stored conversation.")
-            async with contextlib.aclosing(events):  # type: ignore[type-var]
+            async with contextlib.aclosing(events):
                 async for event in events:
                     seen.add(event)
-                    if isinstance(event, TriageRecord):
-                        conversation.last_record = event
                     if isinstance(event, TextDelta):
                         saver.soon()
                     if isinstance(event, (Done, Error)):
@@ -175,15 +169,14 @@ class Journal:
     def _begin(self, question: dict[str, Any]) -> TurnHandle:
         turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
                                      model=self.model, question=question,
-                                     order_ids=find_order_ids(question.get("content") or "", limit=20,
-                                                              pattern=self.order_id_pattern))
+                                     order_ids=_order_ids(question, [], None, self.order_id_pattern))
         self.conversation_id = turn.conversation_id
         return turn
 
     async def _finish(self, turn: TurnHandle, seen: TurnSummary, conversation: Conversation, start: int,
                       saver: _PartialSaver) -> None:
         await saver.stop()  # a partial save in flight lands first, so the full turn is the last write
-        question = conversation.messages[start - 1].get("content") or ""
+        question = conversation.messages[start - 1]
         calls = [call.stored() for call in seen.tool_calls.values()]
         record = TurnSummary.fields(seen.record)
         await asyncio.to_thread(
@@ -195,10 +188,12 @@ class Journal:
         )
 
 
-def _order_ids(question: str, calls: list[dict[str, Any]], record: dict[str, Any] | None,
+def _order_ids(question: dict[str, Any], calls: list[dict[str, Any]], record: dict[str, Any] | None,
                pattern: re.Pattern[str]) -> list[str]:
-    """The order ids a turn was about: in the question, the lookups' arguments, the record."""
-    texts = [question, *(call["arguments"] for call in calls)]
+    """The order ids a turn was about: the order named with the question, those in its words,
+    the lookups' arguments, the record's."""
+    texts = [str(question.get("order") or ""), str(question.get("content") or ""),
+             *(call["arguments"] for call in calls)]
     if record and record.get("order_id"):
         texts.append(str(record["order_id"]))
     return find_order_ids(" ".join(texts), limit=20, pattern=pattern)

@@ -11,15 +11,16 @@ from dataclasses import replace
 from typing import assert_never
 
 from triage_cli.engine.events import (
+    EventStream,
     Done, Error, Event, Notice, ReasoningDelta, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted, TriageRecord,
     Usage,
 )
 from triage_cli.redaction import Redactor
 
 
-async def redacted_events(events: AsyncIterator[Event], redactor: Redactor) -> AsyncIterator[Event]:
+async def redacted_events(events: EventStream, redactor: Redactor) -> EventStream:
     reply, reasoning = redactor.stream(), redactor.stream()
-    async with contextlib.aclosing(events):  # type: ignore[type-var]
+    async with contextlib.aclosing(events):
         async for event in events:
             if isinstance(event, TextDelta):
                 event = TextDelta(reply.feed(event.text))

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any
 from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
-from triage_cli.engine.conversation import Conversation, compose_question
-from triage_cli.engine.events import Event, Notice
+from triage_cli.engine.conversation import Conversation, question_text
+from triage_cli.engine.events import Event, EventStream, Notice
 from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.redaction import Redactor, StreamRedactor
-from triage_cli.session.journal import Journal, run_turn
+from triage_cli.session.journal import Journal
+from triage_cli.session.turn import run_turn
 from triage_cli.session.redacted import redacted_events
 from triage_cli.store.sessions import StoredConversation
 from triage_cli.store.tickets import Ticket, TicketStore
@@ -282,21 +283,21 @@ class TriageSession(SessionState, AsyncClosing):
         """A redactor for a reply sent on in pieces (a key split across two is still replaced)."""
         return self.redactor.stream()
 
-    def ask(self, text: str) -> AsyncIterator[Event]:
+    def ask(self, text: str) -> EventStream:
         """One turn: `text` with the order in context goes to the engine, and its events come
         back as they happen, with the known secrets replaced, while the journal stores the turn.
         A message too long to send is a usage error here, before any event."""
+        question = question_text(text, self.order)
         self.turns.append((text, None))
-        message = compose_question(text, self.order)
-        return self._turn(len(self.turns) - 1, message)
+        return self._turn(len(self.turns) - 1, question, self.order)
 
-    async def _turn(self, index: int, message: str) -> AsyncIterator[Event]:
+    async def _turn(self, index: int, question: str, order: str | None) -> EventStream:
         engine = await self.ready()
         for notice in self._mcp_notices():  # a server that could not start: said once
             yield notice
-        events = redacted_events(run_turn(engine, self.conversation, message, self.journal if self.keep else None,
-                                          named_order=self.order), self.redactor)
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
+        events = redacted_events(run_turn(engine, self.conversation, question, self.journal if self.keep else None,
+                                          order=order), self.redactor)
+        async with contextlib.aclosing(events):
             async for event in events:
                 tally(self, index, event)
                 yield event

@@ -122,4 +122,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "INSERT INTO ticket_events (ticket_id, at, action, agent, note) SELECT id, closed_at, 'closed', assignee, note"
         " FROM tickets WHERE status = 'closed' AND closed_at IS NOT NULL",
     )),
+    Migration('the order named with a question', (
+        # The order the agent named (--order, /order) is kept beside the customer's words, which
+        # are stored as written (before, "Order A1002: " was written into the question).
+        "ALTER TABLE turns ADD COLUMN named_order TEXT",
+    )),
 )

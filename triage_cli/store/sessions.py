@@ -49,6 +49,7 @@ class StoredTurn:
     usage: dict[str, Any] | None
     error: str | None
     messages: tuple[dict[str, Any], ...]
+    order: str | None = None  # the order the agent named with the question (--order, /order)
 
     @property
     def reply(self) -> str:
@@ -71,7 +72,7 @@ class StoredTurn:
         return {
             "number": self.number, "started_at": self.started_at, "finished_at": self.finished_at,
             "state": self.state, "provider": self.provider, "model": self.model, "question": self.question,
-            "reply": self.reply, "tool_calls": list(self.tool_calls), "triage": self.record, "usage": self.usage,
+            "order": self.order, "reply": self.reply, "tool_calls": list(self.tool_calls), "triage": self.record, "usage": self.usage,
             "error": self.error, "messages": list(self.messages),
         }
 
@@ -102,7 +103,7 @@ class StoredConversation:
     def to_dict(self, *, messages: bool = True) -> dict[str, Any]:
         turns = [turn.to_dict() for turn in self.turns]
         if not messages:
-            turns = [{k: t[k] for k in ("number", "started_at", "state", "question", "triage")} for t in turns]
+            turns = [{k: t[k] for k in ("number", "started_at", "state", "question", "order", "triage")} for t in turns]
         return {
             "id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, "source": self.source,
             "provider": self.provider, "model": self.model,
@@ -152,9 +153,10 @@ class SessionStore:
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
                                 (conversation_id,)).fetchone()[0]
             turn_id = db.insert(
-                "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text),
+                "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question, named_order)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text,
+                 question.get("order")),
             )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
@@ -303,7 +305,7 @@ def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, 
             tool_calls=tuple(json.loads(t["tool_calls"])), record=_loads(t["record"]), usage=_loads(t["usage"]),
             error=t["error"] or ("the process ended mid-answer" if t["state"] == "running" and state != "running"
                                  else None),
-            messages=tuple(stored.get(t["id"], ())),
+            messages=tuple(stored.get(t["id"], ())), order=t["named_order"],
         ))
     return [StoredConversation(
         id=row["id"], created_at=row["created_at"], updated_at=row["updated_at"], source=row["source"],

@@ -137,7 +137,7 @@ def print_conversation(stored: StoredConversation, tickets: dict[int, str] | Non
     for turn in stored.turns:
         console.print(Rule(Text(f"{turn.number} · {when(turn.started_at)} · {one_line(turn.provider)} "
                                 f"{one_line(turn.model)}".rstrip(), style="dim"), align="left", style="dim"))
-        console.print(Text.assemble(("› ", "bold"), clean(turn.question)))
+        console.print(Text.assemble(("› ", "bold"), *_about_order(turn), clean(turn.question)))
         renderer = TerminalRenderer(console)
         for event in replay(turn, tickets):
             renderer.handle(event)
@@ -232,11 +232,16 @@ def replay(turn: StoredTurn, tickets: dict[int, str] | None = None) -> list[Even
     return TurnSummary.restored(turn.reply, calls, record).events()
 
 
+def _about_order(turn: StoredTurn) -> list[tuple[str, str]]:
+    """The order the agent named with the question, shown before its words."""
+    return [(f"(order {clean(turn.order)}) ", "dim")] if turn.order else []
+
+
 def markdown_transcript(stored: StoredConversation, tickets: dict[int, str] | None = None) -> str:
     parts = [f"# Conversation {stored.id}\n", "\n".join(f"- {k}: {v}" for k, v in _about(stored)) + "\n"]
     for turn in stored.turns:
         parts.append(f"## {turn.number}. {when(turn.started_at)}\n")
-        parts.append("**Customer**\n\n" + "\n".join(f"> {line}" for line in clean(turn.question).splitlines() or [""]) + "\n")
+        parts.append(f"**Customer** {''.join(text for text, _ in _about_order(turn))}".rstrip() + "\n\n" + "\n".join(f"> {line}" for line in clean(turn.question).splitlines() or [""]) + "\n")
         if turn.tool_calls:
             lookups = [f"- `{clean(c.get('name', ''))}({format_arguments(c.get('arguments', ''))})` → "
                        f"{summarize_result(c.get('result', NO_RESULT))}" for c in turn.tool_calls]

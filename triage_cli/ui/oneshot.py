@@ -9,7 +9,7 @@ import sys
 from collections.abc import AsyncIterator
 
 from triage_cli.config import Settings
-from triage_cli.engine.events import Event
+from triage_cli.engine.events import Event, EventStream
 from triage_cli.errors import UsageError
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present
@@ -39,7 +39,7 @@ def run_ask(settings: Settings, question: str, *, order: str | None = None, outp
     return asyncio.run(answer())
 
 
-async def _shown(events: AsyncIterator[Event], renderer: Renderer) -> int:
+async def _shown(events: EventStream, renderer: Renderer) -> int:
     """Render the turn; a hang-up (SIGHUP, SIGTERM, a vanished terminal) ends it, stored as
     interrupted, with the hang-up's exit code."""
     task = asyncio.current_task()

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
 
-from triage_cli.engine.events import Error, Event, Notice, TextDelta, TriageRecord, Usage
+from triage_cli.engine.events import Error, Event, EventStream, Notice, TextDelta, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.ui.render_stats import RenderStats
 from triage_cli.sanitize import StreamSanitizer, clean, one_line
@@ -59,7 +59,7 @@ class RunResult:
         return 1 if self.error else 0
 
 
-async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult:
+async def present(events: EventStream, renderer: Renderer) -> RunResult:
     """Feed every event to `renderer`, ticking it between events so spinners move and batched
     frames reach the screen even while the stream is quiet. If the output is closed by its
     reader, the run goes on unseen to its end, so the turn is stored whole and its ticket filed."""
@@ -81,7 +81,7 @@ async def present(events: AsyncIterator[Event], renderer: Renderer) -> RunResult
     ticking = asyncio.create_task(ticker())
     try:
         # aclosing: a cancelled run closes the engine's generator (and its HTTP stream) now.
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async with contextlib.aclosing(events):
             async for event in events:
                 result.summary.add(event)
                 shown(lambda: view.handle(event))  # noqa: B023 - called at once

@@ -27,6 +27,7 @@ from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.sanitize import clean
 from triage_cli.ui.session_source import AnySession, Server, open_session
 from triage_cli.ui.slash_commands import COMMANDS, run_command
+from triage_cli.engine.events import EventStream
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -254,12 +255,12 @@ class Repl:
                     reply = ""
         return reply.strip().lower() in ("y", "yes")
 
-    async def _advice_once(self, events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    async def _advice_once(self, events: EventStream) -> EventStream:
         """A notice with a hint is advice about the setup ("answered by the offline rules
         engine… set OPENAI_API_KEY"): said once a session, not after every answer."""
         from triage_cli.engine.events import Notice
 
-        async with contextlib.aclosing(events):  # type: ignore[type-var]
+        async with contextlib.aclosing(events):
             async for event in events:
                 if isinstance(event, Notice) and event.hint:
                     if (event.text, event.hint) in self._advice_shown:
