@@ -10,21 +10,15 @@ import asyncio
 import contextlib
 import ssl
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jiter
 
+from triage_cli.engine.model_errors import Phase, empty_stream, provider_says, stream_error
 from triage_cli.engine.sse import sse_data
-from triage_cli.errors import (
-    ContextTooLong,
-    EmptyStream,
-    ModelError,
-    StructuredOutputRejected,
-    ToolStreamingUnsupported,
-)
-from triage_cli.providers import without_credentials
+from triage_cli.errors import EmptyStream, ModelError
 
 
 @dataclass(frozen=True)
@@ -74,7 +68,7 @@ class ChatModel(Protocol):
         *,
         allow_tools: bool = True,
         response_format: dict[str, Any] | None = None,
-    ) -> AsyncIterator[Piece]: ...
+    ) -> AsyncGenerator[Piece, None]: ...
 
     async def complete(
         self,
@@ -152,18 +146,6 @@ class OpenAIChatModel:
             request["response_format"] = response_format
         return request
 
-    def _refusal(self, exc: Exception, request: dict[str, Any]) -> ModelError:
-        """The error for a failed call: a refusal the agent can step around, or a plain one."""
-        line = describe_api_error(exc, self.endpoint)
-        refused = refusal_of(getattr(exc, "status_code", None), _server_message(exc))
-        if refused == "response_format" and "response_format" in request:
-            return StructuredOutputRejected(line)
-        if refused == "tool_streaming" and request.get("stream") and "tools" in request:
-            return ToolStreamingUnsupported(line)
-        if getattr(exc, "status_code", None) == 400 and _context_too_long(exc):
-            return ContextTooLong(line)
-        return ModelError(line)
-
     def _sdk_client(self) -> Any:
         """The SDK client, or a ModelError saying what the SDK refused about the endpoint."""
         try:
@@ -171,12 +153,6 @@ class OpenAIChatModel:
         except Exception as exc:  # noqa: BLE001 - whatever the SDK refuses about the endpoint
             raise ModelError(f"cannot set up a client for {self.endpoint.provider} at "
                              f"{self.endpoint.base_url}: {exc}") from None
-
-    def _empty(self, request: dict[str, Any]) -> ModelError:
-        """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does
-        this when it cannot stream tool calls (it fails after sending its headers)."""
-        line = f"{self.endpoint.provider} ended the stream without an answer"
-        return ToolStreamingUnsupported(line) if "tools" in request else EmptyStream(line)
 
     async def complete(
         self,
@@ -194,10 +170,10 @@ class OpenAIChatModel:
         try:
             completion = await self._sdk_client().chat.completions.create(**request)
             return _completion_pieces(completion)
-        except openai.APIError as exc:
-            raise self._refusal(exc, request) from None
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelError(f"{self.endpoint.provider} sent an answer triage cannot read: {exc}") from None
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise stream_error(exc, "request", request, self.endpoint) from None
 
     async def stream(
         self,
@@ -206,18 +182,13 @@ class OpenAIChatModel:
         *,
         allow_tools: bool = True,
         response_format: dict[str, Any] | None = None,
-    ) -> AsyncIterator[Piece]:
+    ) -> AsyncGenerator[Piece, None]:
         """One streamed chat completion. Raises StructuredOutputRejected when the endpoint
         refuses `response_format`, ModelError for any other failure."""
         import openai
 
         request = self._request(messages, tools, allow_tools, response_format, stream=True)
-        response = None
-        started = False  # once chunks arrive, a failure is a cut stream, not a refused connection
-        said_anything = finished = False
-        provider, timeout = self.endpoint.provider, self.endpoint.timeout
-        stalled = (f"the stream from {provider} stalled: nothing for {timeout:g} s (the timeout setting), "
-                   "so the answer is incomplete")
+        phase: Phase = "request"
         exits = contextlib.AsyncExitStack()
         try:
             client = self._sdk_client()
@@ -225,85 +196,74 @@ class OpenAIChatModel:
             # its own loop builds a model object per chunk, most of the cost of a fast stream.
             response = (await exits.enter_async_context(
                 client.chat.completions.with_streaming_response.create(**request))).http_response
-            events = sse_data(_body(response, openai))
-            loop = asyncio.get_running_loop()
-            # The read timeout alone misses a server that sends keep-alive comments forever: the
-            # deadline moves with the chunks, so `timeout` seconds without one end the stream. It
-            # moves in steps of 1% (moving a timer costs more than reading a chunk), set one step
-            # late: the stall is called between 100% and 101% of `timeout` after the last chunk.
-            step = timeout / 100
-            moved = loop.time()
-            async with asyncio.timeout_at(moved + timeout + step) as deadline:
-                async for data in events:
-                    if data.startswith(b"[DONE]"):
-                        await _drain(events, openai)
-                        break
-                    chunk = jiter.from_json(data)
-                    if isinstance(chunk, dict) and chunk.get("error"):  # as the SDK's own loop raises it
-                        error = chunk["error"]
-                        message = error.get("message") if isinstance(error, dict) else None
-                        raise openai.APIError(message if isinstance(message, str) and message else
-                                              "An error occurred during streaming", response.request, body=error)
-                    now = loop.time()
-                    if now - moved >= step:
-                        moved = now
-                        deadline.reschedule(now + timeout + step)
-                    started = True
-                    for piece in _pieces(chunk):
-                        said_anything = said_anything or not isinstance(piece, UsagePiece)
-                        finished = finished or isinstance(piece, FinishPiece)
-                        yield piece
-            if not said_anything:
-                raise self._empty(request)
+            phase = "headers"
+            finished = False
+            # Closed as soon as this stops: its deadline must not outlive the read.
+            chunks = await exits.enter_async_context(contextlib.aclosing(
+                _chunks(sse_data(_body(response, openai)), self.endpoint.timeout, openai, response)))
+            async for chunk in chunks:
+                phase = "chunks" if phase == "headers" else phase
+                for piece in _pieces(chunk):
+                    phase = "said" if not isinstance(piece, UsagePiece) else phase
+                    finished = finished or isinstance(piece, FinishPiece)
+                    yield piece
+            if phase != "said":
+                raise empty_stream(self.endpoint.provider, request)
             if not finished:
                 # A proxy closing a connection-delimited body, or [DONE] before the end.
-                raise ModelError(f"the stream from {provider} ended before the answer was complete "
+                raise ModelError(f"the stream from {self.endpoint.provider} ended before the answer was complete "
                                  "(no finish_reason)")
-        except TimeoutError:
-            if response is not None and not said_anything and "tools" in request:
-                # llama-cpp-python's server may also keep such a failed stream open (its SSE
-                # pings go on): `timeout` seconds of nothing after the headers is the same refusal.
-                raise ToolStreamingUnsupported(f"{provider} sent headers, then nothing for {timeout:g} s (the timeout "
-                                               "setting)") from None
-            raise ModelError(stalled if started else f"{provider} at {without_credentials(self.endpoint.base_url)} sent "
-                             f"nothing within {timeout:g} s (the timeout setting)") from None
-        except openai.APIError as exc:
-            if started and isinstance(exc, openai.APITimeoutError):
-                raise ModelError(stalled) from None
-            if response is not None and not said_anything and isinstance(exc, openai.APIConnectionError):
-                raise self._empty(request) from None
-            if started and isinstance(exc, openai.APIConnectionError):
-                raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer") from None
-            if said_anything:  # asking again, another way, would repeat what the user has seen
-                raise ModelError(describe_api_error(exc, self.endpoint)) from None
-            raise self._refusal(exc, request) from None
-        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-            # A malformed event or a dropped socket that the SDK did not wrap.
-            raise ModelError(f"{self.endpoint.provider} sent a stream triage cannot read: {exc}") from None
+        except ModelError:
+            raise
         except Exception as exc:
-            if not type(exc).__module__.startswith(("httpx", "httpcore")):  # httpx2 and httpcore2 too
-                raise
-            if response is not None and not said_anything:
-                raise self._empty(request) from None
-            raise ModelError(f"the stream from {self.endpoint.provider} was cut off mid-answer ({exc})") from None
+            raise stream_error(exc, phase, request, self.endpoint) from None
         finally:
             # Closing matters on cancel: it drops the HTTP stream at once.
             await exits.aclose()
 
 
+async def _chunks(events: AsyncIterator[bytes], timeout: float, openai: Any,
+                  response: Any) -> AsyncGenerator[dict[str, Any], None]:
+    """The stream's chunks, parsed, until [DONE]; an error chunk raised as the SDK's own loop
+    raises it; TimeoutError after `timeout` seconds without a chunk. The read timeout alone
+    misses a server that sends keep-alive comments forever: the deadline moves with the chunks,
+    in steps of 1% (moving a timer costs more than reading a chunk), set one step late: the
+    stall is called between 100% and 101% of `timeout` after the last chunk."""
+    loop = asyncio.get_running_loop()
+    step = timeout / 100
+    moved = loop.time()
+    async with asyncio.timeout_at(moved + timeout + step) as deadline:
+        async for data in events:
+            if data.startswith(b"[DONE]"):
+                await _drain(events, openai)
+                return
+            chunk = jiter.from_json(data)
+            if isinstance(chunk, dict) and chunk.get("error"):
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                raise openai.APIError(message if isinstance(message, str) and message else
+                                      "An error occurred during streaming", response.request, body=error)
+            now = loop.time()
+            if now - moved >= step:
+                moved = now
+                deadline.reschedule(now + timeout + step)
+            yield chunk
+
+
 async def _body(response: Any, openai: Any) -> AsyncIterator[bytes]:
     """The response body's bytes, with its transport's failures raised as the SDK's own loop
     raises them (a timeout, or a connection error), so they read the same to the caller."""
+    import anyio
+
     transport = sys.modules[type(response).__module__.partition(".")[0]]  # httpx2, or httpx for older SDKs
     try:
         async for chunk in response.aiter_bytes():
             yield chunk
     except transport.TimeoutException as exc:
         raise openai.APITimeoutError(request=response.request) from exc
-    except Exception as exc:
-        if isinstance(exc, (transport.RequestError, ssl.SSLError)) or type(exc).__module__.startswith("anyio"):
-            raise openai.APIConnectionError(request=response.request) from exc
-        raise
+    except (transport.RequestError, transport.StreamError, ssl.SSLError, anyio.ClosedResourceError,
+            anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+        raise openai.APIConnectionError(request=response.request) from exc
 
 
 DRAIN_SECONDS = 0.1
@@ -397,24 +357,6 @@ def _completion_pieces(completion: Any) -> list[Piece]:
 # wasted call. llama-cpp-python answers json_schema with a 500 and "Input should be 'text' or
 # 'json_object'", and a streamed call offering tools with "Automatic streaming tool choice is not
 # supported" (as an SSE error or an empty 200 stream).
-_FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "structured")
-_TOOL_STREAM_WORDS = ("streaming tool", "stream tool", "tool choice is not supported",
-                      "tools are not supported with stream", "tool calls with stream")
-
-
-def refusal_of(status: int | None, message: str) -> str | None:
-    """'response_format' or 'tool_streaming' when an error says the server cannot do that, else
-    None. Only a 400, 422 or 5xx counts: a 429 or an auth error is about something else."""
-    if status is not None and status not in (400, 422) and status < 500:
-        return None
-    text = message.lower()
-    if any(words in text for words in _TOOL_STREAM_WORDS):
-        return "tool_streaming"
-    if any(words in text for words in _FORMAT_WORDS):
-        return "response_format"
-    return None
-
-
 async def _no_retry_for_refusals(response: Any) -> None:
     """An httpx response hook: a 5xx that names something the server cannot do, or a request it
     failed to validate, is not retried (the SDK obeys `x-should-retry`), so a 500 about
@@ -430,74 +372,7 @@ async def _no_retry_for_refusals(response: Any) -> None:
     if isinstance(body, dict):
         inner = body.get("error")
         message = str((inner.get("message") if isinstance(inner, dict) else body.get("message")) or message)
-    if refusal_of(response.status_code, message) or "validation error" in message.lower():
+    if provider_says(response.status_code, message) or "validation error" in message.lower():
         # A request the server's schema rejects (llama-cpp-python answers those with a 500)
         # fails the same way every time.
         response.headers["x-should-retry"] = "false"
-
-
-def describe_api_error(exc: Exception, endpoint: Endpoint) -> str:
-    """One line for the user, saying what to do where there is something to do. Never includes
-    the key, even when the server's message quotes it."""
-    message = _describe(exc, endpoint)
-    return message.replace(endpoint.api_key, "[redacted]") if len(endpoint.api_key) >= 8 else message
-
-
-def _describe(exc: Exception, endpoint: Endpoint) -> str:
-    import openai
-
-    provider, url, model = endpoint.provider, without_credentials(endpoint.base_url), endpoint.model
-    status = getattr(exc, "status_code", None)
-    detail = _server_message(exc)
-    tries = f"{endpoint.retries + 1} tries" if endpoint.retries else "1 try"
-    if isinstance(exc, openai.APITimeoutError):
-        return f"{provider} at {url} did not answer within {endpoint.timeout:g} s ({tries}; see the timeout setting)"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = " ".join(str(exc.__cause__ or "").split())[:120]
-        return f"cannot connect to {provider} at {url}" + (f": {cause}" if cause else "") + f" ({tries})"
-    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
-        where = f" ({endpoint.key_env})" if endpoint.key_env else ""
-        return f"{provider} refused the request (HTTP {status}): check the key for provider {provider}{where}"
-    if isinstance(exc, openai.NotFoundError):
-        return (f"model '{model}' was not found at provider {provider} (HTTP 404); check the model name "
-                f"(--model) and the base URL {url}: {detail}")
-    if isinstance(exc, openai.RateLimitError) and _code(exc) == "insufficient_quota":
-        return f"{provider} says the account is out of quota (HTTP 429): check its plan and billing: {detail}"
-    if isinstance(exc, openai.RateLimitError):
-        return f"{provider} is rate-limiting requests (HTTP 429), still after {tries}; wait a little and ask again: {detail}"
-    if isinstance(exc, openai.BadRequestError):
-        if _context_too_long(exc):
-            return (f"the conversation is too long for model '{model}' (HTTP 400): start a new one "
-                    f"(/new in chat) or shorten the message: {detail}")
-        return f"{provider} rejected the request (HTTP 400): {detail}"
-    if status is not None:
-        retried = f", after {tries}" if status >= 500 or status in (408, 409) else ""
-        if refusal_of(status, detail) or "validation error" in detail.lower():
-            retried = ""  # not retried: see _no_retry_for_refusals
-        return f"{provider} failed with HTTP {status}{retried}: {detail}"
-    return f"{provider} stream failed: {detail}"
-
-
-def _code(exc: Exception) -> str | None:
-    body = getattr(exc, "body", None)
-    code = body.get("code") if isinstance(body, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _context_too_long(exc: Exception) -> bool:
-    code = _code(exc)
-    message = _server_message(exc).lower()
-    return code == "context_length_exceeded" or any(words in message for words in (
-        "context length", "context_length", "context window", "maximum context", "too many tokens",
-        "prompt is too long", "reduce the length", "input is too long"))
-
-
-def _server_message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    message = None
-    if isinstance(body, dict):
-        inner = body.get("error")
-        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
-    if not message:
-        message = getattr(exc, "message", None) or str(exc)
-    return " ".join(str(message).split())[:300]
