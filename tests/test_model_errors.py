@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from triage_cli.engine.llm import Endpoint
-from triage_cli.engine.model_errors import _TOLD, error_kind, provider_says, stream_error
+from triage_cli.engine.model_errors import _TOLD, Phase, error_kind, provider_says, stream_error
 from triage_cli.errors import (
     ContextTooLong, EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported,
 )
@@ -47,7 +47,8 @@ def test_every_kind_of_failure_at_every_phase_has_one_entry() -> None:
     (bad_request("response_format json_schema is not supported"), "said", STREAM, ModelError, "rejected"),
     (ValueError("bad json"), "said", STREAM, ModelError, "cannot read: bad json"),
 ])
-def test_a_failure_is_told_by_its_kind_and_how_far_the_stream_got(exc, phase, sent, told, words) -> None:
+def test_a_failure_is_told_by_its_kind_and_how_far_the_stream_got(exc: BaseException, phase: Phase, sent: dict,
+                                                                  told: type, words: str) -> None:
     error = stream_error(exc, phase, sent, ENDPOINT)
     assert type(error) is told and words in str(error)
     assert "sk-secret-key-123" not in str(error)
