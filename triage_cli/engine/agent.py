@@ -115,6 +115,28 @@ class _Round:
         return tuple(made)
 
 
+@dataclass
+class _Run:
+    """One run's state, shared by its steps: the messages sent, what the user has seen, the
+    lookups, the last model call (`current`), and how it ended."""
+
+    conversation: Conversation
+    messages: list[dict[str, Any]]
+    meter: _Meter = field(default_factory=_Meter)
+    current: _Round = field(default_factory=_Round)
+    shown: list[str] = field(default_factory=list)  # answer text already streamed to the user
+    looked_up: list[tuple[ToolCall, str]] = field(default_factory=list)
+    trimmed: bool = False  # earlier turns' lookups were left out to fit the context window
+    outgrew: str = ""  # the error when the tool rounds outgrew the model's context window
+    stopped: Error | None = None  # the error that ends the run
+    finished: bool = False  # the answer is whole and in the conversation
+
+    @property
+    def question(self) -> str:
+        questions = self.conversation.texts("user")
+        return questions[-1] if questions else ""
+
+
 class Agent:
     """Runs a model with tools; see the module docstring for the shape of a run.
 
@@ -152,7 +174,7 @@ class Agent:
     def _system(self) -> dict[str, Any]:
         return {"role": "system", "content": system_prompt(structured=self.structured_mode)}
 
-    def _step_down(self, exc: StructuredOutputRejected) -> Event:
+    def _step_down(self, exc: StructuredOutputRejected) -> Notice | Error:
         """The next step of the structured-output ladder, as the notice that says so; an Error
         when there is none (a fixed mode, or the last step)."""
         at = STRUCTURED_LADDER.index(self.structured_mode) if self.structured_mode in STRUCTURED_LADDER else -1
@@ -165,158 +187,185 @@ class Agent:
 
     async def run(self, conversation: Conversation) -> EventStream:
         """Answer the conversation's last user message. The conversation gains the tool rounds
-        and the answer (marked interrupted if the run is cut short)."""
-        meter = _Meter()
+        and the answer (marked interrupted if the run is cut short). Each round is a model call
+        (asked again while the agent can step around a refusal), then either a tool round or the
+        final answer; a step that cannot go on ends the run with its error, after the usage."""
+        run = _Run(conversation, [self._system(), *model_messages(conversation.messages)])
         # The rules' table compiles in a thread while the model answers: the guard reads it after.
         rules_ready = asyncio.ensure_future(asyncio.to_thread(intents.warm_up))
-        messages: list[dict[str, Any]] = [self._system(), *model_messages(conversation.messages)]
-        questions = conversation.texts("user")
-        shown: list[str] = []  # answer text already streamed to the user
-        looked_up: list[tuple[ToolCall, str]] = []
-        finished = False
-        outgrew = ""  # the error when the tool rounds outgrew the model's context window
-        trimmed = False  # earlier turns' lookups were left out to fit the context window
         try:
             for round_number in range(1, self.max_rounds + 2):
                 allow_tools = round_number <= self.max_rounds
                 if not allow_tools:
                     yield Notice(f"Stopped after {self._rounds()}; answering with what was found.")
                     # As a user turn: many chat templates reject a system message after tool results.
-                    messages.append({"role": "user", "content": ROUND_CAP_NOTE})
-                while True:
-                    current = _Round()
-                    meter.model_calls += 1
-                    try:
-                        async for event in self._stream_round(messages, allow_tools, current, meter, shown):
-                            yield event
-                        break
-                    except StructuredOutputRejected as exc:
-                        step = self._step_down(exc)
-                        if isinstance(step, Error):
-                            yield meter.usage()  # the error comes last: it ends the stream
-                            yield step
-                            return
-                        messages[0] = self._system()
-                        yield step
-                    except ToolStreamingUnsupported as exc:
-                        if self.tool_rounds != "auto" or self.tool_round_mode == "plain":
-                            yield meter.usage()
-                            hint = ' (set tool_rounds = "plain" for this provider)' if self.tool_rounds == "stream" else ""
-                            yield Error(f"{exc}{hint}", kind="model")
-                            return
-                        self.tool_round_mode = "plain"
-                        yield Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
-                    except ContextTooLong as exc:
-                        if not looked_up and not trimmed and len(messages) > len(trimmed_messages := [
-                                messages[0], *model_messages(conversation.without_earlier_lookups())]):
-                            # Earlier turns' lookups fill a small window: ask again without them.
-                            trimmed = True
-                            messages = trimmed_messages
-                            yield Notice(f"The conversation outgrew {self.model.name}'s context; earlier turns' "
-                                         "lookups were left out of this request.",
-                                         hint="Start a new conversation (/new in chat) to give it room.")
-                            continue
-                        if shown or not looked_up:  # the question itself is too long: nothing to save
-                            yield meter.usage()
-                            yield Error(str(exc), kind="model")
-                            return
-                        # A small context filled up by the tool rounds: the rules answer below from
-                        # the lookups (or their own) rather than lose the turn; the round is empty.
-                        outgrew = str(exc)
-                        current = _Round()
-                        break
-                    except ModelError as exc:
-                        yield meter.usage()  # the error comes last: it ends the stream
-                        yield Error(str(exc), kind="model")
-                        return
-                calls = current.tool_calls(round_number) if allow_tools else ()
-                if not calls:
-                    rest, fields = current.reader.finish()
-                    if rest:
-                        shown.append(rest)
-                        yield TextDelta(rest)
-                    if current.reader.unterminated and current.finish_reason != "length":
-                        # The JSON answer never closed its object: a cut stream, kept as such.
-                        yield meter.usage()
-                        yield Error(f"the answer from {self.model.name} ended inside its JSON object, so it is "
-                                    "incomplete", kind="model")
-                        return
-                    reply = "".join(shown)
-                    question = questions[-1] if questions else ""
-                    lookups = lookups_from_calls(looked_up, self.order_id_pattern)
-                    rules_looked_up = False
-                    if not reply.strip() and not lookups and (outgrew or any(c.name == ORDER_TOOL for c, _ in looked_up)):
-                        # It tried to look the order up but named none it could use (a small model's
-                        # malformed call), then said nothing or outgrew its context: the rules look
-                        # up the order in context, as the offline engine would, and answer below.
-                        from triage_cli.engine.offline import OfflineEngine
-
-                        rules = OfflineEngine(self.tools, order_id_pattern=self.order_id_pattern)
-                        async for event in rules.look_up(conversation, lookups, round_number + 1):
-                            yield event
-                        rules_looked_up = bool(lookups)
-                    if not reply.strip() and lookups:
-                        # A model that only ever calls tools, or says nothing after looking up (or
-                        # once it may not): the rules answer from what it found.
-                        from triage_cli.engine.offline import write_answer
-
-                        if outgrew:
-                            yield Notice(f"The conversation outgrew {self.model.name}'s context after "
-                                         f"{self._rounds(round_number - 1)}; triage's rules wrote this answer from "
-                                         "the lookups.", hint="Start a new conversation (/new in chat) to give it room.")
-                        elif rules_looked_up:
-                            yield Notice("The model's lookup named no order and it gave no answer; triage's rules "
-                                         "looked up the order in context and wrote this answer.")
-                        else:
-                            stuck = "kept calling tools" if current.calls else "gave no answer"
-                            yield Notice(f"The model {stuck} after {self._rounds(round_number - 1)}; triage's rules wrote this "
-                                         "answer from the lookups.")
-                        reply, _ = write_answer(question, lookups, date.today(), named_order=conversation.named_order)
-                        if meter.ttft_ms is None:
-                            meter.ttft_ms = meter.elapsed_ms()
-                        shown.append(reply)
-                        yield TextDelta(reply)
-                        fields = {}
-                    if not reply.strip() and outgrew:
-                        yield meter.usage()
-                        yield Error(outgrew, kind="model")
-                        return
-                    if not reply.strip():
-                        why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
-                               if current.calls else "the model returned an empty answer; try again or rephrase")
-                        yield meter.usage()  # the error comes last: it ends the stream
-                        yield Error(why, kind="empty")
-                        return
-                    await rules_ready
-                    record, verdict = settle(fields, question, reply, lookups, conversation.named_order,
-                                             level=self.policy_guard, earlier=conversation.last_record)
-                    if verdict:
-                        addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
-                        shown.append(addition)
-                        yield TextDelta(addition)
-                        reply += addition
-                    conversation.add_assistant(reply)
-                    finished = True
-                    if (notice := record.guard_notice()) is not None:
-                        yield notice
-                    yield record
-                    if current.finish_reason == "length":
-                        yield Notice("The answer was cut off: the model reached its output limit.")
-                    yield meter.usage()
-                    yield Done(reply, current.finish_reason)
-                    return
-                yield ToolCallsPlanned(round_number, calls)
-                results: dict[str, str] = {}
-                async for event in run_tool_round(self.tools, calls, results):
+                    run.messages.append({"role": "user", "content": ROUND_CAP_NOTE})
+                async for event in self._model_call(run, allow_tools):
                     yield event
-                looked_up.extend((call, results[call.id]) for call in calls)
-                completed = round_messages("".join(current.text), calls, results)
-                messages.extend(completed)
-                conversation.extend(completed)
+                calls = run.current.tool_calls(round_number) if allow_tools and not run.stopped else ()
+                if calls:
+                    async for event in self._tool_round(run, round_number, calls):
+                        yield event
+                    continue
+                if not run.stopped:
+                    async for event in self._final_answer(run, round_number, rules_ready):
+                        yield event
+                if run.stopped is not None:
+                    yield run.meter.usage()  # the error comes last: it ends the stream
+                    yield run.stopped
+                return
         finally:
-            if not finished:
+            if not run.finished:
                 # Cut short (cancelled, failed): keep what the user saw, marked as incomplete.
-                conversation.add_interrupted("".join(shown))
+                conversation.add_interrupted("".join(run.shown))
+
+    # the steps -------------------------------------------------------------------------------
+
+    async def _model_call(self, run: _Run, allow_tools: bool) -> EventStream:
+        """One model call into `run.current`, asked again (with a notice) while a refusal can be
+        stepped around; `run.stopped` when it cannot."""
+        while True:
+            run.current = _Round()
+            run.meter.model_calls += 1
+            try:
+                async for event in self._stream_round(run.messages, allow_tools, run.current, run.meter, run.shown):
+                    yield event
+                return
+            except ModelError as exc:
+                step = self._step_around(exc, run)
+            if step is None:  # the tool rounds outgrew the context: the rules answer from the lookups
+                run.current = _Round()
+                return
+            if isinstance(step, Error):
+                run.stopped = step
+                return
+            yield step
+
+    def _step_around(self, exc: ModelError, run: _Run) -> Notice | Error | None:
+        """What a failed call leads to: a notice and another try (down the structured-output
+        ladder, tool rounds without streaming, earlier lookups left out), None to answer from the
+        lookups so far, or the error that ends the run."""
+        if isinstance(exc, StructuredOutputRejected):
+            step = self._step_down(exc)
+            run.messages[0] = self._system()
+            return step
+        if isinstance(exc, ToolStreamingUnsupported):
+            return self._plain_rounds(exc)
+        if isinstance(exc, ContextTooLong):
+            return self._outgrown(exc, run)
+        return Error(str(exc), kind="model")
+
+    def _plain_rounds(self, exc: ToolStreamingUnsupported) -> Notice | Error:
+        if self.tool_rounds != "auto" or self.tool_round_mode == "plain":
+            hint = ' (set tool_rounds = "plain" for this provider)' if self.tool_rounds == "stream" else ""
+            return Error(f"{exc}{hint}", kind="model")
+        self.tool_round_mode = "plain"
+        return Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
+
+    def _outgrown(self, exc: ContextTooLong, run: _Run) -> Notice | Error | None:
+        trimmed = [run.messages[0], *model_messages(run.conversation.without_earlier_lookups())]
+        if not run.looked_up and not run.trimmed and len(run.messages) > len(trimmed):
+            # Earlier turns' lookups fill a small window: ask again without them.
+            run.trimmed, run.messages = True, trimmed
+            return Notice(f"The conversation outgrew {self.model.name}'s context; earlier turns' lookups were left "
+                          "out of this request.", hint="Start a new conversation (/new in chat) to give it room.")
+        if run.shown or not run.looked_up:  # the question itself is too long: nothing to save
+            return Error(str(exc), kind="model")
+        # A small context filled up by the tool rounds: the rules answer from the lookups (or
+        # their own) rather than lose the turn.
+        run.outgrew = str(exc)
+        return None
+
+    async def _tool_round(self, run: _Run, round_number: int, calls: tuple[ToolCall, ...]) -> EventStream:
+        yield ToolCallsPlanned(round_number, calls)
+        results: dict[str, str] = {}
+        async for event in run_tool_round(self.tools, calls, results):
+            yield event
+        run.looked_up.extend((call, results[call.id]) for call in calls)
+        completed = round_messages("".join(run.current.text), calls, results)
+        run.messages.extend(completed)
+        run.conversation.extend(completed)
+
+    async def _final_answer(self, run: _Run, round_number: int, rules_ready: asyncio.Future[None]) -> EventStream:
+        """The answer's end, the rules' answer where the model gave none, and the record settled
+        against the lookups and the policy."""
+        current = run.current
+        rest, fields = current.reader.finish()
+        if rest:
+            run.shown.append(rest)
+            yield TextDelta(rest)
+        if current.reader.unterminated and current.finish_reason != "length":
+            # The JSON answer never closed its object: a cut stream, kept as such.
+            run.stopped = Error(f"the answer from {self.model.name} ended inside its JSON object, so it is "
+                                "incomplete", kind="model")
+            return
+        lookups = lookups_from_calls(run.looked_up, self.order_id_pattern)
+        if not "".join(run.shown).strip():
+            async for event in self._rules_answer(run, round_number, lookups):
+                yield event
+            fields = {}
+        reply = "".join(run.shown)
+        if not reply.strip():
+            run.stopped = self._no_answer(run)
+            return
+        await rules_ready
+        record, verdict = settle(fields, run.question, reply, lookups, run.conversation.named_order,
+                                 level=self.policy_guard, earlier=run.conversation.last_record)
+        if verdict:
+            addition = ("\n" if reply.endswith("\n") else "\n\n") + verdict + "\n"
+            run.shown.append(addition)
+            yield TextDelta(addition)
+            reply += addition
+        run.conversation.add_assistant(reply)
+        run.finished = True
+        if (notice := record.guard_notice()) is not None:
+            yield notice
+        yield record
+        if current.finish_reason == "length":
+            yield Notice("The answer was cut off: the model reached its output limit.")
+        yield run.meter.usage()
+        yield Done(reply, current.finish_reason)
+
+    async def _rules_answer(self, run: _Run, round_number: int, lookups: list[dict[str, Any]]) -> EventStream:
+        """A model that said nothing: the rules look up the order in context where it tried and
+        named none it could use (a small model's malformed call) or outgrew its context, and
+        answer from what was found (a model that only ever calls tools, or says nothing after
+        looking up)."""
+        rules_looked_up = False
+        if not lookups and (run.outgrew or any(c.name == ORDER_TOOL for c, _ in run.looked_up)):
+            from triage_cli.engine.offline import OfflineEngine
+
+            rules = OfflineEngine(self.tools, order_id_pattern=self.order_id_pattern)
+            async for event in rules.look_up(run.conversation, lookups, round_number + 1):
+                yield event
+            rules_looked_up = bool(lookups)
+        if not lookups:
+            return
+        from triage_cli.engine.offline import write_answer
+
+        if run.outgrew:
+            yield Notice(f"The conversation outgrew {self.model.name}'s context after {self._rounds(round_number - 1)}; "
+                         "triage's rules wrote this answer from the lookups.",
+                         hint="Start a new conversation (/new in chat) to give it room.")
+        elif rules_looked_up:
+            yield Notice("The model's lookup named no order and it gave no answer; triage's rules looked up the "
+                         "order in context and wrote this answer.")
+        else:
+            stuck = "kept calling tools" if run.current.calls else "gave no answer"
+            yield Notice(f"The model {stuck} after {self._rounds(round_number - 1)}; triage's rules wrote this "
+                         "answer from the lookups.")
+        reply, _ = write_answer(run.question, lookups, date.today(), named_order=run.conversation.named_order)
+        if run.meter.ttft_ms is None:
+            run.meter.ttft_ms = run.meter.elapsed_ms()
+        run.shown.append(reply)
+        yield TextDelta(reply)
+
+    def _no_answer(self, run: _Run) -> Error:
+        if run.outgrew:
+            return Error(run.outgrew, kind="model")
+        why = (f"the model kept calling tools after {self._rounds()} and gave no answer"
+               if run.current.calls else "the model returned an empty answer; try again or rephrase")
+        return Error(why, kind="empty")
 
     async def _stream_round(
         self,
