@@ -5,6 +5,7 @@ setting came from, the data directory's privacy warning, `config`, `history dele
 from __future__ import annotations
 
 import json
+import re
 import os
 from pathlib import Path
 
@@ -124,10 +125,15 @@ def test_config_shows_each_setting_with_its_source_and_never_a_key(run_triage, t
     assert secret not in lines.out + lines.err
     assert f"config file     {triage_env['TRIAGE_CONFIG']}\n" in lines.out
     assert f"data directory  {triage_env['TRIAGE_HOME']}\n" in lines.out
-    assert "api_key            set (from OPENAI_API_KEY)\n" in lines.out
+    assert "api_key              set (from OPENAI_API_KEY)\n" in lines.out
+    # The team server's and `triage serve`'s settings are listed too, each under its heading.
+    assert "\nServing (triage serve)\nhost                 127.0.0.1" in lines.out
+    assert re.search(r"^port +8787 +default$", lines.out, re.MULTILINE)
+    assert re.search(r"^server_url +not set +default$", lines.out, re.MULTILINE)
     report = json.loads(run_triage("config", "--json", "--model", "gpt-x", env=env).out)
     settings = {key: (row["value"], row["source"]) for key, row in report["settings"].items()}
     assert settings["timeout"] == (12.0, f"{triage_env['TRIAGE_CONFIG']}, line 2")
     assert settings["retries"] == (4, "TRIAGE_RETRIES") and settings["model"] == ("gpt-x", "--model")
     assert settings["provider"] == ("openai", "chosen by OPENAI_API_KEY")
     assert settings["max_rounds"] == (5, "default") and settings["api_key"] == ("set", "OPENAI_API_KEY")
+    assert report["settings"]["max_connections"] == {"value": 1000, "source": "default", "group": "serve"}

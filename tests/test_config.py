@@ -200,7 +200,8 @@ def test_every_setting_knows_where_it_came_from(tmp_path):
 
 
 def test_database_url_and_agent_name_from_the_file_and_the_environment(tmp_path):
-    from triage_cli.config import load_store_settings, settings_with_sources
+    from triage_cli.config import load_store_settings
+    from triage_cli.config_report import settings_with_sources
 
     s = settings(tmp_path, config='database_url = "postgresql://sam:hunter22@db/triage"\nagent_name = "sam"\n')
     assert (s.database_url, s.agent_name) == ("postgresql://sam:hunter22@db/triage", "sam")

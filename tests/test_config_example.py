@@ -6,7 +6,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from triage_cli.config import _FILE_KEYS, _PROVIDER_TABLE_KEYS, load_settings
+from triage_cli.config import load_settings
+from triage_cli.settings_table import BY_KEY as _FILE_KEYS, PROVIDER_TABLE_KEYS as _PROVIDER_TABLE_KEYS
 
 EXAMPLE = Path(__file__).parent.parent / "config.example.toml"
 

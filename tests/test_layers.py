@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "triage_cli"
 
 # Modules outside the layers: no triage_cli import but each other's.
 PLAIN = {"triage_cli", "errors", "order_ids", "nested", "closing", "transcript", "providers", "envfile", "sanitize",
-         "redaction", "limits", "private_dirs"}
+         "redaction", "limits", "private_dirs", "settings_table"}
 # unit -> the units it may import (besides PLAIN and itself)
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in PLAIN},
@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     # The settings read their [orders_api] and MCP tables with those parts' own parsers.
     "config": {"store", "tools"},
     "config_server": {"config"},
+    "config_report": {"config", "config_server"},
     "session": {"engine", "tools", "store", "config"},
     # The terminal as a server's client: the engine's events and the stores' plain types only.
     "client": {"engine", "store", "config"},
@@ -39,8 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "cli_common": {"config", "config_server", "store", "ui", "session", "client"},
     "cli_stored": {"cli_common", "cli_parts", "store", "ui"},
     "cli_agents": {"cli_common", "cli_parts", "config", "ui"},
-    "cli": {"cli_common", "cli_parts", "cli_stored", "cli_agents", "config", "config_server", "mcp_server", "server",
-            "ui"},
+    "cli": {"cli_common", "cli_parts", "cli_stored", "cli_agents", "config", "config_server", "config_report",
+            "mcp_server", "server", "ui"},
     "__main__": {"cli"},
 }
 

@@ -224,7 +224,7 @@ def config_command(
     never shown. Takes the same flags as ask, to see what they would change.
     """
     with _user_errors():
-        from triage_cli.config import settings_with_sources
+        from triage_cli.config_report import settings_with_sources
         from triage_cli.ui.config_view import show_config
 
         show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)

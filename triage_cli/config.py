@@ -8,11 +8,9 @@ layer that chose the provider belongs to some other provider and gives way to th
 from __future__ import annotations
 
 import getpass
-import math
-import re
 import os
-import tomllib
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -21,94 +19,24 @@ from triage_cli.envfile import read_env_file
 from triage_cli.errors import ConfigError
 from triage_cli.order_ids import ORDER_ID_PATTERN, compile_order_id_pattern
 from triage_cli.providers import CUSTOM, OFFLINE, PRESETS, Provider, known, preset, without_credentials
-from triage_cli.redaction import MIN_SECRET_CHARS, known_secrets, masked_url
+from triage_cli.redaction import known_secrets, masked_url
+from triage_cli.settings_table import (
+    APP_NAME,
+    BY_KEY,
+    PROVIDER_TABLE_KEYS,
+    SETTINGS,
+    Layers,
+    config_file_path,
+    environment,
+)
 
 if TYPE_CHECKING:
     from triage_cli.store.order_api import OrderApiConfig
     from triage_cli.tools.mcp_config import McpServer
 
-APP_NAME = "triage"
-
-# key -> (type, description used in error messages)
-_FILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
-    "provider": (str, "a provider name"),
-    "model": (str, "a model name"),
-    "base_url": (str, "a URL"),
-    "timeout": ((int, float), "a number of seconds"),
-    "tool_timeout": ((int, float), "a number of seconds"),
-    "max_rounds": (int, "a whole number"),
-    "retries": (int, "a whole number"),
-    "home": (str, "a directory path"),
-    "orders_db": (str, "a file path"),
-    "structured_output": (str, '"auto", "json_schema", "json_object" or "off"'),
-    "tool_rounds": (str, '"auto", "stream" or "plain"'),
-    "policy_guard": (str, '"strict", "record" or "off"'),
-    "order_id_pattern": (str, "a regular expression"),
-    "server_url": (str, "a URL"),
-    "database_url": (str, "a postgresql:// URL"),
-    "agent_name": (str, "a name"),
-    "providers": (dict, "a table of provider tables"),
-    # `triage serve` (read by load_server_settings)
-    "host": (str, "a host name or address"),
-    "port": (int, "a port number"),
-    "server_token": (str, "a token string"),
-    "agent_token": (str, "a token string"),
-    "cors_origins": (list, "a list of origins"),
-    "max_concurrent_turns": (int, "a whole number"),
-    "allowed_hosts": (list, "a list of host names"),
-    "max_connections": (int, "a whole number"),
-    "keep_alive_seconds": ((int, float), "a number of seconds"),
-    "header_seconds": ((int, float), "a number of seconds"),
-    "body_seconds": ((int, float), "a number of seconds"),
-    "send_seconds": ((int, float), "a number of seconds"),
-    "mcp_servers": (dict, "a table of server tables"),
-    "mcp_config": (str, "a file path"),
-    "mcp_connect_timeout": ((int, float), "a number of seconds"),
-    "orders_api": (dict, "a table"),
-}
+FLAG_KEYS = tuple(s.key for s in SETTINGS if s.flag and s.group == "answering")  # --provider, --model, --base-url
+DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS if s.default is not None}
 _ORDERS_API_KEYS = {"url", "headers", "timeout", "retries", "fields"}
-_PROVIDER_TABLE_KEYS = {"base_url", "api_key_env", "model", "structured_output", "tool_rounds"}
-STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
-TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
-POLICY_GUARDS = ("strict", "record", "off")  # engine/record.py: GUARDS
-
-_ENV_KEYS = {
-    "TRIAGE_PROVIDER": "provider",
-    "TRIAGE_MODEL": "model",
-    "TRIAGE_BASE_URL": "base_url",
-    "TRIAGE_TIMEOUT": "timeout",
-    "TRIAGE_TOOL_TIMEOUT": "tool_timeout",
-    "TRIAGE_MAX_ROUNDS": "max_rounds",
-    "TRIAGE_RETRIES": "retries",
-    "TRIAGE_HOME": "home",
-    "TRIAGE_ORDERS_DB": "orders_db",
-    "TRIAGE_STRUCTURED_OUTPUT": "structured_output",
-    "TRIAGE_TOOL_ROUNDS": "tool_rounds",
-    "TRIAGE_POLICY_GUARD": "policy_guard",
-    "TRIAGE_ORDER_ID_PATTERN": "order_id_pattern",
-    "TRIAGE_HOST": "host",
-    "TRIAGE_PORT": "port",
-    "TRIAGE_SERVER_TOKEN": "server_token",
-    "TRIAGE_AGENT_TOKEN": "agent_token",
-    "TRIAGE_CORS_ORIGINS": "cors_origins",
-    "TRIAGE_MAX_CONCURRENT_TURNS": "max_concurrent_turns",
-    "TRIAGE_ALLOWED_HOSTS": "allowed_hosts",
-    "TRIAGE_MAX_CONNECTIONS": "max_connections",
-    "TRIAGE_KEEP_ALIVE_SECONDS": "keep_alive_seconds",
-    "TRIAGE_HEADER_SECONDS": "header_seconds",
-    "TRIAGE_BODY_SECONDS": "body_seconds",
-    "TRIAGE_SEND_SECONDS": "send_seconds",
-    "TRIAGE_DATABASE_URL": "database_url",
-    "TRIAGE_AGENT_NAME": "agent_name",
-    "TRIAGE_MCP_CONFIG": "mcp_config",
-    "TRIAGE_MCP_CONNECT_TIMEOUT": "mcp_connect_timeout",
-}
-
-FLAG_KEYS = ("provider", "model", "base_url")  # settings a flag can give: --provider, --model, --base-url
-DEFAULTS: dict[str, Any] = {"timeout": 60.0, "tool_timeout": 10.0, "max_rounds": 5, "retries": 2, "port": 8787,
-                            "max_concurrent_turns": 32, "mcp_connect_timeout": 10.0, "max_connections": 1000,
-                            "keep_alive_seconds": 5.0, "header_seconds": 10.0, "body_seconds": 30.0, "send_seconds": 60.0}
-
 
 
 @dataclass(frozen=True)
@@ -160,28 +88,17 @@ def load_settings(
     cwd: Path | None = None,
 ) -> Settings:
     """Resolve settings for one run. Raises ConfigError with a one-line message."""
-    # A .env file supplies API keys only: one in an untrusted checkout must not be able to
-    # redirect a real key to another endpoint or swap the config file.
-    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
-    env.update(os.environ if environ is None else environ)
-    config_path, file_values = _read_config_file(env)
-    # _read_config_file has checked that each [providers.NAME] value is a string.
-    tables: dict[str, dict[str, str]] = file_values.pop("providers", {})
-    mcp_tables: dict[str, Any] = file_values.pop("mcp_servers", {})
-    orders_api: dict[str, Any] | None = file_values.pop("orders_api", None)
-    layers = [
-        file_values,
-        {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""},
-        {k: v for k, v in (flags or {}).items() if v is not None},
-    ]
+    env = _with_dotenv_keys(environ, cwd)
+    layers = Layers(env, flags)
+    # read_config_file has checked that each [providers.NAME] value is a string.
+    tables: dict[str, dict[str, str]] = layers.file_values.get("providers", {})
     _split_model_prefixes(layers, tables)
 
-    top = _top(layers)
-    provider_layer, provider_name = top("provider")
+    provider_layer, provider_name = layers.top("provider")
     if provider_name is None:
         # An explicit endpoint with no provider is a custom one: an OpenAI key must never be
         # sent to a URL the user did not pair it with.
-        if top("base_url")[1]:
+        if layers.raw("base_url"):
             provider_name = CUSTOM
         elif env.get("OPENAI_API_KEY"):
             provider_name = "openai"
@@ -194,43 +111,31 @@ def load_settings(
 
     def own(key: str) -> Any:
         """A value set at or above the layer that picked the provider, else None."""
-        layer, value = top(key)
+        layer, value = layers.top(key)
         return value if layer >= provider_layer and layer > 0 else None
 
-    def source(key: str) -> str:
-        layer = top(key)[0]
-        return _source(layer, key, config_path) if layer else "default"
-
-    sources = {key: source(key) for key in ("provider", "model", "base_url", "timeout", "tool_timeout",
-                                            "max_rounds", "retries", "home", "orders_db", "structured_output",
-                                            "order_id_pattern", "database_url", "agent_name", "mcp_config",
-                                            "mcp_connect_timeout", "policy_guard")}
-    store = _store_settings(top, config_path)
-    orders_db = top("orders_db")[1]
+    sources = {s.key: layers.source(s.key) for s in SETTINGS if s.group in ("answering", "storage", "tools")}
     table = tables.get(chosen.name) or {}
-    structured_output, sources["structured_output"] = _mode(
-        "structured_output", STRUCTURED_OUTPUT_MODES, top("structured_output"), chosen.name, table, config_path)
-    tool_rounds, sources["tool_rounds"] = _mode(
-        "tool_rounds", TOOL_ROUNDS_MODES, top("tool_rounds"), chosen.name, table, config_path)
+    structured_output, sources["structured_output"] = _mode("structured_output", layers, chosen.name, table)
+    tool_rounds, sources["tool_rounds"] = _mode("tool_rounds", layers, chosen.name, table)
     common = dict(
-        timeout=_number(top("timeout"), "timeout", float, minimum=0.1, config_path=config_path),
-        tool_timeout=_number(top("tool_timeout"), "tool_timeout", float, minimum=0.1, config_path=config_path),
-        max_rounds=_number(top("max_rounds"), "max_rounds", int, minimum=1, maximum=50, config_path=config_path),
-        retries=_number(top("retries"), "retries", int, minimum=0, maximum=10, config_path=config_path),
-        **store._asdict(),
-        orders_db=Path(orders_db).expanduser() if orders_db else None,
-        config_path=config_path,
-        secrets=_secrets(env, tables, file_values.get("server_token"), file_values.get("agent_token")),
+        timeout=layers.get("timeout"),
+        tool_timeout=layers.get("tool_timeout"),
+        max_rounds=layers.get("max_rounds"),
+        retries=layers.get("retries"),
+        **_store_settings(layers)._asdict(),
+        orders_db=layers.get("orders_db"),
+        config_path=layers.config_path,
+        secrets=_secrets(env, layers),
         structured_output=structured_output,
         tool_rounds=tool_rounds,
-        policy_guard=_choice(top("policy_guard"), "policy_guard", POLICY_GUARDS, "strict", config_path),
-        order_id_pattern=_order_id_pattern(top("order_id_pattern"), config_path),
+        policy_guard=layers.get("policy_guard"),
+        order_id_pattern=_order_id_pattern(layers),
         sources=sources,
-        mcp_servers=_mcp_servers(mcp_tables, config_path),
-        mcp_config=Path(str(top("mcp_config")[1])).expanduser() if top("mcp_config")[1] else None,
-        mcp_connect_timeout=_number(top("mcp_connect_timeout"), "mcp_connect_timeout", float, minimum=0.1,
-                                    config_path=config_path),
-        orders_api=_orders_api(orders_api, config_path),
+        mcp_servers=_mcp_servers(layers.file_values.get("mcp_servers", {}), layers.config_path),
+        mcp_config=layers.get("mcp_config"),
+        mcp_connect_timeout=layers.get("mcp_connect_timeout"),
+        orders_api=_orders_api(layers.file_values.get("orders_api"), layers.config_path),
     )
     if provider_layer == 0:  # chosen from what else is set
         sources["provider"] = ("chosen by the base URL" if provider_name == CUSTOM else
@@ -240,13 +145,13 @@ def load_settings(
 
     base_url = own("base_url")
     if not base_url:
-        base_url, sources["base_url"] = _preset_base_url(chosen, env, tables, config_path)
+        base_url, sources["base_url"] = _preset_base_url(chosen, env, layers)
     if not base_url:
         raise ConfigError(f"provider '{chosen.name}' needs a base URL: pass --base-url URL")
     _check_url(str(base_url), sources["base_url"])
     model = own("model")
     if not model:
-        model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", tables, config_path)
+        model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", layers)
     if not model:
         raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
     return Settings(
@@ -259,47 +164,20 @@ def load_settings(
     )
 
 
+def _with_dotenv_keys(environ: Mapping[str, str] | None, cwd: Path | None) -> dict[str, str]:
+    """The environment, with the API keys of a .env file under it. A .env file supplies API keys
+    only: one in an untrusted checkout must not be able to redirect a real key to another
+    endpoint or swap the config file."""
+    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
+    env.update(environment(environ))
+    return env
+
+
 def load_secrets(environ: Mapping[str, str] | None = None, *, cwd: Path | None = None) -> tuple[str, ...]:
     """The secrets the settings know (every API key in the environment and the .env file, the
     server and agent tokens) without resolving a provider, for the commands that need no model."""
-    env = {k: v for k, v in read_env_file(_dotenv_path(cwd)).items() if k.endswith("_API_KEY")}
-    env.update(os.environ if environ is None else environ)
-    _, file_values = _read_config_file(env)
-    return _secrets(env, file_values.get("providers", {}), file_values.get("server_token"),
-                    file_values.get("agent_token"))
-
-
-def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The effective settings, each with where it came from, for `triage config`. The API key
-    is only said to be set, and by which variable, never shown."""
-    env = os.environ if environ is None else environ
-    path, _ = config_file_path(env)
-    values: dict[str, Any] = {
-        "provider": settings.provider, "model": settings.model,
-        "base_url": masked_url(settings.base_url) if settings.base_url else settings.base_url,
-        "timeout": settings.timeout, "tool_timeout": settings.tool_timeout, "max_rounds": settings.max_rounds,
-        "retries": settings.retries, "structured_output": settings.structured_output,
-        "tool_rounds": settings.tool_rounds, "policy_guard": settings.policy_guard,
-        "home": str(settings.home), "orders_db": str(settings.orders_db) if settings.orders_db else None,
-        "order_id_pattern": settings.order_id_pattern.pattern,
-        "database_url": masked_url(settings.database_url) if settings.database_url else None,
-        "agent_name": settings.agent_name,
-    }
-    if settings.offline:
-        values.pop("model"), values.pop("base_url")
-    rows = {key: {"value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()}
-    if settings.orders_db is None:
-        rows["orders_db"]["value"] = f"{settings.home / 'orders.sqlite'} (the demo orders)"
-    if settings.database_url is None:
-        rows["database_url"]["value"] = f"{settings.home / 'triage.sqlite'} (SQLite)"
-    if settings.sources.get("agent_name", "default") == "default":
-        rows["agent_name"]["source"] = "the login name"
-    if settings.key_env:
-        key_set = settings.api_key not in (None, "", "not-needed")
-        rows["api_key"] = {"value": "set" if key_set else "not set",
-                           "source": settings.key_env if key_set else f"not needed, or set {settings.key_env}"}
-    return {"config_file": str(path), "config_file_exists": path.is_file(), "data_directory": str(settings.home),
-            "settings": rows}
+    env = _with_dotenv_keys(environ, cwd)
+    return _secrets(env, Layers(env))
 
 
 def load_home(environ: Mapping[str, str] | None = None) -> Path:
@@ -316,32 +194,16 @@ class StoreSettings(NamedTuple):
 def load_store_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
     """Only where the state is kept and who the agent is (`home`, `database_url`, `agent_name`),
     for the commands that need no model (`triage tickets`, `triage history`)."""
-    env = os.environ if environ is None else environ
-    config_path, file_values = _read_config_file(env)
-    file_values.pop("providers", None)
-    layers = [file_values, {_ENV_KEYS[k]: v for k, v in env.items() if k in _ENV_KEYS and v != ""}]
-    return _store_settings(_top(layers), config_path)
+    return _store_settings(Layers(environment(environ)))
 
 
-def _top(layers: list[dict[str, Any]]) -> Callable[[str], tuple[int, Any]]:
-    def top(key: str) -> tuple[int, Any]:
-        """(layer number, value) of the highest layer setting `key`; layer 0 means unset."""
-        for number in range(len(layers), 0, -1):
-            if key in layers[number - 1]:
-                return number, layers[number - 1][key]
-        return 0, None
-
-    return top
-
-
-def _store_settings(top: Callable[[str], tuple[int, Any]], config_path: Path | None) -> StoreSettings:
-    layer, url = top("database_url")
-    url = str(url).strip() if url else None
+def _store_settings(layers: Layers) -> StoreSettings:
+    url = layers.get("database_url") or None
     if url and not url.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(f"database_url ({_source(layer, 'database_url', config_path)}) must be a postgresql:// URL, "
+        raise ConfigError(f"database_url ({layers.source('database_url')}) must be a postgresql:// URL, "
                           f"got '{masked_url(url)[:60]}'")
-    name = str(top("agent_name")[1] or "").strip() or _login_name()
-    return StoreSettings(Path(str(top("home")[1] or _default_home())).expanduser(), url or None, name)
+    name = layers.get("agent_name") or _login_name()
+    return StoreSettings(Path(str(layers.raw("home") or _default_home())).expanduser(), url, name)
 
 
 def _login_name() -> str:
@@ -351,42 +213,21 @@ def _login_name() -> str:
         return f"uid-{os.getuid()}" if hasattr(os, "getuid") else "agent"
 
 
-def _mode(key: str, modes: tuple[str, ...], found: tuple[int, Any], provider: str, table: Mapping[str, Any],
-          config_path: Path | None) -> tuple[str, str]:
-    """(mode, where it came from) for a setting that picks one of `modes`: the setting itself
-    wins; else the provider table's; else auto. Checked whatever the provider, offline too: a typo
-    is reported before it matters."""
-    layer, value = found
-    name, where = key, _source(layer, key, config_path) if layer else "default"
-    if value is None and table.get(key):
-        value, name = table[key], f"providers.{provider}.{key}"
-        where = _table_source(provider, key, {provider: table}, config_path)
-    mode = str(value or "auto").strip().lower()
-    if mode not in modes:
-        raise ConfigError(f"{where}: {name} must be one of {', '.join(modes)}, got {value!r}")
-    return mode, where
+def _mode(key: str, layers: Layers, provider: str, table: Mapping[str, Any]) -> tuple[str, str]:
+    """(mode, where it came from) for a setting that picks one of its row's modes: the setting
+    itself wins; else the provider table's; else its default. Checked whatever the provider,
+    offline too: a typo is reported before it matters."""
+    if layers.raw(key) is not None or not table.get(key):
+        return layers.get(key), layers.source(key)
+    where = _table_source(provider, key, layers)
+    return BY_KEY[key].check(table[key], f"providers.{provider}.{key}", where), where
 
 
-def _choice(found: tuple[int, Any], key: str, choices: tuple[str, ...], default: str,
-            config_path: Path | None) -> str:
-    """One of `choices` (any case), else a ConfigError naming where the bad value came from."""
-    layer, value = found
-    choice = str(default if value is None else value).strip().lower()
-    if choice not in choices:
-        raise ConfigError(f"{_source(layer, key, config_path)}: {key} must be one of {', '.join(choices)}, "
-                          f"got {value!r}")
-    return choice
-
-
-def _table_source(provider: str, key: str, tables: Mapping[str, Any], config_path: Path | None) -> str:
+def _table_source(provider: str, key: str, layers: Layers) -> str:
     """Where a provider's own value came from: its [providers.NAME] table, else the preset."""
-    if config_path is None or key not in (tables.get(provider) or {}):
+    if layers.config_path is None or key not in (layers.file_values.get("providers", {}).get(provider) or {}):
         return "the provider preset"
-    try:
-        line = _line_of(config_path.read_text(encoding="utf-8"), key, f"providers.{provider}")
-    except OSError:
-        line = None
-    return f"{config_path}, line {line}" if line else str(config_path)
+    return layers.place(key, f"providers.{provider}")
 
 
 def _dotenv_path(cwd: Path | None) -> Path:
@@ -396,26 +237,25 @@ def _dotenv_path(cwd: Path | None) -> Path:
         return Path(".env")
 
 
-def _split_model_prefixes(layers: list[dict[str, Any]], tables: Mapping[str, object]) -> None:
+def _split_model_prefixes(layers: Layers, tables: Mapping[str, object]) -> None:
     """Turn `model = "groq/x"` into provider groq, model x, when no layer names a provider:
     with a provider named, `openai/gpt-oss-120b` is that provider's own model name."""
-    for number, layer in enumerate(layers):
-        model = layer.get("model")
+    if layers.named_anywhere("provider"):
+        return
+    for number, model in layers.values_in("model"):
         if not isinstance(model, str) or "/" not in model:
             continue
-        if any("provider" in any_layer for any_layer in layers):
-            return
         prefix, rest = model.split("/", 1)
         if rest and known(prefix, tables):
-            layer["provider"], layer["model"] = prefix, rest
+            layers.set_in(number, "provider", prefix)
+            layers.set_in(number, "model", rest)
 
 
-def _preset_base_url(chosen: Provider, env: Mapping[str, str], tables: Mapping[str, Any],
-                     config_path: Path | None) -> tuple[str | None, str]:
+def _preset_base_url(chosen: Provider, env: Mapping[str, str], layers: Layers) -> tuple[str | None, str]:
     """The provider's own base URL and where it came from."""
     if chosen.name == "openai" and env.get("OPENAI_BASE_URL"):
         return env["OPENAI_BASE_URL"], "OPENAI_BASE_URL"
-    return chosen.base_url, _table_source(chosen.name, "base_url", tables, config_path)
+    return chosen.base_url, _table_source(chosen.name, "base_url", layers)
 
 
 def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "http://host:port/v1") -> None:
@@ -434,14 +274,16 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
                           f"got '{without_credentials(url)[:80]}'")
 
 
-def _secrets(env: Mapping[str, str], tables: Mapping[str, Any], *tokens: object) -> tuple[str, ...]:
+def _secrets(env: Mapping[str, str], layers: Layers) -> tuple[str, ...]:
     """The values of every API key variable in the environment and the .env file: the keys of
     all providers (and of config tables' api_key_env), in use or not, and the tokens (the
     server's, the agent's). Short placeholder values ("ollama", "EMPTY") are not secrets."""
+    tables = layers.file_values.get("providers", {})
     names = {p.key_env for p in PRESETS.values()} | {
-        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {"TRIAGE_SERVER_TOKEN",
-                                                                                  "TRIAGE_AGENT_TOKEN"}
-    found = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names] + list(tokens)
+        t.get("api_key_env") for t in tables.values() if isinstance(t, Mapping)} | {
+        s.env for s in SETTINGS if s.secret}
+    found: list[object] = [v for k, v in env.items() if k.endswith("_API_KEY") or k in names]
+    found += [layers.file_values.get(s.key) for s in SETTINGS if s.secret]
     return known_secrets(v.strip() if isinstance(v, str) else v for v in found)
 
 
@@ -458,31 +300,15 @@ def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:
     return "not-needed"
 
 
-def _number(found: tuple[int, Any], key: str, kind: type, *, minimum: float, maximum: float = math.inf,
-            config_path: Path | None = None) -> Any:
-    layer, value = found
-    if value is None:
-        return DEFAULTS[key]
-    where = _source(layer, key, config_path)
-    try:
-        number = kind(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {key} must be a {'whole ' if kind is int else ''}number, got {value!r}") from None
-    if not math.isfinite(number) or not minimum <= number <= maximum:
-        limits = f"at least {minimum:g}" if maximum == math.inf else f"between {minimum:g} and {maximum:g}"
-        raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
-    return number
-
-
-def _order_id_pattern(found: tuple[int, Any], config_path: Path | None) -> re.Pattern[str]:
-    layer, value = found
+def _order_id_pattern(layers: Layers) -> re.Pattern[str]:
+    value = layers.raw("order_id_pattern")
     if value is None:
         return ORDER_ID_PATTERN
     try:
         return compile_order_id_pattern(str(value))
     except ValueError as exc:
-        where = _source(layer, "order_id_pattern", config_path)
-        raise ConfigError(f"{where}: order_id_pattern {str(value)[:80]!r} is unusable: {exc}") from None
+        raise ConfigError(f"{layers.source('order_id_pattern')}: order_id_pattern {str(value)[:80]!r} is unusable: "
+                          f"{exc}") from None
 
 
 def _mcp_servers(tables: Mapping[str, Any], config_path: Path | None) -> tuple[McpServer, ...]:
@@ -527,84 +353,7 @@ def _orders_api(table: Mapping[str, Any] | None, config_path: Path | None) -> Or
                           retries=retries, fields=dict(table.get("fields", {})))
 
 
-def _source(layer: int, key: str, config_path: Path | None) -> str:
-    """Where a setting came from, for messages: the config file and line, or the variable."""
-    if layer == 1 and config_path is not None:
-        try:
-            line = _line_of(config_path.read_text(encoding="utf-8"), key, None)
-        except OSError:
-            line = None
-        return f"{config_path}, line {line}" if line else str(config_path)
-    if layer == 2:
-        return next((name for name, setting in _ENV_KEYS.items() if setting == key), "the environment")
-    return f"--{key.replace('_', '-')}" if key in FLAG_KEYS else "the command line"
-
-
 def _default_home() -> Path:
     from platformdirs import user_data_dir
 
     return Path(user_data_dir(APP_NAME, appauthor=False))
-
-
-def config_file_path(env: Mapping[str, str]) -> tuple[Path, bool]:
-    """The config file to read, and whether the user named it explicitly."""
-    if env.get("TRIAGE_CONFIG"):
-        return Path(env["TRIAGE_CONFIG"]).expanduser(), True
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP_NAME, appauthor=False)) / "config.toml", False
-
-
-def _read_config_file(env: Mapping[str, str]) -> tuple[Path | None, dict[str, Any]]:
-    path, explicit = config_file_path(env)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if explicit:
-            raise ConfigError(f"config file not found: {path} (from TRIAGE_CONFIG)") from None
-        return None, {}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        values = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
-    _check_file_values(path, values, text)
-    return path, values
-
-
-def _check_file_values(path: Path, values: dict[str, Any], text: str = "") -> None:
-    def at(key: str, table: str | None = None) -> str:
-        line = _line_of(text, key, table)
-        return f"{path}, line {line}" if line else str(path)
-
-    for key, value in values.items():
-        if key not in _FILE_KEYS:
-            raise ConfigError(f"{at(key)}: unknown key '{key}' (see config.example.toml)")
-        kind, description = _FILE_KEYS[key]
-        if not isinstance(value, kind) or isinstance(value, bool):
-            raise ConfigError(f"{at(key)}: '{key}' must be {description}, got {value!r}")
-    for name, table in values.get("providers", {}).items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{at(name, 'providers')}: [providers.{name}] must be a table")
-        for key, value in table.items():
-            if key not in _PROVIDER_TABLE_KEYS:
-                raise ConfigError(f"{at(key, f'providers.{name}')}: unknown key '{key}' in [providers.{name}]")
-            if not isinstance(value, str):
-                raise ConfigError(f"{at(key, f'providers.{name}')}: 'providers.{name}.{key}' must be a string")
-
-
-def _line_of(text: str, key: str, table: str | None) -> int | None:
-    """The line (1-based) where `key` is set in `table` (None: the top level), for messages."""
-    current: str | None = None
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        header = re.fullmatch(r"\[\s*([^\]]+?)\s*\]\s*(#.*)?", stripped)
-        if header:
-            current = re.sub(r"\s*\.\s*", ".", header[1]).replace('"', "")
-            continue
-        if current == table and re.match(rf'"?{re.escape(key)}"?\s*=', stripped):
-            return number
-        if table == "providers" and current == f"providers.{key}":
-            return number - 1  # the table's header line
-    return None

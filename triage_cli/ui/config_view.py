@@ -7,6 +7,9 @@ from typing import Any
 
 from triage_cli.sanitize import json_text, one_line
 
+_GROUPS = {"answering": "Answering", "storage": "Storage", "tools": "Tools (MCP servers)",
+           "server": "A team's server (--server)", "serve": "Serving (triage serve)"}
+
 
 def show_config(report: dict[str, Any], *, as_json: bool) -> None:
     if as_json:
@@ -14,12 +17,17 @@ def show_config(report: dict[str, Any], *, as_json: bool) -> None:
         return
     exists = "" if report["config_file_exists"] else " (not there: every setting has its default)"
     lines = [f"config file     {one_line(report['config_file'])}{exists}",
-             f"data directory  {one_line(report['data_directory'])}", ""]
-    for key, row in report["settings"].items():
-        value = "not set" if row["value"] is None else str(row["value"])
-        if key == "api_key":
-            value = f"{value} (from {row['source']})" if value == "set" else f"{value} ({row['source']})"
-            lines.append(f"{key:<18} {one_line(value)}")
-        else:
-            lines.append(f"{key:<18} {one_line(value):<40} {one_line(row['source'])}")
+             f"data directory  {one_line(report['data_directory'])}"]
+    for group, title in _GROUPS.items():
+        lines += ["", title]
+        lines += [_line(key, row) for key, row in report["settings"].items() if row.get("group") == group]
     sys.stdout.write("\n".join(line.rstrip() for line in lines) + "\n")
+
+
+def _line(key: str, row: dict[str, Any]) -> str:
+    value = row["value"]
+    value = "not set" if value in (None, []) else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if key == "api_key":
+        value = f"{value} (from {row['source']})" if value == "set" else f"{value} ({row['source']})"
+        return f"{key:<20} {one_line(value)}"
+    return f"{key:<20} {one_line(value):<40} {one_line(row['source'])}"
