@@ -14,7 +14,8 @@ import pytest
 
 from triage_cli.errors import UsageError
 from triage_cli.store.database import DATABASE_NAME
-from triage_cli.store.sessions import SessionStore, StoredTurn
+from triage_cli.record_types import StoredTurn
+from triage_cli.store.sessions import SessionStore
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_order_status", "arguments": '{"order_id": "A1002"}'}}
 RESULT = {"role": "tool", "tool_call_id": "call_1", "content": '{"found": true, "status": "delayed"}'}

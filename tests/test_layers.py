@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "triage_cli"
 
 # Modules outside the layers: no triage_cli import but each other's.
 PLAIN = {"triage_cli", "errors", "order_ids", "nested", "closing", "transcript", "providers", "envfile", "sanitize",
-         "redaction", "limits", "private_dirs", "settings_table"}
+         "redaction", "limits", "private_dirs", "settings_table", "record_types"}
 # unit -> the units it may import (besides PLAIN and itself)
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in PLAIN},
@@ -27,15 +27,15 @@ ALLOWED: dict[str, set[str]] = {
     "config_server": {"config"},
     "config_report": {"config", "config_server"},
     "session": {"engine", "tools", "store", "config"},
-    # The terminal as a server's client: the engine's events and the stores' plain types only.
-    "client": {"engine", "store", "config"},
+    # The terminal as a server's client: the engine's events and the plain record types only.
+    "client": {"engine", "config"},
     "eval": {"session", "engine", "config"},
     # The server renders a session's events as HTTP: no terminal views (server -> ui is forbidden).
     "server": {"session", "engine", "store", "config", "config_server"},
     "mcp_server": {"session", "store", "tools", "config"},
-    # ui -> store is still allowed: the history and ticket views read the stores' types and the
-    # local stores (issue 25 moves them behind one service); ui -> server is not.
-    "ui": {"session", "client", "engine", "eval", "tools", "store", "config", "config_server"},
+    # The terminal views read the records through session/records.py (this machine's) or
+    # client/ (a team server's): ui -> store and ui -> server are forbidden.
+    "ui": {"session", "client", "engine", "eval", "tools", "config", "config_server"},
     "cli_parts": {"config"},
     "cli_common": {"config", "config_server", "store", "ui", "session", "client"},
     "cli_stored": {"cli_common", "cli_parts", "store", "ui"},
@@ -116,6 +116,7 @@ def test_no_module_imports_against_the_direction_of_the_layers(path: Path):
 
 def test_the_allow_list_forbids_what_the_design_forbids():
     assert "ui" not in ALLOWED["server"] and "ui" not in ALLOWED["engine"] and "session" not in ALLOWED["client"]
+    assert not ALLOWED["ui"] & {"store", "server"} and "store" not in ALLOWED["client"]
     for layer in ("store", "tools", "engine"):
         assert not ALLOWED[layer] & {"session", "ui", "server", "cli", "config", "client"}, layer
 

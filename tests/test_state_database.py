@@ -14,7 +14,8 @@ from helpers import run_at_once
 from triage_cli.engine.events import TriageRecord
 from triage_cli.errors import InvalidValue, NotFound, StoreError, UsageError
 from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect
-from triage_cli.store.tickets import TicketStore, parse_ticket_id
+from triage_cli.record_types import parse_ticket_id
+from triage_cli.store.tickets import TicketStore
 
 RECORD = TriageRecord(order_id="A9999", issue="order not found", status="not found", next_step="escalate",
                       summary="A9999 was not found.")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from triage_cli.cli_common import local_only as _local_only
-from triage_cli.cli_common import store as _store
+from triage_cli.cli_common import local_agents as _local_agents
 from triage_cli.cli_common import user_errors as _user_errors
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
@@ -54,7 +54,7 @@ def agents_add(name: NameArg,
 
         if Redactor(load_secrets()).text(name) != name:  # a pasted key or token, kept and shown as a name
             raise UsageError("that name holds a key or a token: give the agent's name")
-        add_agent(_store(), name, lead=lead)
+        add_agent(_local_agents(), name, lead=lead)
 
 
 @agents_app.command("list", cls=_Command)
@@ -63,7 +63,7 @@ def agents_list(as_json: JsonOpt = False) -> None:
     with _user_errors():
         from triage_cli.ui.agents_view import list_agents
 
-        list_agents(_store(), as_json=as_json)
+        list_agents(_local_agents(), as_json=as_json)
 
 
 @agents_app.command("rotate", cls=_Command)
@@ -73,7 +73,7 @@ def agents_rotate(name: NameArg) -> None:
         _local_only("agents rotate")
         from triage_cli.ui.agents_view import rotate_agent
 
-        rotate_agent(_store(), name)
+        rotate_agent(_local_agents(), name)
 
 
 @agents_app.command("remove", cls=_Command)
@@ -83,4 +83,4 @@ def agents_remove(name: NameArg) -> None:
         _local_only("agents remove")
         from triage_cli.ui.agents_view import remove_agent
 
-        remove_agent(_store(), name)
+        remove_agent(_local_agents(), name)

@@ -14,7 +14,7 @@ from triage_cli.errors import TriageError, UsageError
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from triage_cli.session.records import Records
+    from triage_cli.session.records import LocalAgents, LocalRecords, Records
     from types import TracebackType
 
     from triage_cli.config import Settings
@@ -79,6 +79,19 @@ def records(flag: str | None) -> Records:
     from triage_cli.session.records import LocalRecords
 
     return LocalRecords(store())
+
+
+def local_records() -> LocalRecords:
+    """This machine's history and queue, for what only they do (reopen, delete, prune, export)."""
+    from triage_cli.session.records import LocalRecords
+
+    return LocalRecords(store())
+
+
+def local_agents() -> LocalAgents:
+    from triage_cli.session.records import LocalAgents
+
+    return LocalAgents(store())
 
 
 def agent() -> str:

@@ -13,7 +13,7 @@ from triage_cli.cli_common import local_only as _local_only
 from triage_cli.cli_common import note as _note
 from triage_cli.cli_common import options_belong_after as _options_belong_after
 from triage_cli.cli_common import records as _records
-from triage_cli.cli_common import store as _store
+from triage_cli.cli_common import local_records as _local_records
 from triage_cli.cli_common import user_errors as _user_errors
 from triage_cli.cli_parts import Command as _Command
 from triage_cli.cli_parts import Group as _Group
@@ -65,7 +65,7 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
                  server: ServerOpt = None, assignee: AssigneeOpt = None) -> None:
     """List tickets, newest first."""
     with _user_errors():
-        from triage_cli.store.tickets import TICKET_STATES
+        from triage_cli.record_types import TICKET_STATES
 
         if status.strip().lower() not in TICKET_STATES:
             raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
@@ -90,7 +90,7 @@ def tickets_reopen(ticket_id: TicketArg) -> None:
         _local_only("tickets reopen")
         from triage_cli.ui.tickets_view import reopen_ticket
 
-        reopen_ticket(_store(), ticket_id, agent=_agent())
+        reopen_ticket(_local_records(), ticket_id, agent=_agent())
 
 
 @tickets_app.command("close", cls=_Command)
@@ -202,7 +202,7 @@ def history_export(
         _local_only("history export")
         from triage_cli.ui.history_view import export_conversation
 
-        export_conversation(_store(), conversation_id, fmt=fmt)
+        export_conversation(_local_records(), conversation_id, fmt=fmt)
 
 
 @history_app.command("prune", cls=_Command)
@@ -223,7 +223,7 @@ def history_prune(
         _local_only("history prune")
         from triage_cli.ui.history_view import prune_conversations
 
-        code = prune_conversations(_store(), older_than, yes=yes, dry_run=dry_run)
+        code = prune_conversations(_local_records(), older_than, yes=yes, dry_run=dry_run)
     raise typer.Exit(code)
 
 
@@ -237,4 +237,4 @@ def history_delete(
         _local_only("history delete")
         from triage_cli.ui.history_view import delete_conversation
 
-        delete_conversation(_store(), conversation_id)
+        delete_conversation(_local_records(), conversation_id)

@@ -27,3 +27,17 @@ def make_private_dirs(path: Path) -> None:
         os.chmod(directory, PRIVATE_DIRECTORY)
     if not path.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path))
+
+
+def make_home(home: Path) -> None:
+    """Create the data directory (0700, and any missing directory above it) if it is missing. One
+    that exists, perhaps made by the user, is left as it is (see `exposed_home`)."""
+    make_private_dirs(home)
+
+
+def create_private_file(path: Path) -> None:
+    """Create `path` empty and readable by its owner only (0600), unless it exists."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        pass

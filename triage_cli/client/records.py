@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from triage_cli.client import stored as remote
 from triage_cli.client.http import ServerClient
-from triage_cli.store.sessions import StoredConversation
-from triage_cli.store.tickets import Ticket, TicketEvent
+from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import Ticket, TicketEvent
 
 T = TypeVar("T")
 

@@ -23,8 +23,8 @@ from triage_cli.engine.turn_summary import tally
 from triage_cli.engine.wire import decode
 from triage_cli.errors import TriageError
 from triage_cli.client.stored import conversation, conversations, int_of as _int, tickets
-from triage_cli.store.tickets import Ticket
-from triage_cli.store.sessions import StoredConversation
+from triage_cli.record_types import Ticket
+from triage_cli.record_types import StoredConversation
 from triage_cli.redaction import Redactor
 
 

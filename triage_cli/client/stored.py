@@ -8,9 +8,9 @@ from typing import Any
 
 from triage_cli.client.http import ServerClient
 from triage_cli.errors import InvalidValue, NotFound
-from triage_cli.store.database import parse_row_id
-from triage_cli.store.sessions import LATEST, StoredConversation, StoredTurn
-from triage_cli.store.tickets import Ticket, TicketEvent
+from triage_cli.record_types import parse_row_id
+from triage_cli.record_types import LATEST, StoredConversation, StoredTurn
+from triage_cli.record_types import Ticket, TicketEvent
 from triage_cli.engine.wire import text_of as text_of  # one reading of a payload's text, for both
 
 

@@ -16,7 +16,8 @@ from triage_cli.server.identity import acting_as, check_force
 from triage_cli.server.problems import ApiError
 from triage_cli.server.requests import json_body, optional_flag, optional_text, whole_number
 from triage_cli.store.database import Database
-from triage_cli.store.tickets import Ticket, TicketStore, parse_ticket_id
+from triage_cli.record_types import parse_ticket_id, Ticket
+from triage_cli.store.tickets import TicketStore
 
 
 def ticket_routes(database: Database, redact: Callable[[str], str]) -> APIRouter:

@@ -30,7 +30,8 @@ from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
 from triage_cli.session.escalation import TicketDesk
 from triage_cli.store.database import open_database
-from triage_cli.store.sessions import ConversationGone, SessionStore, StoredConversation, TurnHandle
+from triage_cli.record_types import StoredConversation
+from triage_cli.store.sessions import ConversationGone, SessionStore, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
 SAVE_PARTIAL_SECONDS = 1.0

@@ -5,13 +5,18 @@ command is written once for both."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from triage_cli.engine.events import TriageRecord
+from triage_cli.record_types import Agent
+from triage_cli.store.agents import AgentStore
 from triage_cli.store.database import Database, as_database
-from triage_cli.store.sessions import SessionStore, StoredConversation
-from triage_cli.store.tickets import Ticket, TicketEvent, TicketStore
+from triage_cli.record_types import StoredConversation
+from triage_cli.store.sessions import SessionStore
+from triage_cli.record_types import Ticket, TicketEvent
+from triage_cli.store.tickets import TicketStore
 
 
 class Records(Protocol):
@@ -55,6 +60,41 @@ class LocalRecords:
         store = SessionStore(self.database)
         stored = store.get(store.resolve(which))
         return stored, TicketStore(self.database).states(filed_tickets(stored))
+
+    # what only this machine's store does (the server's API does not offer it)
+
+    def reopen(self, ticket_id: int, agent: str | None) -> Ticket:
+        return TicketStore(self.database).reopen(ticket_id, by=agent)
+
+    def delete(self, which: str) -> StoredConversation:
+        store = SessionStore(self.database)
+        return store.delete(store.resolve(which))
+
+    def prunable(self, before: datetime) -> int:
+        """How many conversations have had no activity since `before`."""
+        return len(SessionStore(self.database).prunable(before))
+
+    def prune(self, before: datetime) -> int:
+        return SessionStore(self.database).prune(before)
+
+
+class LocalAgents:
+    """The team's agents in this machine's state database (or database_url's PostgreSQL)."""
+
+    def __init__(self, database: Database | Path) -> None:
+        self.store = AgentStore(as_database(database))
+
+    def add(self, name: str, *, lead: bool) -> tuple[Agent, str]:
+        return self.store.add(name, lead=lead)
+
+    def rotate(self, name: str) -> tuple[Agent, str]:
+        return self.store.rotate(name)
+
+    def remove(self, name: str) -> Agent:
+        return self.store.remove(name)
+
+    def list(self) -> list[Agent]:
+        return self.store.list()
 
 
 def filed_tickets(stored: StoredConversation) -> set[int]:

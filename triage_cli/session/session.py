@@ -31,8 +31,9 @@ from triage_cli.redaction import Redactor, StreamRedactor
 from triage_cli.session.journal import Journal
 from triage_cli.session.turn import run_turn
 from triage_cli.session.redacted import redacted_events
-from triage_cli.store.sessions import StoredConversation
-from triage_cli.store.tickets import Ticket, TicketStore
+from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import Ticket
+from triage_cli.store.tickets import TicketStore
 from triage_cli.tools.registry import Approver
 
 if TYPE_CHECKING:

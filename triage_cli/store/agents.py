@@ -14,21 +14,11 @@ from typing import Any
 from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.limits import MAX_AGENT_CHARS as MAX_NAME_CHARS
 from triage_cli.redaction import new_agent_token  # `trg_…`: recognisable where it should not be (a log, a note)
+from triage_cli.record_types import Agent
 from triage_cli.store.database import Database, as_database, now
 
 WHAT = "the agent list"
 _NAME = re.compile(rf"[^\W_][\w.@' -]{{0,{MAX_NAME_CHARS - 1}}}")
-
-
-@dataclass(frozen=True)
-class Agent:
-    name: str
-    lead: bool
-    created_at: str
-    rotated_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def token_hash(token: str) -> str:

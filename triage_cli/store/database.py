@@ -21,7 +21,8 @@ from pathlib import Path
 from triage_cli.errors import StoreError
 from triage_cli.private_dirs import PRIVATE_DIRECTORY as PRIVATE_DIRECTORY
 from triage_cli.private_dirs import PRIVATE_FILE as PRIVATE_FILE
-from triage_cli.private_dirs import make_private_dirs
+from triage_cli.private_dirs import create_private_file as create_private_file
+from triage_cli.private_dirs import make_home as make_home
 from triage_cli.store.dialect import Connection
 from triage_cli.store.backend import Database as Database  # the API every store uses
 from triage_cli.store.migrations import MIGRATIONS as MIGRATIONS  # the schema, for the migrate() below
@@ -109,20 +110,6 @@ def connect(home: Path) -> sqlite3.Connection:
     return connection
 
 
-def make_home(home: Path) -> None:
-    """Create the data directory (0700, and any missing directory above it) if it is missing. One
-    that exists, perhaps made by the user, is left as it is (see `exposed_home`)."""
-    make_private_dirs(home)
-
-
-def create_private_file(path: Path) -> None:
-    """Create `path` empty and readable by its owner only (0600), unless it exists."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-    except FileExistsError:
-        pass
-
-
 def exposed_home(home: Path) -> str | None:
     """A one-line warning when the data directory lets other users in, else None."""
     try:
@@ -160,12 +147,6 @@ def transaction(home: Path, what: str) -> Iterator[sqlite3.Connection]:
                 db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-
-
-def parse_row_id(text: str) -> int | None:
-    """`12` or `#12` -> 12 (ASCII digits only); None for anything else."""
-    match = re.fullmatch(r"#?([0-9]{1,18})", text.strip())
-    return int(match[1]) if match and int(match[1]) > 0 else None
 
 
 def iso(moment: datetime) -> str:

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from triage_cli.errors import InvalidValue, NotFound, StoreError
-from triage_cli.store.database import Database, as_database, iso, now, parse_row_id
+from triage_cli.record_types import parse_row_id
+from triage_cli.store.database import Database, as_database, iso, now
 from triage_cli.store.dialect import Connection
-from triage_cli.transcript import interrupted_reply
+from triage_cli.record_types import LATEST, StoredConversation, StoredTurn
 
-LATEST = ("last", "latest")
 RUNNING_AT_MOST = timedelta(hours=1)
 PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
 READ_BATCH = 200  # conversations read per query
@@ -32,84 +32,6 @@ _ANSWERING: set[tuple[str, int]] = set()  # (database, turn id) this process is 
 
 class ConversationGone(StoreError):
     """The conversation being continued was deleted (pruned) meanwhile."""
-
-
-@dataclass(frozen=True)
-class StoredTurn:
-    number: int
-    started_at: str
-    finished_at: str | None
-    state: str  # complete, interrupted, or running (its process is still answering)
-    provider: str
-    model: str
-    question: str
-    partial: str
-    tool_calls: tuple[dict[str, Any], ...]
-    record: dict[str, Any] | None
-    usage: dict[str, Any] | None
-    error: str | None
-    messages: tuple[dict[str, Any], ...]
-    order: str | None = None  # the order the agent named with the question (--order, /order)
-
-    @property
-    def reply(self) -> str:
-        """The answer as it was shown; an unfinished one ends with the interrupted mark."""
-        last = self.messages[-1] if self.messages else None
-        content = last.get("content") if last else None
-        if last and last["role"] == "assistant" and not last.get("tool_calls") and isinstance(content, str):
-            return content
-        return interrupted_reply(self.partial)
-
-    def history(self) -> list[dict[str, Any]]:
-        """The turn's messages as a model should see them again: every tool call with its result,
-        and an answer, marked interrupted if the turn never finished."""
-        messages = _paired(list(self.messages) or [{"role": "user", "content": self.question}])
-        if messages[-1]["role"] != "assistant" or messages[-1].get("tool_calls"):
-            messages.append({"role": "assistant", "content": self.reply})
-        return messages
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number, "started_at": self.started_at, "finished_at": self.finished_at,
-            "state": self.state, "provider": self.provider, "model": self.model, "question": self.question,
-            "order": self.order, "reply": self.reply, "tool_calls": list(self.tool_calls), "triage": self.record, "usage": self.usage,
-            "error": self.error, "messages": list(self.messages),
-        }
-
-
-@dataclass(frozen=True)
-class StoredConversation:
-    id: int
-    created_at: str
-    updated_at: str
-    source: str
-    provider: str
-    model: str
-    title: str
-    order_ids: tuple[str, ...]
-    turns: tuple[StoredTurn, ...]
-
-    @property
-    def next_step(self) -> str | None:
-        """The next step of the latest answer that has a record."""
-        for turn in reversed(self.turns):
-            if turn.record:
-                return turn.record.get("next_step")
-        return None
-
-    def history(self) -> list[dict[str, Any]]:
-        return [message for turn in self.turns for message in turn.history()]
-
-    def to_dict(self, *, messages: bool = True) -> dict[str, Any]:
-        turns = [turn.to_dict() for turn in self.turns]
-        if not messages:
-            turns = [{k: t[k] for k in ("number", "started_at", "state", "question", "order", "triage")} for t in turns]
-        return {
-            "id": self.id, "created_at": self.created_at, "updated_at": self.updated_at, "source": self.source,
-            "provider": self.provider, "model": self.model,
-            "first_question": self.turns[0].question if self.turns else self.title,
-            "order_ids": list(self.order_ids), "next_step": self.next_step, "turns": turns,
-        }
 
 
 @dataclass(frozen=True)
@@ -312,24 +234,6 @@ def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, 
         provider=row["provider"], model=row["model"], title=row["title"], order_ids=tuple(orders.get(row["id"], ())),
         turns=tuple(turns.get(row["id"], ())),
     ) for row in rows]
-
-
-def _paired(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop any tool call that lacks its result (and any result without its call): a model
-    rejects a history holding either."""
-    answered = {m.get("tool_call_id") for m in messages if m["role"] == "tool"}
-    kept: list[dict[str, Any]] = []
-    asked: set[str] = set()
-    for message in messages:
-        calls = message.get("tool_calls")
-        if calls:
-            if not all(c.get("id") in answered for c in calls):
-                continue
-            asked.update(c["id"] for c in calls)
-        if message["role"] == "tool" and message.get("tool_call_id") not in asked:
-            continue
-        kept.append(message)
-    return kept
 
 
 def _still_answering(process: str | None, started_at: str, turn: tuple[str, int]) -> bool:

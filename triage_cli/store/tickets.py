@@ -15,49 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage_cli.errors import InvalidValue, NotFound
-from triage_cli.store.database import Database, as_database, now, parse_row_id
+from triage_cli.record_types import TICKET_STATES, Ticket, TicketEvent, parse_ticket_id
+from triage_cli.store.database import Database, as_database, now
 from triage_cli.store.dialect import Connection
 
-TICKET_STATES = ("open", "closed", "all")
 WHAT = "the ticket database"
-
-
-@dataclass(frozen=True)
-class Ticket:
-    id: int
-    created_at: str
-    order_id: str | None
-    issue: str
-    order_status: str
-    summary: str
-    question: str
-    reply: str
-    status: str  # open or closed
-    closed_at: str | None
-    note: str | None
-    conversation_id: int | None = None  # the conversation that escalated, when there was one
-    updated_at: str | None = None  # when a later escalation last updated it
-    assignee: str | None = None  # the agent holding it (claimed), None while nobody does
-    claimed_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class TicketEvent:
-    """One thing that happened to a ticket: `action` is opened, updated, claimed, released, closed
-    or reopened; `agent` who did it (None: triage, filing an escalation); `forced` when a lead
-    released or closed a ticket another agent held."""
-
-    at: str
-    action: str
-    agent: str | None
-    forced: bool = False
-    note: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Escalation(Protocol):
@@ -237,14 +199,6 @@ def _happened(db: Connection, ticket_id: int, action: str, agent: str | None, *,
               note: str | None = None) -> None:
     db.execute("INSERT INTO ticket_events (ticket_id, at, action, agent, forced, note) VALUES (?, ?, ?, ?, ?, ?)",
                (ticket_id, now(), action, agent, int(forced), note))
-
-
-def parse_ticket_id(text: str) -> int:
-    """`12` or `#12` -> 12; anything else is a usage error."""
-    ticket_id = parse_row_id(text)
-    if ticket_id is None:
-        raise InvalidValue(f"a ticket id is a number like 12, got '{text[:40]}'")
-    return ticket_id
 
 
 def _check_holder(ticket: Ticket, agent: str | None, force: bool, doing: str) -> None:

@@ -7,31 +7,31 @@ import sys
 
 from rich.text import Text
 
-from triage_cli.store.agents import Agent, AgentStore
-from triage_cli.store.database import Database
+from triage_cli.record_types import Agent
+from triage_cli.session.records import LocalAgents
 from triage_cli.ui.render import when
 from triage_cli.sanitize import json_text, one_line
 from triage_cli.ui.table_layout import Column, fit_table
 from triage_cli.ui.terminal import make_console
 
 
-def add_agent(database: Database, name: str, *, lead: bool) -> None:
-    agent, token = AgentStore(database).add(name, lead=lead)
+def add_agent(agents: LocalAgents, name: str, *, lead: bool) -> None:
+    agent, token = agents.add(name, lead=lead)
     _say_token(f"Added {_who(agent)}.", agent, token)
 
 
-def rotate_agent(database: Database, name: str) -> None:
-    agent, token = AgentStore(database).rotate(name)
+def rotate_agent(agents: LocalAgents, name: str) -> None:
+    agent, token = agents.rotate(name)
     _say_token(f"New token for {_who(agent)}; the old one no longer works.", agent, token)
 
 
-def remove_agent(database: Database, name: str) -> None:
-    agent = AgentStore(database).remove(name)
+def remove_agent(agents: LocalAgents, name: str) -> None:
+    agent = agents.remove(name)
     print(f"Removed {_who(agent)}: their token no longer works.")
 
 
-def list_agents(database: Database, *, as_json: bool) -> None:
-    agents = AgentStore(database).list()
+def list_agents(store: LocalAgents, *, as_json: bool) -> None:
+    agents = store.list()
     if as_json:
         sys.stdout.write(json_text([a.to_dict() for a in agents]) + "\n")
     elif not sys.stdout.isatty():

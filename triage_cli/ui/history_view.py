@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING
 from triage_cli.engine.events import Event, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import UsageError
-from triage_cli.store.database import Database
-from triage_cli.session.records import LocalRecords, Records
-from triage_cli.store.sessions import SessionStore, StoredConversation, StoredTurn
-from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
+from triage_cli.record_types import StoredConversation, StoredTurn
 from triage_cli.sanitize import clean, json_text, one_line
+from triage_cli.session.records import LocalRecords, Records
+from triage_cli.ui.render import ShownAgain, format_arguments, record_lines, summarize_result, usage_line, when
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -146,11 +145,11 @@ def print_conversation(stored: StoredConversation, tickets: dict[int, str] | Non
             console.print(Text(line, style="yellow" if number == 0 and turn.state != "complete" else "dim"))
 
 
-def export_conversation(database: Database, which: str | None, *, fmt: str) -> None:
+def export_conversation(records: Records, which: str | None, *, fmt: str) -> None:
     fmt = fmt.strip().lower()
     if fmt not in EXPORT_FORMATS:
         raise UsageError(f"--format must be md or json, got '{one_line(fmt)[:20]}'")
-    stored, tickets = LocalRecords(database).conversation(which)
+    stored, tickets = records.conversation(which)
     if fmt == "json":
         exported = stored.to_dict()
         for turn in exported["turns"]:
@@ -162,21 +161,19 @@ def export_conversation(database: Database, which: str | None, *, fmt: str) -> N
         sys.stdout.write(markdown_transcript(stored, tickets))
 
 
-def delete_conversation(database: Database, which: str) -> None:
-    store = SessionStore(database)
-    gone = store.delete(store.resolve(which))
+def delete_conversation(records: LocalRecords, which: str) -> None:
+    gone = records.delete(which)
     tickets = " (its tickets stay)" if any((t.record or {}).get("ticket") for t in gone.turns) else ""
     print(f"Deleted conversation {gone.id}: {_cut(one_line(gone.title), 60)}{tickets}")
 
 
-def prune_conversations(database: Database, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
+def prune_conversations(records: LocalRecords, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
     """Delete the conversations idle for `older_than`, after saying how many. On a terminal it
     asks first (unless `yes`); elsewhere it needs `yes`, so a script never deletes by accident.
     Returns the exit code: 1 when the user said no."""
     age = parse_age(older_than)
-    store = SessionStore(database)
     before = clock() - age
-    count = len(store.prunable(before))
+    count = records.prunable(before)
     what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
     if dry_run:
         print(f"Would delete {what}.")
@@ -191,7 +188,7 @@ def prune_conversations(database: Database, older_than: str, *, yes: bool = Fals
         if answer.strip().lower() not in ("y", "yes"):
             print("Nothing deleted.")
             return 1
-    count = store.prune(before)
+    count = records.prune(before)
     print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}.")
     return 0
 

@@ -17,7 +17,7 @@ from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 
 from triage_cli.order_ids import ORDER_ID_PATTERN
-from triage_cli.store.database import create_private_file, make_home
+from triage_cli.private_dirs import create_private_file, make_home
 
 HISTORY_FILE = "chat_history"
 

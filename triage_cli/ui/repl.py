@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from triage_cli.engine.events import Event
-    from triage_cli.store.sessions import StoredConversation
+    from triage_cli.record_types import StoredConversation
 
 EXIT_WORDS = {"exit", "quit"}
 PREPARE_DELAY_SECONDS = 0.05  # after the prompt is drawn

@@ -12,8 +12,8 @@ from triage_cli.config import Settings
 from triage_cli.engine.events import Event, EventStream, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals
 from triage_cli.session import TriageSession
-from triage_cli.store.sessions import StoredConversation
-from triage_cli.store.tickets import Ticket
+from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import Ticket
 from triage_cli.tools.registry import Approver
 
 Server: TypeAlias = tuple[str, str | None]  # the server's URL and its token (config.load_server)

@@ -7,11 +7,10 @@ import sys
 
 from rich.text import Text
 
-from triage_cli.session.records import Records
-from triage_cli.store.database import Database
-from triage_cli.store.tickets import Ticket, TicketEvent, TicketStore, parse_ticket_id
-from triage_cli.ui.render import when
+from triage_cli.record_types import Ticket, TicketEvent, parse_ticket_id
 from triage_cli.sanitize import clean, json_text, one_line
+from triage_cli.session.records import LocalRecords, Records
+from triage_cli.ui.render import when
 from triage_cli.ui.table_layout import Column, fit_table, hidden_note
 from triage_cli.ui.terminal import make_console
 
@@ -155,6 +154,6 @@ def _print_json(value: object) -> None:
     sys.stdout.write(json_text(value) + "\n")
 
 
-def reopen_ticket(database: Database, ticket_id: str, *, agent: str | None = None) -> None:
-    ticket = TicketStore(database).reopen(parse_ticket_id(ticket_id), by=agent)
+def reopen_ticket(records: LocalRecords, ticket_id: str, *, agent: str | None = None) -> None:
+    ticket = records.reopen(parse_ticket_id(ticket_id), agent)
     print(f"Reopened ticket #{ticket.id}{_order(ticket)}.")
