@@ -7,14 +7,16 @@ been seen, and the next prompt after them."""
 
 from __future__ import annotations
 
+import os
 import sys
-import time
+import threading
 
 import pexpect
 import pytest
 
 from helpers import CHAT_TIMEOUT, OFFLINE_END, PROMPT, plain, turn
 from scripted_server import text, tools
+from serve_helpers import eventually
 
 def exit_status(child: pexpect.spawn) -> int | None:
     child.expect(pexpect.EOF)
@@ -143,19 +145,49 @@ def test_an_escalation_in_chat_shows_the_record_and_opens_a_ticket(spawn_chat, r
     assert '"order_id":"A9999"' in tickets.out and tickets.out.count('"id":') == 1
 
 
-def test_ctrl_c_right_after_the_first_question_keeps_the_session(spawn_chat):
-    child = spawn_chat()
+def test_ctrl_c_during_the_first_answer_interrupts_it_and_keeps_the_session(spawn_chat, server, model_env):
+    """Ctrl-C while the answer is on its way (the model has the question and says nothing yet):
+    the turn is cut, `[interrupted]` is said, and the session goes on."""
+    quiet = threading.Event()
+    server.add(text("Order A1002 is late.", stall_after=0, stall_until=quiet, stall_seconds=CHAT_TIMEOUT),
+               text("Order A1003 was delivered yesterday. Next step: answer."))
+    child = spawn_chat(model_env)
     child.sendline("Where is A1002?")
-    time.sleep(0.05)  # prompt-toolkit hands the terminal back; Ctrl-C is then a signal, not a key
-    child.sendintr()  # most likely while the engine is still loading behind the prompt
-    child.expect(r"\[interrupted\]|" + OFFLINE_END)
-    child.expect(PROMPT)
-    seen = turn(child, "Where is A1003?", OFFLINE_END)
-    assert "delivered" in seen
+    eventually(lambda: server.requests, "the model to be asked")  # the turn is under way
+    child.sendintr()
+    child.expect(r"\[interrupted\]")
+    quiet.set()
+    seen = turn(child, "Where is A1003?", "Next step: answer.")
+    assert "delivered yesterday" in seen
     child.sendline("exit")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_ctrl_c_while_chat_starts_is_ctrl_c_at_the_prompt_not_the_end(triage_env, tmp_path):
+    """Start-up waits on the MCP config file (a pipe the test holds open): Ctrl-C then must not
+    end chat with `error: interrupted`; the prompt comes, says how to leave, and answers."""
+    pipe = tmp_path / "mcp.json"
+    os.mkfifo(pipe)
+    env = {**triage_env, "PROMPT_TOOLKIT_NO_CPR": "1", "NO_COLOR": "1", "TRIAGE_MCP_CONFIG": str(pipe)}
+    child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "chat"], env=env, cwd=".", dimensions=(40, 120),
+                          encoding="utf-8", timeout=CHAT_TIMEOUT)
+    try:
+        with open(pipe, "w", encoding="utf-8") as config:  # returns once chat is reading it: starting
+            child.sendintr()
+            config.write('{"mcpServers": {}}')
+        child.expect_exact("(Ctrl-D or /exit leaves)")
+        child.expect(PROMPT)
+        seen = turn(child, "Where is A1003?", OFFLINE_END)
+        assert "delivered" in seen and "interrupted" not in plain(child.before)
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        if child.isalive():
+            child.close(force=True)
 
 
 def test_an_order_database_that_is_not_sqlite_stops_chat_before_the_prompt(triage_env, tmp_path):

@@ -54,10 +54,10 @@ def mcp_servers(settings: Settings) -> list[McpServer]:
     return servers
 
 
-def mcp_tools(settings: Settings) -> McpTools | None:
-    """The configured MCP servers, to start on the running loop; None when there are none, and
-    then the mcp package is never imported."""
-    servers = mcp_servers(settings)
+def mcp_tools(settings: Settings, servers: list[McpServer] | None = None) -> McpTools | None:
+    """The configured MCP servers (`servers`, when the session has read them already), to start
+    on the running loop; None when there are none, and then the mcp package is never imported."""
+    servers = mcp_servers(settings) if servers is None else servers
     if not any(server.enabled for server in servers):
         return None
     from triage_cli.tools.mcp_client import McpTools

@@ -38,18 +38,20 @@ from triage_cli.tools.registry import Approver
 
 if TYPE_CHECKING:
     from triage_cli.tools.mcp_client import McpTools
+    from triage_cli.tools.mcp_config import McpServer
     from triage_cli.tools.registry import ToolRegistry
 
 SOURCES = ("ask", "chat", "serve", "eval")
 
 
-async def connect_mcp(settings: Settings, mcp: McpTools | None,
-                      stack: contextlib.AsyncExitStack) -> McpTools | None:
-    """The configured MCP servers, connecting in the background (made once, closed by `stack`)."""
+async def connect_mcp(settings: Settings, mcp: McpTools | None, stack: contextlib.AsyncExitStack,
+                      servers: list[McpServer] | None = None) -> McpTools | None:
+    """The configured MCP servers (`servers`: as read already), connecting in the background
+    (made once, closed by `stack`)."""
     if mcp is None and (settings.mcp_servers or settings.mcp_config):
         from triage_cli.session.build import mcp_tools
 
-        mcp = await asyncio.to_thread(mcp_tools, settings)  # reads the mcp_config file
+        mcp = await asyncio.to_thread(mcp_tools, settings, servers)  # reads the mcp_config file, if not yet
         if mcp is not None:
             stack.push_async_callback(mcp.aclose)
     if mcp is not None:
@@ -131,6 +133,7 @@ class TriageSession(SessionState, AsyncClosing):
         self._shared = shared
         self._approve = approve
         self._mcp: McpTools | None = None  # the MCP servers' connections, once started
+        self._servers: list[McpServer] | None = None  # the MCP servers configured, once read
         self._tools: ToolRegistry | None = None  # the engine's tools, once built
         self._stack = contextlib.AsyncExitStack()
         self._stack.push_async_callback(self._close_engine)
@@ -153,7 +156,7 @@ class TriageSession(SessionState, AsyncClosing):
         if settings.mcp_config is not None:  # a missing or broken file: an error now, before any prompt
             from triage_cli.session.build import mcp_servers
 
-            await asyncio.to_thread(mcp_servers, settings)
+            session._servers = await asyncio.to_thread(mcp_servers, settings)
         if resume is not None:
             await session.resume(resume)
             if order is not None or source == "ask":
@@ -205,7 +208,7 @@ class TriageSession(SessionState, AsyncClosing):
 
     async def _start_mcp(self) -> McpTools | None:
         """The MCP servers start connecting (once a session), in the background."""
-        self._mcp = await connect_mcp(self.settings, self._mcp, self._stack)
+        self._mcp = await connect_mcp(self.settings, self._mcp, self._stack, self._servers)
         return self._mcp
 
     async def _tool_registry(self) -> ToolRegistry:
@@ -260,6 +263,7 @@ class TriageSession(SessionState, AsyncClosing):
             settings = load_settings({**self.flags, "model": None, "base_url": None, **settings})
         await self._close_engine()
         self._shared = None  # lent for the settings it was opened with
+        self._servers = None  # read again for the new settings
         self.settings = settings
         self.journal.use(settings)
         return settings

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
+from typing import Any
 
 HANGUP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
@@ -54,3 +55,46 @@ class Hangup:
     @property
     def exit_code(self) -> int:
         return 128 + (self.signum or 0)
+
+
+class Interrupts:
+    """While active, Ctrl-C (SIGINT) calls `on_interrupt` on the running loop, instead of raising
+    KeyboardInterrupt wherever the code happens to be."""
+
+    def __init__(self, on_interrupt: Callable[[], object]) -> None:
+        self.on_interrupt = on_interrupt
+        self._installed = False
+
+    def __enter__(self) -> Interrupts:
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, self.on_interrupt)
+            self._installed = True
+        except (NotImplementedError, RuntimeError):  # no signal handlers on this platform or thread
+            pass
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+
+
+class StartupInterrupts:
+    """Ctrl-C before the event loop runs (chat starting): noted, not raised; `pressed` says so."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous: Any = None
+
+    def note(self, *_: object) -> None:
+        self.pressed = True
+
+    def __enter__(self) -> StartupInterrupts:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self.note)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import re
 import shutil
-import signal
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError
-from triage_cli.ui.hangup import Hangup
+from triage_cli.ui.hangup import Hangup, Interrupts, StartupInterrupts
 from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.sanitize import clean
@@ -30,6 +29,7 @@ from triage_cli.ui.slash_commands import COMMANDS, run_command
 from triage_cli.engine.events import EventStream
 
 if TYPE_CHECKING:
+    from prompt_toolkit import PromptSession
     from rich.console import Console
 
     from triage_cli.engine.events import Event
@@ -56,6 +56,8 @@ class Repl:
         self._main_task: asyncio.Task[Any] | None = None
         self._hangup: Hangup | None = None
         self._renderer: Any = None  # the answer being drawn, held while a tool waits for approval
+        self.interrupted = False  # Ctrl-C pressed away from the prompt and from an answer
+        self._prompt: PromptSession[str] | None = None  # the prompt, while it reads a line
         self._asking = asyncio.Lock()  # one approval question at a time
 
     @property
@@ -141,6 +143,19 @@ class Repl:
 
     # the loop ----------------------------------------------------------------------------------
 
+    def interrupt(self) -> None:
+        """Ctrl-C, whenever the terminal turns it into SIGINT (everywhere but at the prompt, which
+        reads it as a key): it cancels the answer in progress; anywhere else (starting, between
+        prompts, a command) it is what it is at the prompt: nothing is lost, and the next prompt
+        says how to leave."""
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        elif self._prompt is not None and self._prompt.app.is_running:
+            # Pressed before the prompt took the terminal, handled once it had: a Ctrl-C at it.
+            self._prompt.app.key_processor.send_sigint()
+        else:
+            self.interrupted = True
+
     def _hang_up(self) -> None:
         """SIGTERM or SIGHUP: cancel the answer in progress (it is stored as interrupted), or the
         prompt, and end the session."""
@@ -169,8 +184,14 @@ class Repl:
         asyncio.get_running_loop().call_later(PREPARE_DELAY_SECONDS, self._prepare)
         hinted = False
         while True:
+            if self.interrupted and not hinted:  # Ctrl-C while starting or between prompts
+                self.say(LEAVE_HINT, "dim")
+                hinted = True
+            self.interrupted = False
+            self._prompt = session
             try:
-                line = await session.prompt_async(HTML("<b>›</b> "))
+                # The prompt reads Ctrl-C as a key; SIGINT stays with self.interrupt throughout.
+                line = await session.prompt_async(HTML("<b>›</b> "), handle_sigint=False)
             except KeyboardInterrupt:  # Ctrl-C at the prompt clears the line
                 if not session.default_buffer.text.strip() and not hinted:
                     self.say(LEAVE_HINT, "dim")  # once, not at every press
@@ -178,6 +199,8 @@ class Repl:
                 continue
             except EOFError:
                 return 0
+            finally:
+                self._prompt = None
             hinted = False
             text = line.strip()
             if not text:
@@ -200,8 +223,6 @@ class Repl:
         """One turn. Ctrl-C cancels it (even while the engine is still loading); a failure is
         reported and the session goes on."""
         task = self._turn_task = asyncio.create_task(self._turn(text))
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, task.cancel)
         try:
             await task
         except asyncio.CancelledError:
@@ -210,8 +231,6 @@ class Repl:
             self.say("[interrupted]", "yellow")
         except TriageError as exc:
             self.say(f"error: {user_message(exc)}", "bold red")
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
         self.say("", "")
 
     async def _turn(self, text: str) -> None:
@@ -250,7 +269,8 @@ class Repl:
                 shown = one_line(arguments)
                 shown = shown if len(shown) <= 200 else shown[:199] + "…"
                 try:
-                    reply = await PromptSession[str]().prompt_async(f"Run {one_line(name)} with {shown}? [y/N] ")
+                    reply = await PromptSession[str]().prompt_async(f"Run {one_line(name)} with {shown}? [y/N] ",
+                                                                    handle_sigint=False)
                 except (KeyboardInterrupt, EOFError):
                     reply = ""
         return reply.strip().lower() in ("y", "yes")
@@ -300,20 +320,31 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
              resume: str | None = None, server: Server | None = None) -> int:
+    starting = StartupInterrupts()
+
     async def chat() -> int:
         repl: Repl | None = None
 
         async def approve(name: str, arguments: str) -> bool:
             return repl is not None and await repl.approve(name, arguments)
 
-        # Opened before the prompt: a bad --order, --resume id or order database (or an
-        # unreachable server) is an error at start.
-        async with await open_session(settings, server, source="chat", flags=flags, resume=resume,
-                                      order=clean(order) if order else None, approve=approve) as session:
-            repl = Repl(session)
-            try:
-                return await repl.loop()
-            finally:
-                await repl.close()
+        def interrupt() -> None:  # one handler for the chat's whole life: SIGINT never raises
+            if repl is not None:
+                repl.interrupt()
+            else:
+                starting.note()
 
-    return asyncio.run(chat())
+        with Interrupts(interrupt):
+            # Opened before the prompt: a bad --order, --resume id or order database (or an
+            # unreachable server) is an error at start. Ctrl-C meanwhile is kept for the prompt.
+            async with await open_session(settings, server, source="chat", flags=flags, resume=resume,
+                                          order=clean(order) if order else None, approve=approve) as session:
+                repl = Repl(session)
+                repl.interrupted = starting.pressed
+                try:
+                    return await repl.loop()
+                finally:
+                    await repl.close()
+
+    with starting:
+        return asyncio.run(chat())
