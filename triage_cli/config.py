@@ -93,55 +93,17 @@ def load_settings(
     # read_config_file has checked that each [providers.NAME] value is a string.
     tables: dict[str, dict[str, str]] = layers.file_values.get("providers", {})
     _split_model_prefixes(layers, tables)
-
-    provider_layer, provider_name = layers.top("provider")
-    if provider_name is None:
-        # An explicit endpoint with no provider is a custom one: an OpenAI key must never be
-        # sent to a URL the user did not pair it with.
-        if layers.raw("base_url"):
-            provider_name = CUSTOM
-        elif env.get("OPENAI_API_KEY"):
-            provider_name = "openai"
-        else:
-            provider_name = OFFLINE
-    if not known(provider_name, tables):
-        choices = ", ".join(sorted(set(PRESETS) | set(tables)))
-        raise ConfigError(f"unknown provider '{provider_name}' (choose one of: {choices})")
-    chosen = preset(provider_name, tables.get(provider_name))
+    chosen, provider_layer, chosen_by = _provider(layers, env, tables)
+    sources = {s.key: layers.source(s.key) for s in SETTINGS if s.group in ("answering", "storage", "tools")}
+    sources["provider"] = chosen_by or sources["provider"]
+    common = _common(layers, env, chosen, sources)
+    if chosen.name == OFFLINE:
+        return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
 
     def own(key: str) -> Any:
         """A value set at or above the layer that picked the provider, else None."""
         layer, value = layers.top(key)
         return value if layer >= provider_layer and layer > 0 else None
-
-    sources = {s.key: layers.source(s.key) for s in SETTINGS if s.group in ("answering", "storage", "tools")}
-    table = tables.get(chosen.name) or {}
-    structured_output, sources["structured_output"] = _mode("structured_output", layers, chosen.name, table)
-    tool_rounds, sources["tool_rounds"] = _mode("tool_rounds", layers, chosen.name, table)
-    common = dict(
-        timeout=layers.get("timeout"),
-        tool_timeout=layers.get("tool_timeout"),
-        max_rounds=layers.get("max_rounds"),
-        retries=layers.get("retries"),
-        **_store_settings(layers)._asdict(),
-        orders_db=layers.get("orders_db"),
-        config_path=layers.config_path,
-        secrets=_secrets(env, layers),
-        structured_output=structured_output,
-        tool_rounds=tool_rounds,
-        policy_guard=layers.get("policy_guard"),
-        order_id_pattern=_order_id_pattern(layers),
-        sources=sources,
-        mcp_servers=_mcp_servers(layers.file_values.get("mcp_servers", {}), layers.config_path),
-        mcp_config=layers.get("mcp_config"),
-        mcp_connect_timeout=layers.get("mcp_connect_timeout"),
-        orders_api=_orders_api(layers.file_values.get("orders_api"), layers.config_path),
-    )
-    if provider_layer == 0:  # chosen from what else is set
-        sources["provider"] = ("chosen by the base URL" if provider_name == CUSTOM else
-                               "chosen by OPENAI_API_KEY" if provider_name == "openai" else "default")
-    if chosen.name == OFFLINE:
-        return Settings(provider=OFFLINE, model=None, base_url=None, api_key=None, key_env=None, **common)
 
     base_url = own("base_url")
     if not base_url:
@@ -154,13 +116,43 @@ def load_settings(
         model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", layers)
     if not model:
         raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
-    return Settings(
-        provider=chosen.name,
-        model=str(model),
-        base_url=str(base_url),
-        api_key=_api_key(chosen, env),
-        key_env=chosen.key_env,
-        **common,
+    return Settings(provider=chosen.name, model=str(model), base_url=str(base_url), api_key=_api_key(chosen, env),
+                    key_env=chosen.key_env, **common)
+
+
+def _provider(layers: Layers, env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[Provider, int, str | None]:
+    """The provider, the layer that named it (0: chosen from what else is set), and what chose
+    it then. An explicit endpoint with no provider is a custom one: an OpenAI key must never be
+    sent to a URL the user did not pair it with."""
+    layer, name = layers.top("provider")
+    chosen_by = None
+    if name is None:
+        name, chosen_by = ((CUSTOM, "chosen by the base URL") if layers.raw("base_url") else
+                           ("openai", "chosen by OPENAI_API_KEY") if env.get("OPENAI_API_KEY") else
+                           (OFFLINE, "default"))
+    if not known(name, tables):
+        choices = ", ".join(sorted(set(PRESETS) | set(tables)))
+        raise ConfigError(f"unknown provider '{name}' (choose one of: {choices})")
+    return preset(name, tables.get(name)), layer, chosen_by
+
+
+def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: dict[str, str]) -> dict[str, Any]:
+    """The settings every provider has, the offline engine's too."""
+    table = layers.file_values.get("providers", {}).get(chosen.name) or {}
+    structured_output, sources["structured_output"] = _mode("structured_output", layers, chosen.name, table)
+    tool_rounds, sources["tool_rounds"] = _mode("tool_rounds", layers, chosen.name, table)
+    return dict(
+        **{key: layers.get(key) for key in ("timeout", "tool_timeout", "max_rounds", "retries", "orders_db",
+                                            "policy_guard", "mcp_config", "mcp_connect_timeout")},
+        **_store_settings(layers)._asdict(),
+        config_path=layers.config_path,
+        secrets=_secrets(env, layers),
+        structured_output=structured_output,
+        tool_rounds=tool_rounds,
+        order_id_pattern=_order_id_pattern(layers),
+        sources=sources,
+        mcp_servers=_mcp_servers(layers.file_values.get("mcp_servers", {}), layers.config_path),
+        orders_api=_orders_api(layers.file_values.get("orders_api"), layers.config_path),
     )
 
 
