@@ -79,22 +79,31 @@ class Interrupts:
 
 
 class StartupInterrupts:
-    """Ctrl-C before the event loop runs (chat starting): noted, not raised; `pressed` says so."""
+    """Ctrl-C before the event loop runs (chat starting): noted, not raised; `pressed` says so.
+    Entered as early as the command is known (cli.main) and again by the chat itself: the
+    handler it replaced comes back when the outermost entry ends."""
 
     def __init__(self) -> None:
         self.pressed = False
         self._previous: Any = None
+        self._depth = 0
 
     def note(self, *_: object) -> None:
         self.pressed = True
 
     def __enter__(self) -> StartupInterrupts:
-        try:
-            self._previous = signal.signal(signal.SIGINT, self.note)
-        except ValueError:  # not the main thread
-            self._previous = None
+        if self._depth == 0:
+            try:
+                self._previous = signal.signal(signal.SIGINT, self.note)
+            except ValueError:  # not the main thread
+                self._previous = None
+        self._depth += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
+        self._depth -= 1
+        if self._depth == 0 and self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+CHAT_STARTING = StartupInterrupts()  # the one for `triage chat`, entered by cli.main and run_chat

@@ -20,7 +20,7 @@ from prompt_toolkit.formatted_text import HTML, FormattedText
 
 from triage_cli.config import Settings
 from triage_cli.errors import TriageError
-from triage_cli.ui.hangup import Hangup, Interrupts, StartupInterrupts
+from triage_cli.ui.hangup import CHAT_STARTING, Hangup, Interrupts
 from triage_cli.ui.hints import user_message
 from triage_cli.ui.prompt_input import ChatCompleter, make_session
 from triage_cli.sanitize import clean
@@ -320,7 +320,7 @@ def _wrapped(fragments: list[tuple[str, str]]) -> FormattedText:
 
 def run_chat(settings: Settings, flags: Mapping[str, Any] | None = None, *, order: str | None = None,
              resume: str | None = None, server: Server | None = None) -> int:
-    starting = StartupInterrupts()
+    starting = CHAT_STARTING
 
     async def chat() -> int:
         repl: Repl | None = None
