@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from helpers import CHAT_TIMEOUT, PROMPT  # noqa: E402
 from postgres_server import PostgresServer, start_postgres  # noqa: E402
 from scripted_server import ScriptedServer  # noqa: E402
 from serve_helpers import TEAM_TOKEN, environment, start_serve  # noqa: E402
+
+# The processes the tests start stand for a person's terminal, where Ctrl-C and a closed window
+# reach the program. A job started in the background by a script (a non-interactive shell gives
+# an `&` job SIGINT ignored; nohup, SIGHUP) would pass the ignoring on to every one of them, and
+# triage, like any Unix program, keeps a signal its parent ignored ignored: give them the default.
+for _signal in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_signal) == signal.SIG_IGN:
+        signal.signal(_signal, signal.default_int_handler if _signal == signal.SIGINT else signal.SIG_DFL)
 
 # Variables that would leak a developer's own setup into a test. COLUMNS and LINES would fix the
 # size of every pty the tests open (pytest-xdist sets them in its workers).
