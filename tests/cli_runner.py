@@ -58,7 +58,8 @@ def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> R
     changed = [name for name in {*env, *os.environ} if _read_at_start(name) and env.get(name) != os.environ.get(name)]
     assert not changed, f"{changed} act when Python starts: run with process=True"
     from triage_cli import cli, cli_common
-    from triage_cli.store import database, sessions
+    from triage_cli import settings_table
+    from triage_cli.store import database
 
     out, err = io.BytesIO(), io.BytesIO()
     streams = (
@@ -93,4 +94,4 @@ def run_in_process(args: tuple[str, ...], data: bytes, env: dict[str, str]) -> R
         # A process ends here: what it remembered about itself goes with it.
         cli_common._warned.clear()
         database._READY.clear()
-        sessions._ANSWERING.clear()
+        settings_table.forget_config_file()

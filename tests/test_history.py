@@ -307,7 +307,9 @@ def test_two_asks_answering_at_the_same_time_are_both_stored_complete(run_triage
 def test_a_chat_killed_mid_answer_keeps_every_earlier_turn_and_its_partial_reply_and_resumes_cleanly(
         run_triage, spawn_chat, triage_env, model_env):
     with ScriptedServer([lookup(), delayed(), lookup(), long_answer()], chunk_chars=4) as srv:
-        env = {**model_env, "OPENAI_BASE_URL": srv.base_url}
+        # A short lease: the killed chat's turn is taken for abandoned two seconds after its last
+        # heartbeat (no process id is looked at), not thirty.
+        env = {**model_env, "OPENAI_BASE_URL": srv.base_url, "TRIAGE_TURN_LEASE_SECONDS": "2"}
         child = spawn_chat(env)
         turn(child, ASK_QUESTION, "DHL hub")
         srv.tokens_per_second = 40  # the second answer streams slowly
@@ -329,7 +331,8 @@ def test_a_chat_killed_mid_answer_keeps_every_earlier_turn_and_its_partial_reply
     assert state == "running" and raw_partial.startswith(partial)  # never marked complete
     assert STREAMED_WORDS.startswith(raw_partial) and raw_partial != STREAMED_WORDS
 
-    [listed] = history(run_triage)
+    # Running while its lease lives, interrupted for everyone once it has lapsed.
+    [listed] = wait_for(lambda: [c for c in history(run_triage) if c["turns"][-1]["state"] == "interrupted"])
     assert [t["state"] for t in listed["turns"]] == ["complete", "interrupted"]
     first, killed = exported(run_triage, listed["id"])["turns"]
     assert first["state"] == "complete" and first["reply"] == ASK_REPLY

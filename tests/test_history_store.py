@@ -5,17 +5,15 @@ end-to-end behaviour (the real CLI against the scripted server) is in test_histo
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from triage_cli.errors import UsageError
+from triage_cli.errors import ConversationBusy, InvalidValue, UsageError
 from triage_cli.store.database import DATABASE_NAME
 from triage_cli.record_types import StoredTurn
-from triage_cli.store.sessions import SessionStore
+from triage_cli.store.sessions import LEASE_SECONDS, SessionStore
 
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_order_status", "arguments": '{"order_id": "A1002"}'}}
 RESULT = {"role": "tool", "tool_call_id": "call_1", "content": '{"found": true, "status": "delayed"}'}
@@ -83,70 +81,69 @@ def test_a_turn_whose_tool_round_finished_but_whose_answer_did_not_keeps_the_rou
     assert unpaired_calls(history) == []
 
 
-ANSWERING = """
-import sys
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from triage_cli.store.sessions import SessionStore
-store = SessionStore(Path(sys.argv[1]))
-turn = store.begin_turn(None, source="chat", provider="openai", model="m",
-                        question={"role": "user", "content": "Where is A1002?"})
-store.save_partial(turn, "A1002 is del")
-print(turn.conversation_id, flush=True)
-sys.stdin.read()  # mid-answer until it is killed
-"""
+class Clock:
+    """A clock a test moves: the leases are read against it, not the wall clock."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def answering(tmp_path: Path):
-    """Another process with a turn stored as running in tmp_path: (the process, its conversation id)."""
-    process = subprocess.Popen([sys.executable, "-c", ANSWERING, str(tmp_path)], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        yield process, int(process.stdout.readline())
-    finally:
-        process.kill()
-        process.wait()
+def begin(store: SessionStore, conversation_id: int | None = None):
+    return store.begin_turn(conversation_id, source="serve", provider="openai", model="m",
+                            question={"role": "user", "content": "Where is A1002?"})
 
 
-def kill(process: subprocess.Popen) -> None:
-    process.kill()
-    process.wait()  # reaped: a zombie would still look alive
+def test_a_running_turn_holds_its_conversation_while_its_lease_lives_and_reads_interrupted_once_it_lapses(database):
+    """Two stores on one database stand for two replicas: nothing is decided by a process id."""
+    clock = Clock()
+    here, there = SessionStore(database, lease_seconds=30, clock=clock), SessionStore(database, clock=clock)
+    turn = begin(here)
+    here.save_partial(turn, "A1002 is del")
 
-
-def test_a_running_turn_reads_back_as_running_while_its_process_lives_and_interrupted_once_it_is_killed(
-        tmp_path: Path, answering):
-    process, conversation_id = answering
-    store = SessionStore(tmp_path)
-
-    [live] = store.get(conversation_id).turns
+    [live] = there.get(turn.conversation_id).turns
     assert live.state == "running" and live.error is None
+    with pytest.raises(ConversationBusy, match="is answering a turn"):
+        begin(there, turn.conversation_id)  # the server's 409, from any replica
+    with pytest.raises(InvalidValue, match="being answered right now"):
+        there.delete(turn.conversation_id)
 
-    kill(process)
-    [gone] = store.get(conversation_id).turns
+    clock.move(20)
+    assert here.renew(turn)  # the heartbeat
+    clock.move(25)  # 45 s after it began, 25 s after the renewal
+    assert there.get(turn.conversation_id).turns[0].state == "running"
 
-    assert gone.state == "interrupted"
-    assert gone.error == "the process ended mid-answer"
+    clock.move(6)  # the lease lapsed: whoever answered died mid-answer
+    [gone] = there.get(turn.conversation_id).turns
+    assert gone.state == "interrupted" and gone.error == "the process ended mid-answer"
     assert gone.reply == "A1002 is del\n\n[interrupted]"
-    assert store.get(conversation_id).history() == [
+    assert there.get(turn.conversation_id).history() == [
         {"role": "user", "content": "Where is A1002?"},
         {"role": "assistant", "content": "A1002 is del\n\n[interrupted]"},
     ]
-    assert [t.state for t in store.list()[0].turns] == ["interrupted"]
+    follow_up = begin(there, turn.conversation_id)  # the next turn takes the conversation over
+    states = [t.state for t in there.get(turn.conversation_id).turns]
+    assert follow_up.number == 2 and states == ["interrupted", "running"]
+    assert not here.renew(turn)  # ended: its answerer, back after all, stops renewing
 
 
-def test_prune_spares_an_old_conversation_a_live_process_is_answering_in_and_deletes_it_once_that_process_is_gone(
-        tmp_path: Path, answering):
-    process, conversation_id = answering
-    store = SessionStore(tmp_path)
-    with sqlite3.connect(tmp_path / DATABASE_NAME) as db:
+def test_prune_spares_a_conversation_whose_turn_is_leased_and_deletes_it_once_the_lease_lapses(database):
+    clock = Clock()
+    store = SessionStore(database, clock=clock)
+    turn = begin(store)
+    with database.transaction("test") as db:
         db.execute("UPDATE conversations SET updated_at = '2020-01-01T00:00:00+00:00'")
-    cut = datetime.now(timezone.utc) - timedelta(days=30)
+    cut = clock.now - timedelta(days=30)
 
     assert store.prune(cut) == 0
-    assert [c.id for c in store.list()] == [conversation_id]
+    assert [c.id for c in store.list()] == [turn.conversation_id]
 
-    kill(process)
+    clock.move(LEASE_SECONDS + 1)
     assert store.prune(cut) == 1
     assert store.list() == []
 

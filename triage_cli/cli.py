@@ -6,6 +6,7 @@ so `--help` and `--version` stay fast.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Optional, TypeGuard
@@ -343,10 +344,15 @@ def main() -> None:
             setattr(sys, name, open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     # Arguments that are not UTF-8 arrive as surrogates, which nothing can store or print.
     args = [a.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for a in sys.argv[1:]]
-    if args[:1] == ["chat"]:  # Ctrl-C while chat loads is Ctrl-C at its prompt, not the end of it
-        from triage_cli.ui.hangup import CHAT_STARTING
+    with contextlib.ExitStack() as stack:
+        if args[:1] == ["chat"]:  # Ctrl-C while chat loads is Ctrl-C at its prompt, not the end of it
+            from triage_cli.ui.hangup import CHAT_STARTING
 
-        CHAT_STARTING.__enter__()
+            stack.enter_context(CHAT_STARTING)
+        _run(args)
+
+
+def _run(args: list[str]) -> None:
     try:
         _refuse_repeated_order(args)
         code = app(args=with_optional_values(args), prog_name="triage", standalone_mode=False)

@@ -69,6 +69,7 @@ class Settings:
     mcp_config: Path | None = None  # a JSON file of more servers (desktop assistants' or editors' format)
     mcp_connect_timeout: float = 10.0  # seconds a server may take to start and list its tools
     orders_api: OrderApiConfig | None = None  # orders from the shop's HTTP API instead of SQLite
+    turn_lease_seconds: float = 30.0  # a running turn nobody renews for this long was abandoned
 
     @property
     def offline(self) -> bool:
@@ -143,7 +144,8 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
     tool_rounds, sources["tool_rounds"] = _mode("tool_rounds", layers, chosen.name, table)
     return dict(
         **{key: layers.get(key) for key in ("timeout", "tool_timeout", "max_rounds", "retries", "orders_db",
-                                            "policy_guard", "mcp_config", "mcp_connect_timeout")},
+                                            "policy_guard", "mcp_config", "mcp_connect_timeout",
+                                            "turn_lease_seconds")},
         **_store_settings(layers)._asdict(),
         config_path=layers.config_path,
         secrets=_secrets(env, layers),

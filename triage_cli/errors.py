@@ -90,6 +90,10 @@ class InvalidValue(StoreError, UsageError):
     apply now (closing a closed ticket). The message names the value, not a command-line flag."""
 
 
+class ConversationBusy(StoreError):
+    """Another process or replica is answering a turn in this conversation (its lease is live)."""
+
+
 class ModelError(TriageError):
     """The model endpoint failed: unreachable, refused the key, returned an error."""
 

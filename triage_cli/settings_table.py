@@ -120,6 +120,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("orders_db", str, "a file path", check=path, group="storage"),
     Setting("database_url", str, "a postgresql:// URL", group="storage"),
     Setting("agent_name", str, "a name", group="storage"),
+    Setting("turn_lease_seconds", *SECONDS, default=30.0, check=number(float, 2, 600), group="storage"),
     Setting("providers", dict, "a table of provider tables", variable=False, group=None),
     Setting("orders_api", dict, "a table", variable=False, group=None),
     # tools (MCP servers)

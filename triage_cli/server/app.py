@@ -74,9 +74,10 @@ class Service:
                                            shared=self.engines)  # an unknown conversation is a 404 first
         slot: Slot | None = None
         try:
-            slot = self.gate.enter(asked.conversation_id)
-            events = session.ask(asked.message)
-            await session.ready()  # a bad order database is a 503 now, not mid-stream
+            slot = self.gate.enter(asked.conversation_id)  # this process's own limits, at once
+            # Stored as running before anything streams: a conversation another replica is
+            # answering is a 409 here too (its lease is in the database), a bad order database a 503.
+            events = await session.start(asked.message)
         except BaseException:
             if slot is not None:
                 slot.release()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from triage_cli.errors import ConfigError, InvalidValue, NotFound, StoreError, TriageError, UsageError
+from triage_cli.errors import ConfigError, ConversationBusy, InvalidValue, NotFound, StoreError, TriageError, UsageError
 
 
 class ApiError(Exception):
@@ -22,6 +22,8 @@ def from_triage_error(error: TriageError) -> ApiError:
     message = str(error)
     if isinstance(error, NotFound):
         return ApiError(404, "not_found", message)
+    if isinstance(error, ConversationBusy):  # answered right now, here or by another replica
+        return ApiError(409, "busy", message)
     if isinstance(error, (InvalidValue, UsageError)):
         return ApiError(400, "invalid", message)
     if isinstance(error, (StoreError, ConfigError)):

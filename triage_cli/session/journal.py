@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from dataclasses import dataclass
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.events import Done, Error, EventStream, Notice, TextDelta, TriageRecord
 from triage_cli.engine.turn_summary import TurnSummary
-from triage_cli.errors import StoreError
+from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
 from triage_cli.session.escalation import TicketDesk
@@ -35,6 +36,16 @@ from triage_cli.store.sessions import ConversationGone, SessionStore, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
 SAVE_PARTIAL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A turn stored as running: its handle, where its messages start in the conversation, and
+    why it had to start a new stored conversation (the old one pruned meanwhile), if it did."""
+
+    turn: TurnHandle
+    start: int
+    gone: list[ConversationGone]
 __all__ = ["REDACTED", "Journal", "StreamRedactor"]
 
 
@@ -52,6 +63,7 @@ class Journal:
         self.redactor = Redactor(secrets)
         self.order_id_pattern = ORDER_ID_PATTERN
         self._unsaved = False  # the turn being recorded could not be stored
+        self._unfinished: list[TurnHandle] = []  # turns of ours the database could not finish
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -59,7 +71,8 @@ class Journal:
 
     @classmethod
     def for_settings(cls, settings: Settings, source: str) -> Journal:
-        journal = cls(SessionStore(open_database(settings.home, settings.database_url)), source=source, provider="", model="")
+        store = SessionStore(open_database(settings.home, settings.database_url), lease_seconds=settings.turn_lease_seconds)
+        journal = cls(store, source=source, provider="", model="")
         journal.use(settings)
         return journal
 
@@ -94,26 +107,39 @@ class Journal:
         return TicketDesk(lambda: None if self._unsaved else TicketStore(self.store.database),
                           lambda: self.conversation_id, self.redact(question), self.redact)
 
-    async def record(self, events: EventStream, conversation: Conversation) -> EventStream:
-        """Pass `events` on, storing the turn whose question is the conversation's last message."""
+    async def begin(self, conversation: Conversation) -> Begun:
+        """Store the turn whose question is the conversation's last message, as running (its
+        lease taken). ConversationBusy when another process or replica is answering in it;
+        StoreError when the database cannot be written."""
         start = len(conversation.messages)
-        question = self.redact(conversation.messages[-1])
         gone: list[ConversationGone] = []
         self._unsaved = False
-        try:
-            turn = await self._begin_or_abandon(question, conversation, start, gone)
-        except StoreError as exc:  # the same database holds the tickets: one line says it all
-            self._unsaved = True
-            yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
-            async with contextlib.aclosing(events):
-                async for event in events:
-                    yield event
-            return
+        turn = await self._begin_or_abandon(self.redact(conversation.messages[-1]), conversation, start, gone)
+        return Begun(turn, start, gone)
+
+    async def record(self, events: EventStream, conversation: Conversation, begun: Begun | None = None) -> EventStream:
+        """Pass `events` on, storing the turn whose question is the conversation's last message
+        (begun already, or begun here), its lease renewed while it is answered."""
+        if begun is None:
+            try:
+                begun = await self.begin(conversation)
+            except ConversationBusy:
+                raise  # someone else is answering here: this turn must not
+            except StoreError as exc:  # the same database holds the tickets: one line says it all
+                self._unsaved = True
+                yield Notice(f"This answer is not saved (no history, no ticket): {exc}")
+                async with contextlib.aclosing(events):
+                    async for event in events:
+                        yield event
+                return
+        turn, start = begun.turn, begun.start
         seen = TurnSummary()
         saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
+        heartbeat = asyncio.ensure_future(self._renew(turn))
+        saver.heartbeat = heartbeat
         last: Done | Error | None = None
         try:
-            for reason in gone:
+            for reason in begun.gone:
                 yield Notice(f"{reason}; this answer starts a new stored conversation.")
             async with contextlib.aclosing(events):
                 async for event in events:
@@ -140,6 +166,15 @@ class Journal:
             yield Notice(f"This answer was not saved: {exc}")
         if last is not None:
             yield last
+
+    async def _renew(self, turn: TurnHandle) -> None:
+        """The lease's heartbeat, a third of the lease apart, until the turn is finished. A
+        renewal that fails (the database away for a moment) is tried again at the next beat."""
+        while True:
+            await asyncio.sleep(self.store.lease_seconds / 3)
+            with contextlib.suppress(StoreError):
+                if not await asyncio.to_thread(self.store.renew, turn):
+                    return
 
     async def _begin_or_abandon(self, question: dict[str, Any], conversation: Conversation, start: int,
                                 gone: list[ConversationGone]) -> TurnHandle:
@@ -170,7 +205,9 @@ class Journal:
     def _begin(self, question: dict[str, Any]) -> TurnHandle:
         turn = self.store.begin_turn(self.conversation_id, source=self.source, provider=self.provider,
                                      model=self.model, question=question,
-                                     order_ids=_order_ids(question, [], None, self.order_id_pattern))
+                                     order_ids=_order_ids(question, [], None, self.order_id_pattern),
+                                     ours=[t.turn_id for t in self._unfinished])
+        self._unfinished.clear()
         self.conversation_id = turn.conversation_id
         return turn
 
@@ -180,13 +217,19 @@ class Journal:
         question = conversation.messages[start - 1]
         calls = [call.stored() for call in seen.tool_calls.values()]
         record = TurnSummary.fields(seen.record)
-        await asyncio.to_thread(
-            self.store.finish_turn,
-            turn, complete=seen.complete, messages=self.redact(conversation.messages[start:]),
-            partial=self.redact(seen.reply), tool_calls=self.redact(calls),
-            record=self.redact(record), usage=TurnSummary.fields(seen.usage), error=self.redact(seen.error),
-            order_ids=_order_ids(question, calls, record, self.order_id_pattern),
-        )
+        try:
+            await asyncio.to_thread(
+                self.store.finish_turn,
+                turn, complete=seen.complete, messages=self.redact(conversation.messages[start:]),
+                partial=self.redact(seen.reply), tool_calls=self.redact(calls),
+                record=self.redact(record), usage=TurnSummary.fields(seen.usage), error=self.redact(seen.error),
+                order_ids=_order_ids(question, calls, record, self.order_id_pattern),
+            )
+        except StoreError:
+            # Left running, its lease not renewed: this journal ends it with its next turn
+            # (anyone else, once the lease lapses).
+            self._unfinished.append(turn)
+            raise
 
 
 def _order_ids(question: dict[str, Any], calls: list[dict[str, Any]], record: dict[str, Any] | None,
@@ -209,6 +252,7 @@ class _PartialSaver:
         self._save = save
         self._timer: asyncio.TimerHandle | None = None
         self._saving: asyncio.Future[None] | None = None
+        self.heartbeat: asyncio.Future[None] | None = None  # the turn's lease renewals, stopped with the saves
 
     def soon(self) -> None:
         if self._timer is None:
@@ -226,7 +270,9 @@ class _PartialSaver:
             self._save(text)
 
     async def stop(self) -> None:
-        """No more saves; one already running is waited for."""
+        """No more saves (and no more heartbeats); one already running is waited for."""
+        if self.heartbeat is not None:
+            self.heartbeat.cancel()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

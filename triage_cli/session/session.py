@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +27,10 @@ from triage_cli.engine.conversation import Conversation, question_text
 from triage_cli.engine.events import Event, EventStream, Notice
 from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
+from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.redaction import Redactor, StreamRedactor
-from triage_cli.session.journal import Journal
-from triage_cli.session.turn import run_turn
+from triage_cli.session.journal import Begun, Journal
+from triage_cli.session.turn import answer_turn, run_turn
 from triage_cli.session.redacted import redacted_events
 from triage_cli.record_types import StoredConversation
 from triage_cli.record_types import Ticket
@@ -294,14 +295,42 @@ class TriageSession(SessionState, AsyncClosing):
         A message too long to send is a usage error here, before any event."""
         question = question_text(text, self.order)
         self.turns.append((text, None))
-        return self._turn(len(self.turns) - 1, question, self.order)
+        order = self.order
 
-    async def _turn(self, index: int, question: str, order: str | None) -> EventStream:
+        def answering(engine: Engine) -> EventStream:
+            return run_turn(engine, self.conversation, question, self.journal if self.keep else None, order=order)
+
+        return self._turn(len(self.turns) - 1, answering)
+
+    async def start(self, text: str) -> EventStream:
+        """`ask`, with the question stored as running before it returns (a server's turn):
+        ConversationBusy now, before anything streams, when another process or replica is
+        answering this conversation. A database that cannot be written is said in the answer,
+        which goes on, as `ask`'s does."""
+        question = question_text(text, self.order)
+        await self.ready()  # a bad order database is an error now too
+        self.conversation.add_user(question, self.order)
+        begun: Begun | None = None
+        if self.keep:
+            try:
+                begun = await self.journal.begin(self.conversation)
+            except ConversationBusy:
+                self.conversation.messages.pop()
+                raise
+            except StoreError:
+                pass  # the journal says so in the answer
+        self.turns.append((text, None))
+
+        def answering(engine: Engine) -> EventStream:
+            return answer_turn(engine, self.conversation, self.journal if self.keep else None, begun)
+
+        return self._turn(len(self.turns) - 1, answering)
+
+    async def _turn(self, index: int, answering: Callable[[Engine], EventStream]) -> EventStream:
         engine = await self.ready()
         for notice in self._mcp_notices():  # a server that could not start: said once
             yield notice
-        events = redacted_events(run_turn(engine, self.conversation, question, self.journal if self.keep else None,
-                                          order=order), self.redactor)
+        events = redacted_events(answering(engine), self.redactor)
         async with contextlib.aclosing(events):
             async for event in events:
                 tally(self, index, event)

@@ -127,4 +127,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         # are stored as written (before, "Order A1002: " was written into the question).
         "ALTER TABLE turns ADD COLUMN named_order TEXT",
     )),
+    Migration('turn leases', (
+        # Who may answer a conversation is decided in the database, not by a process id: a running
+        # turn's lease (store/sessions.py), renewed while it is answered. A turn running before
+        # this migration has none, and reads as interrupted.
+        "ALTER TABLE turns ADD COLUMN lease_until TEXT",  # ISO 8601, UTC; NULL once the turn ends
+        "CREATE INDEX turns_running ON turns (conversation_id, state)",
+    )),
 )

@@ -3,31 +3,36 @@ a time, in the state database under TRIAGE_HOME (store/database.py has the schem
 
 A turn is written three ways: when it starts (the question, state 'running', so nothing the user
 typed is lost), its partial reply while it streams, and the rest in one transaction when it ends.
-A process killed mid-answer so leaves a 'running' turn whose process is gone; it reads back as
-interrupted, with the reply as far as it got. API keys are never among what is written.
+
+Who may answer is decided here, in the database every process and replica shares, never by a
+process id: a running turn holds a **lease** (`lease_until`), renewed while it is answered
+(`renew`, a heartbeat a third of the lease apart). While it is live, no other turn begins in that
+conversation (`ConversationBusy`: the server's 409, from any replica) and nothing deletes the
+conversation; once it has lapsed (its process or replica died mid-answer), the turn reads back as
+interrupted for everyone, with the reply as far as it got, and the next turn begins. API keys are
+never among what is written.
 """
 
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from triage_cli.errors import InvalidValue, NotFound, StoreError
+from triage_cli.errors import ConversationBusy, InvalidValue, NotFound, StoreError
 from triage_cli.record_types import parse_row_id
 from triage_cli.store.database import Database, as_database, iso, now
 from triage_cli.store.dialect import Connection
 from triage_cli.record_types import LATEST, StoredConversation, StoredTurn
 
-RUNNING_AT_MOST = timedelta(hours=1)
+ABANDONED = "the process ended mid-answer"
+LEASE_SECONDS = 30.0  # a running turn no one renews for this long was abandoned (turn_lease_seconds)
 PRUNE_BATCH = 200  # conversations deleted per transaction, so other processes never wait long
 READ_BATCH = 200  # conversations read per query
-_ANSWERING: set[tuple[str, int]] = set()  # (database, turn id) this process is answering now
 
 
 class ConversationGone(StoreError):
@@ -46,8 +51,14 @@ class SessionStore:
     takes a connection for itself only, so a long REPL session never holds the database and
     other processes can write."""
 
-    def __init__(self, database: Database | Path) -> None:
+    def __init__(self, database: Database | Path, *, lease_seconds: float = LEASE_SECONDS,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.database = as_database(database)
+        self.lease_seconds = lease_seconds
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+
+    def _lease(self) -> str:
+        return iso(self.clock() + timedelta(seconds=self.lease_seconds))
 
     def _connection(self) -> AbstractContextManager[Connection]:
         return self.database.opened("the conversation store")
@@ -58,9 +69,11 @@ class SessionStore:
     # writing -----------------------------------------------------------------------------------
 
     def begin_turn(self, conversation_id: int | None, *, source: str, provider: str, model: str,
-                   question: dict[str, Any], order_ids: Sequence[str] = ()) -> TurnHandle:
+                   question: dict[str, Any], order_ids: Sequence[str] = (), ours: Sequence[int] = ()) -> TurnHandle:
         """Store the question of a new turn (in a new conversation when `conversation_id` is None),
-        with the order ids it names, so even a turn that never finishes is found by order."""
+        with the order ids it names, so even a turn that never finishes is found by order. `ours`:
+        turns the caller began and could not finish (the database was away): ended as
+        interrupted whatever their leases say."""
         moment = now()
         text = question.get("content") or ""
         with self._transaction() as db:
@@ -72,20 +85,40 @@ class SessionStore:
                 )
             elif db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is None:
                 raise ConversationGone(f"conversation {conversation_id} was deleted (pruned)")
+            else:
+                self._take_over(db, conversation_id, ours)
             number = db.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM turns WHERE conversation_id = ?",
                                 (conversation_id,)).fetchone()[0]
             turn_id = db.insert(
-                "INSERT INTO turns (conversation_id, number, started_at, process, provider, model, question, named_order)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, number, moment, _process_token(os.getpid()), provider, model, text,
-                 question.get("order")),
+                "INSERT INTO turns (conversation_id, number, started_at, lease_until, provider, model, question,"
+                " named_order) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, number, moment, self._lease(), provider, model, text, question.get("order")),
             )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
-        _ANSWERING.add((self.database.describe(), turn_id))
         return TurnHandle(conversation_id, turn_id, number)
+
+    def _take_over(self, db: Connection, conversation_id: int, ours: Sequence[int]) -> None:
+        """In begin_turn's transaction: ConversationBusy while a turn of the conversation holds a
+        live lease (not one of `ours`); a lapsed one is ended as interrupted (its answerer is gone)."""
+        for row in db.execute("SELECT id, lease_until FROM turns WHERE conversation_id = ? AND state = 'running'",
+                              (conversation_id,)).fetchall():
+            if self._live(row[1]) and row[0] not in ours:
+                raise ConversationBusy(f"conversation {conversation_id} is answering a turn; "
+                                       "send the next one when it is done")
+            db.execute("UPDATE turns SET state = 'interrupted', error = ?, lease_until = NULL WHERE id = ?",
+                       (ABANDONED, row[0]))
+
+    def _live(self, lease_until: str | None) -> bool:
+        return lease_until is not None and lease_until > iso(self.clock())
+
+    def renew(self, turn: TurnHandle) -> bool:
+        """Extend the turn's lease (the heartbeat); False when it is no longer running."""
+        with self._connection() as db:
+            return db.execute("UPDATE turns SET lease_until = ? WHERE id = ? AND state = 'running'",
+                              (self._lease(), turn.turn_id)).rowcount > 0
 
     @staticmethod
     def _add_orders(db: Connection, conversation_id: int, order_ids: Sequence[str]) -> None:
@@ -103,7 +136,6 @@ class SessionStore:
         """Everything after the question, in one transaction: the tool rounds and the answer (as
         chat messages), the record, the usage, and the order ids the turn was about."""
         moment = now()
-        _ANSWERING.discard((self.database.describe(), turn.turn_id))
         with self._transaction() as db:
             db.executemany(
                 "INSERT INTO messages (turn_id, position, role, message) VALUES (?, ?, ?, ?)",
@@ -111,7 +143,7 @@ class SessionStore:
                  for position, m in enumerate(messages, 1)],
             )
             db.execute(
-                "UPDATE turns SET finished_at = ?, state = ?, process = NULL, partial = ?, tool_calls = ?, record = ?,"
+                "UPDATE turns SET finished_at = ?, state = ?, lease_until = NULL, partial = ?, tool_calls = ?, record = ?,"
                 " usage = ?, error = ? WHERE id = ?",
                 (moment, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
                  _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
@@ -126,7 +158,7 @@ class SessionStore:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no conversation {conversation_id}", kind="conversation")
-            gone = _read_conversations(db, [row], messages=False, where=self.database.describe())[0]
+            gone = _read_conversations(db, [row], messages=False, live=self._live)[0]
             if any(turn.state == "running" for turn in gone.turns):
                 raise InvalidValue(f"conversation {conversation_id} is being answered right now; try again when it ends")
             db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
@@ -138,8 +170,8 @@ class SessionStore:
             candidates = [row[0] for row in db.execute(
                 "SELECT id FROM conversations WHERE updated_at < ? ORDER BY id", (iso(before),))]
             busy = {row[0] for row in db.execute(
-                "SELECT conversation_id, process, started_at, id FROM turns WHERE state = 'running'")
-                if _still_answering(row[1], row[2], (self.database.describe(), row[3]))} if candidates else set()
+                "SELECT conversation_id, lease_until FROM turns WHERE state = 'running'")
+                if self._live(row[1])} if candidates else set()
         return [c for c in candidates if c not in busy]
 
     def prune(self, before: datetime) -> int:
@@ -167,14 +199,14 @@ class SessionStore:
             params.append(limit)
         with self._connection() as db:
             rows = db.execute(sql, params).fetchall()
-            return _read_conversations(db, rows, messages=False, where=self.database.describe())
+            return _read_conversations(db, rows, messages=False, live=self._live)
 
     def get(self, conversation_id: int) -> StoredConversation:
         with self._connection() as db:
             row = db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
             if row is None:
                 raise NotFound(f"no conversation {conversation_id}", kind="conversation")
-            return _read_conversations(db, [row], messages=True, where=self.database.describe())[0]
+            return _read_conversations(db, [row], messages=True, live=self._live)[0]
 
     def latest_id(self) -> int:
         with self._connection() as db:
@@ -193,13 +225,14 @@ class SessionStore:
         return conversation_id
 
 
-def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, where: str) -> list[StoredConversation]:
+def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool,
+                        live: Callable[[str | None], bool]) -> list[StoredConversation]:
     """The conversations of `rows` with their orders and turns, read in a query or two for
     all of them (a round trip to a database server costs more than the query), a batch at a time
     (SQLite takes at most 32,766 parameters a statement)."""
     if len(rows) > READ_BATCH:
         return [c for start in range(0, len(rows), READ_BATCH)
-                for c in _read_conversations(db, rows[start:start + READ_BATCH], messages=messages, where=where)]
+                for c in _read_conversations(db, rows[start:start + READ_BATCH], messages=messages, live=live)]
     if not rows:
         return []
     ids = [row["id"] for row in rows]
@@ -219,14 +252,13 @@ def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, 
     turns: dict[int, list[StoredTurn]] = {}
     for t in turn_rows:
         state = t["state"]
-        if state == "running" and not _still_answering(t["process"], t["started_at"], (where, t["id"])):
-            state = "interrupted"  # its process was killed mid-answer
+        if state == "running" and not live(t["lease_until"]):
+            state = "interrupted"  # its lease lapsed: whoever answered it died mid-answer
         turns.setdefault(t["conversation_id"], []).append(StoredTurn(
             number=t["number"], started_at=t["started_at"], finished_at=t["finished_at"], state=state,
             provider=t["provider"], model=t["model"], question=t["question"], partial=t["partial"],
             tool_calls=tuple(json.loads(t["tool_calls"])), record=_loads(t["record"]), usage=_loads(t["usage"]),
-            error=t["error"] or ("the process ended mid-answer" if t["state"] == "running" and state != "running"
-                                 else None),
+            error=t["error"] or (ABANDONED if t["state"] == "running" and state != "running" else None),
             messages=tuple(stored.get(t["id"], ())), order=t["named_order"],
         ))
     return [StoredConversation(
@@ -234,37 +266,6 @@ def _read_conversations(db: Connection, rows: Sequence[Any], *, messages: bool, 
         provider=row["provider"], model=row["model"], title=row["title"], order_ids=tuple(orders.get(row["id"], ())),
         turns=tuple(turns.get(row["id"], ())),
     ) for row in rows]
-
-
-def _still_answering(process: str | None, started_at: str, turn: tuple[str, int]) -> bool:
-    """Whether a 'running' turn's process may still be answering it. The process is known by
-    its pid and start time, since pids are reused (in a container every run may be pid 1), and
-    no turn is older than any answer can take."""
-    if turn in _ANSWERING:
-        return True
-    pid = int(process.partition(":")[0]) if process and process.partition(":")[0].isdigit() else 0
-    if not pid or pid == os.getpid() or iso(datetime.now(timezone.utc) - RUNNING_AT_MOST) > started_at:
-        return False
-    token = _process_token(pid)
-    if token.endswith(":"):  # no start time to compare (no /proc): is the pid there at all?
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except OSError:
-            return True
-        return True
-    return token == process
-
-
-def _process_token(pid: int) -> str:
-    """`pid:start time` (clock ticks since boot, from /proc), or `pid:` where that is unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = stat.read().rpartition(b")")[2].split()
-        return f"{pid}:{int(fields[19])}"
-    except (OSError, IndexError, ValueError):
-        return f"{pid}:"
 
 
 def _loads(text: str | None) -> Any:

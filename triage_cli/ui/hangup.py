@@ -93,6 +93,7 @@ class StartupInterrupts:
 
     def __enter__(self) -> StartupInterrupts:
         if self._depth == 0:
+            self.pressed = False
             try:
                 self._previous = signal.signal(signal.SIGINT, self.note)
             except ValueError:  # not the main thread
