@@ -363,7 +363,8 @@ def test_healthz(client):
     from triage_cli import __version__
 
     health = client.get("/healthz").json()
-    assert set(health) == {"ok", "version", "provider", "model", "database", "turns", "max_turns"}
+    assert set(health) == {"ok", "version", "provider", "model", "database", "replica", "turns", "max_turns"}
+    assert health["replica"] == client.get("/healthz").headers["x-triage-replica"]  # which process answered
     assert (health["ok"], health["version"], health["provider"], health["database"]) == (
         True, __version__, "openai", True)
     assert health["model"] and health["max_turns"] == 2 and isinstance(health["turns"], int)

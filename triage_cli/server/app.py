@@ -24,7 +24,7 @@ from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.engine.wire import turn_report
 from triage_cli.errors import TriageError
 from triage_cli.nested import map_strings
-from triage_cli.server.guard import Guard, RequestLog, SameSite, error_response
+from triage_cli.server.guard import REPLICA, Guard, RequestLog, SameSite, error_response
 from triage_cli.server.identity import Identities, actor
 from triage_cli.server.limits import Slot, TurnGate
 from triage_cli.server.page import add_page
@@ -148,7 +148,8 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         except TriageError:
             reachable = False
         return {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
-                "database": reachable, "turns": service.gate.active, "max_turns": service.gate.limit}
+                "database": reachable, "replica": REPLICA, "turns": service.gate.active,
+                "max_turns": service.gate.limit}  # turns: this process's (max_concurrent_turns is per process)
 
     add_page(app)
     return app

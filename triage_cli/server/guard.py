@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
+import os
+import secrets
 import time
 import traceback
 from collections.abc import Callable, Collection
@@ -110,10 +112,15 @@ def _is_json(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
+# Which process answered, behind a balancer: its pid and a random tag (no host name goes out).
+REPLICA = f"{os.getpid()}.{secrets.token_hex(3)}"
+
+
 class RequestLog:
     """One line per request when its response has ended (a stream: when the stream ends). A
     request triage fails on gets a 500 (when nothing was sent yet) and one line naming the error's
-    type and where it was raised: never its message, which may hold what the request sent."""
+    type and where it was raised: never its message, which may hold what the request sent. Every
+    response says which replica answered it (`X-Triage-Replica`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -127,6 +134,8 @@ class RequestLog:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", ()),
+                                                  (b"x-triage-replica", REPLICA.encode("ascii", "replace"))]}
             await send(message)
 
         try:

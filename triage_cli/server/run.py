@@ -14,6 +14,7 @@ from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.errors import UsageError
 from triage_cli.sanitize import one_line
+from triage_cli.server.guard import REPLICA
 
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
@@ -73,8 +74,8 @@ def serve(settings: Settings, server: ServerSettings) -> int:
     log.propagate = False
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}); "
-                     f"Ctrl-C stops\n")
+    sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}; replica "
+                     f"{REPLICA}); Ctrl-C stops\n")
     sys.stderr.flush()
     config = uvicorn_config(app, server)
     stop = app.state.service.begin_shutdown
