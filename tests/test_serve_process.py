@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 
 import httpx2 as httpx
@@ -94,8 +95,8 @@ def test_a_client_hanging_up_mid_answer_cancels_the_model_stream_and_stores_the_
     assert turn["error"] == "interrupted"
 
 
-def test_sigterm_mid_answer_ends_the_stream_with_shutdown_and_stores_the_turn(model, tmp_path):
-    env = environment(tmp_path / "home", tmp_path / "config.toml", model.base_url)
+def test_sigterm_with_no_drain_ends_the_stream_with_shutdown_and_stores_the_turn(model, tmp_path):
+    env = environment(tmp_path / "home", tmp_path / "config.toml", model.base_url, TRIAGE_DRAIN_SECONDS="0")
     served = start_serve(env, tmp_path / "stderr.log")
     try:
         with httpx.Client(base_url=served.url, timeout=WAIT) as client, \
@@ -112,6 +113,38 @@ def test_sigterm_mid_answer_ends_the_stream_with_shutdown_and_stores_the_turn(mo
     stored = stored_conversation(tmp_path / "home", str(conversation_id))
     assert stored["turns"][-1]["state"] == "interrupted"
     assert stored["turns"][-1]["reply"].startswith("Let me look")
+
+
+def test_sigterm_drains_the_open_turn_finishes_no_new_one_begins_and_the_process_exits(tmp_path):
+    """A deploy or a balancer taking the replica away: SIGTERM stops accepting, the turn under way
+    finishes (within drain_seconds), a new turn on a connection still open is a 503, then exit."""
+    quiet = threading.Event()
+    held = answer("Let me look that order up. It is a day late.", order_id="A1002", issue="late",
+                  status="delayed", next_step="answer", summary="late", stall_after=3, stall_until=quiet,
+                  stall_seconds=WAIT)
+    with ScriptedServer([held]) as slow:
+        env = environment(tmp_path / "home", tmp_path / "config.toml", slow.base_url, TRIAGE_DRAIN_SECONDS="60")
+        served = start_serve(env, tmp_path / "stderr.log")
+        try:
+            with httpx.Client(base_url=served.url, timeout=WAIT) as client, \
+                    httpx.Client(base_url=served.url, timeout=WAIT) as other, \
+                    client.stream("POST", "/v1/chat/stream", json={"message": "Where is A1002?"}) as response:
+                assert other.get("/healthz").status_code == 200  # a connection kept open across the signal
+                events = read_events(response)
+                first_content(events)
+                os.kill(served.process.pid, signal.SIGTERM)
+                refused = eventually(lambda: (r := other.post("/v1/chat/stream", json={"message": "And A1003?"}))
+                                     .status_code == 503 and r, "a new turn to be refused")
+                assert refused.json()["error"]["code"] == "shutdown"
+                quiet.set()  # the model goes on: the turn under way finishes
+                rest = [e for e in events if e is not None]
+            assert [e.name for e in rest][-1:] == ["done"]
+            # Then it exits on its own (uvicorn ends by the signal it was sent, as a process should).
+            assert served.process.wait(timeout=WAIT) in (0, -signal.SIGTERM)
+        finally:
+            quiet.set()
+            served.stop()
+    assert [t["state"] for t in stored_conversation(tmp_path / "home")["turns"]] == ["complete"]
 
 
 @pytest.mark.parametrize("how", [("serve", "--host", "0.0.0.0"), ("serve",)], ids=["flag", "environment"])

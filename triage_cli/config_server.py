@@ -35,6 +35,8 @@ class ServerSettings:
     header_seconds: float = BY_KEY["header_seconds"].default
     body_seconds: float = BY_KEY["body_seconds"].default
     send_seconds: float = BY_KEY["send_seconds"].default
+    # SIGTERM: no new turn, the open ones may finish for drain_seconds, then the rest are ended.
+    drain_seconds: float = BY_KEY["drain_seconds"].default
 
     @property
     def loopback(self) -> bool:
@@ -42,7 +44,7 @@ class ServerSettings:
 
 
 _AS_READ = ("port", "cors_origins", "max_concurrent_turns", "max_connections", "keep_alive_seconds",
-            "header_seconds", "body_seconds", "send_seconds")
+            "header_seconds", "body_seconds", "send_seconds", "drain_seconds")
 
 
 def load_server_settings(flags: Mapping[str, Any] | None = None, *,

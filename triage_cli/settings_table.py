@@ -143,6 +143,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("header_seconds", *SECONDS, default=10.0, check=number(float, 0.1, 3600), group="serve"),
     Setting("body_seconds", *SECONDS, default=30.0, check=number(float, 0.1, 3600), group="serve"),
     Setting("send_seconds", *SECONDS, default=60.0, check=number(float, 0.1, 3600), group="serve"),
+    Setting("drain_seconds", *SECONDS, default=20.0, check=number(float, 0, 3600), group="serve"),
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}
 BY_VARIABLE = {setting.env: setting.key for setting in SETTINGS if setting.env}

@@ -24,7 +24,7 @@ from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.engine.wire import turn_report
 from triage_cli.errors import TriageError
 from triage_cli.nested import map_strings
-from triage_cli.server.guard import REPLICA, Guard, RequestLog, SameSite, error_response
+from triage_cli.server.guard import Guard, RequestLog, SameSite, error_response, replica
 from triage_cli.server.identity import Identities, actor
 from triage_cli.server.limits import Slot, TurnGate
 from triage_cli.server.page import add_page
@@ -47,7 +47,8 @@ class Service:
         self.settings, self.server = settings, server
         self.gate = TurnGate(server.max_concurrent_turns)
         self.engines = SharedEngine(settings)  # one model client (and its connections) for every turn
-        self.stopping = asyncio.Event()
+        self.stopping = asyncio.Event()  # the open streams end now
+        self.draining = False  # no new turn; the open ones may finish (up to drain_seconds)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.asynccontextmanager
@@ -63,10 +64,17 @@ class Service:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self.stopping.set)
 
+    def drain(self, seconds: float) -> None:
+        """Take no new turn and let the open ones finish, for `seconds` at most; then end the rest
+        (from a signal handler, on the loop's thread)."""
+        self.draining = True
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.call_later, seconds, self.stopping.set)
+
     async def start_turn(self, asked: TurnRequest) -> tuple[TriageSession, EventStream, Slot]:
         """A session on the conversation, the turn's events, and the turn's place in the gate;
         every refusal (busy, too many, unknown conversation, bad order) before anything streams."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or self.draining:
             raise SHUTTING_DOWN
         order = None if asked.order is None else order_flag(asked.order, '"order"', self.settings.order_id_pattern)
         resume = None if asked.conversation_id is None else str(asked.conversation_id)
@@ -148,7 +156,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         except TriageError:
             reachable = False
         return {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
-                "database": reachable, "replica": REPLICA, "turns": service.gate.active,
+                "database": reachable, "replica": replica(), "turns": service.gate.active,
                 "max_turns": service.gate.limit}  # turns: this process's (max_concurrent_turns is per process)
 
     add_page(app)

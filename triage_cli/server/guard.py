@@ -112,8 +112,13 @@ def _is_json(content_type: str | None) -> bool:
     return (content_type or "").split(";")[0].strip().lower() == "application/json"
 
 
-# Which process answered, behind a balancer: its pid and a random tag (no host name goes out).
-REPLICA = f"{os.getpid()}.{secrets.token_hex(3)}"
+_REPLICA: dict[int, str] = {}
+
+
+def replica() -> str:
+    """Which process answered, behind a balancer: its pid and a random tag (no host name goes
+    out), made in the process itself (a worker forked from `serve --workers` gets its own)."""
+    return _REPLICA.setdefault(os.getpid(), f"{os.getpid()}.{secrets.token_hex(3)}")
 
 
 class RequestLog:
@@ -135,7 +140,7 @@ class RequestLog:
             if message["type"] == "http.response.start":
                 status[0] = int(message["status"])
                 message = {**message, "headers": [*message.get("headers", ()),
-                                                  (b"x-triage-replica", REPLICA.encode("ascii", "replace"))]}
+                                                  (b"x-triage-replica", replica().encode("ascii"))]}
             await send(message)
 
         try:

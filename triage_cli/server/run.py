@@ -5,6 +5,8 @@ open streams (their turns stored interrupted) before the process exits, within 5
 from __future__ import annotations
 
 import logging
+import math
+import signal
 import socket
 import sys
 from types import FrameType
@@ -14,7 +16,7 @@ from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.errors import UsageError
 from triage_cli.sanitize import one_line
-from triage_cli.server.guard import REPLICA
+from triage_cli.server.guard import replica
 
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
@@ -53,7 +55,8 @@ def uvicorn_config(app: Any, server: ServerSettings) -> Any:
     from triage_cli.server.connections import deadline_protocol
 
     return uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", log_config=None,
-                          timeout_graceful_shutdown=GRACE_SECONDS, limit_concurrency=server.max_connections,
+                          timeout_graceful_shutdown=math.ceil(server.drain_seconds) + GRACE_SECONDS,
+                          limit_concurrency=server.max_connections,
                           timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]  # a float works
                           http=deadline_protocol(server.header_seconds, server.body_seconds, server.send_seconds))
 
@@ -75,17 +78,23 @@ def serve(settings: Settings, server: ServerSettings) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}; replica "
-                     f"{REPLICA}); Ctrl-C stops\n")
+                     f"{replica()}); Ctrl-C stops\n")
     sys.stderr.flush()
     config = uvicorn_config(app, server)
-    stop = app.state.service.begin_shutdown
+    service = app.state.service
 
     class Server(uvicorn.Server):
-        """uvicorn's server, telling the open streams to end as soon as a stop signal arrives."""
+        """uvicorn's server: it stops accepting at the first stop signal. SIGTERM (a deploy, a
+        balancer's replica going away) lets the open turns finish for drain_seconds, then ends
+        the rest; Ctrl-C, or a second signal, ends them at once."""
 
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            draining = sig == signal.SIGTERM and not self.should_exit and server.drain_seconds > 0
             super().handle_exit(sig, frame)
-            stop()
+            if draining:
+                service.drain(server.drain_seconds)
+            else:
+                service.begin_shutdown()
 
     Server(config).run(sockets=[sock])
     return 0
