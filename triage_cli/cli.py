@@ -183,6 +183,9 @@ def serve(
                                                 help="Address to listen on (default 127.0.0.1; any other needs agents or a token).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", metavar="PORT", min=0, max=65535, show_default=False,
                                                 help="Port to listen on (default 8787; 0 picks a free one).")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", metavar="N", min=1, max=64, show_default=False,
+                                                   help="Processes serving the one port, each with its own engine "
+                                                        "(default 1; share a PostgreSQL: database_url).")] = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
@@ -198,13 +201,14 @@ def serve(
     Examples:
       triage serve
       triage serve --port 9000 --provider groq
+      triage serve --workers 2        (two processes on one port)
       triage agents add ana && triage serve --host 0.0.0.0
     """
     with _user_errors():
         from triage_cli.config_server import load_server_settings
         from triage_cli.server.run import refuse_unprotected, serve as run_server
 
-        server = load_server_settings({"host": host, "port": port})
+        server = load_server_settings({"host": host, "port": port, "workers": workers})
         settings = _settings(provider, model, base_url)
         refuse_unprotected(settings, server)
         code = run_server(settings, server)

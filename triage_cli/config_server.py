@@ -37,6 +37,7 @@ class ServerSettings:
     send_seconds: float = BY_KEY["send_seconds"].default
     # SIGTERM: no new turn, the open ones may finish for drain_seconds, then the rest are ended.
     drain_seconds: float = BY_KEY["drain_seconds"].default
+    workers: int = BY_KEY["workers"].default  # processes serving the one socket, each with its own engine
 
     @property
     def loopback(self) -> bool:
@@ -44,7 +45,7 @@ class ServerSettings:
 
 
 _AS_READ = ("port", "cors_origins", "max_concurrent_turns", "max_connections", "keep_alive_seconds",
-            "header_seconds", "body_seconds", "send_seconds", "drain_seconds")
+            "header_seconds", "body_seconds", "send_seconds", "drain_seconds", "workers")
 
 
 def load_server_settings(flags: Mapping[str, Any] | None = None, *,

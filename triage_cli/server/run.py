@@ -4,8 +4,10 @@ open streams (their turns stored interrupted) before the process exits, within 5
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import os
 import signal
 import socket
 import sys
@@ -64,6 +66,22 @@ def uvicorn_config(app: Any, server: ServerSettings) -> Any:
 def serve(settings: Settings, server: ServerSettings) -> int:
     refuse_unprotected(settings, server)
     sock = bind(server)
+    if server.workers > 1:
+        return _supervise(settings, server, sock)
+    _announce(settings, sock, f"replica {replica()}")
+    return _serve_on(settings, server, sock)
+
+
+def _announce(settings: Settings, sock: socket.socket, who: str) -> None:
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}; {who}); "
+                     "Ctrl-C stops\n")
+    sys.stderr.flush()
+
+
+def _serve_on(settings: Settings, server: ServerSettings, sock: socket.socket) -> int:
+    """One process serving the bound socket until a stop signal."""
     import uvicorn
 
     from triage_cli.server.app import create_app
@@ -75,11 +93,6 @@ def serve(settings: Settings, server: ServerSettings) -> int:
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    sys.stderr.write(f"triage serve: listening on http://{shown}:{port} ({settings.describe()}; replica "
-                     f"{replica()}); Ctrl-C stops\n")
-    sys.stderr.flush()
     config = uvicorn_config(app, server)
     service = app.state.service
 
@@ -98,3 +111,57 @@ def serve(settings: Settings, server: ServerSettings) -> int:
 
     Server(config).run(sockets=[sock])
     return 0
+
+
+def _supervise(settings: Settings, server: ServerSettings, sock: socket.socket) -> int:
+    """`--workers N`: N processes forked onto the one bound socket, each with its own engine and
+    its own pool on the shared database; a worker that dies is replaced. A stop signal is passed
+    to every worker once (they run in process groups of their own, so a terminal's Ctrl-C does not
+    reach them twice), and the supervisor returns when they have all ended."""
+    if "triage_cli.store.postgres" in sys.modules:  # refuse_unprotected may have opened a pool
+        from triage_cli.store.postgres import close_shared
+
+        close_shared()
+    _announce(settings, sock, f"{server.workers} workers")
+    workers: dict[int, int] = {}
+    stopping: list[int] = []
+
+    def start(slot: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            os.setpgid(0, 0)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, signal.SIG_DFL)
+            code = 1
+            try:
+                code = _serve_on(settings, server, sock)
+            finally:
+                os._exit(code)
+        workers[pid] = slot
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, stop)
+    for slot in range(server.workers):
+        start(slot)
+    while workers:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        if pid in workers and not stopping:
+            sys.stderr.write(f"triage serve: worker {pid} ended ({_how(status)}); starting another\n")
+            start(workers.pop(pid))
+        workers.pop(pid, 0)
+    return 0
+
+
+def _how(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"signal {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit {os.WEXITSTATUS(status)}"

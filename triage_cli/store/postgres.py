@@ -135,8 +135,13 @@ def _connect_timeout(url: str) -> float:
 
 
 @atexit.register
-def _close_shared() -> None:
-    for database in list(_SHARED.values()):
+def close_shared() -> None:
+    """Close this process's pools (at exit; and before `serve --workers` forks, so no worker
+    inherits a pool whose threads and connections are its parent's)."""
+    with _SHARED_LOCK:
+        databases = list(_SHARED.values())
+        _SHARED.clear()
+    for database in databases:
         database.close()
 
 
