@@ -122,8 +122,9 @@ def environment(home: Path, config: Path, base_url: str | None, **extra: str) ->
 
 
 @contextmanager
-def server_in_thread(env: dict[str, str]) -> Iterator[str]:
-    """The app under uvicorn in a thread of this process, on a free loopback port; its base URL."""
+def server_in_thread(env: dict[str, str], parser: str = "auto") -> Iterator[str]:
+    """The app under uvicorn in a thread of this process, on a free loopback port; its base URL.
+    `parser`: uvicorn's HTTP parser (httptools when installed, or h11)."""
     import uvicorn
 
     from triage_cli.config import load_settings
@@ -135,7 +136,7 @@ def server_in_thread(env: dict[str, str]) -> Iterator[str]:
     server_settings = load_server_settings({"port": 0}, environ=env)
     sock = bind(server_settings)
     app = create_app(settings, server_settings)
-    server = uvicorn.Server(uvicorn_config(app, server_settings))
+    server = uvicorn.Server(uvicorn_config(app, server_settings, parser))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     eventually(lambda: server.started, "the server to start")

@@ -116,8 +116,9 @@ def test_sigterm_with_no_drain_ends_the_stream_with_shutdown_and_stores_the_turn
 
 
 def test_sigterm_drains_the_open_turn_finishes_no_new_one_begins_and_the_process_exits(tmp_path):
-    """A deploy or a balancer taking the replica away: SIGTERM stops accepting, the turn under way
-    finishes (within drain_seconds), a new turn on a connection still open is a 503, then exit."""
+    """A deploy or a balancer taking the replica away: SIGTERM stops accepting (a new turn finds
+    no listener, or, on a connection still open, a 503), the turn under way finishes (within
+    drain_seconds), then the process exits."""
     quiet = threading.Event()
     held = answer("Let me look that order up. It is a day late.", order_id="A1002", issue="late",
                   status="delayed", next_step="answer", summary="late", stall_after=3, stall_until=quiet,
@@ -127,15 +128,22 @@ def test_sigterm_drains_the_open_turn_finishes_no_new_one_begins_and_the_process
         served = start_serve(env, tmp_path / "stderr.log")
         try:
             with httpx.Client(base_url=served.url, timeout=WAIT) as client, \
-                    httpx.Client(base_url=served.url, timeout=WAIT) as other, \
                     client.stream("POST", "/v1/chat/stream", json={"message": "Where is A1002?"}) as response:
-                assert other.get("/healthz").status_code == 200  # a connection kept open across the signal
                 events = read_events(response)
                 first_content(events)
                 os.kill(served.process.pid, signal.SIGTERM)
-                refused = eventually(lambda: (r := other.post("/v1/chat/stream", json={"message": "And A1003?"}))
-                                     .status_code == 503 and r, "a new turn to be refused")
-                assert refused.json()["error"]["code"] == "shutdown"
+                eventually(lambda: "draining: no new turn; 1 under way" in served.log(), "the drain to begin")
+
+                def refused() -> bool:
+                    try:
+                        turned = httpx.post(f"{served.url}/v1/chat/stream", json={"message": "And A1003?"},
+                                            timeout=WAIT)
+                    except httpx.TransportError:
+                        return True  # no one listens any more
+                    assert turned.status_code == 503 and turned.json()["error"]["code"] == "shutdown"
+                    return True
+
+                eventually(refused, "a new turn to be refused")
                 quiet.set()  # the model goes on: the turn under way finishes
                 rest = [e for e in events if e is not None]
             assert [e.name for e in rest][-1:] == ["done"]
@@ -145,6 +153,7 @@ def test_sigterm_drains_the_open_turn_finishes_no_new_one_begins_and_the_process
             quiet.set()
             served.stop()
     assert [t["state"] for t in stored_conversation(tmp_path / "home")["turns"]] == ["complete"]
+    assert slow.requests and len(slow.requests) == 1  # "And A1003?" never reached the model
 
 
 @pytest.mark.parametrize("how", [("serve", "--host", "0.0.0.0"), ("serve",)], ids=["flag", "environment"])

@@ -293,14 +293,15 @@ def test_a_bug_is_a_500_and_one_line_naming_its_type_never_its_message(open_serv
 
 # --------------------------------------------------------------------------- limits
 
-@pytest.fixture(scope="module")
-def strict_server(tmp_path_factory):
-    """Short deadlines, so a test sees a dripping client cut off; room for four connections."""
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def strict_server(tmp_path_factory, request):
+    """Short deadlines, so a test sees a dripping client cut off; room for four connections. On
+    each of uvicorn's HTTP parsers: the deadlines ride on both."""
     root = tmp_path_factory.mktemp("limits")
     env = environment(root / "home", root / "config.toml", None, TRIAGE_HEADER_SECONDS="0.5",
                       TRIAGE_BODY_SECONDS="0.5", TRIAGE_KEEP_ALIVE_SECONDS="0.5", TRIAGE_MAX_CONNECTIONS="4",
                       TRIAGE_SEND_SECONDS="0.5")
-    with server_in_thread(env) as url:
+    with server_in_thread(env, request.param) as url:
         yield url, root / "home"
 
 
@@ -359,13 +360,26 @@ def test_a_client_that_stops_reading_is_cut_off(strict_server):
         sock.close()
 
 
-def test_connections_beyond_max_connections_get_503(strict_server):
-    url, _ = strict_server
-    held = [connect(url) for _ in range(4)]
+@pytest.fixture(scope="module")
+def crowded_server(tmp_path_factory):
+    """Room for four connections, and the default deadlines: the held ones stay open however
+    slow the machine is."""
+    root = tmp_path_factory.mktemp("crowded")
+    env = environment(root / "home", root / "config.toml", None, TRIAGE_MAX_CONNECTIONS="4")
+    with server_in_thread(env) as url:
+        yield url
+
+
+def test_connections_beyond_max_connections_get_503(crowded_server):
+    """max_connections = 4: three connections held open, each answered in turn; the request on
+    the fourth (the limit reached, counting itself) is a 503."""
+    url = crowded_server
+    held: list[socket.socket] = []
     try:
-        for sock in held:
+        for _ in range(3):
+            held.append(sock := connect(url))
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            read_headers(sock)  # each is open and answered
+            assert read_headers(sock).split(b" ", 2)[1] == b"200"  # open and answered
         extra = raw_request(url, "GET", "/healthz")
         assert read_headers(extra).split(b" ", 2)[1] == b"503"
         extra.close()

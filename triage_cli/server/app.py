@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,7 +70,12 @@ class Service:
         (from a signal handler, on the loop's thread)."""
         self.draining = True
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.call_later, seconds, self.stopping.set)
+            self._loop.call_soon_threadsafe(self._draining, seconds)
+
+    def _draining(self, seconds: float) -> None:
+        logging.getLogger("triage.serve").info("draining: no new turn; %d under way may finish within %g s",
+                                               self.gate.active, seconds)
+        asyncio.get_running_loop().call_later(seconds, self.stopping.set)
 
     async def start_turn(self, asked: TurnRequest) -> tuple[TriageSession, EventStream, Slot]:
         """A session on the conversation, the turn's events, and the turn's place in the gate;

@@ -49,9 +49,11 @@ def bind(server: ServerSettings) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: Any, server: ServerSettings) -> Any:
+def uvicorn_config(app: Any, server: ServerSettings, parser: str = "auto") -> Any:
     """How uvicorn serves the app: at most `max_connections` at once (503 beyond), idle and
-    dripping connections closed (connections.py), the open streams given GRACE_SECONDS to end."""
+    dripping connections closed (connections.py, on httptools' parser when installed, else
+    h11's; `parser` names one), the open streams given drain_seconds and GRACE_SECONDS to end.
+    uvicorn runs on uvloop when it is installed."""
     import uvicorn
 
     from triage_cli.server.connections import deadline_protocol
@@ -60,7 +62,8 @@ def uvicorn_config(app: Any, server: ServerSettings) -> Any:
                           timeout_graceful_shutdown=math.ceil(server.drain_seconds) + GRACE_SECONDS,
                           limit_concurrency=server.max_connections,
                           timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]  # a float works
-                          http=deadline_protocol(server.header_seconds, server.body_seconds, server.send_seconds))
+                          http=deadline_protocol(server.header_seconds, server.body_seconds, server.send_seconds,
+                                                 parser))
 
 
 def serve(settings: Settings, server: ServerSettings) -> int:
