@@ -2,6 +2,8 @@
 
     python benchmarks/serve_bench.py                     # 10, 50 and 200 streams
     python benchmarks/serve_bench.py --streams 10 50     # fewer levels
+    python benchmarks/serve_bench.py --streams 200 500 --workers 1 2 --balancer
+                                                         # serve --workers N, and each through HAProxy
 
 A model server (its own process, asyncio) answers every chat completion with 500 tokens at 50
 tokens a second, each token the time it was sent (`1234.567890 `, CLOCK_MONOTONIC, which every
@@ -39,7 +41,7 @@ TOKENS = 500
 RATE = 50.0  # tokens a second
 LEVELS = (10, 50, 200)
 STAMP = re.compile(rb"(\d{3,}\.\d{6}) ")
-TARGETS = {"cpu_ratio": 1.5, "p95_ms_at_200": 50.0, "rss_mib_at_200": 250.0}
+TARGETS = {"cpu_ratio": 0.6, "p95_ms_at_200": 50.0, "rss_mib_at_200": 250.0}
 
 # --------------------------------------------------------------------------- the model
 
@@ -123,7 +125,7 @@ async def one_stream(port: int, number: int, delays: list[float]) -> bool:
     """POST one turn and read it to its end; True when all TOKENS arrived and it ended with `done`."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = json.dumps({"message": f"Where is my order? (stream {number})"}).encode()
-    writer.write(b"POST /v1/chat/stream HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+    writer.write(b"POST /v1/chat/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
     seen, rest, done = 0, b"", False
     try:
@@ -157,14 +159,28 @@ async def level(port: int, streams: int) -> tuple[bool, list[float]]:
 # --------------------------------------------------------------------------- measuring a server
 
 
+def tree(pid: int) -> list[int]:
+    """`pid` and its children (a `serve --workers N` supervisor's workers)."""
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    return [pid, *children]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for one in tree(pid):
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def peak_rss_mib(pid: int) -> float:
-    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmHWM:"))
-    return int(line.split()[1]) / 1024
+    """The peak RSS of the process and its workers together."""
+    total = 0.0
+    for one in tree(pid):
+        line = next(x for x in Path(f"/proc/{one}/status").read_text().splitlines() if x.startswith("VmHWM:"))
+        total += int(line.split()[1]) / 1024
+    return total
 
 
 def wait_for_port(port_file: Path, process: subprocess.Popen[bytes]) -> int:
@@ -176,15 +192,17 @@ def wait_for_port(port_file: Path, process: subprocess.Popen[bytes]) -> int:
     return int(port_file.read_text())
 
 
-def start_triage(model_url: str, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+def start_triage(model_url: str, work: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
+    work = work / f"triage-{workers}"
+    work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_") and not k.endswith("_API_KEY")}
     (work / "config.toml").write_text("")
     env.update({"TRIAGE_HOME": str(work / "home"), "TRIAGE_CONFIG": str(work / "config.toml"),
                 "OPENAI_API_KEY": "sk-bench-not-a-key", "OPENAI_BASE_URL": model_url, "TRIAGE_MODEL": "bench",
                 "TRIAGE_MAX_CONCURRENT_TURNS": "1000"})
     log = (work / "triage.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "triage_cli", "serve", "--port", "0"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=log, cwd=work)
+    process = subprocess.Popen([sys.executable, "-m", "triage_cli", "serve", "--port", "0", "--workers", str(workers)],
+                               env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=work)
     deadline = time.monotonic() + 120
     while "listening on" not in (work / "triage.log").read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -194,9 +212,44 @@ def start_triage(model_url: str, work: Path) -> tuple[subprocess.Popen[bytes], i
     return process, port
 
 
+HAPROXY = """defaults
+    mode http
+    timeout connect 2s
+    timeout client 300s
+    timeout server 300s
+frontend bench
+    bind 127.0.0.1:{port}
+    default_backend triage
+backend triage
+    server triage 127.0.0.1:{backend}
+"""
+
+
+def start_haproxy(backend: int, work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """HAProxy in front of one triage server: what a balancer adds to each token's way."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = work / f"haproxy-{backend}.cfg"
+    config.write_text(HAPROXY.format(port=port, backend=backend))
+    process = subprocess.Popen(["haproxy", "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("haproxy did not start") from None
+            time.sleep(0.05)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--streams", type=int, nargs="+", default=list(LEVELS))
+    parser.add_argument("--workers", type=int, nargs="+", default=[1], help="serve --workers N, each")
+    parser.add_argument("--balancer", action="store_true", help="each triage server also through HAProxy")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     me = str(Path(__file__).resolve())
@@ -207,34 +260,41 @@ def main() -> None:
         relay = subprocess.Popen([sys.executable, me, "--relay-server", model_url, str(work / "relay.port")])
         processes.append(relay)
         servers = {"relay": (relay, wait_for_port(work / "relay.port", relay))}
-        triage, triage_port = start_triage(model_url, work)
-        processes.append(triage)
-        servers["triage"] = (triage, triage_port)
+        for workers in args.workers:
+            triage, triage_port = start_triage(model_url, work, workers)
+            processes.append(triage)
+            servers[f"triage×{workers}"] = (triage, triage_port)
+            if args.balancer:
+                proxy, proxy_port = start_haproxy(triage_port, work)
+                processes.append(proxy)
+                servers[f"haproxy→triage×{workers}"] = (triage, proxy_port)  # the CPU counted: triage's
         for process, port in servers.values():  # warm up: imports, the first client, the database
-            asyncio.run(level(port, 2))
+            asyncio.run(level(port, 2 * max(args.workers)))
         rows: dict[tuple[str, int], dict[str, float]] = {}
         for streams in args.streams:
-            for name in ("triage", "relay"):
+            for name in servers:
                 process, port = servers[name]
-                other = servers["relay" if name == "triage" else "triage"][0].pid
-                before, other_before = cpu_seconds(process.pid), cpu_seconds(other)
+                others = [p.pid for p, _ in servers.values() if p is not process]
+                before, other_before = cpu_seconds(process.pid), sum(cpu_seconds(o) for o in others)
                 complete, delays = asyncio.run(level(port, streams))
                 cpu = cpu_seconds(process.pid) - before
-                idle_cpu = cpu_seconds(other) - other_before  # the other server should be idle meanwhile
+                idle_cpu = sum(cpu_seconds(o) for o in others) - other_before  # the others idle meanwhile
                 delays_ms = sorted(d * 1000 for d in delays) or [float("nan")]
                 rows[name, streams] = {
                     "complete": float(complete), "p50": statistics.median(delays_ms),
                     "p95": delays_ms[min(len(delays_ms) - 1, int(len(delays_ms) * 0.95))],
                     "cpu_us": cpu / (streams * TOKENS) * 1e6, "rss": peak_rss_mib(process.pid)}
                 row = rows[name, streams]
-                print(f"{streams:>4} streams  {name:<6}  complete: {'yes' if complete else 'NO'}  "
+                print(f"{streams:>4} streams  {name:<18}  complete: {'yes' if complete else 'NO'}  "
                       f"delay p50 {row['p50']:.1f} ms, p95 {row['p95']:.1f} ms  "
                       f"CPU/token {row['cpu_us']:.0f} µs  peak RSS {row['rss']:.0f} MiB  (other server: {idle_cpu:.2f} s CPU)",
                       flush=True)
         for streams in args.streams:
-            t, r = rows["triage", streams], rows["relay", streams]
-            print(f"{streams:>4} streams  triage/relay: CPU per token {t['cpu_us'] / r['cpu_us']:.2f}x "
-                  f"(target <= {TARGETS['cpu_ratio']}x), p95 added delay {t['p95']:.1f} ms vs {r['p95']:.1f} ms")
+            r = rows["relay", streams]
+            for name in (n for n in servers if n != "relay"):
+                t = rows[name, streams]
+                print(f"{streams:>4} streams  {name}/relay: CPU per token {t['cpu_us'] / r['cpu_us']:.2f}x, "
+                      f"p95 added delay {t['p95']:.1f} ms vs {r['p95']:.1f} ms")
     finally:
         for process in reversed(processes):
             process.terminate()
