@@ -157,3 +157,25 @@ def test_every_split_of_a_body_gives_the_same_events(end):
     for cut in range(1, len(body)):
         assert _events([body[:cut], body[cut:]]) == expected, cut
     assert _events([body[i:i + 1] for i in range(len(body))]) == expected
+
+
+def test_what_queued_up_in_one_read_goes_on_as_one_piece_of_text():
+    """A reader that fell behind (a loaded server) finds several chunks in one read: they go on
+    through every layer as one event, so it catches up; a reader keeping up gets them one by one."""
+    from triage_cli.engine.llm import FinishPiece, TextPiece, UsagePiece, _coalesced, _pieces
+    from triage_cli.engine.sse import sse_batches
+
+    def chunk(text: str) -> bytes:
+        return b'data: {"choices": [{"delta": {"content": "%s"}}]}\n\n' % text.encode()
+
+    async def batches(reads: list[bytes]) -> list[list[bytes]]:
+        return [batch async for batch in sse_batches(_chunks(reads))]
+
+    behind = asyncio.run(batches([chunk("Order ") + chunk("A1002 ") + chunk("is late"), chunk(".")]))
+    assert [len(batch) for batch in behind] == [3, 1]
+    pieces = [piece for data in behind[0] for piece in _pieces(json.loads(data))]
+    assert _coalesced(pieces) == [TextPiece("Order A1002 is late")]
+    assert _coalesced([TextPiece("a"), UsagePiece(1, 2), TextPiece("b"), FinishPiece("stop")]) == [
+        TextPiece("a"), UsagePiece(1, 2), TextPiece("b"), FinishPiece("stop")]  # order kept across others
+    keeping_up = asyncio.run(batches([chunk("Order "), chunk("A1002")]))
+    assert [len(batch) for batch in keeping_up] == [1, 1]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import jiter
 
 from triage_cli.engine.model_errors import Phase, empty_stream, provider_says, stream_error
-from triage_cli.engine.sse import sse_data
+from triage_cli.engine.sse import sse_batches
 from triage_cli.errors import EmptyStream, ModelError
 
 
@@ -200,10 +200,10 @@ class OpenAIChatModel:
             finished = False
             # Closed as soon as this stops: its deadline must not outlive the read.
             chunks = await exits.enter_async_context(contextlib.aclosing(
-                _chunks(sse_data(_body(response, openai)), self.endpoint.timeout, openai, response)))
-            async for chunk in chunks:
+                _chunks(sse_batches(_body(response, openai)), self.endpoint.timeout, openai, response)))
+            async for batch in chunks:
                 phase = "chunks" if phase == "headers" else phase
-                for piece in _pieces(chunk):
+                for piece in _coalesced([piece for chunk in batch for piece in _pieces(chunk)]):
                     phase = "said" if not isinstance(piece, UsagePiece) else phase
                     finished = finished or isinstance(piece, FinishPiece)
                     yield piece
@@ -222,32 +222,53 @@ class OpenAIChatModel:
             await exits.aclose()
 
 
-async def _chunks(events: AsyncIterator[bytes], timeout: float, openai: Any,
-                  response: Any) -> AsyncGenerator[dict[str, Any], None]:
-    """The stream's chunks, parsed, until [DONE]; an error chunk raised as the SDK's own loop
-    raises it; TimeoutError after `timeout` seconds without a chunk. The read timeout alone
-    misses a server that sends keep-alive comments forever: the deadline moves with the chunks,
-    in steps of 1% (moving a timer costs more than reading a chunk), set one step late: the
-    stall is called between 100% and 101% of `timeout` after the last chunk."""
+async def _chunks(batches: AsyncIterator[list[bytes]], timeout: float, openai: Any,
+                  response: Any) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """The stream's chunks, parsed, a list for each read of the body, until [DONE]; an error
+    chunk raised as the SDK's own loop raises it; TimeoutError after `timeout` seconds without a
+    chunk. The read timeout alone misses a server that sends keep-alive comments forever: the
+    deadline moves with the chunks, in steps of 1% (moving a timer costs more than reading a
+    chunk), set one step late: the stall is called between 100% and 101% of `timeout` after the
+    last chunk."""
     loop = asyncio.get_running_loop()
     step = timeout / 100
     moved = loop.time()
     async with asyncio.timeout_at(moved + timeout + step) as deadline:
-        async for data in events:
-            if data.startswith(b"[DONE]"):
-                await _drain(events, openai)
-                return
-            chunk = jiter.from_json(data)
-            if isinstance(chunk, dict) and chunk.get("error"):
-                error = chunk["error"]
-                message = error.get("message") if isinstance(error, dict) else None
-                raise openai.APIError(message if isinstance(message, str) and message else
-                                      "An error occurred during streaming", response.request, body=error)
+        async for batch in batches:
+            parsed: list[dict[str, Any]] = []
+            for data in batch:
+                if data.startswith(b"[DONE]"):
+                    if parsed:
+                        yield parsed
+                    await _drain(batches, openai)
+                    return
+                chunk = jiter.from_json(data)
+                if isinstance(chunk, dict) and chunk.get("error"):
+                    error = chunk["error"]
+                    message = error.get("message") if isinstance(error, dict) else None
+                    raise openai.APIError(message if isinstance(message, str) and message else
+                                          "An error occurred during streaming", response.request, body=error)
+                parsed.append(chunk)
             now = loop.time()
             if now - moved >= step:
                 moved = now
                 deadline.reschedule(now + timeout + step)
-            yield chunk
+            yield parsed
+
+
+def _coalesced(pieces: list[Piece]) -> list[Piece]:
+    """Text (and reasoning) pieces that arrived together as one: a reader that fell behind passes
+    one event on through every layer for what queued up, not one a token, so it catches up."""
+    merged: list[Piece] = []
+    for piece in pieces:
+        last = merged[-1] if merged else None
+        if isinstance(piece, TextPiece) and isinstance(last, TextPiece):
+            merged[-1] = TextPiece(last.text + piece.text)
+        elif isinstance(piece, ReasoningPiece) and isinstance(last, ReasoningPiece):
+            merged[-1] = ReasoningPiece(last.text + piece.text)
+        else:
+            merged.append(piece)
+    return merged
 
 
 async def _body(response: Any, openai: Any) -> AsyncIterator[bytes]:
@@ -269,7 +290,7 @@ async def _body(response: Any, openai: Any) -> AsyncIterator[bytes]:
 DRAIN_SECONDS = 0.1
 
 
-async def _drain(events: AsyncIterator[bytes], openai: Any) -> None:
+async def _drain(events: AsyncIterator[Any], openai: Any) -> None:
     """After [DONE]: the rest of an HTTP/1.1 body read (briefly), so the connection is reused by
     the next call (a tool round's answer) instead of a new one (a TLS handshake) being opened."""
     with contextlib.suppress(TimeoutError, openai.APIError):

@@ -14,6 +14,14 @@ from collections.abc import AsyncIterator
 
 async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The data of each event in `chunks`, as bytes (a JSON parser takes them as they are)."""
+    async for batch in sse_batches(chunks):
+        for data in batch:
+            yield data
+
+
+async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
+    """The data of the events each read of `chunks` completes, a list a read (none when a read
+    completes none): a reader that has fallen behind gets what has queued up at once."""
     pending = b""  # the unfinished last line
     data: list[bytes] = []
     after_cr = False  # the last chunk ended in CR: a LF starting the next one ends no line
@@ -27,10 +35,11 @@ async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             after_cr = False
         lines = (pending + chunk if pending else chunk).split(b"\n")
         pending = lines.pop()
+        ready: list[bytes] = []
         for line in lines:
             if not line:
                 if data:
-                    yield data[0] if len(data) == 1 else b"\n".join(data)
+                    ready.append(data[0] if len(data) == 1 else b"\n".join(data))
                     data = []
             elif line.startswith(b"data"):
                 value = line[4:]
@@ -39,3 +48,5 @@ async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
                 elif value[:1] == b":":
                     data.append(value[2:] if value[1:2] == b" " else value[1:])
                 # a field named "datax" is no data field: skipped like any unknown one
+        if ready:
+            yield ready

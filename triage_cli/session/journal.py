@@ -167,6 +167,13 @@ class Journal:
         if last is not None:
             yield last
 
+    async def abandon(self, begun: Begun, conversation: Conversation) -> None:
+        """End a turn that was begun but never answered (its client left before the answer
+        started): stored interrupted now, not left running until its lease lapses."""
+        with contextlib.suppress(StoreError):
+            await self._finish(begun.turn, TurnSummary(error="interrupted"), conversation, begun.start,
+                               _PartialSaver(str, lambda text: None))
+
     async def _renew(self, turn: TurnHandle) -> None:
         """The lease's heartbeat, a third of the lease apart, until the turn is finished. A
         renewal that fails (the database away for a moment) is tried again at the next beat."""

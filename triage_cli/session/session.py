@@ -135,6 +135,7 @@ class TriageSession(SessionState, AsyncClosing):
         self._approve = approve
         self._mcp: McpTools | None = None  # the MCP servers' connections, once started
         self._servers: list[McpServer] | None = None  # the MCP servers configured, once read
+        self._unanswered: Begun | None = None  # a turn `start` stored, its answer not yet begun
         self._tools: ToolRegistry | None = None  # the engine's tools, once built
         self._stack = contextlib.AsyncExitStack()
         self._stack.push_async_callback(self._close_engine)
@@ -166,7 +167,11 @@ class TriageSession(SessionState, AsyncClosing):
 
     async def aclose(self) -> None:
         """Close what the session owns (the model client, a loading engine is waited for; the
-        MCP servers' connections)."""
+        MCP servers' connections), and end as interrupted a turn `start` stored whose answer
+        never started."""
+        unanswered, self._unanswered = self._unanswered, None
+        if unanswered is not None:
+            await self.journal.abandon(unanswered, self.conversation)
         await self._stack.aclose()
 
     # the engine --------------------------------------------------------------------------------
@@ -320,8 +325,10 @@ class TriageSession(SessionState, AsyncClosing):
             except StoreError:
                 pass  # the journal says so in the answer
         self.turns.append((text, None))
+        self._unanswered = begun
 
         def answering(engine: Engine) -> EventStream:
+            self._unanswered = None  # the answer has started: the journal ends the turn
             return answer_turn(engine, self.conversation, self.journal if self.keep else None, begun)
 
         return self._turn(len(self.turns) - 1, answering)
