@@ -20,9 +20,9 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
-class _Deadlines:
+class _Deadlines(asyncio.Protocol):
     """What both protocols add: one deadline for what the peer owes now, and the reset of a
-    client that reads nothing. Mixed in before uvicorn's protocol class."""
+    client that reads nothing. Mixed in before uvicorn's protocol class (its super())."""
 
     header_seconds = 10.0
     body_seconds = 30.0
@@ -63,9 +63,18 @@ class _Deadlines:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
 
-    def _forget(self) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._stall_ended()
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._stall_began()
+
+    def resume_writing(self) -> None:
+        self._stall_ended()
+        super().resume_writing()
 
 
 class DeadlineH11Protocol(_Deadlines, H11Protocol):
@@ -76,18 +85,6 @@ class DeadlineH11Protocol(_Deadlines, H11Protocol):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._watch()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._forget()
-        super().connection_lost(exc)
-
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self._stall_began()
-
-    def resume_writing(self) -> None:
-        self._stall_ended()
-        super().resume_writing()
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -118,10 +115,6 @@ def _httptools_protocol() -> type[Any] | None:
             super().connection_made(transport)
             self._arm(self.header_seconds)  # a head is owed
 
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._forget()
-            super().connection_lost(exc)
-
         def on_headers_complete(self) -> None:
             super().on_headers_complete()
             self._arm(self.body_seconds)  # the body is owed (none: it completes at once)
@@ -134,14 +127,6 @@ def _httptools_protocol() -> type[Any] | None:
             super().on_response_complete()
             if not self.pipeline and not self.transport.is_closing():
                 self._arm(self.header_seconds)  # the next request's head is owed
-
-        def pause_writing(self) -> None:
-            super().pause_writing()
-            self._stall_began()
-
-        def resume_writing(self) -> None:
-            self._stall_ended()
-            super().resume_writing()
 
     return DeadlineHttpToolsProtocol
 
