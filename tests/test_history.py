@@ -16,7 +16,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pytest
 
 from cli_runner import run_in_process
 from helpers import PROMPT, plain, turn, unpaired_calls
+from serve_helpers import eventually
 from pty_capture import run_in_pty
 from scripted_server import Reply, ScriptedServer, answer, text, tools
 
@@ -112,16 +112,6 @@ def assert_one_line_error(result, *words: str) -> None:
     assert "Traceback" not in result.err and result.out == ""
     for word in words:
         assert word in lines[0]
-
-
-def wait_for(condition, timeout: float = 10, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout} s waiting for {condition}")
 
 
 def leave(child: pexpect.spawn) -> None:
@@ -280,7 +270,7 @@ def test_two_asks_answering_at_the_same_time_are_both_stored_complete(run_triage
                                   stderr=subprocess.PIPE) for q in questions]
         try:
             # Both turns are in the store as running at once, streaming (about 1.5 s) side by side.
-            wait_for(lambda: running_turns(triage_env) == 2, timeout=20)
+            eventually(lambda: running_turns(triage_env) == 2, "both turns to be running")
             outputs = [p.communicate(timeout=30) for p in procs]
         finally:
             for p in procs:
@@ -320,7 +310,7 @@ def test_a_chat_killed_mid_answer_keeps_every_earlier_turn_and_its_partial_reply
             rows = query(triage_env, "SELECT partial FROM turns WHERE number = 2 AND state = 'running'")
             return rows[0][0] if rows and rows[0][0] else ""
 
-        partial = wait_for(saved_partial, timeout=5)  # saved about a second into the answer
+        partial = eventually(saved_partial, "the partial reply to be saved")  # saved about a second into the answer
         os.kill(child.pid, signal.SIGKILL)
         child.expect(pexpect.EOF)
         child.close()  # reaped: its pid is gone
@@ -332,7 +322,8 @@ def test_a_chat_killed_mid_answer_keeps_every_earlier_turn_and_its_partial_reply
     assert STREAMED_WORDS.startswith(raw_partial) and raw_partial != STREAMED_WORDS
 
     # Running while its lease lives, interrupted for everyone once it has lapsed.
-    [listed] = wait_for(lambda: [c for c in history(run_triage) if c["turns"][-1]["state"] == "interrupted"])
+    [listed] = eventually(lambda: [c for c in history(run_triage) if c["turns"][-1]["state"] == "interrupted"],
+                          "the killed turn to read interrupted")
     assert [t["state"] for t in listed["turns"]] == ["complete", "interrupted"]
     first, killed = exported(run_triage, listed["id"])["turns"]
     assert first["state"] == "complete" and first["reply"] == ASK_REPLY
@@ -691,8 +682,8 @@ def test_sigterm_mid_answer_stores_the_turn_as_interrupted_and_exits_143(triage_
         child = subprocess.Popen([sys.executable, "-m", "triage_cli", "ask", "--plain", ASK_QUESTION], env=env,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         # Some of the reply has streamed (and been saved): waited for, not guessed with a sleep.
-        wait_for(lambda: running_turns(triage_env) and query(triage_env, "SELECT partial FROM turns")[0][0],
-                 timeout=30)
+        eventually(lambda: running_turns(triage_env) and query(triage_env, "SELECT partial FROM turns")[0][0],
+                   "some of the reply to be saved")
         child.send_signal(signal.SIGTERM)
         out, err = child.communicate(timeout=15)
     assert child.returncode == 128 + signal.SIGTERM, err.decode()

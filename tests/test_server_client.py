@@ -22,7 +22,7 @@ import pytest
 from helpers import plain, turn
 from scripted_server import ScriptedServer, answer, tools
 from serve_helpers import TEAM_TOKEN as TOKEN
-from serve_helpers import ServeProcess, environment, start_serve
+from serve_helpers import ServeProcess, environment, eventually, start_serve
 
 WAIT = 30  # generous bound for anything this test waits on
 
@@ -196,13 +196,11 @@ def test_busy_server_is_429_ctrl_c_ends_the_turn_and_a_dropped_stream_keeps_the_
             release.set()
             first.kill()
             first.wait()
-        deadline = time.monotonic() + WAIT
-        while True:
+        def interrupted() -> bool:
             stored = json.loads(run_triage("history", "--json", "--limit", "1", env=client(server)).out)
-            if stored[0]["turns"][-1]["state"] == "interrupted":
-                break
-            assert time.monotonic() < deadline, stored
-            time.sleep(0.2)
+            return bool(stored[0]["turns"][-1]["state"] == "interrupted")
+
+        eventually(interrupted, "the turn to be stored interrupted")
 
         release = _stalling(model)
         second = _ask_process(env, "Where is A1002?")
