@@ -23,10 +23,8 @@ from triage_cli.redaction import known_secrets, masked_url
 from triage_cli.settings_table import (
     APP_NAME,
     BY_KEY,
-    PROVIDER_TABLE_KEYS,
     SETTINGS,
     Layers,
-    config_file_path,
     environment,
 )
 

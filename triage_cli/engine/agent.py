@@ -29,7 +29,6 @@ from triage_cli.engine.events import (
     EventStream,
     Done,
     Error,
-    Event,
     Notice,
     ReasoningDelta,
     TextDelta,

@@ -3,11 +3,10 @@ conversation, a warm-up, and a close."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Protocol
 
 from triage_cli.engine.conversation import Conversation
-from triage_cli.engine.events import Event, EventStream
+from triage_cli.engine.events import EventStream
 
 
 class Engine(Protocol):

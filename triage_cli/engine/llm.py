@@ -164,7 +164,6 @@ class OpenAIChatModel:
     ) -> list[Piece]:
         """One chat completion with `stream: false`, as the pieces a stream would give: for
         servers that cannot stream tool calls. Raises as stream() does."""
-        import openai
 
         request = self._request(messages, tools, allow_tools, response_format, stream=False)
         try:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
 
 from triage_cli.engine import intents
 from triage_cli.engine.conversation import Conversation, find_order_ids
-from triage_cli.engine.events import Done, Event, EventStream, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
+from triage_cli.engine.events import Done, EventStream, Notice, TextDelta, ToolCall, ToolCallsPlanned, TriageRecord, Usage
 from triage_cli.engine.policy import is_acknowledgement
 from triage_cli.engine.record import assess, parse_lookup, rules_record, verdict_line
 from triage_cli.engine.tool_round import round_messages, run_tool_round

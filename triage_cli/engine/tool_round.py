@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-from triage_cli.engine.events import Event, EventStream, ToolCall, ToolFinished, ToolStarted
+from triage_cli.engine.events import EventStream, ToolCall, ToolFinished, ToolStarted
 from triage_cli.tools.registry import ToolRegistry
 
 

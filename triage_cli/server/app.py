@@ -20,7 +20,7 @@ from triage_cli import __version__
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings
 from triage_cli.engine.conversation import order_flag
-from triage_cli.engine.events import Event, EventStream
+from triage_cli.engine.events import EventStream
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.engine.wire import turn_report
 from triage_cli.errors import TriageError

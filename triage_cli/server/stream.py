@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from triage_cli.engine.events import Event, EventStream, TextDelta
+from triage_cli.engine.events import EventStream, TextDelta
 from triage_cli.server.limits import Slot
 from triage_cli.server.sse import KEEP_ALIVE, frame, payload
 from triage_cli.session import TriageSession

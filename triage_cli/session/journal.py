@@ -18,11 +18,10 @@ import asyncio
 import contextlib
 import re
 from dataclasses import dataclass
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 from triage_cli.config import Settings
-from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, find_order_ids
 from triage_cli.engine.events import Done, Error, EventStream, Notice, TextDelta, TriageRecord
 from triage_cli.engine.turn_summary import TurnSummary

@@ -6,7 +6,6 @@ next piece settles it; what is held goes out before any other event."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import assert_never
 

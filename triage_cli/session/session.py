@@ -24,7 +24,7 @@ from triage_cli.closing import AsyncClosing
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation, question_text
-from triage_cli.engine.events import Event, EventStream, Notice
+from triage_cli.engine.events import EventStream, Notice
 from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.errors import ConversationBusy, StoreError

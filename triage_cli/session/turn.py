@@ -12,7 +12,7 @@ import contextlib
 
 from triage_cli.engine.base import Engine
 from triage_cli.engine.conversation import Conversation
-from triage_cli.engine.events import Event, EventStream, TriageRecord
+from triage_cli.engine.events import EventStream, TriageRecord
 from triage_cli.session.escalation import filing_escalations
 from triage_cli.session.journal import Begun, Journal
 

@@ -9,8 +9,6 @@ transaction (`transaction`); a long-lived process (the server) holds one Databas
 
 from __future__ import annotations
 
-import os
-import re
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -19,8 +17,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from triage_cli.errors import StoreError
-from triage_cli.private_dirs import PRIVATE_DIRECTORY as PRIVATE_DIRECTORY
-from triage_cli.private_dirs import PRIVATE_FILE as PRIVATE_FILE
 from triage_cli.private_dirs import create_private_file as create_private_file
 from triage_cli.private_dirs import make_home as make_home
 from triage_cli.store.dialect import Connection
@@ -30,7 +26,7 @@ from triage_cli.store.migrations import MIGRATIONS as MIGRATIONS  # the schema, 
 DATABASE_NAME = "triage.sqlite"
 BUSY_TIMEOUT_MS = 5000
 # Customers' messages live here: the directory and every file in it are the user's alone
-# (PRIVATE_DIRECTORY, PRIVATE_FILE and make_private_dirs: private_dirs.py).
+# (make_home and create_private_file: private_dirs.py).
 
 class SqliteDatabase(Database):
     """The SQLite file under `home`: each operation opens and closes its own connection, so a

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import builtins
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from triage_cli.errors import InvalidValue, NotFound
-from triage_cli.record_types import TICKET_STATES, Ticket, TicketEvent, parse_ticket_id
+from triage_cli.record_types import TICKET_STATES, Ticket, TicketEvent
 from triage_cli.store.database import Database, as_database, now
 from triage_cli.store.dialect import Connection
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
 
 from triage_cli.config import Settings
-from triage_cli.engine.events import Event, EventStream
+from triage_cli.engine.events import EventStream
 from triage_cli.errors import UsageError
 from triage_cli.ui.hangup import Hangup
 from triage_cli.ui.render import PlainRenderer, Renderer, present

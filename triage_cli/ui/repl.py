@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import re
 import shutil
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import print_formatted_text
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from rich.console import Console
 
-    from triage_cli.engine.events import Event
     from triage_cli.record_types import StoredConversation
 
 EXIT_WORDS = {"exit", "quit"}

@@ -4,12 +4,12 @@ with the same views."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeAlias
 
 from triage_cli.config import Settings
-from triage_cli.engine.events import Event, EventStream, TriageRecord, Usage
+from triage_cli.engine.events import EventStream, TriageRecord, Usage
 from triage_cli.engine.turn_summary import UsageTotals
 from triage_cli.session import TriageSession
 from triage_cli.record_types import StoredConversation
