@@ -31,7 +31,7 @@ from triage_cli.server.limits import Slot, TurnGate
 from triage_cli.server.page import add_page
 from triage_cli.server.problems import ApiError, from_triage_error
 from triage_cli.server.requests import TurnRequest, json_body, turn_request
-from triage_cli.server.stream import TurnStream
+from triage_cli.server.stream import TurnStream, close_turn
 from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
@@ -93,9 +93,7 @@ class Service:
             # answering is a 409 here too (its lease is in the database), a bad order database a 503.
             events = await session.start(asked.message)
         except BaseException:
-            if slot is not None:
-                slot.release()
-            await session.aclose()
+            await close_turn(session, slot)
             raise
         return session, events, slot
 
@@ -132,8 +130,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
             result: dict[str, Any] = map_strings(turn_report(turn, settings.provider, settings.model), session.redact)
             return {**result, "conversation_id": session.conversation_id}
         finally:
-            slot.release()
-            await session.aclose()
+            await close_turn(session, slot)
 
     @app.get("/v1/conversations", summary="Stored conversations, the most recently active first")
     async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:

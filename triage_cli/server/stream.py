@@ -88,8 +88,7 @@ class TurnStream(Response):
         except OSError:
             pass  # the client is gone; the turn has been stored already
         finally:
-            self.slot.release()
-            await self.session.aclose()
+            await close_turn(self.session, self.slot)
 
     async def _pump(self, writer: _Writer) -> None:
         """Relay the turn's events; the `conversation` event first, once the turn is stored (its
@@ -140,3 +139,13 @@ async def _keep_alive(writer: _Writer) -> None:
             await asyncio.sleep(max(0.05, writer.last + KEEP_ALIVE_SECONDS - loop.time()))
             if loop.time() - writer.last >= KEEP_ALIVE_SECONDS:
                 await writer.keep_alive()
+
+
+async def close_turn(session: TriageSession, slot: Slot | None) -> None:
+    """The turn's session closed (a turn stored but never answered is ended interrupted then),
+    and only then its place in the gate freed: whoever finds the place free finds the turn stored."""
+    try:
+        await session.aclose()
+    finally:
+        if slot is not None:
+            slot.release()
