@@ -63,6 +63,7 @@ class Journal:
         self.order_id_pattern = ORDER_ID_PATTERN
         self._unsaved = False  # the turn being recorded could not be stored
         self._unfinished: list[TurnHandle] = []  # turns of ours the database could not finish
+        self._finishing: set[asyncio.Future[None]] = set()  # writes of turns cut short, still under way
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -156,8 +157,11 @@ class Journal:
             seen.error = seen.error or ("interrupted" if stopped else f"triage failed: {exc}")
             # Shielded: a second cancel (a hang-up after Ctrl-C) cannot lose the write, and the
             # loop's shutdown waits for the thread that does it.
+            finishing = asyncio.ensure_future(self._finish(turn, seen, conversation, start, saver))
+            self._finishing.add(finishing)
+            finishing.add_done_callback(self._finishing.discard)
             with contextlib.suppress(StoreError, asyncio.CancelledError):
-                await asyncio.shield(self._finish(turn, seen, conversation, start, saver))
+                await asyncio.shield(finishing)
             raise
         try:
             await self._finish(turn, seen, conversation, start, saver)
@@ -165,6 +169,12 @@ class Journal:
             yield Notice(f"This answer was not saved: {exc}")
         if last is not None:
             yield last
+
+    async def settled(self) -> None:
+        """Wait for the writes of turns cut short that are still under way (a second cancel
+        left them running): once this returns, every turn of this journal is stored."""
+        if self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     async def abandon(self, begun: Begun, conversation: Conversation) -> None:
         """End a turn that was begun but never answered (its client left before the answer

@@ -167,11 +167,12 @@ class TriageSession(SessionState, AsyncClosing):
 
     async def aclose(self) -> None:
         """Close what the session owns (the model client, a loading engine is waited for; the
-        MCP servers' connections), and end as interrupted a turn `start` stored whose answer
-        never started."""
+        MCP servers' connections), once every turn is stored: a turn `start` stored whose answer
+        never started is ended interrupted, and the write of one cut short is waited for."""
         unanswered, self._unanswered = self._unanswered, None
         if unanswered is not None:
             await self.journal.abandon(unanswered, self.conversation)
+        await self.journal.settled()
         await self._stack.aclose()
 
     # the engine --------------------------------------------------------------------------------
