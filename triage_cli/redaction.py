@@ -95,9 +95,17 @@ class StreamRedactor:
         return held
 
     def _held_back(self, text: str) -> int:
-        """How long the longest tail of `text` that begins some secret is."""
-        return max((k for secret in self.secrets for k in range(min(len(secret) - 1, len(text)), 0, -1)
-                    if text.endswith(secret[:k])), default=0)
+        """How long the longest tail of `text` that begins some secret is. Only the places in the
+        tail where a secret's first character stands are tried (a token's text seldom has one)."""
+        longest = 0
+        for secret in self.secrets:
+            start, end = max(len(text) - len(secret) + 1, 0), len(text) - longest
+            while (start := text.find(secret[0], start, end)) >= 0:
+                if secret.startswith(text[start:]):
+                    longest = len(text) - start
+                    break
+                start += 1
+        return longest
 
 
 def _agent_token_start(text: str) -> int:
