@@ -16,9 +16,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from triage_cli.engine.events import EventStream, TextDelta
+from triage_cli.engine.events import EventStream
+from triage_cli.engine.wire import encode
 from triage_cli.server.limits import Slot
-from triage_cli.server.sse import KEEP_ALIVE, frame, payload
+from triage_cli.server.sse import KEEP_ALIVE, frame
 from triage_cli.session import TriageSession
 
 
@@ -91,24 +92,16 @@ class TurnStream(Response):
             await close_turn(self.session, self.slot)
 
     async def _pump(self, writer: _Writer) -> None:
-        """Relay the turn's events; the `conversation` event first, once the turn is stored (its
-        id is known then), and `done` with that id."""
-        redact = self.session.redact
-        content = self.session.stream_redactor()  # a key split across two pieces is replaced too
+        """Relay the turn's events (the session has taken the known secrets out of them); the
+        `conversation` event first, once the turn is stored (its id is known then), and `done`
+        with that id."""
         announced = False
         try:
             async with contextlib.aclosing(self.events):
                 async for event in self.events:
                     if not announced:
                         announced = await self._announce(writer)
-                    if isinstance(event, TextDelta):
-                        event = TextDelta(content.feed(event.text))
-                        if not event.text:
-                            continue
-                    elif held := content.flush():  # the tail held back ends before what follows
-                        await writer.event(*payload(TextDelta(held), self.session.conversation_id, redact))
-                    name, data = payload(event, self.session.conversation_id, redact)
-                    await writer.event(name, data)
+                    await writer.event(*encode(event, self.session.conversation_id))
         except OSError:
             raise  # the client is gone
         except Exception as exc:  # a bug in triage: the type only, as a message might be in the text

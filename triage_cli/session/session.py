@@ -28,10 +28,10 @@ from triage_cli.engine.events import EventStream, Notice
 from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.errors import ConversationBusy, StoreError
-from triage_cli.redaction import Redactor, StreamRedactor
+from triage_cli.redaction import Redactor
 from triage_cli.session.journal import Begun, Journal
 from triage_cli.session.turn import answer_turn, run_turn
-from triage_cli.session.redacted import redacted_events
+from triage_cli.session.redacted import redacted, redacted_events
 from triage_cli.record_types import StoredConversation
 from triage_cli.record_types import Ticket
 from triage_cli.store.tickets import TicketStore
@@ -291,10 +291,6 @@ class TriageSession(SessionState, AsyncClosing):
         """`text` with every known secret replaced (for what a front end writes, like its input history)."""
         return self.redactor.text(text)
 
-    def stream_redactor(self) -> StreamRedactor:
-        """A redactor for a reply sent on in pieces (a key split across two is still replaced)."""
-        return self.redactor.stream()
-
     def ask(self, text: str) -> EventStream:
         """One turn: `text` with the order in context goes to the engine, and its events come
         back as they happen, with the known secrets replaced, while the journal stores the turn.
@@ -337,14 +333,14 @@ class TriageSession(SessionState, AsyncClosing):
     async def _turn(self, index: int, answering: Callable[[Engine], EventStream]) -> EventStream:
         engine = await self.ready()
         for notice in self._mcp_notices():  # a server that could not start: said once
-            yield notice
+            yield redacted(notice, self.redactor)
         events = redacted_events(answering(engine), self.redactor)
         async with contextlib.aclosing(events):
             async for event in events:
                 tally(self, index, event)
                 yield event
         for notice in self._mcp_notices():  # a server that stopped during the turn
-            yield notice
+            yield redacted(notice, self.redactor)
 
     def new(self) -> None:
         """Start a new conversation: no context, no order, nothing resumed."""
