@@ -36,7 +36,7 @@ from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
-from triage_cli.store.database import open_database
+from triage_cli.store.database import keep_connections, open_database
 
 SHUTTING_DOWN = ApiError(503, "shutdown", "the server is shutting down")
 
@@ -104,6 +104,7 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
                   description="Support triage over HTTP: each turn streamed as Server-Sent Events.")
     app.state.service = service
     _handle_errors(app)
+    keep_connections()  # the turns' saves run in worker threads: each keeps its SQLite connection
     database = open_database(settings.home, settings.database_url)
     _add_guards(app, server, Identities(database, server.token, loopback=server.loopback))
 

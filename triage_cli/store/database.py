@@ -9,8 +9,10 @@ transaction (`transaction`); a long-lived process (the server) holds one Databas
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -118,17 +120,43 @@ def exposed_home(home: Path) -> str | None:
             f"messages: chmod 700 '{home}'")
 
 
+class _Kept(threading.local):
+    """The connections a thread keeps between operations, by data directory (`keep_connections`)."""
+
+    def __init__(self) -> None:
+        self.by_home: dict[tuple[int, Path], sqlite3.Connection] = {}
+
+
+_KEPT: _Kept | None = None
+
+
+def keep_connections() -> None:
+    """From now on each thread of this process keeps its connection between operations: for a
+    server, whose turns save their replies hundreds of times a second from its worker threads
+    (opening a connection costs more than the write). A chat or a one-shot command opens one an
+    operation, so it never holds the file."""
+    global _KEPT
+    _KEPT = _KEPT or _Kept()
+
+
 @contextmanager
 def opened(home: Path, what: str) -> Iterator[sqlite3.Connection]:
-    """A connection for one operation, closed after it: a long session never holds the database.
-    An SQLite failure inside becomes a StoreError naming `what` failed."""
-    connection = connect(home)
+    """A connection for one operation, closed after it (or kept by this thread, once a server
+    has said `keep_connections`). An SQLite failure inside becomes a StoreError naming `what` failed."""
+    key = (os.getpid(), home)  # a forked worker opens its own
+    kept = _KEPT.by_home.pop(key, None) if _KEPT is not None else None
+    connection = kept if kept is not None and (home / DATABASE_NAME).exists() else connect(home)
+    reusable = False
     try:
         yield connection
+        reusable = _KEPT is not None and not connection.in_transaction
     except sqlite3.Error as exc:
         raise StoreError(f"{what} failed: {exc}") from None
     finally:
-        connection.close()
+        if reusable and _KEPT is not None:
+            _KEPT.by_home[key] = connection
+        else:
+            connection.close()
 
 
 @contextmanager
