@@ -327,6 +327,9 @@ class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for a slow stream; stop() hangs up on clients instead
     allow_reuse_address = True
+    # A server answering a hundred turns at once is connected to a hundred times at once; with
+    # socketserver's backlog of 5 the rest wait on SYN retransmits (seconds, doubling each time).
+    request_queue_size = 256
     owner: ScriptedServer
 
     def handle_error(self, request: Any, client_address: Any) -> None:

@@ -228,6 +228,7 @@ def test_a_server_that_ignores_response_format_and_writes_markdown_still_works(r
 
 def test_events_stream_the_reply_field_as_content_then_triage_usage_done(run_triage, server, model_env):
     server.add(tools((TOOL, {"order_id": "A1002"})), delayed_answer())
+    server.tokens_per_second = 100  # as a model sends them: chunks a reader finds queued are one event
 
     result = run_triage("ask", "--events", "Where is A1002?", env=model_env)
 

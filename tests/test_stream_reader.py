@@ -72,7 +72,10 @@ def test_text_reasoning_finish_and_usage_come_in_the_streams_order():
 
 def test_both_names_of_the_reasoning_field_are_read():
     pieces = pieces_of(Reply(raw_deltas=({"reasoning": "one "}, {"reasoning_content": "two"}, {"content": "Hi"})))
-    assert pieces == [ReasoningPiece("one "), ReasoningPiece("two"), TextPiece("Hi"), FinishPiece("stop")]
+    # Pieces a read brings together are one (the stream's pieces, coalesced): the text is what counts.
+    reasoning = [p for p in pieces if isinstance(p, ReasoningPiece)]
+    assert "".join(p.text for p in reasoning) == "one two"
+    assert pieces[len(reasoning):] == [TextPiece("Hi"), FinishPiece("stop")]
 
 
 def test_tool_call_fragments_keep_their_index_id_and_name():
@@ -103,7 +106,9 @@ def test_sse_framing_crlf_comments_event_fields_and_split_lines():
     body = (b": keep-alive\r\n\r\n", b"event: message\r\nid: 1\r\n" + head[:20], head[20:] + b"\r\n\r\n",
             b"data:" + chunk({"content": "lo"}) + b"\r", b"\r",  # CR line ends, the pair split
             b"data: " + chunk({}, "stop") + b"\n\n", b"data: [DONE]\n\n")
-    assert pieces_of(Reply(raw_body=body)) == [TextPiece("Hel"), TextPiece("lo"), FinishPiece("stop")]
+    pieces = pieces_of(Reply(raw_body=body))  # "Hel" and "lo", or "Hello" when one read brings both
+    assert "".join(p.text for p in pieces[:-1] if isinstance(p, TextPiece)) == "Hello"
+    assert all(isinstance(p, TextPiece) for p in pieces[:-1]) and pieces[-1] == FinishPiece("stop")
 
 
 def test_nothing_after_done_is_read():

@@ -124,13 +124,16 @@ class OpenAIChatModel:
             timeout = self.endpoint.timeout
             from openai import DefaultAsyncHttpxClient
 
+            from triage_cli.engine.http_transport import sdk_transport
+
             self._client = AsyncOpenAI(
                 api_key=self.endpoint.api_key,
                 base_url=self.endpoint.base_url,
                 # A host that drops packets is given up on sooner than a model that thinks.
                 timeout=Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
                 max_retries=self.endpoint.retries,
-                http_client=DefaultAsyncHttpxClient(event_hooks={"response": [_no_retry_for_refusals]}),
+                http_client=DefaultAsyncHttpxClient(transport=sdk_transport(DefaultAsyncHttpxClient),
+                                                    event_hooks={"response": [_no_retry_for_refusals]}),
             )
         return self._client
 
@@ -243,6 +246,8 @@ async def _chunks(batches: AsyncIterator[list[bytes]], timeout: float, openai: A
                     return
                 chunk = jiter.from_json(data)
                 if isinstance(chunk, dict) and chunk.get("error"):
+                    if parsed:  # what came before the error in the same read is said first
+                        yield parsed
                     error = chunk["error"]
                     message = error.get("message") if isinstance(error, dict) else None
                     raise openai.APIError(message if isinstance(message, str) and message else
