@@ -104,7 +104,7 @@ def test_a_running_turn_holds_its_conversation_while_its_lease_lives_and_reads_i
     clock = Clock()
     here, there = SessionStore(database, lease_seconds=30, clock=clock), SessionStore(database, clock=clock)
     turn = begin(here)
-    here.save_partial(turn, "A1002 is del")
+    here.save_partials([(turn, "A1002 is del")])
 
     [live] = there.get(turn.conversation_id).turns
     assert live.state == "running" and live.error is None
@@ -154,7 +154,7 @@ def test_a_partial_is_not_saved_over_a_finished_turn(database):
                               question={"role": "user", "content": "q"})
     store.finish_turn(handle, complete=True, messages=[{"role": "assistant", "content": "full answer"}],
                       partial="full answer", tool_calls=[], record=None, usage=None, error=None, order_ids=[])
-    store.save_partial(handle, "full")  # a late save must not clobber the finished turn
+    store.save_partials([(handle, "full")])  # a late save must not clobber the finished turn
     [turn] = store.get(handle.conversation_id).turns
     assert turn.state == "complete" and turn.partial == "full answer" and turn.reply == "full answer"
 
@@ -181,3 +181,63 @@ def test_last_and_none_resolve_to_the_most_recently_active_conversation(tmp_path
         db.execute("UPDATE conversations SET updated_at = '2999-01-01T00:00:00+00:00' WHERE id = ?",
                    (first.conversation_id,))
     assert store.resolve("latest") == first.conversation_id
+
+
+class CountingStore(SessionStore):
+    """A real store that counts its writes of replies so far."""
+
+    writes: list[int]
+
+    def save_partials(self, replies):  # type: ignore[no-untyped-def]
+        self.writes.append(len(replies))
+        super().save_partials(replies)
+
+
+def test_the_replies_of_every_running_turn_are_saved_in_one_write_and_an_ended_turn_is_left_out(database):
+    import asyncio
+
+    from triage_cli.session.partial_saves import partial_saves
+
+    store = CountingStore(database)
+    store.writes = []
+    first, second, ended = begin(store), begin(store), begin(store)
+
+    async def answering() -> None:
+        saves = partial_saves(store)
+        assert partial_saves(SessionStore(database)) is saves  # one for every journal on this database
+        for turn, text in ((first, "A1002 is"), (second, "A1005 left"), (ended, "gone")):
+            saves.soon(turn, lambda text=text: text)
+        await saves.forget(ended)
+        await saves.flush()
+
+    asyncio.run(answering())
+
+    assert store.writes == [2]
+    partials = {turn.turn_id: SessionStore(database).get(turn.conversation_id).turns[0].partial
+                for turn in (first, second, ended)}
+    assert partials == {first.turn_id: "A1002 is", second.turn_id: "A1005 left", ended.turn_id: ""}
+
+
+def test_a_server_thread_keeps_its_sqlite_connection_between_operations_and_drops_one_that_failed(tmp_path):
+    import threading
+
+    from triage_cli.errors import StoreError
+    from triage_cli.store.database import keep_connections, opened
+
+    keep_connections()  # as `triage serve` does
+    seen: list[sqlite3.Connection] = []
+
+    def operations() -> None:
+        for _ in range(2):
+            with opened(tmp_path, "a read") as db:
+                seen.append(db)
+        with pytest.raises(StoreError), opened(tmp_path, "a bad read") as db:
+            db.execute("SELECT nothing FROM nowhere")
+        with opened(tmp_path, "a read") as db:
+            seen.append(db)
+
+    worker = threading.Thread(target=operations)
+    worker.start()
+    worker.join()
+    assert seen[0] is seen[1]  # kept
+    assert seen[2] is not seen[0]  # the one a failure went through is not used again

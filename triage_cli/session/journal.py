@@ -29,12 +29,12 @@ from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
 from triage_cli.session.escalation import TicketDesk
+from triage_cli.session.partial_saves import PartialSaves, partial_saves
 from triage_cli.store.database import open_database
 from triage_cli.record_types import StoredConversation
 from triage_cli.store.sessions import ConversationGone, SessionStore, TurnHandle
 from triage_cli.store.tickets import TicketStore
 
-SAVE_PARTIAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Journal:
                 return
         turn, start = begun.turn, begun.start
         seen = TurnSummary()
-        saver = _PartialSaver(lambda: self.redact(seen.reply), lambda text: self.store.save_partial(turn, text))
+        saver = _PartialSaver(lambda: self.redact(seen.reply), turn, partial_saves(self.store))
         heartbeat = asyncio.ensure_future(self._renew(turn))
         saver.heartbeat = heartbeat
         last: Done | Error | None = None
@@ -181,7 +181,7 @@ class Journal:
         started): stored interrupted now, not left running until its lease lapses."""
         with contextlib.suppress(StoreError):
             await self._finish(begun.turn, TurnSummary(error="interrupted"), conversation, begun.start,
-                               _PartialSaver(str, lambda text: None))
+                               _PartialSaver(str))
 
     async def _renew(self, turn: TurnHandle) -> None:
         """The lease's heartbeat, a third of the lease apart, until the turn is finished. A
@@ -208,7 +208,7 @@ class Journal:
     async def _abandon(self, begun: asyncio.Future[TurnHandle], conversation: Conversation, start: int) -> None:
         turn = await begun
         await self._finish(turn, TurnSummary(error="interrupted"), conversation, start,
-                           _PartialSaver(str, lambda text: None))
+                           _PartialSaver(str))
 
     def _begin_anew(self, question: dict[str, Any], gone: list[ConversationGone]) -> TurnHandle:
         try:
@@ -260,37 +260,22 @@ def _order_ids(question: dict[str, Any], calls: list[dict[str, Any]], record: di
 
 
 class _PartialSaver:
-    """Saves the reply so far at most once a second, a second after it last grew: a reply that
-    stalls after a chunk is still saved, and a fast one costs one small write a second."""
+    """One turn's reply saved as it grows (partial_saves.py), and its lease's heartbeat: both
+    stopped before the turn's last write."""
 
-    def __init__(self, text: Callable[[], str], save: Callable[[str], None]) -> None:
+    def __init__(self, text: Callable[[], str], turn: TurnHandle | None = None,
+                 saves: PartialSaves | None = None) -> None:
         self._text = text  # read on the loop; only the write runs in a thread
-        self._save = save
-        self._timer: asyncio.TimerHandle | None = None
-        self._saving: asyncio.Future[None] | None = None
-        self.heartbeat: asyncio.Future[None] | None = None  # the turn's lease renewals, stopped with the saves
+        self._turn, self._saves = turn, saves
+        self.heartbeat: asyncio.Future[None] | None = None
 
     def soon(self) -> None:
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(SAVE_PARTIAL_SECONDS, self._fire)
-
-    def _fire(self) -> None:
-        self._timer = None
-        if self._saving is not None and not self._saving.done():  # one write at a time, in order
-            self.soon()
-            return
-        self._saving = asyncio.ensure_future(asyncio.to_thread(self._save_quietly, self._text()))
-
-    def _save_quietly(self, text: str) -> None:
-        with contextlib.suppress(StoreError):
-            self._save(text)
+        if self._saves is not None and self._turn is not None:
+            self._saves.soon(self._turn, self._text)
 
     async def stop(self) -> None:
-        """No more saves (and no more heartbeats); one already running is waited for."""
+        """No more saves (and no more heartbeats); a write already running is waited for."""
         if self.heartbeat is not None:
             self.heartbeat.cancel()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self._saving is not None:
-            await asyncio.shield(self._saving)
+        if self._saves is not None and self._turn is not None:
+            await self._saves.forget(self._turn)

@@ -125,10 +125,12 @@ class SessionStore:
         db.executemany("INSERT INTO conversation_orders (conversation_id, order_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                        [(conversation_id, order_id) for order_id in order_ids])
 
-    def save_partial(self, turn: TurnHandle, partial: str) -> None:
-        """The reply so far, so a killed process loses at most the last moment of it."""
-        with self._connection() as db:
-            db.execute("UPDATE turns SET partial = ? WHERE id = ? AND state = 'running'", (partial, turn.turn_id))
+    def save_partials(self, replies: Sequence[tuple[TurnHandle, str]]) -> None:
+        """The replies so far of turns still running, in one transaction, so a killed process
+        loses at most the last moment of them."""
+        with self._transaction() as db:
+            db.executemany("UPDATE turns SET partial = ? WHERE id = ? AND state = 'running'",
+                           [(partial, turn.turn_id) for turn, partial in replies])
 
     def finish_turn(self, turn: TurnHandle, *, complete: bool, messages: Sequence[dict[str, Any]], partial: str,
                     tool_calls: Sequence[dict[str, Any]], record: dict[str, Any] | None,
