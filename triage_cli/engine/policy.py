@@ -147,8 +147,10 @@ def issue_topics(issue: str, orders: list[dict[str, Any]]) -> list[str]:
 
 
 def asks_about_a_refund(text: str) -> bool:
-    """Whether the text asks how a refund stands rather than asking for one."""
-    return reading("refund_status").search(text) is not None and reading("refund_request").search(text) is None
+    """Whether the text asks how a refund stands rather than asking for one or saying it has not
+    come ("still isn't on my card though you said it was issued": a billing problem)."""
+    return (reading("refund_status").search(text) is not None and reading("refund_request").search(text) is None
+            and reading("refund_missing").search(text) is None)
 
 
 _ACK_SEPARATORS = re.compile(r"[\s,.!;:~\-\u2014]+")
