@@ -214,6 +214,7 @@ def start_triage(model_url: str, work: Path, workers: int = 1) -> tuple[subproce
 
 HAPROXY = """defaults
     mode http
+    option http-no-delay
     timeout connect 2s
     timeout client 300s
     timeout server 300s

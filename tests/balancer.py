@@ -24,6 +24,7 @@ global
     maxconn 2000
 defaults
     mode http
+    option http-no-delay
     timeout connect 2s
     timeout client 120s
     timeout server 120s
