@@ -66,3 +66,16 @@ def test_the_file_is_named_by_the_table_and_this_python(tmp_path):
     assert cache_file(None, "x") is None
     assert cache_file(tmp_path, "one") != cache_file(tmp_path, "two")
     assert cache_file(tmp_path, "one") == cache_file(tmp_path, "one")
+
+
+def test_a_pattern_kept_as_written_comes_back_as_written_beside_its_case_ignoring_twin(tmp_path):
+    path = tmp_path / "patterns.marshal"
+    cache = PatternCache(path)
+    cache.compile("key", lambda: "dented")
+    cache.compile("key", lambda: "dented", ignore_case=False)
+    cache.save()
+    kept = PatternCache(path)
+    never = lambda: "never compiled again"  # noqa: E731 - both come from the file
+    assert kept.compile("key", never).search("DENTED") is not None
+    assert kept.compile("key", never, ignore_case=False).search("DENTED") is None
+    assert kept.compile("key", never, ignore_case=False).search("dented") is not None

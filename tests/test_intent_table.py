@@ -43,3 +43,28 @@ def test_importing_the_engine_compiles_no_pattern():
              "print(i.table.cache_info().currsize)")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "0"
+
+
+def test_lower_cased_text_finds_each_topic_where_case_ignored_does():
+    """The topics are scanned in lower-cased text with their patterns as written (about twice as
+    fast): the same starts as with case ignored, on shipped messages and on capitals and accents."""
+    from triage_cli.eval.cases import SHIPPED, load_cases
+
+    messages = [case.message for part in SHIPPED for case in load_cases(part)][::20]
+    messages += ["PLEASE LEAVE A1005 WITH MY NEIGHBOUR", "Zu Händen von Frau Öztürk, bitte", "RÜCKERSTATTUNG für A1003!",
+                 "İstanbul'a gönderin, A1004 REFUND"]
+    for message in messages:
+        lowered = message.lower()
+        for topic in topics():
+            expected = tuple(topic.matches(message))
+            if len(lowered) == len(message):
+                assert tuple(topic.matches(message, lowered)) == expected, (topic.name, message)
+    assert all(topic.folded is not None for topic in topics() if topic.pattern)  # none names a capital
+    assert all(part.folded is not None for topic in topics() for frame in topic.frames for part in frame)
+
+
+def test_a_pattern_that_names_a_capital_is_not_scanned_lower_cased():
+    from triage_cli.engine.intents import _case_free
+
+    assert _case_free(r"\bzu händen\b|\W\S\D|\u00e9") and not _case_free(r"zu Händen")
+    assert not _case_free(r"caf\u00C9") and not _case_free(r"\x41") and not _case_free(r"\N{LATIN CAPITAL LETTER A}")

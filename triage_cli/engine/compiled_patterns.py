@@ -26,25 +26,28 @@ _Code = tuple[str, int, list[int], int, dict[str, int]]  # pattern, flags, code,
 
 
 class PatternCache:
-    """`compile(key, text)` like re.compile(text(), IGNORECASE), from the file's code where it
-    has `key` (so not even the pattern's text is built again); `save` writes what was compiled
-    anew, once, if there is a file to write."""
+    """`compile(key, text)` like re.compile(text(), IGNORECASE) (or, `ignore_case=False`, as
+    written: for text lower-cased first), from the file's code where it has `key` (so not even the
+    pattern's text is built again); `save` writes what was compiled anew, once, if there is a file
+    to write."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._known: dict[str, _Code] = _load(path) if path is not None else {}
         self._new: dict[str, _Code] = {}
 
-    def compile(self, key: str, text: Callable[[], str]) -> re.Pattern[str]:
+    def compile(self, key: str, text: Callable[[], str], *, ignore_case: bool = True) -> re.Pattern[str]:
+        flags = re.IGNORECASE if ignore_case else re.NOFLAG
+        key = key if ignore_case else f"as written\n{key}"
         code = self._known.get(key)
         if code is not None:
             with contextlib.suppress(Exception):  # a code the engine refuses: compile instead
                 return _from_code(code)
         source = text()
-        pattern = re.compile(source, re.IGNORECASE)
+        pattern = re.compile(source, flags)
         if self.path is not None:
             with contextlib.suppress(Exception):
-                self._new[key] = _code_of(source)
+                self._new[key] = _code_of(source, flags)
         return pattern
 
     def save(self) -> None:
@@ -83,12 +86,12 @@ def _load(path: Path) -> dict[str, _Code]:
     return data if isinstance(data, dict) else {}
 
 
-def _code_of(text: str) -> _Code:
+def _code_of(text: str, flags: re.RegexFlag) -> _Code:
     from re import _compiler, _parser  # type: ignore[attr-defined]
 
-    parsed: Any = _parser.parse(text, re.IGNORECASE)
-    code = _compiler._code(parsed, re.IGNORECASE)
-    return (text, int(re.IGNORECASE | parsed.state.flags), [int(op) for op in code], int(parsed.state.groups),
+    parsed: Any = _parser.parse(text, flags)
+    code = _compiler._code(parsed, flags)
+    return (text, int(flags | parsed.state.flags), [int(op) for op in code], int(parsed.state.groups),
             {str(name): int(number) for name, number in parsed.state.groupdict.items()})
 
 
