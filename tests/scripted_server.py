@@ -169,6 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self.path.startswith(("http://", "https://")):  # through a proxy: the absolute form
+            self.path = "/" + self.path.split("://", 1)[1].partition("/")[2]
+        self.server.owner.headers.append({k.lower(): v for k, v in self.headers.items()})
         if self.path.split("?")[0].rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._send_json(404, _error_body(404, f"scripted server: no route POST {self.path}"))
             return
@@ -374,6 +377,7 @@ class ScriptedServer:
         self.tokens_per_second = tokens_per_second
         self.chunk_chars = max(1, chunk_chars)
         self.requests: list[dict] = []
+        self.headers: list[dict[str, str]] = []  # each POST's headers, names lower-cased
         self.disconnects = 0
         self.connections = 0  # accepted so far: a client that reuses its connection opens one
         self.drops = 0  # streams cut short on purpose (Reply.drop_after)

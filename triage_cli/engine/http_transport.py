@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import sys
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from types import ModuleType
 from typing import Any
@@ -26,23 +28,21 @@ MAX_CONNECTIONS = 1000
 KEEP_ALIVE_SECONDS = 5.0
 
 
+# Each aiohttp failure, in order (the first that fits), and the HTTP library's exception it is.
+_RAISED_AS: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+    ((aiohttp.ConnectionTimeoutError,), "ConnectTimeout"),
+    ((aiohttp.ServerTimeoutError, asyncio.TimeoutError), "ReadTimeout"),
+    ((aiohttp.ClientProxyConnectionError,), "ProxyError"),
+    ((aiohttp.ClientConnectorError,), "ConnectError"),
+    ((aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError), "UnsupportedProtocol"),
+    ((aiohttp.ClientResponseError,), "RemoteProtocolError"),
+    ((aiohttp.ClientError, OSError), "ReadError"),
+)
+
+
 def _raised_as(exc: BaseException, http: ModuleType) -> type[Exception] | None:
     """The HTTP library's exception type for an aiohttp failure (None: not a transport failure)."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return http.ConnectTimeout  # type: ignore[no-any-return]
-    if isinstance(exc, (aiohttp.ServerTimeoutError, asyncio.TimeoutError)):
-        return http.ReadTimeout  # type: ignore[no-any-return]
-    if isinstance(exc, aiohttp.ClientProxyConnectionError):
-        return http.ProxyError  # type: ignore[no-any-return]
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return http.ConnectError  # type: ignore[no-any-return]
-    if isinstance(exc, (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError)):
-        return http.UnsupportedProtocol  # type: ignore[no-any-return]
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return http.RemoteProtocolError  # type: ignore[no-any-return]
-    if isinstance(exc, (aiohttp.ClientError, OSError)):
-        return http.ReadError  # type: ignore[no-any-return]
-    return None
+    return next((getattr(http, name) for kinds, name in _RAISED_AS if isinstance(exc, kinds)), None)
 
 
 @contextlib.contextmanager
@@ -60,6 +60,22 @@ def sdk_transport(client_class: type) -> Any:
     """A transport for `client_class` (the SDK's DefaultAsyncHttpxClient), of its HTTP library."""
     library = next(c.__module__ for c in client_class.__mro__ if c.__module__.startswith("httpx"))
     return transport(sys.modules[library.partition(".")[0]])
+
+
+def _tls(http: ModuleType) -> ssl.SSLContext:
+    """The certificates the SDK's own transport trusts (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR)."""
+    create = getattr(http, "create_ssl_context", None)
+    return create() if create is not None else ssl.create_default_context()
+
+
+def _proxy_for(scheme: str, host: str) -> str | None:
+    """The proxy the environment names for a URL (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY; none for a
+    host in NO_PROXY), as the SDK's own transport reads it. Not aiohttp's `trust_env`: that also
+    reads ~/.netrc, whose login for the endpoint's host would clash with the API key's header."""
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(host):
+        return None
+    return proxies.get(scheme) or proxies.get("all")
 
 
 def transport(http: ModuleType) -> Any:
@@ -86,13 +102,13 @@ def transport(http: ModuleType) -> Any:
 
         async def handle_async_request(self, request: Any) -> Any:
             if self._session is None:  # made on the loop that uses it
-                self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=MAX_CONNECTIONS, keepalive_timeout=KEEP_ALIVE_SECONDS),
-                    trust_env=True, auto_decompress=False)
+                self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+                    limit=MAX_CONNECTIONS, keepalive_timeout=KEEP_ALIVE_SECONDS, ssl=_tls(http)), auto_decompress=False)
             timeout = request.extensions.get("timeout", {})
             with _failures_as(http):
                 response = await self._session.request(
                     request.method, str(request.url), data=await request.aread() or None,
+                    proxy=_proxy_for(request.url.scheme, request.url.host),
                     headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
                     allow_redirects=False, compress=None, skip_auto_headers=("Accept-Encoding", "User-Agent"),
                     timeout=aiohttp.ClientTimeout(sock_connect=timeout.get("connect"), sock_read=timeout.get("read"),
