@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -120,7 +121,17 @@ def spawn_chat(triage_env):
     yield spawn
     for child in children:
         if child.isalive():
-            child.close(force=True)
+            end_child(child)
+
+
+def end_child(child: pexpect.spawn) -> None:
+    """End a pty child by its pid: SIGKILL, then wait for it (pexpect's own close gives a child
+    0.1 s to go after SIGKILL, which a loaded machine can overrun)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(child.pid, signal.SIGKILL)
+    with contextlib.suppress(pexpect.ExceptionPexpect, ChildProcessError):
+        child.wait()
+    child.close(force=False)
 
 
 @pytest.fixture(scope="session")
