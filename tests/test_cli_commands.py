@@ -87,6 +87,8 @@ def test_delete_prune_and_reopen_say_what_they_did_in_one_line_and_refuse_mistak
     assert (reopened.code, reopened.out) == (0, "Reopened ticket #1 (A9999).\n")
     [ticket] = json.loads(run_triage("tickets", "--json").out)
     assert (ticket["status"], ticket["closed_at"], ticket["note"]) == ("open", None, "refunded")
+    shown = run_triage("tickets", "show", "1").out  # the kept note, not only in --json
+    assert "Note: refunded" in shown and "Held by: nobody: free to claim" in shown and "Closed:" not in shown
 
     age_conversations(triage_env)
     counted = run_triage("history", "prune", "--older-than", "30d", "--dry-run")

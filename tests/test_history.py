@@ -764,3 +764,37 @@ def test_show_and_export_give_the_tickets_state_now_not_when_the_answer_was_stor
     stored, states = LocalRecords(Path(triage_env["TRIAGE_HOME"])).conversation("1")
     [record] = [e for e in replay(stored.turns[0], states) if hasattr(e, "next_step")]
     assert ("Ticket", "#1 (closed)") in record_lines(record)
+
+
+def test_history_delete_asks_on_a_terminal_and_a_script_or_yes_deletes_at_once(run_triage, triage_env):
+    for question in ("Where is A1002?", "Where is A1003?", "Where is A1005?"):
+        assert run_triage("ask", question).code == 0
+
+    def on_a_terminal(*args: str) -> tuple[str, int]:
+        child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "history", "delete", *args], env=triage_env,
+                              encoding="utf-8", timeout=60, dimensions=(24, 120))
+        child.expect(r"Delete conversation 1 \(Where is A1002\?\)\? Its tickets stay\. \[y/N\] ")
+        child.sendline("n")
+        child.expect(pexpect.EOF)
+        child.close()
+        return child.before, child.exitstatus
+
+    said, code = on_a_terminal("1")
+    assert "Nothing deleted." in said and code == 1
+    assert [c["id"] for c in history(run_triage)] == [3, 2, 1]
+
+    answered_yes = pexpect.spawn(sys.executable, ["-m", "triage_cli", "history", "delete", "1"], env=triage_env,
+                                 encoding="utf-8", timeout=60)
+    answered_yes.expect(r"\[y/N\] ")
+    answered_yes.sendline("y")
+    answered_yes.expect(pexpect.EOF)
+    answered_yes.close()
+    assert answered_yes.exitstatus == 0 and "Deleted conversation 1" in answered_yes.before
+
+    assert run_triage("history", "delete", "2").out.startswith("Deleted conversation 2")  # a script: the id is enough
+    without_asking = pexpect.spawn(sys.executable, ["-m", "triage_cli", "history", "delete", "3", "--yes"],
+                                   env=triage_env, encoding="utf-8", timeout=60)
+    without_asking.expect(pexpect.EOF)
+    without_asking.close()
+    assert without_asking.exitstatus == 0 and "[y/N]" not in without_asking.before
+    assert history(run_triage) == []

@@ -63,14 +63,14 @@ def test_claim_takes_the_oldest_free_ticket_and_only_its_holder_releases_or_clos
 
 CLAIMER = OPEN_DATABASE + """
 import os
-from triage_cli.errors import NotFound
+from triage_cli.errors import QueueEmpty
 from triage_cli.store.tickets import TicketStore
 store = TicketStore(DB)
 agent = f"agent-{os.getpid()}"
 while True:
     try:
         print(store.claim(agent).id, flush=True)
-    except NotFound:
+    except QueueEmpty:
         break
 """
 
@@ -115,7 +115,7 @@ def test_the_cli_claims_releases_and_closes_with_one_line_for_each_mistake(run_t
     assert forced.code == 0 and forced.out == f"Closed ticket #{first} (A1002).\n"
     assert run_triage("tickets", "claim", env=bob).out.startswith(f"Claimed ticket #{second} ")
     empty = run_triage("tickets", "claim", env=ann)
-    assert empty.code == 2 and empty.err.count("\n") == 1 and "no open ticket is free to claim" in empty.err
+    assert empty.code == 1 and empty.err.count("\n") == 1 and "no open ticket is free to claim" in empty.err
     released = run_triage("tickets", "release", str(second), env=bob)
     assert released.code == 0 and released.out == f"Released ticket #{second} (A1002): back in the queue.\n"
     listed = json.loads(run_triage("tickets", "list", "--status", "all", "--assignee", "ann", "--json", env=bob).out)
@@ -140,7 +140,7 @@ def test_the_cli_works_the_queue_and_the_history_in_postgresql(run_triage, triag
 
 def test_the_sqlite_default_never_loads_psycopg(run_triage):
     shown = run_triage("tickets", "claim", env={"PYTHONPROFILEIMPORTTIME": "1"}, process=True)
-    assert shown.code == 2 and "no open ticket is free to claim" in shown.err
+    assert shown.code == 1 and "no open ticket is free to claim" in shown.err
     assert not re.search(r"\|\s+psycopg", shown.err)  # the import log: psycopg is for database_url only
 
 
@@ -179,3 +179,15 @@ def test_triage_serve_keeps_its_turns_and_queue_in_postgresql(postgres_url, tmp_
         assert TicketStore(database).get(ticket).assignee == "ana"
     finally:
         database.close()
+
+
+def test_claiming_from_an_empty_queue_is_exit_1_here_and_through_a_server(run_triage, triage_env, tmp_path):
+    from serve_helpers import environment, server_in_thread
+
+    here = run_triage("tickets", "claim", env=tickets_env(triage_env, "ann"))
+    assert (here.code, here.out, here.err) == (1, "", "error: no open ticket is free to claim\n")
+
+    with server_in_thread(environment(tmp_path / "server-home", tmp_path / "config.toml", "http://127.0.0.1:9/v1")) as url:
+        remote = run_triage("tickets", "claim", "--server", url, env=tickets_env(triage_env, "ann"))
+    assert remote.code == 1 and remote.out == "" and remote.err.count("\n") == 1
+    assert "no open ticket is free to claim" in remote.err and url in remote.err

@@ -160,8 +160,12 @@ def test_the_plain_ticket_list_is_tab_separated_with_a_header(run_triage):
     ask_json(run_triage, "--order", "A9999", "Where is my parcel?")
     result = run_triage("tickets")
     header, row = result.out.splitlines()
-    assert header.split("\t") == ["id", "created", "status", "order", "issue", "summary"]
-    assert row.split("\t")[0] == "1" and row.split("\t")[2:4] == ["open", "A9999"]
+    assert header.split("\t") == ["id", "created", "status", "order", "issue", "summary", "holder"]
+    assert row.split("\t")[0] == "1" and row.split("\t")[2:4] == ["open", "A9999"] and row.split("\t")[6] == ""
+    assert run_triage("tickets", "claim", env={"TRIAGE_AGENT_NAME": "ana"}).code == 0
+    assert run_triage("tickets").out.splitlines()[1].split("\t")[6] == "ana"
+    shown = run_triage("tickets", "show", "1").out
+    assert "Held by: ana (since " in shown
 
 
 def test_the_ticket_list_on_a_terminal_is_a_table(run_triage, triage_env):

@@ -428,7 +428,7 @@ def test_the_queue_over_http_claims_releases_and_closes_for_the_holder(offline_c
     assert offline_client.post(f"/v1/tickets/{first}/close", json={"agent": "ana"}).json()["status"] == "closed"
 
     empty = offline_client.post("/v1/tickets/claim", json={"agent": "ana"})
-    assert empty.status_code == 404 and error_of(empty)["code"] == "not_found"
+    assert empty.status_code == 404 and error_of(empty)["code"] == "queue_empty"
     for body in ({}, {"agent": ""}, {"agent": 5}, {"agent": "ana", "ticket_id": "one"}, {"agent": "x" * 101}):
         assert offline_client.post("/v1/tickets/claim", json=body).status_code == 400, body
     assert offline_client.post(f"/v1/tickets/{first}/release", json={"agent": "ana", "force": "yes"}).status_code == 400

@@ -231,10 +231,15 @@ def history_prune(
 def history_delete(
     conversation_id: Annotated[str, typer.Argument(help="The conversation id, e.g. 12.", metavar="ID",
                                                    show_default=False, autocompletion=_conversation_ids)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
 ) -> None:
-    """Delete one conversation with its turns (its tickets stay)."""
+    """Delete one conversation with its turns (its tickets stay).
+
+    On a terminal it asks first (unless --yes); in a script the id is enough.
+    """
     with _user_errors():
         _local_only("history delete")
         from triage_cli.ui.history_view import delete_conversation
 
-        delete_conversation(_local_records(), conversation_id)
+        code = delete_conversation(_local_records(), conversation_id, yes=yes)
+    raise typer.Exit(code)

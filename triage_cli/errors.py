@@ -90,6 +90,11 @@ class InvalidValue(StoreError, UsageError):
     apply now (closing a closed ticket). The message names the value, not a command-line flag."""
 
 
+class QueueEmpty(StoreError):
+    """No open ticket is free to claim: how the queue stands, not a mistake (exit 1, as a `grep`
+    that finds nothing)."""
+
+
 class ConversationBusy(StoreError):
     """Another process or replica is answering a turn in this conversation (its lease is live)."""
 

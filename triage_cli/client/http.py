@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
-from triage_cli.errors import ServerError, ServerRefused
+from triage_cli.errors import QueueEmpty, ServerError, ServerRefused
 
 CONNECT_SECONDS = 10.0
 READ_SECONDS = 60.0  # the server sends a keep-alive comment every 15 s while a turn is quiet
@@ -115,6 +115,8 @@ class ServerClient:
             after = f"; try again in {wait} s" if wait and wait.isdigit() else "; try again shortly"
             raise ServerError(f"the triage server at {self.url} is answering too many questions at once (429){after}")
         message = _error_message(content) or f"HTTP {status}"
+        if _error_code(content) == "queue_empty":  # exit 1, as without a server
+            raise QueueEmpty(f"the triage server at {self.url} said: {message}")
         refused = ServerRefused if status in (400, 404, 409, 413, 415, 422) else ServerError
         raise refused(f"the triage server at {self.url} said: {message} ({status})")
 
@@ -156,12 +158,21 @@ async def _events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, dict[st
 
 def _error_message(content: bytes) -> str | None:
     """The message of the API's `{"error": {"message": ...}}`, if that is what came back."""
+    message = _error_field(content, "message")
+    return " ".join(str(message).split())[:300] if message else None
+
+
+def _error_code(content: bytes) -> str | None:
+    code = _error_field(content, "code")
+    return code if isinstance(code, str) else None
+
+
+def _error_field(content: bytes, name: str) -> object:
     try:
         error = json.loads(content).get("error")
     except (ValueError, AttributeError):
         return None
-    message = error.get("message") if isinstance(error, dict) else None
-    return " ".join(str(message).split())[:300] if message else None
+    return error.get(name) if isinstance(error, dict) else None
 
 
 def _cause(exc: BaseException) -> str:

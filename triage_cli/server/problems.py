@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from triage_cli.errors import ConfigError, ConversationBusy, InvalidValue, NotFound, StoreError, TriageError, UsageError
+from triage_cli.errors import (
+    ConfigError, ConversationBusy, InvalidValue, NotFound, QueueEmpty, StoreError, TriageError, UsageError,
+)
 
 
 class ApiError(Exception):
@@ -22,6 +24,8 @@ def from_triage_error(error: TriageError) -> ApiError:
     message = str(error)
     if isinstance(error, NotFound):
         return ApiError(404, "not_found", message)
+    if isinstance(error, QueueEmpty):  # nothing to claim: the queue's state, not a fault
+        return ApiError(404, "queue_empty", message)
     if isinstance(error, ConversationBusy):  # answered right now, here or by another replica
         return ApiError(409, "busy", message)
     if isinstance(error, (InvalidValue, UsageError)):

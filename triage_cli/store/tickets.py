@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from triage_cli.errors import InvalidValue, NotFound
+from triage_cli.errors import QueueEmpty as QueueEmpty  # the queue's own refusal, where it is raised
 from triage_cli.record_types import TICKET_STATES, Ticket, TicketEvent
 from triage_cli.store.database import Database, as_database, now
 from triage_cli.store.dialect import Connection
@@ -33,10 +34,6 @@ class Escalation(Protocol):
     def status(self) -> str: ...
     @property
     def summary(self) -> str: ...
-
-
-class QueueEmpty(NotFound):
-    """No open ticket is free to claim."""
 
 
 class TicketStore:
@@ -123,7 +120,7 @@ class TicketStore:
                 row = db.execute("SELECT id FROM tickets WHERE status = 'open' AND assignee IS NULL"
                                  f" ORDER BY id LIMIT 1{db.skip_locked}").fetchone()
                 if row is None:
-                    raise QueueEmpty("no open ticket is free to claim", kind="ticket")
+                    raise QueueEmpty("no open ticket is free to claim")
                 ticket = self._get(db, int(row[0]))
             else:
                 ticket = self._get(db, ticket_id, lock=True)

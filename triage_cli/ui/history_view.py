@@ -161,10 +161,27 @@ def export_conversation(records: Records, which: str | None, *, fmt: str) -> Non
         sys.stdout.write(markdown_transcript(stored, tickets))
 
 
-def delete_conversation(records: LocalRecords, which: str) -> None:
+def delete_conversation(records: LocalRecords, which: str, *, yes: bool = False) -> int:
+    """Delete one conversation; on a terminal, after asking (unless `yes`). Returns the exit code:
+    1 when the user said no."""
+    if not yes and sys.stdin.isatty():
+        stored, _ = records.conversation(which)
+        if not confirm(f"Delete conversation {stored.id} ({_cut(one_line(stored.title), 60)})? Its tickets stay."):
+            print("Nothing deleted.")
+            return 1
     gone = records.delete(which)
     tickets = " (its tickets stay)" if any((t.record or {}).get("ticket") for t in gone.turns) else ""
     print(f"Deleted conversation {gone.id}: {_cut(one_line(gone.title), 60)}{tickets}")
+    return 0
+
+
+def confirm(question: str) -> bool:
+    """Ask `question` on the terminal; only y or yes is yes (end of input is no)."""
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
 
 
 def prune_conversations(records: LocalRecords, older_than: str, *, yes: bool = False, dry_run: bool = False) -> int:
@@ -181,11 +198,7 @@ def prune_conversations(records: LocalRecords, older_than: str, *, yes: bool = F
     if count and not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"history prune would delete {what}; add --yes to confirm (or --dry-run to only count)")
-        try:
-            answer = input(f"Delete {what}? Their tickets stay. [y/N] ")
-        except EOFError:
-            answer = ""
-        if answer.strip().lower() not in ("y", "yes"):
+        if not confirm(f"Delete {what}? Their tickets stay."):
             print("Nothing deleted.")
             return 1
     count = records.prune(before)

@@ -15,6 +15,8 @@ from triage_cli.ui.table_layout import Column, fit_table, hidden_note
 from triage_cli.ui.terminal import make_console
 
 _COLUMNS = ("id", "created", "status", "order", "issue", "summary")
+# Piped, every column always, the holder last (a script's columns keep their places).
+_PIPED_COLUMNS = (*_COLUMNS, "holder")
 
 
 def list_tickets(records: Records, *, status: str, as_json: bool, limit: int, assignee: str | None = None) -> None:
@@ -26,7 +28,8 @@ def print_tickets(tickets: list[Ticket], *, status: str, as_json: bool) -> None:
     if as_json:
         _print_json([t.to_dict() for t in tickets])
     elif not sys.stdout.isatty():
-        rows = ["\t".join(_COLUMNS)] + ["\t".join(one_line(v) for v in _row(t)) for t in tickets]
+        rows = ["\t".join(_PIPED_COLUMNS)] + ["\t".join(one_line(v) for v in [*_row(t), t.assignee or ""])
+                                              for t in tickets]
         sys.stdout.write("\n".join(rows) + "\n")
     elif not tickets:
         make_console().print(Text(f"No {'' if status == 'all' else status + ' '}tickets.", style="dim"))
@@ -77,11 +80,11 @@ def print_ticket(ticket: Ticket, events: list[TicketEvent], *, as_json: bool) ->
         ("Status", ticket.order_status),
         ("Summary", ticket.summary),
     ]
-    if ticket.assignee:
-        fields.append(("Held by" if ticket.status == "open" else "Closed by",
-                       f"{ticket.assignee} (since {when(ticket.claimed_at)})" if ticket.claimed_at else ticket.assignee))
+    fields.append(_holder(ticket))
     if ticket.closed_at:
-        fields += [("Closed", when(ticket.closed_at)), ("Note", ticket.note or "")]
+        fields.append(("Closed", when(ticket.closed_at)))
+    if ticket.closed_at or ticket.note:  # a reopened ticket keeps its closing note
+        fields.append(("Note", ticket.note or ""))
     if not sys.stdout.isatty():
         lines = [f"{label}: {one_line(value)}" for label, value in fields]
         history = "".join(f"{line}\n" for line in event_lines(events))
@@ -104,6 +107,14 @@ def print_ticket(ticket: Ticket, events: list[TicketEvent], *, as_json: bool) ->
     console.print(Text(clean(ticket.question)))
     console.print(Text("\nReply", style="dim"))
     console.print(Markdown(clean(ticket.reply), hyperlinks=False))
+
+
+def _holder(ticket: Ticket) -> tuple[str, str]:
+    """Who holds the ticket (or closed it), since when; an open one nobody holds says so."""
+    if not ticket.assignee:
+        return ("Held by", "nobody: free to claim" if ticket.status == "open" else "nobody")
+    since = f" (since {when(ticket.claimed_at)})" if ticket.claimed_at else ""
+    return ("Held by" if ticket.status == "open" else "Closed by", ticket.assignee + since)
 
 
 def event_lines(events: list[TicketEvent]) -> list[str]:
