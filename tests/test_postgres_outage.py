@@ -66,3 +66,26 @@ def test_a_turn_while_postgresql_is_away_prints_with_the_not_saved_notice_and_sa
     assert [t.question for t in turns] == ["Where is A1002?", "Where is A1009?", "Where is A1003?"]
     # The turn in flight kept its question and reads back as interrupted.
     assert [t.state for t in turns] == ["complete", "interrupted", "complete"]
+
+
+def test_healthz_is_503_while_postgresql_is_away_without_waiting_on_its_connect_timeout(tmp_path) -> None:
+    import httpx2 as httpx
+
+    from serve_helpers import environment, server_in_thread
+
+    server = start_postgres()
+    try:
+        url = server.new_database() + "&connect_timeout=60"  # a read would wait a minute for it
+        env = environment(tmp_path / "home", tmp_path / "config.toml", "http://127.0.0.1:9/v1",
+                          TRIAGE_DATABASE_URL=url)
+        with server_in_thread(env) as base, httpx.Client(base_url=base, timeout=20) as http:
+            up = http.get("/healthz")
+            server.stop()
+            down = http.get("/healthz")  # answered within the client's 20 s, not after the minute
+            server.start()
+    finally:
+        server.stop()
+        server.remove()
+
+    assert up.status_code == 200 and up.json()["ok"] is True and up.json()["database"] is True
+    assert down.status_code == 503 and down.json()["ok"] is False and down.json()["database"] is False

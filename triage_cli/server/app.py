@@ -36,7 +36,7 @@ from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
 from triage_cli.store.sessions import SessionStore
-from triage_cli.store.database import keep_connections, open_database
+from triage_cli.store.database import Database, keep_connections, open_database
 
 SHUTTING_DOWN = ApiError(503, "shutdown", "the server is shutting down")
 
@@ -152,19 +152,32 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     async def me(request: Request) -> dict[str, Any]:
         return actor(request).to_dict()
 
-    @app.get("/healthz", summary="Whether the server and its database answer")
-    async def healthz() -> dict[str, Any]:
-        try:
-            await asyncio.to_thread(SessionStore(database).list, limit=1)
-            reachable = True
-        except TriageError:
-            reachable = False
-        return {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
-                "database": reachable, "replica": replica(), "turns": service.gate.active,
-                "max_turns": service.gate.limit}  # turns: this process's (max_concurrent_turns is per process)
+    @app.get("/healthz", summary="Whether the server and its database answer (503 when the database does not)")
+    async def healthz() -> Response:
+        reachable = await _answers(database)
+        return SafeJSONResponse(
+            {"ok": reachable, "version": __version__, "provider": settings.provider, "model": settings.model,
+             "database": reachable, "replica": replica(), "turns": service.gate.active,
+             "max_turns": service.gate.limit},  # turns: this process's (max_concurrent_turns is per process)
+            status_code=200 if reachable else 503)
 
     add_page(app)
     return app
+
+
+HEALTH_SECONDS = 1.0  # a balancer's check is answered within this, however long the database's own timeout
+
+
+async def _answers(database: Database) -> bool:
+    """Whether the database answers a read within HEALTH_SECONDS (one that takes longer goes on in
+    its thread and is forgotten)."""
+    check = asyncio.ensure_future(asyncio.to_thread(SessionStore(database).list, limit=1))
+    check.add_done_callback(lambda done: done.cancelled() or done.exception())  # a late failure is not logged
+    try:
+        await asyncio.wait_for(asyncio.shield(check), HEALTH_SECONDS)
+        return True
+    except (TriageError, TimeoutError):
+        return False
 
 
 async def _collect(events: EventStream, turn: TurnSummary) -> None:
