@@ -827,8 +827,11 @@ def test_an_escalation_piped_into_head_still_files_its_ticket(cli):
      "the message is too long: 1,000,000 characters (at most 50,000)"),
     (["ask"], b"x" * (2 << 20), "stdin holds more than 1 MiB"),
     (["ask"], os.urandom(3000), "stdin does not look like UTF-8 text"),
+    (["ask"], b"\x00\xff\xfe", "stdin does not look like UTF-8 text"),
+    (["ask"], b"\x89PNG\r\n\x1a\n\x00\x00", "stdin does not look like UTF-8 text"),
     (["ask", "--order", SQL_INJECTION], None, "--order takes one order id like A1002, got 'A1'; DROP TABLE orders;--'"),
-], ids=["empty-argument", "empty-stdin", "1-MB-stdin", "2-MiB-stdin", "binary-stdin", "sql-in-order-flag"])
+], ids=["empty-argument", "empty-stdin", "1-MB-stdin", "2-MiB-stdin", "binary-stdin", "short-binary-stdin",
+        "png-header-stdin", "sql-in-order-flag"])
 def test_unusable_input_is_one_usage_line_and_nothing_is_sent(cli, server, model_env, args, stdin, phrase):
     server.add(text(ANSWER))
 

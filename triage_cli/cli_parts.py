@@ -4,6 +4,7 @@ here imports more than typer does."""
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING
 
@@ -78,6 +79,8 @@ def conversation_ids(incomplete: str) -> list[str]:
     return [*(["last"] if "last".startswith(incomplete) else []), *_ids("conversations", incomplete)]
 
 
+_WORD = re.compile(r"[^\W_]{2,}")  # two letters or digits together
+_NOT_TEXT = re.compile("[\ufffd\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")  # not UTF-8, NUL, controls (not tab, LF, CR, ESC)
 STDIN_LIMIT_BYTES = 1 << 20  # read no more than this: a message, not a log file (or /dev/urandom)
 
 
@@ -92,8 +95,11 @@ def read_question(words: list[str] | None) -> str:
     if len(data) > STDIN_LIMIT_BYTES:
         raise UsageError(f"stdin holds more than {STDIN_LIMIT_BYTES >> 20} MiB; pipe in only the customer's message")
     text = data.decode("utf-8", errors="replace")
-    unreadable = text.count("\ufffd") + text.count("\x00")
-    if unreadable > max(8, len(text) // 20):
+    unreadable = len(_NOT_TEXT.findall(text))
+    # Many characters that are not text, or a few among fewer than ten times as many that are
+    # ("\x89PNG\r\n\x1a\n"), or any with not one word beside them ("\x00\xff\xfe").
+    if (unreadable > max(8, len(text) // 20) or (unreadable >= 3 and unreadable > len(text) // 10)
+            or (unreadable and not _WORD.search(_NOT_TEXT.sub("", text)))):
         raise UsageError("stdin does not look like UTF-8 text (binary data, or another encoding?); "
                          "pipe in the customer's message")
     return text.replace("\x00", "")
