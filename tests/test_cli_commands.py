@@ -139,3 +139,15 @@ def test_config_shows_each_setting_with_its_source_and_never_a_key(run_triage, t
     assert settings["provider"] == ("openai", "chosen by OPENAI_API_KEY")
     assert settings["max_rounds"] == (5, "default") and settings["api_key"] == ("set", "OPENAI_API_KEY")
     assert report["settings"]["max_connections"] == {"value": 1000, "source": "default", "group": "serve"}
+
+
+def test_config_shows_the_settings_of_a_provider_whose_key_is_missing_and_says_it_is_needed(run_triage):
+    env = {"GROQ_API_KEY": ""}
+    shown = run_triage("config", "--provider", "groq", env=env)
+    assert shown.code == 0 and shown.err == "", shown.err
+    assert "api_key              not set (needed: set GROQ_API_KEY)\n" in shown.out
+    assert re.search(r"^provider +groq +--provider$", shown.out, re.MULTILINE)
+    report = json.loads(run_triage("config", "--json", "--provider", "groq", env=env).out)
+    assert report["settings"]["api_key"]["value"] == "not set"
+    refused = run_triage("ask", "--provider", "groq", "Where is A1002?", env=env)  # answering still needs it
+    assert refused.code == 2 and "needs an API key: set GROQ_API_KEY" in refused.err

@@ -232,7 +232,8 @@ def config_command(
         from triage_cli.config_report import settings_with_sources
         from triage_cli.ui.config_view import show_config
 
-        show_config(settings_with_sources(_settings(provider, model, base_url)), as_json=as_json)
+        # Without the provider's key too: that is when one needs to see the settings.
+        show_config(settings_with_sources(_settings(provider, model, base_url, need_key=False)), as_json=as_json)
 
 
 @app.command("tools", cls=_Command)

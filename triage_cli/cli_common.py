@@ -133,10 +133,10 @@ def checked_home(home: Path) -> Path:
 _warned: list[str] = []
 
 
-def settings_for(provider: str | None, model: str | None, base_url: str | None) -> Settings:
+def settings_for(provider: str | None, model: str | None, base_url: str | None, *, need_key: bool = True) -> Settings:
     from triage_cli.config import load_settings
 
-    settings = load_settings({"provider": provider, "model": model, "base_url": base_url})
+    settings = load_settings({"provider": provider, "model": model, "base_url": base_url}, need_key=need_key)
     checked_home(settings.home)
     return settings
 

@@ -85,8 +85,10 @@ def load_settings(
     *,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    need_key: bool = True,
 ) -> Settings:
-    """Resolve settings for one run. Raises ConfigError with a one-line message."""
+    """Resolve settings for one run. Raises ConfigError with a one-line message. `need_key=False`
+    (`triage config`): a provider's missing API key is reported as not set, not refused."""
     env = _with_dotenv_keys(environ, cwd)
     layers = Layers(env, flags)
     # read_config_file has checked that each [providers.NAME] value is a string.
@@ -115,8 +117,8 @@ def load_settings(
         model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", layers)
     if not model:
         raise ConfigError(f"provider '{chosen.name}' has no default model: pass --model NAME")
-    return Settings(provider=chosen.name, model=str(model), base_url=str(base_url), api_key=_api_key(chosen, env),
-                    key_env=chosen.key_env, **common)
+    return Settings(provider=chosen.name, model=str(model), base_url=str(base_url),
+                    api_key=_api_key(chosen, env, need_key), key_env=chosen.key_env, **common)
 
 
 def _provider(layers: Layers, env: Mapping[str, str], tables: Mapping[str, Any]) -> tuple[Provider, int, str | None]:
@@ -279,10 +281,12 @@ def _secrets(env: Mapping[str, str], layers: Layers) -> tuple[str, ...]:
     return known_secrets(v.strip() if isinstance(v, str) else v for v in found)
 
 
-def _api_key(chosen: Provider, env: Mapping[str, str]) -> str:
+def _api_key(chosen: Provider, env: Mapping[str, str], need_key: bool = True) -> str | None:
     key = env.get(chosen.key_env) if chosen.key_env else None
     if key:
         return key
+    if chosen.key_required and not need_key:
+        return None
     if chosen.key_required:
         raise ConfigError(
             f"provider '{chosen.name}' needs an API key: set {chosen.key_env} "

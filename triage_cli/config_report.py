@@ -33,8 +33,9 @@ def settings_with_sources(settings: Settings, environ: Mapping[str, str] | None 
     _explain_defaults(rows, settings)
     if settings.key_env:
         key_set = settings.api_key not in (None, "", "not-needed")
+        missing = f"needed: set {settings.key_env}" if settings.api_key is None else f"not needed, or set {settings.key_env}"
         rows["api_key"] = {"value": "set" if key_set else "not set", "group": "answering",
-                           "source": settings.key_env if key_set else f"not needed, or set {settings.key_env}"}
+                           "source": settings.key_env if key_set else missing}
     where = str(layers.config_path) if layers.config_path else "default"
     rows["mcp_servers"] = {"value": [s.name for s in settings.mcp_servers], "group": "tools",
                            "source": where if settings.mcp_servers else "default"}
