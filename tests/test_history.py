@@ -252,6 +252,19 @@ def test_ask_resume_sends_the_stored_turns_and_adds_the_turn_to_the_same_convers
         (1, ASK_QUESTION, "complete"), (2, "And when will it arrive?", "complete")]
 
 
+def test_ask_continue_goes_on_with_the_latest_conversation_and_refuses_resume_beside_it(run_triage):
+    assert run_triage("ask", "Where is A1002?").code == 0  # offline
+    assert run_triage("ask", "Where is A1005?").code == 0
+
+    continued = run_triage("ask", "-c", "thanks!")
+
+    assert continued.code == 0, continued.err
+    assert continued.out.startswith("You're welcome — anything else about A1005?")  # the latest's order
+    assert [(c["id"], len(c["turns"])) for c in history(run_triage)] == [(2, 2), (1, 1)]
+    both = run_triage("ask", "--continue", "--resume", "1", "thanks")
+    assert both.code == 2 and both.err == "error: use --continue or --resume ID, not both\n"
+
+
 # --------------------------------------------------------------------------- several processes
 
 

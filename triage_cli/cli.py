@@ -107,6 +107,9 @@ def ask(
         typer.Option("--resume", "-r", metavar="ID", show_default=False, autocompletion=_conversation_ids,
                      help="Continue stored conversation ID (or 'last') with its whole context."),
     ] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the latest conversation (the same as --resume last).")
+    ] = False,
     server: ServerOpt = None,
 ) -> None:
     """Answer one customer message and exit.
@@ -122,11 +125,15 @@ def ask(
       echo "Where is A1003?" | triage ask
       triage ask --json --order A9999 "Where is my parcel?"
       triage ask --resume last "And the other order?"
+      triage ask -c "And the other order?"
       triage ask --server http://triage.internal:8787 "Where is A1003?"
     """
     with _user_errors():
         if as_json + events + plain > 1:
             raise UsageError("use only one of --json, --events and --plain")
+        if continue_ and resume is not None:
+            raise UsageError("use --continue or --resume ID, not both")
+        resume = "last" if continue_ else resume
         from triage_cli.ui.oneshot import run_ask
 
         text = read_question(question)
