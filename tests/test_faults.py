@@ -994,6 +994,18 @@ def test_a_stream_kept_alive_with_comments_but_no_content_still_ends_after_the_t
     assert stored["state"] == "interrupted" and "stalled" in stored["error"]
 
 
+def test_a_server_that_sends_headers_and_then_nothing_is_a_timeout_not_an_endpoint_without_tool_streaming(cli):
+    # Only a server that keeps pinging a call offering tools, and never answers it, cannot stream
+    # tool calls (tests/test_server_ladders.py, "hang"); silence after the headers is a stall.
+    reply = tools(("get_order_status", {"order_id": "A1002"}), stall_after=0, stall_seconds=5)
+    with ScriptedServer([reply, text(ANSWER)]) as srv:
+        result = cli("ask", QUESTION, env=env_for(srv, TRIAGE_TIMEOUT="1", TRIAGE_RETRIES="0"))
+        asked = len(srv.requests)
+    message = the_error(result, 1, "1 s")
+    assert "tool calls" not in message and "tool calls" not in result.out
+    assert asked == 1  # not asked again without streaming
+
+
 @pytest.mark.parametrize("url", ["http://host:abc/v1", "localhost:8000/v1", "ftp://example.com/v1", "not a url"])
 def test_a_base_url_that_is_not_an_http_url_is_a_configuration_error(cli, url):
     result = cli("ask", "--base-url", url, "--model", "m", QUESTION)

@@ -9,7 +9,7 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from triage_cli.engine.llm import Endpoint
+from triage_cli.engine.llm import Endpoint, KeptAlive
 from triage_cli.engine.model_errors import _TOLD, Phase, error_kind, provider_says, stream_error
 from triage_cli.errors import (
     ContextTooLong, EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported,
@@ -28,13 +28,15 @@ def bad_request(message: str) -> openai.BadRequestError:
 
 def test_every_kind_of_failure_at_every_phase_has_one_entry() -> None:
     phases = {"request", "headers", "chunks", "said"}
-    assert set(_TOLD) == {"deadline", "read_timeout", "connection", "api", "unreadable"}
+    assert set(_TOLD) == {"deadline", "kept_alive", "read_timeout", "connection", "api", "unreadable"}
     assert all(set(row) == phases for row in _TOLD.values())
 
 
 @pytest.mark.parametrize(("exc", "phase", "sent", "told", "words"), [
     (TimeoutError(), "request", STREAM, ModelError, "sent nothing within 5 s"),
-    (TimeoutError(), "headers", STREAM, ToolStreamingUnsupported, "sent headers, then nothing"),
+    (TimeoutError(), "headers", STREAM, ModelError, "sent nothing within 5 s"),  # a stall is a timeout
+    (KeptAlive(), "headers", STREAM, ToolStreamingUnsupported, "sent headers, then nothing"),  # pings, no answer
+    (KeptAlive(), "headers", {"stream": True}, ModelError, "sent nothing within 5 s"),
     (TimeoutError(), "headers", {"stream": True}, ModelError, "sent nothing within 5 s"),
     (TimeoutError(), "said", STREAM, ModelError, "stalled"),
     (openai.APITimeoutError(request=REQUEST), "chunks", STREAM, ModelError, "stalled"),

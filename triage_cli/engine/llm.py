@@ -231,33 +231,57 @@ async def _chunks(batches: AsyncIterator[list[bytes]], timeout: float, openai: A
     chunk. The read timeout alone misses a server that sends keep-alive comments forever: the
     deadline moves with the chunks, in steps of 1% (moving a timer costs more than reading a
     chunk), set one step late: the stall is called between 100% and 101% of `timeout` after the
-    last chunk."""
+    last chunk. A server that sent only keep-alive comments meanwhile is KeptAlive: still there,
+    but not answering (llama-cpp-python's, asked to stream tool calls it cannot)."""
     loop = asyncio.get_running_loop()
     step = timeout / 100
     moved = loop.time()
-    async with asyncio.timeout_at(moved + timeout + step) as deadline:
-        async for batch in batches:
-            parsed: list[dict[str, Any]] = []
-            for data in batch:
-                if data.startswith(b"[DONE]"):
-                    if parsed:
-                        yield parsed
-                    await _drain(batches, openai)
-                    return
-                chunk = jiter.from_json(data)
-                if isinstance(chunk, dict) and chunk.get("error"):
-                    if parsed:  # what came before the error in the same read is said first
-                        yield parsed
-                    error = chunk["error"]
-                    message = error.get("message") if isinstance(error, dict) else None
-                    raise openai.APIError(message if isinstance(message, str) and message else
-                                          "An error occurred during streaming", response.request, body=error)
-                parsed.append(chunk)
-            now = loop.time()
-            if now - moved >= step:
-                moved = now
-                deadline.reschedule(now + timeout + step)
-            yield parsed
+    pinged = False
+    try:
+        async with asyncio.timeout_at(moved + timeout + step) as deadline, \
+                contextlib.aclosing(_moving(batches, deadline, timeout, step, openai, response)) as moving:
+            async for batch in moving:
+                if not batch:
+                    pinged = True
+                    continue
+                pinged = False
+                yield batch
+    except TimeoutError:
+        raise (KeptAlive() if pinged else TimeoutError()) from None
+
+
+class KeptAlive(TimeoutError):
+    """Our deadline passed with only keep-alive comments from the server since the last chunk."""
+
+
+async def _moving(batches: AsyncIterator[list[bytes]], deadline: asyncio.Timeout, timeout: float, step: float,
+                  openai: Any, response: Any) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """The parsed chunks of each read (an empty list for a read of keep-alives), the deadline
+    moved on by each read that brought one."""
+    loop = asyncio.get_running_loop()
+    moved = loop.time()
+    async for batch in batches:
+        parsed: list[dict[str, Any]] = []
+        for data in batch:
+            if data.startswith(b"[DONE]"):
+                if parsed:
+                    yield parsed
+                await _drain(batches, openai)
+                return
+            chunk = jiter.from_json(data)
+            if isinstance(chunk, dict) and chunk.get("error"):
+                if parsed:  # what came before the error in the same read is said first
+                    yield parsed
+                error = chunk["error"]
+                message = error.get("message") if isinstance(error, dict) else None
+                raise openai.APIError(message if isinstance(message, str) and message else
+                                      "An error occurred during streaming", response.request, body=error)
+            parsed.append(chunk)
+        now = loop.time()
+        if parsed and now - moved >= step:  # a keep-alive does not move it
+            moved = now
+            deadline.reschedule(now + timeout + step)
+        yield parsed
 
 
 def _coalesced(pieces: list[Piece]) -> list[Piece]:

@@ -17,13 +17,17 @@ if TYPE_CHECKING:
 # How far a streamed call got: no response yet; headers but no chunk; chunks but nothing said
 # (usage only); something said (the user has seen it: asking again would repeat it).
 Phase = Literal["request", "headers", "chunks", "said"]
-# What failed: our own deadline (no chunk for `timeout` s); the SDK's read timeout; the
-# connection; an error the API sent; a body triage cannot read.
-Kind = Literal["deadline", "read_timeout", "connection", "api", "unreadable"]
+# What failed: our own deadline (no chunk for `timeout` s: with nothing at all, or with only
+# keep-alive comments); the SDK's read timeout; the connection; an error the API sent; a body
+# triage cannot read.
+Kind = Literal["deadline", "kept_alive", "read_timeout", "connection", "api", "unreadable"]
 
-# (what failed, how far it got) -> what the user is told (the methods of _Told).
+# (what failed, how far it got) -> what the user is told (the methods of _Told). A stall is a
+# timeout; only a server that keeps pinging a call offering tools without answering it is read
+# as one that cannot stream tool calls (llama-cpp-python's).
 _TOLD: dict[Kind, dict[Phase, str]] = {
-    "deadline": {"request": "silent", "headers": "tools_or_silent", "chunks": "tools_or_stalled", "said": "stalled"},
+    "deadline": {"request": "silent", "headers": "silent", "chunks": "stalled", "said": "stalled"},
+    "kept_alive": {"request": "silent", "headers": "tools_or_silent", "chunks": "tools_or_stalled", "said": "stalled"},
     "read_timeout": {"request": "refused", "headers": "refused", "chunks": "stalled", "said": "stalled"},
     "connection": {"request": "refused", "headers": "empty", "chunks": "empty", "said": "cut"},
     "api": {"request": "refused", "headers": "refused", "chunks": "refused", "said": "described"},
@@ -43,7 +47,9 @@ def error_kind(exc: BaseException) -> Kind | None:
     if isinstance(exc, openai.APIError):
         return "api"
     if isinstance(exc, TimeoutError):  # before OSError, whose subclass it is
-        return "deadline"
+        from triage_cli.engine.llm import KeptAlive
+
+        return "kept_alive" if isinstance(exc, KeptAlive) else "deadline"
     if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, OSError)):
         return "unreadable"  # a malformed event, or a dropped socket the SDK did not wrap
     return None

@@ -20,8 +20,9 @@ async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 
 async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """The data of the events each read of `chunks` completes, a list a read (none when a read
-    completes none): a reader that has fallen behind gets what has queued up at once."""
+    """The data of the events each read of `chunks` completes, a list a read (an empty one when a
+    read completes none: a keep-alive comment, part of an event): a reader that has fallen behind
+    gets what has queued up at once, and one waiting knows the server is still there."""
     pending = b""  # the unfinished last line
     data: list[bytes] = []
     after_cr = False  # the last chunk ended in CR: a LF starting the next one ends no line
@@ -48,5 +49,4 @@ async def sse_batches(chunks: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]
                 elif value[:1] == b":":
                     data.append(value[2:] if value[1:2] == b" " else value[1:])
                 # a field named "datax" is no data field: skipped like any unknown one
-        if ready:
-            yield ready
+        yield ready
