@@ -191,3 +191,24 @@ def test_claiming_from_an_empty_queue_is_exit_1_here_and_through_a_server(run_tr
         remote = run_triage("tickets", "claim", "--server", url, env=tickets_env(triage_env, "ann"))
     assert remote.code == 1 and remote.out == "" and remote.err.count("\n") == 1
     assert "no open ticket is free to claim" in remote.err and url in remote.err
+
+
+def test_tickets_export_writes_every_ticket_as_csv_or_json_and_defuses_spreadsheet_formulas(run_triage, triage_env):
+    import csv
+    import io
+
+    assert run_triage("ask", "--order", "A9999", '=HYPERLINK("http://evil.test") where is it').code == 0
+    assert run_triage("ask", "A1009 is lost, I want a refund").code == 0
+    assert run_triage("tickets", "close", "1", "--note", "@sum(1) checked").code == 0
+
+    exported = run_triage("tickets", "export")  # csv, every status
+    assert exported.code == 0, exported.err
+    rows = list(csv.DictReader(io.StringIO(exported.out)))
+    assert [(r["id"], r["status"], r["order_id"]) for r in rows] == [("2", "open", "A1009"), ("1", "closed", "A9999")]
+    assert rows[1]["question"] == '\'=HYPERLINK("http://evil.test") where is it'  # not a formula in a spreadsheet
+    assert rows[1]["note"] == "'@sum(1) checked" and rows[0]["closed_at"] == ""
+    as_json = json.loads(run_triage("tickets", "export", "--format", "json", "--status", "closed").out)
+    assert [t["id"] for t in as_json] == [1] and as_json[0]["question"].startswith("=HYPERLINK")
+    assert as_json == json.loads(run_triage("tickets", "--json", "--status", "closed").out)
+    wrong = run_triage("tickets", "export", "--format", "xml")
+    assert wrong.code == 2 and wrong.err == "error: --format must be csv or json, got 'xml'\n"

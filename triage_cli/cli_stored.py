@@ -74,6 +74,31 @@ def tickets_list(status: StatusOpt = "open", as_json: JsonOpt = False, limit: Li
         list_tickets(_records(server), status=status, as_json=as_json, limit=limit, assignee=assignee)
 
 
+@tickets_app.command("export", cls=_Command)
+def tickets_export(
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", help="csv or json.")] = "csv",
+    status: Annotated[str, typer.Option("--status", "-s", metavar="STATUS", help="Which tickets: open, closed or all.")]
+    = "all",
+    server: ServerOpt = None,
+) -> None:
+    """Write every ticket, with all its fields, as CSV (a header row) or JSON, newest first.
+
+    \b
+    Examples:
+      triage tickets export > tickets.csv
+      triage tickets export --format json --status closed
+    """
+    with _user_errors():
+        from triage_cli.record_types import TICKET_STATES
+        from triage_cli.ui.tickets_view import EXPORT_FORMATS, export_tickets
+
+        if fmt.strip().lower() not in EXPORT_FORMATS:
+            raise UsageError(f"--format must be csv or json, got '{fmt.strip()}'")
+        if status.strip().lower() not in TICKET_STATES:
+            raise UsageError(f"--status must be one of {', '.join(TICKET_STATES)}, got '{status.strip().lower()}'")
+        export_tickets(_records(server), status=status, fmt=fmt.strip().lower(), limit=MAX_LIMIT)
+
+
 @tickets_app.command("show", cls=_Command)
 def tickets_show(ticket_id: TicketArg, as_json: JsonOpt = False, server: ServerOpt = None) -> None:
     """Show one ticket: the record, the customer's message and the reply."""

@@ -63,6 +63,32 @@ def _print_table(status: str, tickets: list[Ticket]) -> None:
         console.print(note)
 
 
+EXPORT_FORMATS = ("csv", "json")
+
+
+def export_tickets(records: Records, *, status: str, fmt: str, limit: int) -> None:
+    """Every ticket with `status`, newest first, with all its fields: CSV (a header row; text
+    sanitized, and a cell a spreadsheet would run as a formula prefixed with ') or JSON."""
+    tickets = [ticket.to_dict() for ticket in records.tickets(status.strip().lower(), limit)]
+    if fmt == "json":
+        _print_json(tickets)
+        return
+    import csv
+    from dataclasses import fields
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    names = [field.name for field in fields(Ticket)]
+    writer.writerow(names)
+    writer.writerows([_cell(ticket[name]) for name in names] for ticket in tickets)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    text = clean(str(value))
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def show_ticket(records: Records, ticket_id: str, *, as_json: bool) -> None:
     print_ticket(*records.ticket(parse_ticket_id(ticket_id)), as_json=as_json)
 
