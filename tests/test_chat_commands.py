@@ -3,6 +3,8 @@ reasoning and cancel. Model turns go to the scripted server, so every request is
 
 from __future__ import annotations
 
+import json
+
 
 import pexpect
 
@@ -248,3 +250,14 @@ def test_one_registry_holds_each_commands_help_and_handler():
         assert name in listed and name in slash_commands._BY_NAME
     assert asyncio.run(slash_commands.run_command(Screen(), "/quit")) is False
     assert asyncio.run(slash_commands.run_command(Screen(), "/nope")) is True and "unknown command /nope" in said[-1]
+
+
+def test_json_in_a_narrow_window_is_one_json_text_when_copied(spawn_chat):
+    child = spawn_chat()
+    turn(child, "Where is A1002? My running shoes are late", OFFLINE_END)
+    child.setwinsize(40, 30)  # narrower than the record's lines: nothing may break inside a string
+    child.sendline("/json")
+    child.expect(r"\{\r?\n[\s\S]*?\r?\n\}")  # from the record's opening brace to its closing one
+    record = json.loads(plain(child.after))
+    assert record["order_id"] == "A1002" and len('  "summary": ' + json.dumps(record["summary"])) > 30
+    child.expect(PROMPT)

@@ -65,14 +65,16 @@ class Repl:
 
     # output ------------------------------------------------------------------------------------
 
-    def say(self, text: str, style: str) -> None:
-        """One message from the REPL itself (not model text: callers pass their own words)."""
+    def say(self, text: str, style: str, *, wrap: bool = True) -> None:
+        """One message from the REPL itself (not model text: callers pass their own words).
+        `wrap=False`: lines as they are, however long (JSON to copy), the terminal folding them."""
         if self.console is None:
-            print_formatted_text(_wrapped([(_PROMPT_STYLES.get(style, ""), clean(text))]))
+            fragments = [(_PROMPT_STYLES.get(style, ""), clean(text))]
+            print_formatted_text(FormattedText(fragments) if not wrap else _wrapped(fragments))
         else:
             from rich.text import Text
 
-            self.console.print(Text(clean(text), style=style))
+            self.console.print(Text(clean(text), style=style), soft_wrap=not wrap)
 
     def welcome(self) -> None:
         print_formatted_text(_wrapped([

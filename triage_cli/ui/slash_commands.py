@@ -3,14 +3,13 @@ calls the model. An unknown command gets a one-line hint."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from triage_cli.errors import TriageError
 from triage_cli.ui.hints import user_message
-from triage_cli.sanitize import one_line
+from triage_cli.sanitize import json_text, one_line
 
 if TYPE_CHECKING:
     from triage_cli.ui.repl import Repl
@@ -209,7 +208,7 @@ async def _json(repl: Repl, _: str) -> None:
         repl.say("no triage record yet", "dim")
         return
     record = {k: v for k, v in last.to_dict().items() if k != "type"}
-    repl.say(json.dumps(record, indent=2, ensure_ascii=False), "")
+    repl.say(json_text(record, indent=2), "", wrap=False)  # unwrapped: copied, it is JSON
 
 
 @_command("/tools", "the tools the answers can use, their MCP servers and whether they run without asking")
