@@ -9,8 +9,8 @@ import httpx2 as httpx
 import openai
 import pytest
 
-from triage_cli.engine.llm import Endpoint, KeptAlive
-from triage_cli.engine.model_errors import _TOLD, Phase, error_kind, provider_says, stream_error
+from triage_cli.engine.llm import Endpoint
+from triage_cli.engine.model_errors import _TOLD, KeptAlive, Phase, error_kind, provider_says, stream_error
 from triage_cli.errors import (
     ContextTooLong, EmptyStream, ModelError, StructuredOutputRejected, ToolStreamingUnsupported,
 )

@@ -102,13 +102,12 @@ def table() -> IntentTable:
     data = tomllib.loads(source)
     patterns = PatternCache(cache_file(_PATTERN_CACHE, source))
 
-    def compile_(alternatives: list[str | list[str]]) -> re.Pattern[str]:
-        key = "\n".join(a if isinstance(a, str) else "".join(a) for a in alternatives)
-        return patterns.compile(key, lambda: _pattern_text(alternatives))
+    def compile_(alternatives: list[str | list[str]], *, ignore_case: bool = True) -> re.Pattern[str]:
+        return patterns.compile(_key(alternatives), lambda: _pattern_text(alternatives), ignore_case=ignore_case)
 
     def folded(alternatives: list[str | list[str]]) -> re.Pattern[str] | None:
-        key = "\n".join(a if isinstance(a, str) else "".join(a) for a in alternatives)
-        return patterns.compile(key, lambda: _pattern_text(alternatives), ignore_case=False) if _case_free(key) else None
+        """The pattern as written, for lower-cased text; None when it names a capital letter."""
+        return compile_(alternatives, ignore_case=False) if _case_free(_key(alternatives)) else None
 
     reading = {name: compile_(lines) for name, lines in data["reading"].items()}
     topics = tuple(Topic(
@@ -125,6 +124,11 @@ def table() -> IntentTable:
     ) for row in data["topic"])
     patterns.save()
     return IntentTable(topics, reading)
+
+
+def _key(alternatives: list[str | list[str]]) -> str:
+    """The alternatives as one text (a long one's pieces joined): the kept code's key."""
+    return "\n".join(a if isinstance(a, str) else "".join(a) for a in alternatives)
 
 
 def _pattern_text(alternatives: list[str | list[str]]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import jiter
 
-from triage_cli.engine.model_errors import Phase, empty_stream, provider_says, stream_error
+from triage_cli.engine.model_errors import KeptAlive, Phase, empty_stream, provider_says, stream_error
 from triage_cli.engine.sse import sse_batches
 from triage_cli.errors import EmptyStream, ModelError
 
@@ -233,12 +233,10 @@ async def _chunks(batches: AsyncIterator[list[bytes]], timeout: float, openai: A
     chunk), set one step late: the stall is called between 100% and 101% of `timeout` after the
     last chunk. A server that sent only keep-alive comments meanwhile is KeptAlive: still there,
     but not answering (llama-cpp-python's, asked to stream tool calls it cannot)."""
-    loop = asyncio.get_running_loop()
     step = timeout / 100
-    moved = loop.time()
     pinged = False
     try:
-        async with asyncio.timeout_at(moved + timeout + step) as deadline, \
+        async with asyncio.timeout(timeout + step) as deadline, \
                 contextlib.aclosing(_moving(batches, deadline, timeout, step, openai, response)) as moving:
             async for batch in moving:
                 if not batch:
@@ -248,10 +246,6 @@ async def _chunks(batches: AsyncIterator[list[bytes]], timeout: float, openai: A
                 yield batch
     except TimeoutError:
         raise (KeptAlive() if pinged else TimeoutError()) from None
-
-
-class KeptAlive(TimeoutError):
-    """Our deadline passed with only keep-alive comments from the server since the last chunk."""
 
 
 async def _moving(batches: AsyncIterator[list[bytes]], deadline: asyncio.Timeout, timeout: float, step: float,

@@ -35,6 +35,11 @@ _TOLD: dict[Kind, dict[Phase, str]] = {
 }
 
 
+class KeptAlive(TimeoutError):
+    """Our deadline passed with only keep-alive comments from the server since the last chunk
+    (raised by llm._chunks)."""
+
+
 def error_kind(exc: BaseException) -> Kind | None:
     """The kind of a call's failure; None for anything else (a bug: raised as it is). Transport
     failures reach here as the SDK's own types (llm._body wraps those of the body)."""
@@ -47,8 +52,6 @@ def error_kind(exc: BaseException) -> Kind | None:
     if isinstance(exc, openai.APIError):
         return "api"
     if isinstance(exc, TimeoutError):  # before OSError, whose subclass it is
-        from triage_cli.engine.llm import KeptAlive
-
         return "kept_alive" if isinstance(exc, KeptAlive) else "deadline"
     if isinstance(exc, (ValueError, KeyError, TypeError, AttributeError, OSError)):
         return "unreadable"  # a malformed event, or a dropped socket the SDK did not wrap
