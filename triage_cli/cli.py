@@ -282,7 +282,7 @@ def eval_command(
     cases: Annotated[
         Optional[str],
         typer.Argument(metavar="CASES", show_default=False,
-                       help="A JSONL case file, or one shipped part (dev, test, blind, blind2 … blind16); all of them when omitted."),
+                       help="A JSONL case file, or one shipped part (dev, test, blind, blind2 … blind17); all of them when omitted."),
     ] = None,
     provider: ProviderOpt = None,
     model: ModelOpt = None,
