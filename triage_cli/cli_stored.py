@@ -187,6 +187,7 @@ def history(ctx: typer.Context, as_json: JsonOpt = False, limit: HistoryLimitOpt
       triage history
       triage history --order A1002 --json
       triage history show 12
+      triage history search refund A1002
       triage history export 12 --format md > conversation-12.md
       triage history prune --older-than 30d
       triage chat --resume 12
@@ -206,6 +207,32 @@ def history_list(as_json: JsonOpt = False, limit: HistoryLimitOpt = 20, order: H
         from triage_cli.ui.history_view import list_conversations
 
         list_conversations(_records(server), limit=limit, order=order, as_json=as_json)
+
+
+@history_app.command("search", cls=_Command)
+def history_search(
+    words: Annotated[list[str], typer.Argument(help="The words to find (every one of them), e.g. refund A1002.",
+                                               metavar="TEXT", show_default=False)],
+    as_json: JsonOpt = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", min=1, max=1000,
+                                       help="Show at most this many, best match first.")] = 20,
+    server: ServerOpt = None,
+) -> None:
+    """Find what was said: questions, replies and ticket notes that have every word, best match first.
+
+    Words match their other forms (refund finds refunded); each hit shows the words around the match.
+
+    \b
+    Examples:
+      triage history search refund A1002
+      triage history search "left with a neighbour" --json
+      triage history search chargeback --server http://triage.internal:8787
+    """
+    with _user_errors():
+        from triage_cli.ui.search_view import print_hits
+
+        text = " ".join(words)
+        print_hits(_records(server).search(text, limit), text, as_json=as_json)
 
 
 @history_app.command("show", cls=_Command)

@@ -150,6 +150,33 @@ class TicketEvent:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SearchHit:
+    """One stored text that matched a search: a question, a reply or a ticket note, with the
+    words around the match; `parts` alternate plain and matched text (matched: True)."""
+
+    kind: str  # question, reply or note
+    at: str
+    parts: tuple[tuple[str, bool], ...]
+    conversation_id: int | None = None
+    turn: int | None = None
+    ticket_id: int | None = None
+
+    @property
+    def context(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+    @property
+    def matched(self) -> list[str]:
+        """The matched words, each once, as written."""
+        return list(dict.fromkeys(text for text, hit in self.parts if hit))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "at": self.at, "conversation_id": self.conversation_id, "turn": self.turn,
+                "ticket_id": self.ticket_id, "context": self.context, "matched": self.matched,
+                "parts": [[text, hit] for text, hit in self.parts]}
+
+
 def parse_ticket_id(text: str) -> int:
     """`12` or `#12` -> 12; anything else is a usage error."""
     ticket_id = parse_row_id(text)

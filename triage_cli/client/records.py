@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from triage_cli.client import stored as remote
 from triage_cli.client.http import ServerClient
-from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import SearchHit, StoredConversation
 from triage_cli.record_types import Ticket, TicketEvent
 
 T = TypeVar("T")
@@ -47,6 +47,9 @@ class RemoteRecords:
 
     def conversations(self, limit: int, order: str | None) -> list[StoredConversation]:
         return self._call(lambda c: remote.conversations(c, limit=limit, order=order))
+
+    def search(self, text: str, limit: int) -> list[SearchHit]:
+        return self._call(lambda c: remote.search(c, text, limit))
 
     def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
         async def read(client: ServerClient) -> tuple[StoredConversation, dict[int, str]]:

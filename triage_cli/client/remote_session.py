@@ -22,9 +22,9 @@ from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.engine.wire import decode
 from triage_cli.errors import TriageError
-from triage_cli.client.stored import conversation, conversations, int_of as _int, tickets
+from triage_cli.client.stored import conversation, conversations, int_of as _int, search, tickets
 from triage_cli.record_types import Ticket
-from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import SearchHit, StoredConversation
 from triage_cli.redaction import Redactor
 
 
@@ -110,6 +110,9 @@ class RemoteSession(SessionState, AsyncClosing):
 
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:
         return await conversations(self.client, limit=limit)
+
+    async def search(self, text: str, limit: int) -> list[SearchHit]:
+        return await search(self.client, text, limit)
 
     # the turn ----------------------------------------------------------------------------------
 

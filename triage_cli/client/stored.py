@@ -9,7 +9,7 @@ from typing import Any
 from triage_cli.client.http import ServerClient
 from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.record_types import parse_row_id
-from triage_cli.record_types import LATEST, StoredConversation, StoredTurn
+from triage_cli.record_types import LATEST, SearchHit, StoredConversation, StoredTurn
 from triage_cli.record_types import Ticket, TicketEvent
 from triage_cli.engine.wire import text_of as text_of  # one reading of a payload's text, for both
 
@@ -18,6 +18,20 @@ async def conversations(client: ServerClient, *, limit: int, order: str | None =
     found = await client.get("/v1/conversations", {"limit": limit, "order": order})
     items = found.get("conversations", []) if isinstance(found, dict) else found
     return [stored_conversation(item) for item in items if isinstance(item, dict)]
+
+
+async def search(client: ServerClient, text: str, limit: int) -> list[SearchHit]:
+    """The server's stored texts that say `text`, best match first."""
+    found = await client.get("/v1/conversations", {"q": text, "limit": limit})
+    hits = found.get("hits", []) if isinstance(found, dict) else []
+    return [search_hit(hit) for hit in hits if isinstance(hit, dict)]
+
+
+def search_hit(data: dict[str, Any]) -> SearchHit:
+    parts = tuple((text_of(p[0]), bool(p[1])) for p in data.get("parts") or () if isinstance(p, list) and len(p) == 2)
+    return SearchHit(kind=text_of(data.get("kind")), at=text_of(data.get("at")), parts=parts,
+                     conversation_id=int_of(data.get("conversation_id"), None), turn=int_of(data.get("turn"), None),
+                     ticket_id=int_of(data.get("ticket_id"), None))
 
 
 async def conversation(client: ServerClient, which: str | None) -> StoredConversation:

@@ -35,6 +35,7 @@ from triage_cli.server.stream import TurnStream, close_turn
 from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
+from triage_cli.session.records import found_saying
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.database import Database, keep_connections, open_database
 
@@ -133,8 +134,12 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         finally:
             await close_turn(session, slot)
 
-    @app.get("/v1/conversations", summary="Stored conversations, the most recently active first")
-    async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000)) -> dict[str, Any]:
+    @app.get("/v1/conversations", summary="Stored conversations, the most recently active first; with q, "
+                                          "the questions, replies and ticket notes that say it, best match first")
+    async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000),
+                            q: str | None = Query(None, max_length=500)) -> dict[str, Any]:
+        if q is not None:
+            return await asyncio.to_thread(found_saying, database, q, limit)
         about = None if not order else order_flag(order, "order", settings.order_id_pattern)
         found = await asyncio.to_thread(SessionStore(database).list, limit=limit, order_id=about)
         return {"conversations": [c.to_dict(messages=False) for c in found]}

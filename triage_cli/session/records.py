@@ -7,19 +7,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from triage_cli.engine.events import TriageRecord
 from triage_cli.record_types import Agent
 from triage_cli.store.agents import AgentStore
 from triage_cli.store.database import Database, as_database
-from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import SearchHit, StoredConversation
+from triage_cli.store.search import search
 from triage_cli.store.sessions import SessionStore
 from triage_cli.record_types import Ticket, TicketEvent
 from triage_cli.store.tickets import TicketStore
 
 
 class Records(Protocol):
+    def search(self, text: str, limit: int) -> list[SearchHit]: ...
     def tickets(self, status: str, limit: int, assignee: str | None = None) -> list[Ticket]: ...
     def ticket(self, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]: ...
     def claim(self, agent: str, ticket_id: int | None) -> Ticket: ...
@@ -55,6 +57,9 @@ class LocalRecords:
 
     def conversations(self, limit: int, order: str | None) -> list[StoredConversation]:
         return SessionStore(self.database).list(limit=limit, order_id=order)
+
+    def search(self, text: str, limit: int) -> list[SearchHit]:
+        return search(self.database, text, limit)
 
     def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
         store = SessionStore(self.database)
@@ -101,3 +106,12 @@ def filed_tickets(stored: StoredConversation) -> set[int]:
     """The tickets a conversation's answers filed."""
     return {record.ticket for turn in stored.turns
             if (record := TriageRecord.from_stored(turn.record)) is not None and record.ticket}
+
+
+def found_saying(database: Database, text: str, limit: int) -> dict[str, Any]:
+    """A search as the API answers it: the hits, best first, and their conversations."""
+    hits = search(database, text, limit)
+    ids = list(dict.fromkeys(hit.conversation_id for hit in hits if hit.conversation_id is not None))
+    found = {c.id: c for c in SessionStore(database).list(among=ids)}
+    return {"query": text, "hits": [hit.to_dict() for hit in hits],
+            "conversations": [found[i].to_dict(messages=False) for i in ids if i in found]}

@@ -32,8 +32,9 @@ from triage_cli.redaction import Redactor
 from triage_cli.session.journal import Begun, Journal
 from triage_cli.session.turn import answer_turn, run_turn
 from triage_cli.session.redacted import redacted, redacted_events
-from triage_cli.record_types import StoredConversation
+from triage_cli.record_types import SearchHit, StoredConversation
 from triage_cli.record_types import Ticket
+from triage_cli.store.search import search
 from triage_cli.store.tickets import TicketStore
 from triage_cli.tools.registry import Approver
 
@@ -366,6 +367,10 @@ class TriageSession(SessionState, AsyncClosing):
     async def stored_conversations(self, limit: int) -> list[StoredConversation]:
         """The stored conversations, the most recently active first (for /history, /resume)."""
         return await asyncio.to_thread(self.journal.store.list, limit=limit)
+
+    async def search(self, text: str, limit: int) -> list[SearchHit]:
+        """The stored questions, replies and ticket notes that say `text` (for /search)."""
+        return await asyncio.to_thread(search, self.journal.store.database, text, limit)
 
     def order_ids(self) -> list[str]:
         """The ids in the order store, for completion. Blocking: run it in a thread."""

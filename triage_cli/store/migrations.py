@@ -14,9 +14,36 @@ from dataclasses import dataclass
 class Migration:
     name: str
     statements: tuple[str, ...]
+    postgres: tuple[str, ...] | None = None  # PostgreSQL's own statements, where its SQL differs
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.statements)
+
+    def for_postgres(self) -> tuple[str, ...]:
+        return self.statements if self.postgres is None else self.postgres
+
+
+# Full-text search (store/search.py): what was said, one row a question, a reply or a ticket note,
+# indexed by SQLite's FTS5 (kept current by triggers) or a PostgreSQL tsvector column. A
+# conversation's rows go with it; a note's stay with its ticket (conversation_id NULL).
+_SEARCH_TABLE = """CREATE TABLE search_text (
+            id               INTEGER PRIMARY KEY AUTOINCREMENT,
+            conversation_id  INTEGER REFERENCES conversations (id) ON DELETE CASCADE,
+            turn_number      INTEGER,
+            ticket_id        INTEGER,
+            kind             TEXT NOT NULL,          -- question, reply or note
+            at               TEXT NOT NULL,          -- ISO 8601, UTC
+            body             TEXT NOT NULL{words}
+        )"""
+_SEARCH_BY_CONVERSATION = "CREATE INDEX search_text_by_conversation ON search_text (conversation_id)"
+_SEARCH_FILLED = (  # what was stored before the index
+    "INSERT INTO search_text (conversation_id, turn_number, kind, at, body)"
+    " SELECT conversation_id, number, 'question', started_at, question FROM turns WHERE question <> ''",
+    "INSERT INTO search_text (conversation_id, turn_number, kind, at, body)"
+    " SELECT conversation_id, number, 'reply', COALESCE(finished_at, started_at), partial FROM turns WHERE partial <> ''",
+    "INSERT INTO search_text (ticket_id, kind, at, body)"
+    " SELECT ticket_id, 'note', at, note FROM ticket_events WHERE note IS NOT NULL AND note <> ''",
+)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -133,5 +160,21 @@ MIGRATIONS: tuple[Migration, ...] = (
         # this migration has none, and reads as interrupted.
         "ALTER TABLE turns ADD COLUMN lease_until TEXT",  # ISO 8601, UTC; NULL once the turn ends
         "CREATE INDEX turns_running ON turns (conversation_id, state)",
+    )),
+    Migration('search', (
+        _SEARCH_TABLE.format(words=""),
+        _SEARCH_BY_CONVERSATION,
+        "CREATE VIRTUAL TABLE search_index USING fts5(body, content='search_text', content_rowid='id',"
+        " tokenize='porter unicode61')",
+        "CREATE TRIGGER search_text_added AFTER INSERT ON search_text BEGIN"
+        " INSERT INTO search_index (rowid, body) VALUES (new.id, new.body); END",
+        "CREATE TRIGGER search_text_removed AFTER DELETE ON search_text BEGIN"
+        " INSERT INTO search_index (search_index, rowid, body) VALUES ('delete', old.id, old.body); END",
+        *_SEARCH_FILLED,
+    ), postgres=(
+        _SEARCH_TABLE.format(words=",\n            words tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED"),
+        _SEARCH_BY_CONVERSATION,
+        "CREATE INDEX search_text_words ON search_text USING GIN (words)",
+        *_SEARCH_FILLED,
     )),
 )

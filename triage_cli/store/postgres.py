@@ -156,8 +156,8 @@ def migrate(connection: psycopg.Connection[Any]) -> int:
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"the database is from a newer triage (schema {version}, this one knows {len(MIGRATIONS)})")
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
+        for migration in MIGRATIONS[version:]:
+            for statement in migration.for_postgres():
                 connection.execute(postgres_statement(statement))
         if row is None:
             connection.execute("INSERT INTO triage_schema (version) VALUES (%s)", (len(MIGRATIONS),))

@@ -15,6 +15,7 @@ never among what is written.
 
 from __future__ import annotations
 
+import builtins
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -27,6 +28,7 @@ from triage_cli.errors import ConversationBusy, InvalidValue, NotFound, StoreErr
 from triage_cli.record_types import parse_row_id
 from triage_cli.store.database import Database, as_database, iso, now
 from triage_cli.store.dialect import Connection
+from triage_cli.store.search import indexed
 from triage_cli.record_types import LATEST, StoredConversation, StoredTurn
 
 ABANDONED = "the process ended mid-answer"
@@ -96,6 +98,7 @@ class SessionStore:
             )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
+            indexed(db, "question", text, conversation_id=conversation_id, turn_number=number)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
         return TurnHandle(conversation_id, turn_id, number)
@@ -151,6 +154,7 @@ class SessionStore:
                  _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
             )
             self._add_orders(db, turn.conversation_id, order_ids)
+            indexed(db, "reply", partial, conversation_id=turn.conversation_id, turn_number=turn.number)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))
 
     def delete(self, conversation_id: int) -> StoredConversation:
@@ -189,12 +193,18 @@ class SessionStore:
 
     # reading -----------------------------------------------------------------------------------
 
-    def list(self, *, limit: int | None = None, order_id: str | None = None) -> list[StoredConversation]:
-        """Conversations, the most recently active first, with their turns but not their messages."""
+    def list(self, *, limit: int | None = None, order_id: str | None = None,
+             among: Sequence[int] | None = None) -> list[StoredConversation]:
+        """Conversations, the most recently active first, with their turns but not their messages;
+        about `order_id`, or `among` these ids, when given."""
         where, params = "", list[str | int]()
         if order_id:
             where = "WHERE id IN (SELECT conversation_id FROM conversation_orders WHERE order_id = ?)"
             params.append(order_id.upper())
+        elif among is not None:
+            among = builtins.list(among)[:READ_BATCH]
+            where = f"WHERE id IN ({','.join('?' * len(among)) or 'NULL'})"
+            params.extend(among)
         sql = f"SELECT * FROM conversations {where} ORDER BY updated_at DESC, id DESC"
         if limit is not None:
             sql += " LIMIT ?"

@@ -18,6 +18,7 @@ from triage_cli.errors import QueueEmpty as QueueEmpty  # the queue's own refusa
 from triage_cli.record_types import TICKET_STATES, Ticket, TicketEvent
 from triage_cli.store.database import Database, as_database, now
 from triage_cli.store.dialect import Connection
+from triage_cli.store.search import indexed
 
 WHAT = "the ticket database"
 
@@ -195,6 +196,8 @@ def _happened(db: Connection, ticket_id: int, action: str, agent: str | None, *,
               note: str | None = None) -> None:
     db.execute("INSERT INTO ticket_events (ticket_id, at, action, agent, forced, note) VALUES (?, ?, ?, ?, ?, ?)",
                (ticket_id, now(), action, agent, int(forced), note))
+    if note:
+        indexed(db, "note", note, ticket_id=ticket_id)
 
 
 def _check_holder(ticket: Ticket, agent: str | None, force: bool, doing: str) -> None:

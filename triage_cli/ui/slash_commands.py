@@ -168,6 +168,16 @@ async def _history(repl: Repl, argument: str) -> None:
         repl.say(f"(the latest {HISTORY_LINES}; all of them: triage history --limit 1000)", "dim")
 
 
+@_command("/search", "/search TEXT finds the stored questions, replies and ticket notes that say it")
+async def _search(repl: Repl, argument: str) -> None:
+    from triage_cli.ui.search_view import print_hits
+
+    if not argument:
+        raise TriageError("say what to find, e.g. /search refund A1002")
+    print_hits(await repl.session.search(argument, HISTORY_LINES), argument, as_json=False,
+               hint="/resume ID: continue that conversation")
+
+
 @_command("/resume", "/resume ID continues a stored conversation; alone, the latest other one")
 async def _resume(repl: Repl, argument: str) -> None:
     which = argument or None
