@@ -261,3 +261,76 @@ def test_json_in_a_narrow_window_is_one_json_text_when_copied(spawn_chat):
     record = json.loads(plain(child.after))
     assert record["order_id"] == "A1002" and len('  "summary": ' + json.dumps(record["summary"])) > 30
     child.expect(PROMPT)
+
+
+def test_retry_asks_the_last_question_again_in_the_same_conversation(spawn_chat, run_triage):
+    child = spawn_chat()
+    turn(child, "Where is A1005? My yoga mat", OFFLINE_END)
+    child.sendline("/retry")
+    child.expect("asking again: Where is A1005\\? My yoga mat")
+    child.expect(OFFLINE_END)
+    child.expect(PROMPT)
+    end_chat(child)
+    [stored] = json.loads(run_triage("history", "--json").out)
+    assert [t["question"] for t in stored["turns"]] == ["Where is A1005? My yoga mat"] * 2
+    assert all(t["state"] == "complete" for t in stored["turns"])
+
+
+def test_retry_with_nothing_asked_yet_says_so(spawn_chat):
+    child = spawn_chat()
+    child.sendline("/retry")
+    child.expect("nothing to retry yet")
+    child.expect(PROMPT)
+
+
+def test_copy_sends_the_last_reply_to_the_clipboard_as_osc_52(spawn_chat):
+    import base64
+
+    child = spawn_chat({"TMUX": ""})
+    child.sendline("/copy")
+    child.expect("no reply to copy yet")
+    turn(child, "Where is A1002?", OFFLINE_END)
+    child.sendline("/copy")
+    child.expect("\x1b\\]52;c;([A-Za-z0-9+/=]+)\x07")
+    copied = base64.b64decode(child.match.group(1)).decode()
+    child.expect("copied the last reply \\(([0-9,]+) characters\\) to the clipboard")
+    assert copied.startswith("Order A1002") or "A1002" in copied.splitlines()[0]
+    assert "\x1b" not in copied and len(copied) == int(child.match.group(1).replace(",", ""))
+    child.expect(PROMPT)
+
+
+def test_copy_on_a_dumb_terminal_says_it_cannot(spawn_chat):
+    child = spawn_chat({"TERM": "dumb"})
+    turn(child, "Where is A1002?", OFFLINE_END)
+    child.sendline("/copy")
+    child.expect("this terminal cannot take the clipboard")
+    assert "\x1b]52" not in child.before
+
+
+def test_edit_sends_what_was_written_in_the_editor(spawn_chat, run_triage, tmp_path):
+    import sys
+
+    writer = tmp_path / "writer.py"
+    writer.write_text("import sys, pathlib\npathlib.Path(sys.argv[1]).write_text('Where is A1003?\\nThe headphones\\n')\n")
+    child = spawn_chat({"VISUAL": "", "EDITOR": f"{sys.executable} {writer}"})
+    child.sendline("/edit")
+    child.expect("› Where is A1003\\?")
+    child.expect(OFFLINE_END)
+    child.expect(PROMPT)
+    end_chat(child)
+    [stored] = json.loads(run_triage("history", "--json").out)
+    assert [t["question"] for t in stored["turns"]] == ["Where is A1003?\nThe headphones"]
+
+
+def test_edit_with_a_failing_editor_sends_nothing(spawn_chat, run_triage):
+    child = spawn_chat({"VISUAL": "false"})
+    child.sendline("/edit")
+    child.expect("the editor false exited with status 1; nothing was sent")
+    child.expect(PROMPT)
+    end_chat(child)
+    assert json.loads(run_triage("history", "--json").out) == []
+
+
+def end_chat(child: pexpect.spawn) -> None:
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)

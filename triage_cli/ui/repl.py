@@ -58,6 +58,7 @@ class Repl:
         self.interrupted = False  # Ctrl-C pressed away from the prompt and from an answer
         self._prompt: PromptSession[str] | None = None  # the prompt, while it reads a line
         self._asking = asyncio.Lock()  # one approval question at a time
+        self.last_reply = ""  # the last answer's text, for /copy
 
     @property
     def settings(self) -> Settings:
@@ -75,6 +76,13 @@ class Repl:
             from rich.text import Text
 
             self.console.print(Text(clean(text), style=style), soft_wrap=not wrap)
+
+    def write_raw(self, sequence: str) -> None:
+        """A control sequence of triage's own (the clipboard's) straight to the terminal."""
+        import sys
+
+        sys.stdout.write(sequence)
+        sys.stdout.flush()
 
     def welcome(self) -> None:
         print_formatted_text(_wrapped([
@@ -135,6 +143,7 @@ class Repl:
         from triage_cli.ui.render import when
 
         count = len(stored.turns)
+        self.last_reply = stored.turns[-1].reply if stored.turns else ""
         self.say(f"resumed conversation {stored.id} · {count} question{'' if count == 1 else 's'} · "
                  f"last active {when(stored.updated_at)}", "bold")
         for turn in stored.turns[-5:]:
@@ -254,6 +263,7 @@ class Repl:
             result = await present(self._advice_once(events), renderer)
         finally:
             self._renderer = None
+        self.last_reply = result.summary.reply
         if result.usage is not None:
             self.say(usage_line(result.usage), "dim")
 

@@ -3,6 +3,7 @@ calls the model. An unknown command gets a one-line hint."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -187,6 +188,41 @@ async def _resume(repl: Repl, argument: str) -> None:
             raise TriageError("no other stored conversation to resume (see /history)")
         which = str(others[0].id)
     repl.recap(await repl.session.resume(which))
+
+
+@_command("/retry", "ask the last question again (the earlier answer stays in the conversation)")
+async def _retry(repl: Repl, _: str) -> None:
+    if not repl.session.turns:
+        raise TriageError("nothing to retry yet: ask a question first")
+    question = repl.session.turns[-1][0]
+    repl.say(f"asking again: {one_line(question)[:200]}", "dim")
+    await repl.answer(question)
+
+
+@_command("/edit", "write the next message in your editor ($VISUAL or $EDITOR), then send it")
+async def _edit(repl: Repl, _: str) -> None:
+    from triage_cli.ui.editor import edited
+
+    text = await asyncio.to_thread(edited)
+    if not text:
+        repl.say("nothing written: nothing sent", "dim")
+        return
+    repl.say(f"› {text}", "")
+    await repl.answer(text)
+
+
+@_command("/copy", "copy the last reply to the clipboard (OSC 52: works over ssh; see the note it prints)")
+async def _copy(repl: Repl, _: str) -> None:
+    from triage_cli.ui.clipboard import caveat, osc52, refusal
+
+    reply = repl.last_reply
+    if not reply:
+        raise TriageError("no reply to copy yet")
+    problem = refusal(reply)
+    if problem is not None:
+        raise TriageError(problem)
+    repl.write_raw(osc52(reply))
+    repl.say(f"copied the last reply ({len(reply):,} characters) to the clipboard; {caveat()}", "dim")
 
 
 @_command("/usage", "the last answer's usage and the session's totals")
