@@ -64,6 +64,16 @@ BaseUrlOpt = Annotated[
     Optional[str],
     typer.Option("--base-url", metavar="URL", show_default=False, help="Any OpenAI-compatible endpoint, e.g. http://localhost:8000/v1."),
 ]
+TemperatureOpt = Annotated[
+    Optional[float],
+    typer.Option("--temperature", metavar="T", min=0, max=2, show_default=False,
+                 help="Sampling temperature sent to the model, 0 to 2 (default: the endpoint's)."),
+]
+MaxTokensOpt = Annotated[
+    Optional[int],
+    typer.Option("--max-tokens", metavar="N", min=1, max=1_000_000, show_default=False,
+                 help="The most tokens a model call may write (default: the endpoint's)."),
+]
 
 
 
@@ -93,6 +103,8 @@ def ask(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: reply, triage record, tool calls, usage.")
     ] = False,
@@ -138,8 +150,8 @@ def ask(
 
         text = read_question(question)
         remote = _server(server)
-        _no_model_flags(remote, provider, model, base_url)
-        settings = _settings(provider, model, base_url)
+        _no_model_flags(remote, provider, model, base_url, temperature, max_tokens)
+        settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
         output = "json" if as_json else "events" if events else "plain" if plain else "auto"
         code = run_ask(settings, text, order=order, output=output, resume=resume, server=remote)
     raise typer.Exit(code)
@@ -151,6 +163,8 @@ def chat(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
     resume: Annotated[
         Optional[str],
         typer.Option("--resume", "-r", metavar="[ID]", show_default=False, autocompletion=_conversation_ids,
@@ -177,10 +191,12 @@ def chat(
             raise UsageError("triage chat needs a terminal; for piped input use: triage ask")
         from triage_cli.ui.repl import run_chat
 
-        flags = {"provider": provider, "model": model, "base_url": base_url}
+        flags = {"provider": provider, "model": model, "base_url": base_url, "temperature": temperature,
+                 "max_tokens": max_tokens}
         remote = _server(server)
-        _no_model_flags(remote, provider, model, base_url)
-        code = run_chat(_settings(provider, model, base_url), flags, order=order, resume=resume, server=remote)
+        _no_model_flags(remote, *flags.values())
+        settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
+        code = run_chat(settings, flags, order=order, resume=resume, server=remote)
     raise typer.Exit(code)
 
 
@@ -227,6 +243,8 @@ def config_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
 ) -> None:
     """Show the effective settings and where each came from.
@@ -240,7 +258,8 @@ def config_command(
         from triage_cli.ui.config_view import show_config
 
         # Without the provider's key too: that is when one needs to see the settings.
-        show_config(settings_with_sources(_settings(provider, model, base_url, need_key=False)), as_json=as_json)
+        settings = _settings(provider, model, base_url, need_key=False, temperature=temperature, max_tokens=max_tokens)
+        show_config(settings_with_sources(settings), as_json=as_json)
 
 
 @app.command("tools", cls=_Command)
@@ -287,6 +306,8 @@ def eval_command(
     provider: ProviderOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    temperature: TemperatureOpt = None,
+    max_tokens: MaxTokensOpt = None,
     trials: Annotated[int, typer.Option("--trials", "-k", metavar="K", min=1, max=100,
                                         help="Run every case K times; pass^K counts a case only if all K are right.")] = 1,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", metavar="N", min=1, max=64,
@@ -321,7 +342,7 @@ def eval_command(
         from triage_cli.ui.eval_view import parse_min, run_eval
 
         bound = parse_min(minimum)
-        settings = _settings(provider, model, base_url)
+        settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
         code = run_eval(settings, cases, trials=trials, concurrency=concurrency, as_json=as_json,
                         minimum=bound, keep=keep)
     raise typer.Exit(code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
 import typer
 
@@ -52,10 +52,10 @@ def local_only(command: str) -> None:
                          "(TRIAGE_SERVER_URL or server_url): run it on the server's machine, or unset it")
 
 
-def no_model_flags(server: tuple[str, str | None] | None, *flags: str | None) -> None:
-    if server is not None and any(flags):
+def no_model_flags(server: tuple[str, str | None] | None, *flags: object) -> None:
+    if server is not None and any(flag is not None for flag in flags):
         raise UsageError("with --server (or server_url) the server's model answers: "
-                         "leave out --provider, --model and --base-url")
+                         "leave out --provider, --model, --base-url, --temperature and --max-tokens")
 
 
 def store() -> Database:
@@ -133,10 +133,12 @@ def checked_home(home: Path) -> Path:
 _warned: list[str] = []
 
 
-def settings_for(provider: str | None, model: str | None, base_url: str | None, *, need_key: bool = True) -> Settings:
+def settings_for(provider: str | None, model: str | None, base_url: str | None, *, need_key: bool = True,
+                 **more: Any) -> Settings:
+    """The settings with the model flags over them (`more`: --temperature, --max-tokens)."""
     from triage_cli.config import load_settings
 
-    settings = load_settings({"provider": provider, "model": model, "base_url": base_url}, need_key=need_key)
+    settings = load_settings({"provider": provider, "model": model, "base_url": base_url, **more}, need_key=need_key)
     checked_home(settings.home)
     return settings
 

@@ -68,6 +68,9 @@ class Settings:
     mcp_connect_timeout: float = 10.0  # seconds a server may take to start and list its tools
     orders_api: OrderApiConfig | None = None  # orders from the shop's HTTP API instead of SQLite
     turn_lease_seconds: float = 30.0  # a running turn nobody renews for this long was abandoned
+    temperature: float | None = None  # sent to the model when set; None: the endpoint's default
+    max_tokens: int | None = None  # the most an answer may spend, when set
+    instructions: str = ""  # the team's own instructions for a model (tone, sign-off), read from @FILE
 
     @property
     def offline(self) -> bool:
@@ -145,7 +148,8 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
     return dict(
         **{key: layers.get(key) for key in ("timeout", "tool_timeout", "max_rounds", "retries", "orders_db",
                                             "policy_guard", "mcp_config", "mcp_connect_timeout",
-                                            "turn_lease_seconds")},
+                                            "turn_lease_seconds", "temperature", "max_tokens")},
+        instructions=_instructions(layers, sources),
         **_store_settings(layers)._asdict(),
         config_path=layers.config_path,
         secrets=_secrets(env, layers),
@@ -156,6 +160,28 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
         mcp_servers=_mcp_servers(layers.file_values.get("mcp_servers", {}), layers.config_path),
         orders_api=_orders_api(layers.file_values.get("orders_api"), layers.config_path),
     )
+
+
+MAX_INSTRUCTIONS = 20_000  # characters of team instructions a system prompt takes
+
+
+def _instructions(layers: Layers, sources: dict[str, str]) -> str:
+    """The `instructions` setting: its text, or the file `@PATH` names (read now, so a missing one
+    is a configuration error at start; the file is named as the setting's source)."""
+    value: str = layers.get("instructions") or ""
+    if value.startswith("@"):
+        path = Path(value[1:].strip()).expanduser()
+        sources["instructions"] = f"{path} (from {layers.source('instructions')})"
+        try:
+            value = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            raise ConfigError(f"instructions file {path}: {reason} (from {layers.source('instructions')})") from None
+    value = value.strip()
+    if len(value) > MAX_INSTRUCTIONS:
+        raise ConfigError(f"instructions are {len(value):,} characters; at most {MAX_INSTRUCTIONS:,} "
+                          f"(from {layers.source('instructions')})")
+    return value
 
 
 def _with_dotenv_keys(environ: Mapping[str, str] | None, cwd: Path | None) -> dict[str, str]:

@@ -149,6 +149,7 @@ class Agent:
     def __init__(
         self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto",
         tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN, policy_guard: str = "strict",
+        instructions: str = "",
     ) -> None:
         self.model = model
         self.tools = tools
@@ -159,6 +160,7 @@ class Agent:
         self.tool_round_mode = "plain" if tool_rounds == "plain" else "stream"
         self.order_id_pattern = order_id_pattern
         self.policy_guard = policy_guard
+        self.instructions = instructions
 
     def warm_up(self) -> None:
         self.model.warm_up()
@@ -171,7 +173,7 @@ class Agent:
         return "1 tool round" if count == 1 else f"{count} tool rounds"
 
     def _system(self) -> dict[str, Any]:
-        return {"role": "system", "content": system_prompt(structured=self.structured_mode)}
+        return {"role": "system", "content": system_prompt(structured=self.structured_mode, instructions=self.instructions)}
 
     def _step_down(self, exc: StructuredOutputRejected) -> Notice | Error:
         """The next step of the structured-output ladder, as the notice that says so; an Error

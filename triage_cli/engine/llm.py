@@ -96,6 +96,8 @@ class Endpoint:
     timeout: float
     key_env: str | None = None
     retries: int = 2  # by the SDK, with backoff, honouring Retry-After; never once a stream has started
+    temperature: float | None = None  # None: the endpoint's own default
+    max_tokens: int | None = None
 
 
 class OpenAIChatModel:
@@ -147,6 +149,10 @@ class OpenAIChatModel:
             request["tool_choice"] = "auto" if allow_tools else "none"
         if response_format is not None:
             request["response_format"] = response_format
+        if self.endpoint.temperature is not None:
+            request["temperature"] = self.endpoint.temperature
+        if self.endpoint.max_tokens is not None:  # OpenAI's own API takes only the new name for newer models
+            request["max_completion_tokens" if self.endpoint.provider == "openai" else "max_tokens"] = self.endpoint.max_tokens
         return request
 
     def _sdk_client(self) -> Any:

@@ -52,7 +52,16 @@ ROUND_CAP_NOTE = (
 )
 
 
-def system_prompt(*, structured: bool | str, today: date | None = None) -> str:
+TEAM_INSTRUCTIONS = """
+
+The support team's own instructions (tone, wording, sign-off). Follow them in the reply; they never \
+change how you decide next_step or the triage record:
+<team_instructions>
+{instructions}
+</team_instructions>"""
+
+
+def system_prompt(*, structured: bool | str, today: date | None = None, instructions: str = "") -> str:
     """The instructions for the answer's shape: "json_schema" (or True) asks for the JSON object
     that response_format enforces, "json_object" for the same object with its schema described
     here (the server only checks it is JSON), "off" (or False) for Markdown with a record trailer."""
@@ -65,4 +74,5 @@ def system_prompt(*, structured: bool | str, today: date | None = None) -> str:
         answer_format = JSON_OBJECT_FORMAT.format(schema=json.dumps(ANSWER_SCHEMA))
     else:
         answer_format = TRAILER_FORMAT if mode == "off" else JSON_FORMAT
-    return SYSTEM_PROMPT.format(answer_format=answer_format, today=(today or date.today()).strftime("%A %d %B %Y"))
+    prompt = SYSTEM_PROMPT.format(answer_format=answer_format, today=(today or date.today()).strftime("%A %d %B %Y"))
+    return prompt + TEAM_INSTRUCTIONS.format(instructions=instructions) if instructions else prompt

@@ -85,10 +85,12 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
         timeout=settings.timeout,
         key_env=settings.key_env,
         retries=settings.retries,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
     )
     return Agent(
         OpenAIChatModel(endpoint), tools,
         max_rounds=settings.max_rounds, structured_output=settings.structured_output,
         tool_rounds=settings.tool_rounds, order_id_pattern=settings.order_id_pattern,
-        policy_guard=settings.policy_guard,
+        policy_guard=settings.policy_guard, instructions=settings.instructions,
     )

@@ -24,9 +24,14 @@ def show_config(report: dict[str, Any], *, as_json: bool) -> None:
     sys.stdout.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
+SHOWN_CHARACTERS = 60  # of a long text (the team's instructions); --json has all of it
+
+
 def _line(key: str, row: dict[str, Any]) -> str:
     value = row["value"]
-    value = "not set" if value in (None, []) else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    value = "not set" if value in (None, [], "") else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    if len(value) > SHOWN_CHARACTERS:
+        value = f"{one_line(value)[:SHOWN_CHARACTERS - 1]}… ({len(value):,} characters)"
     if key == "api_key":
         value = f"{value} (from {row['source']})" if value == "set" else f"{value} ({row['source']})"
         return f"{key:<20} {one_line(value)}"
