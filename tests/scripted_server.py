@@ -161,7 +161,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") in ("/v1/models", "/models"):
-            data = [{"id": "scripted-model", "object": "model", "created": 0, "owned_by": "tests"}]
+            self.server.owner.headers.append({k.lower(): v for k, v in self.headers.items()})
+            data = [{"id": name, "object": "model", "created": 0, "owned_by": "tests"} for name in self.server.owner.models]
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, _error_body(404, f"scripted server: no route GET {self.path}"))
@@ -377,7 +378,8 @@ class ScriptedServer:
         self.tokens_per_second = tokens_per_second
         self.chunk_chars = max(1, chunk_chars)
         self.requests: list[dict] = []
-        self.headers: list[dict[str, str]] = []  # each POST's headers, names lower-cased
+        self.models = ["scripted-model"]  # what GET /v1/models lists
+        self.headers: list[dict[str, str]] = []  # each request's headers, names lower-cased
         self.disconnects = 0
         self.connections = 0  # accepted so far: a client that reuses its connection opens one
         self.drops = 0  # streams cut short on purpose (Reply.drop_after)

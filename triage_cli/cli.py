@@ -262,6 +262,31 @@ def config_command(
         show_config(settings_with_sources(settings), as_json=as_json)
 
 
+@app.command("models", cls=_Command)
+def models_command(
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the provider, endpoint, configured model "
+                                                         "and each model listed.")] = False,
+) -> None:
+    """List the models the configured endpoint serves (its /models), the configured one marked.
+
+    Piped, one model id a line. Takes the same flags as ask, to look at another endpoint.
+
+    \b
+    Examples:
+      triage models
+      triage models --provider groq --json
+      triage models --provider custom --base-url http://localhost:8000/v1
+    """
+    with _user_errors():
+        from triage_cli.ui.models_view import run_models
+
+        code = run_models(_settings(provider, model, base_url), as_json=as_json)
+    raise typer.Exit(code)
+
+
 @app.command("tools", cls=_Command)
 def tools_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,

@@ -163,6 +163,16 @@ class OpenAIChatModel:
             raise ModelError(f"cannot set up a client for {self.endpoint.provider} at "
                              f"{self.endpoint.base_url}: {exc}") from None
 
+    async def list_models(self) -> list[dict[str, Any]]:
+        """The models the endpoint's /models lists (id, owned_by, created), as it says them."""
+        try:
+            return [{"id": str(m.id), "owned_by": getattr(m, "owned_by", None), "created": getattr(m, "created", None)}
+                    async for m in self._sdk_client().models.list()]
+        except ModelError:
+            raise
+        except Exception as exc:
+            raise stream_error(exc, "request", {"model": self.endpoint.model}, self.endpoint) from None
+
     async def complete(
         self,
         messages: list[dict[str, Any]],

@@ -4,7 +4,7 @@ engine gets plain values (the endpoint, max_rounds, the order id pattern), never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
@@ -14,6 +14,7 @@ from triage_cli.tools.orders import order_registry
 from triage_cli.tools.registry import ToolRegistry
 
 if TYPE_CHECKING:
+    from triage_cli.engine.llm import OpenAIChatModel
     from triage_cli.tools.mcp_client import McpTools
     from triage_cli.tools.mcp_config import McpServer
 
@@ -65,6 +66,26 @@ def mcp_tools(settings: Settings, servers: list[McpServer] | None = None) -> Mcp
     return McpTools(servers, home=settings.home, connect_timeout=settings.mcp_connect_timeout)
 
 
+def chat_model(settings: Settings) -> OpenAIChatModel:
+    """The client of the settings' OpenAI-compatible endpoint."""
+    from triage_cli.engine.llm import Endpoint, OpenAIChatModel
+
+    return OpenAIChatModel(Endpoint(
+        provider=settings.provider, base_url=settings.base_url or "", api_key=settings.api_key or "",
+        model=settings.model or "", timeout=settings.timeout, key_env=settings.key_env, retries=settings.retries,
+        temperature=settings.temperature, max_tokens=settings.max_tokens,
+    ))
+
+
+async def served_models(settings: Settings) -> list[dict[str, Any]]:
+    """What the settings' endpoint lists at /models."""
+    model = chat_model(settings)
+    try:
+        return await model.list_models()
+    finally:
+        await model.aclose()
+
+
 def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:
     from triage_cli.engine import intents
 
@@ -75,21 +96,9 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
 
         return OfflineEngine(tools, order_id_pattern=settings.order_id_pattern)
     from triage_cli.engine.agent import Agent
-    from triage_cli.engine.llm import Endpoint, OpenAIChatModel
 
-    endpoint = Endpoint(
-        provider=settings.provider,
-        base_url=settings.base_url or "",
-        api_key=settings.api_key or "",
-        model=settings.model or "",
-        timeout=settings.timeout,
-        key_env=settings.key_env,
-        retries=settings.retries,
-        temperature=settings.temperature,
-        max_tokens=settings.max_tokens,
-    )
     return Agent(
-        OpenAIChatModel(endpoint), tools,
+        chat_model(settings), tools,
         max_rounds=settings.max_rounds, structured_output=settings.structured_output,
         tool_rounds=settings.tool_rounds, order_id_pattern=settings.order_id_pattern,
         policy_guard=settings.policy_guard, instructions=settings.instructions,
