@@ -267,3 +267,47 @@ def test_tool_rounds_and_json_object_are_settings_per_provider_too(tmp_path):
     assert (default.structured_output, default.tool_rounds) == ("auto", "auto")
     with pytest.raises(ConfigError, match="tool_rounds must be one of auto, stream, plain"):
         load_settings({"provider": "ollama"}, environ={**base, "TRIAGE_TOOL_ROUNDS": "sometimes"}, cwd=tmp_path)
+
+
+# --------------------------------------------------------------------------- remembered between runs
+
+
+def test_what_an_endpoint_refused_is_remembered_so_the_next_run_starts_at_the_right_step(run_triage, triage_env):
+    import json
+    from datetime import datetime, timedelta, timezone
+    from pathlib import Path
+
+    ask = ("ask", "--json", "--model", "smollm2", "--order", "A1002", "where is it?")
+    with llama_like(lookup_then_answer() * 4) as srv:
+        first = json.loads(run_triage(*ask, "--base-url", srv.base_url).out)
+        second = json.loads(run_triage(*ask, "--base-url", srv.base_url).out)
+        shown = json.loads(run_triage("config", "--json", "--base-url", srv.base_url, "--model", "smollm2").out)
+        again = json.loads(run_triage(*ask, "--base-url", srv.base_url, "--reprobe").out)
+        memory = Path(triage_env["TRIAGE_HOME"]) / "endpoints.json"
+        kept = json.loads(memory.read_text())
+        [key] = kept
+        kept[key]["at"] = (datetime.now(timezone.utc) - timedelta(days=1, minutes=1)).isoformat()
+        memory.write_text(json.dumps(kept))  # learned over a day ago
+        stale = json.loads(run_triage(*ask, "--base-url", srv.base_url).out)
+        requests, url = srv.requests, srv.base_url
+
+    assert first["usage"]["model_calls"] == 4 and len(first["notices"]) == 2
+    assert second["usage"]["model_calls"] == 2 and second["notices"] == []  # no refused request, no note
+    assert [shape(r) for r in requests[4:6]] == [(False, "json_object"), (False, "json_object")]
+    row = shown["settings"]["endpoint_memory"]
+    assert row["value"] == "structured_output json_object, tool_rounds plain" and "--reprobe forgets" in row["source"]
+    assert again["usage"]["model_calls"] == 4 and len(again["notices"]) == 2  # probed afresh
+    assert stale["usage"]["model_calls"] == 4  # a day on: probed afresh
+    assert key == f"{url} smollm2" and (memory.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_fixed_mode_is_never_overridden_by_what_was_remembered(run_triage):
+    import json
+
+    with llama_like(lookup_then_answer() * 2) as srv:
+        run_triage("ask", "--base-url", srv.base_url, "--model", "m", "--order", "A1002", "x")
+        fixed = run_triage("ask", "--json", "--base-url", srv.base_url, "--model", "m", "--order", "A1002", "x",
+                           env={"TRIAGE_STRUCTURED_OUTPUT": "off", "TRIAGE_TOOL_ROUNDS": "plain"})
+        last = srv.requests[-2:]
+    assert json.loads(fixed.out)["usage"]["model_calls"] == 2
+    assert [shape(r) for r in last] == [(False, None), (False, None)]  # "off": no response_format at all

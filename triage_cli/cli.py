@@ -17,6 +17,7 @@ from triage_cli import __version__
 from triage_cli.cli_common import ServerOpt
 from triage_cli.cli_common import no_model_flags as _no_model_flags
 from triage_cli.cli_common import print_error as _print_error
+from triage_cli.cli_common import reprobe as _reprobe
 from triage_cli.cli_common import server as _server
 from triage_cli.cli_common import settings_for as _settings
 from triage_cli.cli_common import user_errors as _user_errors
@@ -69,6 +70,10 @@ TemperatureOpt = Annotated[
     typer.Option("--temperature", metavar="T", min=0, max=2, show_default=False,
                  help="Sampling temperature sent to the model, 0 to 2 (default: the endpoint's)."),
 ]
+ReprobeOpt = Annotated[
+    bool, typer.Option("--reprobe", help="Forget what this endpoint refused before (structured output, streamed "
+                                          "tool calls) and try each again.")
+]
 MaxTokensOpt = Annotated[
     Optional[int],
     typer.Option("--max-tokens", metavar="N", min=1, max=1_000_000, show_default=False,
@@ -105,6 +110,7 @@ def ask(
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
+    reprobe: ReprobeOpt = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: reply, triage record, tool calls, usage.")
     ] = False,
@@ -152,6 +158,7 @@ def ask(
         remote = _server(server)
         _no_model_flags(remote, provider, model, base_url, temperature, max_tokens)
         settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
+        _reprobe(settings, reprobe)
         output = "json" if as_json else "events" if events else "plain" if plain else "auto"
         code = run_ask(settings, text, order=order, output=output, resume=resume, server=remote)
     raise typer.Exit(code)
@@ -165,6 +172,7 @@ def chat(
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
+    reprobe: ReprobeOpt = False,
     resume: Annotated[
         Optional[str],
         typer.Option("--resume", "-r", metavar="[ID]", show_default=False, autocompletion=_conversation_ids,
@@ -196,6 +204,7 @@ def chat(
         remote = _server(server)
         _no_model_flags(remote, *flags.values())
         settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
+        _reprobe(settings, reprobe)
         code = run_chat(settings, flags, order=order, resume=resume, server=remote)
     raise typer.Exit(code)
 
@@ -245,6 +254,7 @@ def config_command(
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
+    reprobe: ReprobeOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of lines.")] = False,
 ) -> None:
     """Show the effective settings and where each came from.
@@ -259,7 +269,8 @@ def config_command(
 
         # Without the provider's key too: that is when one needs to see the settings.
         settings = _settings(provider, model, base_url, need_key=False, temperature=temperature, max_tokens=max_tokens)
-        show_config(settings_with_sources(settings), as_json=as_json)
+        _reprobe(settings, reprobe)
+        show_config(settings_with_sources(settings), as_json=as_json, settings=settings)
 
 
 @app.command("models", cls=_Command)
@@ -333,6 +344,7 @@ def eval_command(
     base_url: BaseUrlOpt = None,
     temperature: TemperatureOpt = None,
     max_tokens: MaxTokensOpt = None,
+    reprobe: ReprobeOpt = False,
     trials: Annotated[int, typer.Option("--trials", "-k", metavar="K", min=1, max=100,
                                         help="Run every case K times; pass^K counts a case only if all K are right.")] = 1,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", metavar="N", min=1, max=64,
@@ -368,6 +380,7 @@ def eval_command(
 
         bound = parse_min(minimum)
         settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
+        _reprobe(settings, reprobe)
         code = run_eval(settings, cases, trials=trials, concurrency=concurrency, as_json=as_json,
                         minimum=bound, keep=keep)
     raise typer.Exit(code)

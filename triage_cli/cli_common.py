@@ -143,6 +143,14 @@ def settings_for(provider: str | None, model: str | None, base_url: str | None, 
     return settings
 
 
+def reprobe(settings: Settings, asked: bool) -> None:
+    """--reprobe: forget what the endpoint refused before, so this run tries every step again."""
+    if asked:
+        from triage_cli.session.endpoint import forget
+
+        forget(settings)
+
+
 class user_errors:
     """Turn our own exceptions into one line on stderr and their exit code."""
 

@@ -149,15 +149,19 @@ class Agent:
     def __init__(
         self, model: ChatModel, tools: ToolRegistry, *, max_rounds: int = 5, structured_output: str = "auto",
         tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN, policy_guard: str = "strict",
-        instructions: str = "",
+        instructions: str = "", learned: tuple[str | None, str | None] = (None, None),
     ) -> None:
+        """`learned`: the structured-output step and tool-round mode this endpoint settled on in
+        an earlier run (its refusals remembered), where the settings leave them to `auto`."""
         self.model = model
         self.tools = tools
         self.max_rounds = max_rounds
         self.structured_output = structured_output
-        self.structured_mode = "json_schema" if structured_output == "auto" else structured_output
+        learned_structured, learned_rounds = learned if structured_output == "auto" else (None, learned[1])
+        self.structured_mode = learned_structured or ("json_schema" if structured_output == "auto" else structured_output)
         self.tool_rounds = tool_rounds
-        self.tool_round_mode = "plain" if tool_rounds == "plain" else "stream"
+        plain = tool_rounds == "plain" or (tool_rounds == "auto" and learned_rounds == "plain")
+        self.tool_round_mode = "plain" if plain else "stream"
         self.order_id_pattern = order_id_pattern
         self.policy_guard = policy_guard
         self.instructions = instructions

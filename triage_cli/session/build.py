@@ -4,7 +4,7 @@ engine gets plain values (the endpoint, max_rounds, the order id pattern), never
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from triage_cli.config import Settings
 from triage_cli.engine.base import Engine
@@ -77,15 +77,6 @@ def chat_model(settings: Settings) -> OpenAIChatModel:
     ))
 
 
-async def served_models(settings: Settings) -> list[dict[str, Any]]:
-    """What the settings' endpoint lists at /models."""
-    model = chat_model(settings)
-    try:
-        return await model.list_models()
-    finally:
-        await model.aclose()
-
-
 def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engine:
     from triage_cli.engine import intents
 
@@ -96,10 +87,11 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
 
         return OfflineEngine(tools, order_id_pattern=settings.order_id_pattern)
     from triage_cli.engine.agent import Agent
+    from triage_cli.session.endpoint import learned_modes
 
     return Agent(
         chat_model(settings), tools,
         max_rounds=settings.max_rounds, structured_output=settings.structured_output,
         tool_rounds=settings.tool_rounds, order_id_pattern=settings.order_id_pattern,
-        policy_guard=settings.policy_guard, instructions=settings.instructions,
+        policy_guard=settings.policy_guard, instructions=settings.instructions, learned=learned_modes(settings),
     )

@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from triage_cli.config import Settings
 from triage_cli.sanitize import json_text, one_line
 
 _GROUPS = {"answering": "Answering", "storage": "Storage", "tools": "Tools (MCP servers)",
            "server": "A team's server (--server)", "serve": "Serving (triage serve)"}
 
 
-def show_config(report: dict[str, Any], *, as_json: bool) -> None:
+def show_config(report: dict[str, Any], *, as_json: bool, settings: Settings | None = None) -> None:
+    if settings is not None:
+        report["settings"]["endpoint_memory"] = endpoint_memory(settings)
     if as_json:
         sys.stdout.write(json_text(report, indent=2) + "\n")
         return
@@ -36,3 +39,20 @@ def _line(key: str, row: dict[str, Any]) -> str:
         value = f"{value} (from {row['source']})" if value == "set" else f"{value} ({row['source']})"
         return f"{key:<20} {one_line(value)}"
     return f"{key:<20} {one_line(value):<40} {one_line(row['source'])}"
+
+
+def endpoint_memory(settings: Settings) -> dict[str, Any]:
+    """What the endpoint refused in an earlier run, as a row: the steps it starts at, and until when."""
+    from triage_cli.session.endpoint import remembered
+
+    learned = remembered(settings)
+    if learned is None:
+        source = "offline: no endpoint" if settings.offline else "nothing refused in the last day"
+        return {"value": None, "source": source, "group": "answering"}
+    steps = [f"structured_output {learned.structured_output}" if learned.structured_output else "",
+             f"tool_rounds {learned.tool_rounds}" if learned.tool_rounds else ""]
+    until = learned.until().strftime("%Y-%m-%d %H:%M UTC")
+    return {"value": ", ".join(step for step in steps if step), "group": "answering",
+            "source": f"learned {learned.at[:16].replace('T', ' ')} UTC; kept until {until} (--reprobe forgets)",
+            "learned": {"structured_output": learned.structured_output, "tool_rounds": learned.tool_rounds,
+                        "at": learned.at}}

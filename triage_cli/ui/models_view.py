@@ -16,7 +16,7 @@ def run_models(settings: Settings, *, as_json: bool) -> int:
     if settings.offline:
         raise UsageError("the offline rules engine has no models to list: name a provider, "
                          "e.g. triage models --provider groq")
-    from triage_cli.session.build import served_models
+    from triage_cli.session.endpoint import served_models
 
     models = sorted(asyncio.run(served_models(settings)), key=lambda m: str(m["id"]).lower())
     if as_json:
