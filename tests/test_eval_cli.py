@@ -137,3 +137,108 @@ def test_evals_help_names_every_shipped_part(run_triage):
     result = run_triage("eval", "--help", env={"COLUMNS": "200"})
     assert result.code == 0
     assert SHIPPED[0] in result.out and SHIPPED[-1] in result.out  # dev … the newest outsider part
+
+
+# --------------------------------------------------------------------------- slow models (issue 27)
+
+
+def model_env(server: ScriptedServer) -> dict[str, str]:
+    return {"OPENAI_API_KEY": "sk-test-not-a-real-key", "OPENAI_BASE_URL": server.base_url, "TRIAGE_POLICY_GUARD": "off"}
+
+
+def lines_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_out_appends_each_result_and_resume_runs_only_the_cases_not_there(run_triage, tmp_path):
+    out = tmp_path / "run.jsonl"
+    with ScriptedServer(scripted_model(consistent=True)) as server:
+        first = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--sample", "2", "--seed", "5",
+                           "--out", str(out), "--json", env=model_env(server))
+        asked_first = len(server.requests)
+        second = run_triage("eval", case_file(tmp_path), "--provider", "openai", "--resume", str(out), "--json",
+                            env=model_env(server))
+        asked_second = len(server.requests) - asked_first
+
+    assert first.code == 0 and second.code == 0, first.err + second.err
+    sampled = [line["id"] for line in lines_of(out)[:2]]
+    assert asked_first == 4 and json.loads(first.out)["summary"]["cases"] == 2  # a lookup and an answer each
+    assert asked_second == 2  # the two already in the file were not asked again
+    assert sorted(line["id"] for line in lines_of(out)) == ["cancel", "late", "refund"]
+    summary = json.loads(second.out)["summary"]
+    assert summary["cases"] == 3 and summary["accuracy"] == 1.0  # the earlier results count too
+    assert lines_of(out)[0]["trials"][0]["got"]["next_step"] in ("answer", "escalate")
+    assert (out.stat().st_mode & 0o777) == 0o600  # customers' words: private
+    again = run_triage("eval", case_file(tmp_path), "--sample", "2", "--seed", "5", "--json")
+    assert sorted(json.loads(again.out)["cases"]) == sorted(sampled)  # the same seed, the same sample
+
+
+def stopped_run(tmp_path: Path, triage_env: dict[str, str], signum: int, *extra: str):
+    """`triage eval` on the three cases with a model that answers the first at once and stalls
+    in the second until the test has sent `signum`; the process's output, exit code and out file."""
+    import subprocess
+    import sys
+    import threading
+
+    import dataclasses
+
+    from serve_helpers import eventually
+
+    release = threading.Event()
+    right = scripted_model(consistent=True)
+
+    def reply(body: dict, index: int):
+        said = right(body, index)
+        if index < 3:  # the first case's lookup and answer, the second's lookup
+            return said
+        return dataclasses.replace(said, stall_after=1, stall_seconds=60, stall_until=release)
+
+    out = tmp_path / "run.jsonl"
+    with ScriptedServer(reply) as server:
+        env = {**triage_env, **model_env(server)}
+        process = subprocess.Popen([sys.executable, "-m", "triage_cli", "eval", case_file(tmp_path), "--provider",
+                                    "openai", "--out", str(out), *extra], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            eventually(lambda: out.exists() and out.read_text().count("\n") == 1 and len(server.requests) == 4,
+                       "the first case scored and the second asked")
+            process.send_signal(signum)
+            stdout, stderr = process.communicate(timeout=60)
+        finally:
+            release.set()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return process.returncode, stdout, stderr, out
+
+
+def test_ctrl_c_prints_the_figures_of_the_cases_done_so_far(tmp_path, triage_env):
+    import signal
+
+    code, stdout, stderr, out = stopped_run(tmp_path, triage_env, signal.SIGINT)
+    assert code == 130, stderr
+    assert "triage eval: 1 cases x 1 trial" in stdout and "accuracy           100.0%" in stdout
+    assert "stopped by SIGINT after 1 of 3 cases" in stdout and "Traceback" not in stderr
+    assert [line["id"] for line in lines_of(out)] == ["late"]
+
+
+def test_sigterm_with_json_still_prints_the_object(tmp_path, triage_env):
+    import signal
+
+    code, stdout, stderr, out = stopped_run(tmp_path, triage_env, signal.SIGTERM, "--json")
+    assert code == 143, stderr
+    report = json.loads(stdout)
+    assert report["summary"]["stopped"] == {"signal": "SIGTERM", "cases_done": 1, "cases": 3}
+    assert list(report["cases"]) == ["late"] and report["summary"]["cases"] == 1
+
+
+def test_progress_on_a_terminal_shows_cases_accuracy_so_far_and_time_left(tmp_path, triage_env):
+    import sys
+
+    import pexpect
+
+    child = pexpect.spawn(sys.executable, ["-m", "triage_cli", "eval", "blind", "--sample", "40"],
+                          env=triage_env, dimensions=(24, 120), encoding="utf-8", timeout=60)
+    child.expect(r"right so far \d+/\d+ \(\d+%\) left")  # the time left follows
+    child.expect(pexpect.EOF)
+    assert "triage eval: 40 cases" in child.before

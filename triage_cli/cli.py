@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional, TypeGuard
 
 import typer
@@ -353,6 +354,15 @@ def eval_command(
     minimum: Annotated[Optional[str], typer.Option("--min", metavar="ACC", show_default=False,
                                                    help="Exit 1 when the accuracy is under ACC (0.97 or 97%).")] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Store the answers in the history and file their tickets.")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="FILE", show_default=False, dir_okay=False,
+                                                help="Append each case's result to FILE (JSONL) as it is scored.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="FILE", show_default=False, dir_okay=False,
+                                                   help="Skip the cases already in FILE (an earlier --out) and "
+                                                        "append the rest to it.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", metavar="N", min=1, show_default=False,
+                                                  help="Run a sample of N cases, chosen by --seed.")] = None,
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="The seed of --sample: the same seed, the "
+                                                                   "same cases.")] = 1,
 ) -> None:
     """Score an engine on labelled cases: next step, order id and must-mention words.
 
@@ -366,7 +376,11 @@ def eval_command(
        "expect": {"next_step": "answer", "order_id": "A1002",
                   "mentions": ["weather"]}}
 
-    Exit status: 0 scored, 1 accuracy under --min, 2 bad input or configuration.
+    On a terminal a progress bar shows the cases done, the accuracy so far and the time left.
+    Ctrl-C or SIGTERM stops the run and prints the figures of the cases done so far.
+
+    Exit status: 0 scored, 1 accuracy under --min, 2 bad input or configuration, 130 or 143
+    stopped by Ctrl-C or SIGTERM.
 
     \b
     Examples:
@@ -374,15 +388,20 @@ def eval_command(
       triage eval test --min 97%
       triage eval my_cases.jsonl --provider groq --trials 3 --concurrency 4
       triage eval --json > scores.json
+      triage eval blind --sample 30 --provider custom --base-url http://localhost:8000/v1 --out run.jsonl
+      triage eval blind --sample 30 --provider custom --base-url http://localhost:8000/v1 --resume run.jsonl
     """
     with _user_errors():
-        from triage_cli.ui.eval_view import parse_min, run_eval
+        from triage_cli.ui.eval_view import EvalRun, parse_min, run_eval
 
         bound = parse_min(minimum)
         settings = _settings(provider, model, base_url, temperature=temperature, max_tokens=max_tokens)
         _reprobe(settings, reprobe)
-        code = run_eval(settings, cases, trials=trials, concurrency=concurrency, as_json=as_json,
-                        minimum=bound, keep=keep)
+        if out is not None and resume is not None and out != resume:
+            raise UsageError("--resume FILE appends to FILE: leave out --out, or name the same file")
+        run = EvalRun(trials=trials, concurrency=concurrency, keep=keep, out=out, resume=resume, sample=sample,
+                      seed=seed)
+        code = run_eval(settings, cases, run, as_json=as_json, minimum=bound)
     raise typer.Exit(code)
 
 

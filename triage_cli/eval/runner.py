@@ -45,8 +45,10 @@ async def run_trial(settings: Settings, case: Case, *, keep: bool = False, share
 
 
 async def run_cases(settings: Settings, cases: list[Case], *, trials: int = 1, concurrency: int = 1,
-                    keep: bool = False, progress: Callable[[], None] | None = None) -> list[CaseResult]:
-    """Every case `trials` times; `progress` is called after each trial."""
+                    keep: bool = False, progress: Callable[[], None] | None = None,
+                    finished: Callable[[CaseResult], None] | None = None) -> list[CaseResult]:
+    """Every case `trials` times; `progress` is called after each trial, `finished` with each
+    case's result as soon as all its trials are in (so a run stopped midway keeps those)."""
     limit = asyncio.Semaphore(max(1, concurrency))
     shared = SharedEngine(settings)
 
@@ -57,11 +59,17 @@ async def run_cases(settings: Settings, cases: list[Case], *, trials: int = 1, c
             progress()
         return trial
 
-    runs = [[asyncio.ensure_future(one(case)) for _ in range(trials)] for case in cases]
+    async def all_trials(case: Case) -> CaseResult:
+        result = CaseResult(case, list(await asyncio.gather(*(one(case) for _ in range(trials)))))
+        if finished is not None:
+            finished(result)
+        return result
+
+    runs = [asyncio.ensure_future(all_trials(case)) for case in cases]
     try:
-        return [CaseResult(case, list(await asyncio.gather(*tasks))) for case, tasks in zip(cases, runs)]
+        return list(await asyncio.gather(*runs))
     finally:
-        for tasks in runs:
-            for task in tasks:
-                task.cancel()
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
         await shared.aclose()

@@ -39,6 +39,16 @@ class Trial:
         }
 
 
+def trial_from(data: dict[str, Any]) -> Trial:
+    """A trial as `to_dict` wrote it (a results file being resumed)."""
+    got = data.get("got") or {}
+    return Trial(next_step=got.get("next_step"), order_id=got.get("order_id"), issue=got.get("issue"),
+                 guard=got.get("guard"), error=data.get("error"), tokens=int(data.get("tokens") or 0),
+                 model_calls=int(data.get("model_calls") or 0), seconds=float(data.get("seconds") or 0),
+                 checks={k: bool(v) for k, v in (data.get("checks") or {}).items()},
+                 why=[str(w) for w in data.get("why") or ()])
+
+
 def score(case: Case, trial: Trial) -> Trial:
     """Fill in `trial.checks` and `trial.why` from the case's expectations."""
     if trial.error is not None:

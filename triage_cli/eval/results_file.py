@@ -1,0 +1,62 @@
+"""`triage eval --out FILE` and `--resume FILE`: each case's result appended as one JSON line the
+moment it is scored (a slow model's run loses nothing when it is stopped), and read back to skip
+the cases already done. A line is {"id": …, "message": …, "expected": …, "right": …, "trials": […]}."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+from triage_cli.errors import UsageError
+from triage_cli.eval.cases import Case
+from triage_cli.eval.scoring import CaseResult, trial_from
+
+
+def read_done(path: Path, cases: list[Case]) -> dict[str, CaseResult]:
+    """The results in `path` of the cases in `cases` (by id); none when the file is not there yet.
+    A line cut short by a stop mid-write is skipped: its case runs again."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the results file {path}: {exc}") from None
+    by_id = {case.id: case for case in cases}
+    done: dict[str, CaseResult] = {}
+    for line in text.splitlines():
+        data = _line(line)
+        case = by_id.get(str(data.get("id"))) if data else None
+        if data and case is not None and isinstance(data.get("trials"), list):
+            done[case.id] = CaseResult(case, [trial_from(t) for t in data["trials"] if isinstance(t, dict)])
+    return done
+
+
+def _line(line: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class ResultsFile:
+    """The file results are appended to (created 0600 if new), a line each, flushed at once."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.file: IO[str] | None = None
+        if path is not None:
+            try:
+                self.file = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"cannot write the results file {path}: {exc.strerror or exc}") from None
+
+    def add(self, result: CaseResult) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps({"id": result.case.id, **result.to_dict()}, ensure_ascii=False) + "\n")
+            self.file.flush()
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
