@@ -26,7 +26,7 @@ SAMPLES: list[Event] = [
                  ticket=4, guard="the customer asks for a refund"),
     Notice("a remark", hint="set OPENAI_API_KEY"),
     Usage(model_calls=2, prompt_tokens=120, completion_tokens=40, ttft_ms=210.4, total_ms=1520.0),
-    Done("the whole reply", finish_reason="length"),
+    Done("the whole reply", finish_reason="length", answered_by="offline"),
     Error("the model failed", kind="model"),
 ]
 

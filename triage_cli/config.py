@@ -71,6 +71,7 @@ class Settings:
     temperature: float | None = None  # sent to the model when set; None: the endpoint's default
     max_tokens: int | None = None  # the most an answer may spend, when set
     instructions: str = ""  # the team's own instructions for a model (tone, sign-off), read from @FILE
+    fallback: str = "off"  # "offline": the rules answer when the model fails before its answer began
 
     @property
     def offline(self) -> bool:
@@ -148,7 +149,7 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
     return dict(
         **{key: layers.get(key) for key in ("timeout", "tool_timeout", "max_rounds", "retries", "orders_db",
                                             "policy_guard", "mcp_config", "mcp_connect_timeout",
-                                            "turn_lease_seconds", "temperature", "max_tokens")},
+                                            "turn_lease_seconds", "temperature", "max_tokens", "fallback")},
         instructions=_instructions(layers, sources),
         **_store_settings(layers)._asdict(),
         config_path=layers.config_path,

@@ -22,6 +22,7 @@ APP_NAME = "triage"
 STRUCTURED_OUTPUT_MODES = ("auto", "json_schema", "json_object", "off")
 TOOL_ROUNDS_MODES = ("auto", "stream", "plain")
 POLICY_GUARDS = ("strict", "record", "off")  # engine/record.py: GUARDS
+FALLBACKS = ("off", "offline")  # engine/fallback.py: who answers when the model fails
 
 Check = Callable[[Any, str, str], Any]  # (value, key, where it came from) -> the value to use
 
@@ -115,6 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
             check=choice(STRUCTURED_OUTPUT_MODES)),
     Setting("tool_rounds", str, '"auto", "stream" or "plain"', default="auto", check=choice(TOOL_ROUNDS_MODES)),
     Setting("policy_guard", str, '"strict", "record" or "off"', default="strict", check=choice(POLICY_GUARDS)),
+    Setting("fallback", str, '"off" or "offline"', default="off", check=choice(FALLBACKS)),
     Setting("order_id_pattern", str, "a regular expression"),
     Setting("temperature", (int, float), "a number between 0 and 2", check=number(float, 0, 2), flag="--temperature"),
     Setting("max_tokens", int, "a whole number", check=number(int, 1, 1_000_000), flag="--max-tokens"),

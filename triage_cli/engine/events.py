@@ -134,6 +134,7 @@ class Done(EventBase):
     type: ClassVar[str] = "done"
     reply: str
     finish_reason: str = "stop"
+    answered_by: str | None = None  # "offline": the rules stood in for a model that failed (engine/fallback.py)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "triage": ("order_id", "issue", "status", "next_step", "summary", "ticket", "guard"),
     "usage": ("model_calls", "prompt_tokens", "completion_tokens", "tokens", "ttft_ms", "total_ms"),
     "notice": ("message", "hint"),
-    "done": ("content", "finish_reason", "conversation_id"),
+    "done": ("content", "finish_reason", "answered_by", "conversation_id"),
     "error": ("message", "code"),
 }
 
@@ -60,7 +60,7 @@ def encode(event: Event, conversation_id: int | None = None) -> tuple[str, dict[
             return event.type, {"message": event.text, "hint": event.hint}
         case Done():
             return event.type, {"content": event.reply, "finish_reason": event.finish_reason,
-                                "conversation_id": conversation_id}
+                                "answered_by": event.answered_by, "conversation_id": conversation_id}
         case Error():
             return event.type, {"message": event.message, "code": event.kind}
         case _:
@@ -101,7 +101,8 @@ def decode(name: str, data: dict[str, Any]) -> Event | None:
         case "notice":
             return Notice(text_of(data.get("message")), text_of(data.get("hint")))
         case "done":
-            return Done(text_of(data.get("content")), text_of(data.get("finish_reason")) or "stop")
+            return Done(text_of(data.get("content")), text_of(data.get("finish_reason")) or "stop",
+                        answered_by=text_of(data.get("answered_by")) or None)
         case "error":
             return Error(text_of(data.get("message")) or "the server failed", kind=text_of(data.get("code")) or "error")
     return None
@@ -126,7 +127,9 @@ def turn_report(turn: TurnSummary, provider: str, model: str | None) -> dict[str
             "model_calls": usage.model_calls, "ttft_ms": None if usage.ttft_ms is None else _ms(usage.ttft_ms),
             "total_ms": _ms(usage.total_ms),
         },
-        "provider": provider, "model": model, "finish_reason": turn.finish_reason,
+        **({"provider": "offline", "model": None} if turn.done and turn.done.answered_by == "offline"
+           else {"provider": provider, "model": model}),
+        "finish_reason": turn.finish_reason,
         "notices": [notice.text for notice in turn.notices], "error": error,
     }
 

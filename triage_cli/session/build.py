@@ -89,9 +89,15 @@ def build_engine(settings: Settings, tools: ToolRegistry | None = None) -> Engin
     from triage_cli.engine.agent import Agent
     from triage_cli.session.endpoint import learned_modes
 
-    return Agent(
+    agent = Agent(
         chat_model(settings), tools,
         max_rounds=settings.max_rounds, structured_output=settings.structured_output,
         tool_rounds=settings.tool_rounds, order_id_pattern=settings.order_id_pattern,
         policy_guard=settings.policy_guard, instructions=settings.instructions, learned=learned_modes(settings),
     )
+    if settings.fallback != "offline":
+        return agent
+    from triage_cli.engine.fallback import FallbackEngine
+    from triage_cli.engine.offline import OfflineEngine
+
+    return FallbackEngine(agent, OfflineEngine(tools, order_id_pattern=settings.order_id_pattern))

@@ -240,6 +240,7 @@ class Journal:
                 partial=self.redact(seen.reply), tool_calls=self.redact(calls),
                 record=self.redact(record), usage=TurnSummary.fields(seen.usage), error=self.redact(seen.error),
                 order_ids=_order_ids(question, calls, record, self.order_id_pattern),
+                answered_by=seen.done.answered_by if seen.done else None,
             )
         except StoreError:
             # Left running, its lease not renewed: this journal ends it with its next turn

@@ -137,9 +137,11 @@ class SessionStore:
 
     def finish_turn(self, turn: TurnHandle, *, complete: bool, messages: Sequence[dict[str, Any]], partial: str,
                     tool_calls: Sequence[dict[str, Any]], record: dict[str, Any] | None,
-                    usage: dict[str, Any] | None, error: str | None, order_ids: Sequence[str]) -> None:
+                    usage: dict[str, Any] | None, error: str | None, order_ids: Sequence[str],
+                    answered_by: str | None = None) -> None:
         """Everything after the question, in one transaction: the tool rounds and the answer (as
-        chat messages), the record, the usage, and the order ids the turn was about."""
+        chat messages), the record, the usage, and the order ids the turn was about.
+        `answered_by`: the engine that stood in for the model ("offline"), stored as the turn's."""
         moment = now()
         with self._transaction() as db:
             db.executemany(
@@ -153,6 +155,8 @@ class SessionStore:
                 (moment, "complete" if complete else "interrupted", partial, json.dumps(list(tool_calls), ensure_ascii=False),
                  _json_or_none(record), _json_or_none(usage), error, turn.turn_id),
             )
+            if answered_by is not None:
+                db.execute("UPDATE turns SET provider = ?, model = '' WHERE id = ?", (answered_by, turn.turn_id))
             self._add_orders(db, turn.conversation_id, order_ids)
             indexed(db, "reply", partial, conversation_id=turn.conversation_id, turn_number=turn.number)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))
