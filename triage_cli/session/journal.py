@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import re
 from dataclasses import dataclass
+from datetime import date
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.order_ids import ORDER_ID_PATTERN
 from triage_cli.redaction import REDACTED, Redactor, StreamRedactor
+from triage_cli.session.absolute_dates import absolute, absolute_answers
 from triage_cli.session.escalation import TicketDesk
 from triage_cli.session.partial_saves import PartialSaves, partial_saves
 from triage_cli.store.database import open_database
@@ -62,6 +64,7 @@ class Journal:
         self.redactor = Redactor(secrets)
         self.order_id_pattern = ORDER_ID_PATTERN
         self._unsaved = False  # the turn being recorded could not be stored
+        self.today: Callable[[], date] = date.today  # the day "tomorrow" in a stored reply counts from
         self._unfinished: list[TurnHandle] = []  # turns of ours the database could not finish
         self._finishing: set[asyncio.Future[None]] = set()  # writes of turns cut short, still under way
 
@@ -105,7 +108,11 @@ class Journal:
         for the conversation the turn is stored in (known once `record` has begun it); none when
         the turn could not be stored (the same database holds the tickets)."""
         return TicketDesk(lambda: None if self._unsaved else TicketStore(self.store.database),
-                          lambda: self.conversation_id, self.redact(question), self.redact)
+                          lambda: self.conversation_id, self.redact(question), self.stored)
+
+    def stored(self, text: str) -> str:
+        """What the model or the rules said, as it is kept: secrets out, relative days dated."""
+        return str(self.redact(absolute(text, self.today())))
 
     async def begin(self, conversation: Conversation) -> Begun:
         """Store the turn whose question is the conversation's last message, as running (its
@@ -233,11 +240,14 @@ class Journal:
         question = conversation.messages[start - 1]
         calls = [call.stored() for call in seen.tool_calls.values()]
         record = TurnSummary.fields(seen.record)
+        if record is not None:
+            record["summary"] = absolute(str(record.get("summary") or ""), self.today())
         try:
             await asyncio.to_thread(
                 self.store.finish_turn,
-                turn, complete=seen.complete, messages=self.redact(conversation.messages[start:]),
-                partial=self.redact(seen.reply), tool_calls=self.redact(calls),
+                turn, complete=seen.complete,
+                messages=self.redact(absolute_answers(conversation.messages[start:], self.today())),
+                partial=self.stored(seen.reply), tool_calls=self.redact(calls),
                 record=self.redact(record), usage=TurnSummary.fields(seen.usage), error=self.redact(seen.error),
                 order_ids=_order_ids(question, calls, record, self.order_id_pattern),
                 answered_by=seen.done.answered_by if seen.done else None,
