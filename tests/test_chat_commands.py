@@ -205,7 +205,7 @@ def test_completion_offers_commands_and_known_order_ids():
         return [c.text for c in completer.get_completions(Document(text), CompleteEvent())]
 
     assert complete("/rea") == ["/reasoning"]
-    assert set(complete("/re")) == {"/reasoning", "/resume"}
+    assert set(complete("/re")) == {"/reasoning", "/resume", "/retry"}
     assert set(complete("/")) == set(COMMANDS)
     assert complete("/order a10") == ["A1001", "A1002"]
     assert complete("where is A100") == ["A1001", "A1002"]

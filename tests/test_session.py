@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +14,15 @@ import pytest
 
 from scripted_server import ScriptedServer, answer, error, tools
 from triage_cli.config import Settings, load_settings
-from triage_cli.engine.events import Done, Event, Notice, TextDelta, TriageRecord, Usage
+from triage_cli.engine.events import Done, Event, Notice, TextDelta, ToolStarted, TriageRecord, Usage
 from triage_cli.errors import NotFound, UsageError
 from triage_cli.session import TriageSession
 from triage_cli.store.database import DATABASE_NAME
 from triage_cli.store.sessions import SessionStore
+from triage_cli.session.absolute_dates import absolute
+from triage_cli.store.tickets import TicketStore
+
+STORED_ON = date(2026, 3, 14)
 
 
 def model_settings(triage_env: dict[str, str], model_env: dict[str, str]) -> Settings:
@@ -98,13 +103,37 @@ def test_new_starts_a_conversation_and_resume_continues_a_stored_one(triage_env:
             assert [c.id for c in listed] == [session.conversation_id, first]
             stored = await session.resume(str(first))
             assert session.conversation_id == first and session.resumed == stored
-            assert session.order == "A1002" and [q for q, _ in session.turns] == ["Where is A1002?"]
+            # Its last record's order is the order in context, as after a live turn; none is named.
+            assert (session.order, session.order_in_context()) == (None, "A1002")
+            assert [q for q, _ in session.turns] == ["Where is A1002?"]
             await collect(session.ask("thanks"))
             with pytest.raises(NotFound, match="^no conversation 99$"):
                 await session.resume("99")
-        # The customer's words as written, the order in context beside them (not in the words).
         assert [(t.question, t.order) for t in SessionStore(settings.home).get(first or 0).turns] == [
-            ("Where is A1002?", None), ("thanks", "A1002")]
+            ("Where is A1002?", None), ("thanks", None)]
+
+    asyncio.run(go())
+
+
+def test_after_resuming_a_conversation_about_two_orders_a_third_is_looked_up_alone(triage_env: dict[str, str]) -> None:
+    settings = offline_settings(triage_env)
+
+    async def go() -> list:
+        async with await TriageSession.open(settings, source="chat") as session:
+            await collect(session.ask("Where are A1002 and A1003?"))
+            await collect(session.ask("A1009 never came, I want a refund"))
+        async with await TriageSession.open(settings, source="chat", resume="last") as session:
+            third = await collect(session.ask("And where is A1005?"))
+            follow_up = await collect(session.ask("when will it get here?"))
+        return [third, follow_up]
+
+    third, follow_up = asyncio.run(go())
+    looked_up = [e.arguments for e in third if isinstance(e, ToolStarted)]
+    assert looked_up == ['{"order_id": "A1005"}']
+    record = next(e for e in third if isinstance(e, TriageRecord))
+    assert (record.order_id, record.next_step, record.ticket) == ("A1005", "answer", None)
+    assert next(e for e in follow_up if isinstance(e, TriageRecord)).order_id == "A1005"  # the context goes on
+    assert [t.order_id for t in TicketStore(settings.home).list("all")] == ["A1009"]  # only the refund's ticket
 
     asyncio.run(go())
 
@@ -167,6 +196,7 @@ def test_a_locked_database_never_blocks_the_event_loop(triage_env: dict[str, str
 
     async def go() -> tuple[int, bool, list[Event], TriageSession]:
         async with await TriageSession.open(settings, source="ask") as session:
+            session.journal.today = lambda: STORED_ON  # "today at 03:08" is stored as this day's date
             events = session.ask("Where is A1002?")
             first = asyncio.ensure_future(events.__anext__())
             ticks = 0
@@ -185,7 +215,7 @@ def test_a_locked_database_never_blocks_the_event_loop(triage_env: dict[str, str
     assert ticks == 10 and waiting
     assert not [e for e in events if isinstance(e, Notice) and "not saved" in e.text]
     [turn] = SessionStore(settings.home).get(session.conversation_id or 0).turns
-    assert turn.state == "complete" and turn.reply == reply_of(events)
+    assert turn.state == "complete" and turn.reply == absolute(reply_of(events), STORED_ON)
     assert isinstance(next(e for e in events if isinstance(e, Usage)), Usage)
 
 

@@ -62,10 +62,12 @@ class SessionState:
         self.order, self.turns, self.last_record, self.resumed = None, [], None, None
 
     def resumed_from(self, stored: StoredLike) -> None:
-        """Continue `stored`: its turns, its last record, and the last order its records name."""
+        """Continue `stored`: its turns and its last record (whose last order is the order in
+        context, as after a live turn). No order is named: one named (--order, /order) goes with
+        every question, so a question about a third order after resuming a conversation about
+        two would also look up, and ticket, the last of them."""
         self.turns = [(t.question, (t.record or {}).get("next_step")) for t in stored.turns]
         records = [r for r in (TriageRecord.from_stored(t.record) for t in stored.turns) if r is not None]
         self.last_record = records[-1] if records else None
-        mentioned = [i for r in records for i in find_order_ids(r.order_id or "", pattern=self.order_id_pattern)]
-        self.order = mentioned[-1] if mentioned else None
+        self.order = None
         self.resumed = stored

@@ -359,7 +359,7 @@ class TriageSession(SessionState, AsyncClosing):
 
     async def resume(self, which: str | None) -> StoredConversation:
         """Continue a stored conversation (`which` is an id, or None/'last' for the latest): its
-        turns become the context, and its last order the order in context."""
+        turns become the context, and its last record's order the order in context."""
         stored, self.conversation = await self.journal.resume(which)
         self.resumed_from(stored)
         return stored
