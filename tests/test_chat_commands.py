@@ -334,3 +334,20 @@ def test_edit_with_a_failing_editor_sends_nothing(spawn_chat, run_triage):
 def end_chat(child: pexpect.spawn) -> None:
     child.sendline("/exit")
     child.expect(pexpect.EOF)
+
+
+def test_resume_of_a_two_order_conversation_then_a_third_order_looks_up_only_the_third(spawn_chat, run_triage):
+    child = spawn_chat()
+    turn(child, "Where are A1002 and A1003?", OFFLINE_END)
+    end_chat(child)
+    child = spawn_chat()
+    child.sendline("/resume")
+    child.expect("resumed conversation 1")
+    child.expect(PROMPT)
+    turn(child, "And what about A1005?", OFFLINE_END)
+    end_chat(child)
+    exported = json.loads(run_triage("history", "export", "1", "--format", "json").out)
+    third = exported["turns"][-1]
+    assert [json.loads(c["arguments"]) for c in third["tool_calls"]] == [{"order_id": "A1005"}]
+    assert third["triage"]["order_id"] == "A1005" and third["order"] is None
+    assert json.loads(run_triage("tickets", "--json", "--status", "all").out) == []
