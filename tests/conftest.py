@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pexpect
@@ -34,11 +35,28 @@ _LEAKY = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GROQ_API_KEY", "OPENROUTER_API_K
           "COLUMNS", "LINES")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache directory (XDG_CACHE_HOME) for the whole run, every worker's and every process
+    a test starts: the rules' compiled patterns are made once, as on a user's machine, and never
+    in the user's own cache."""
+    shared = tmp_path_factory.getbasetemp().parent / "cache"
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(shared)
+    yield shared
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture
-def triage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A clean environment: own TRIAGE_HOME, no config file, no keys, a cwd without .env."""
+def triage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_home: Path) -> dict[str, str]:
+    """A clean environment: own TRIAGE_HOME, no config file, no keys, a cwd without .env; the
+    run's shared cache directory."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_") and k not in _LEAKY}
     env.update({
+        "XDG_CACHE_HOME": str(cache_home),
         "TRIAGE_HOME": str(tmp_path / "home"),
         "TRIAGE_CONFIG": str(tmp_path / "config.toml"),
         "TERM": "xterm-256color",
@@ -51,7 +69,7 @@ def triage_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     for key in list(os.environ):
         if key.startswith("TRIAGE_") or key in _LEAKY:
             monkeypatch.delenv(key)
-    for key in ("TRIAGE_HOME", "TRIAGE_CONFIG"):
+    for key in ("TRIAGE_HOME", "TRIAGE_CONFIG", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, env[key])
     return env
 

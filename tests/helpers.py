@@ -129,3 +129,14 @@ def stop_process(process: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def as_stored(shown: str) -> set[str]:
+    """The forms a reply shown now is stored in (session/absolute_dates.py: relative days dated):
+    dated today, or yesterday should the turn have been stored before midnight."""
+    from datetime import date, timedelta
+
+    from triage_cli.session.absolute_dates import absolute
+
+    today = date.today()
+    return {absolute(shown, today), absolute(shown, today - timedelta(days=1))}

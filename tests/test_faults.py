@@ -96,7 +96,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from helpers import plain, stored_conversation, turn, unpaired_calls
+from helpers import as_stored, plain, stored_conversation, turn, unpaired_calls
 from scripted_server import Reply, ScriptedServer, ToolCall, answer, error, text, tools
 
 KEY = "sk-test-not-a-real-key"
@@ -204,16 +204,16 @@ def assert_interrupted(stored: dict, error: str, partial: str = "") -> None:
     """Stored as interrupted, with `error` and the reply as far as it got."""
     assert stored["state"] == "interrupted", stored
     assert stored["error"] == error
-    assert stored["reply"] == interrupted_reply(partial)
-    assert stored["messages"][-1] == {"role": "assistant", "content": interrupted_reply(partial)}
+    assert stored["reply"] in as_stored(interrupted_reply(partial))
+    assert stored["messages"][-1] == {"role": "assistant", "content": stored["reply"]}
     assert stored["triage"] is None
 
 
 def assert_complete(stored: dict, reply: str) -> None:
     assert stored["state"] == "complete", stored
     assert stored["error"] is None
-    assert stored["reply"] == reply
-    assert stored["messages"][-1] == {"role": "assistant", "content": reply}
+    assert stored["reply"] in as_stored(reply)
+    assert stored["messages"][-1] == {"role": "assistant", "content": stored["reply"]}
     assert stored["triage"] is not None
 
 
@@ -322,7 +322,7 @@ def test_persistent_failures_in_chat_are_one_line_each_and_the_session_goes_on(s
     assert [t["state"] for t in stored] == ["interrupted", "interrupted", "complete"]
     assert stored[0]["error"] == "openai failed with HTTP 500, after 3 tries: server on fire"
     assert stored[1]["error"].startswith("openai is rate-limiting requests (HTTP 429), still after 3 tries")
-    assert stored[2]["reply"] == ANSWER + VERDICT
+    assert stored[2]["reply"] in as_stored(ANSWER + VERDICT)
     assert unpaired_calls([m for t in stored for m in t["messages"]]) == []
 
 
@@ -659,7 +659,7 @@ def test_a_10_mb_tool_result_is_cut_for_the_model_and_never_printed(cli, tmp_pat
     conversation = exported(cli, "1")
     [stored] = conversation["turns"]
     assert stored["state"] == "complete" and stored["error"] is None
-    assert stored["reply"].startswith(ANSWER)  # what the record says: see the next test
+    assert any(stored["reply"].startswith(form) for form in as_stored(ANSWER))  # what the record says: see the next test
     assert stored["tool_calls"][0]["result"] == content
     assert unpaired_calls(stored["messages"]) == []
 

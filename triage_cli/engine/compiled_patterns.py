@@ -1,9 +1,10 @@
 """Regular expressions compiled once per machine, not once per run.
 
 The intent table (engine/intents.toml) is about 70,000 characters of patterns, and Python takes
-about 0.2 s to compile them: a fifth of an offline `ask`. Compiling is parsing the pattern and
-emitting the regex engine's code; loading that code back is a hundredth of the work. So the code
-is kept in a file (in the data directory's cache) named by a hash of the table and of this
+about half a second (more on a busy machine) to compile them: more than the rest of an offline
+`ask`. Compiling is parsing the pattern and emitting the regex engine's code; loading that code
+back is a small part of the work. So the code is kept in a file (in the user's cache directory,
+one for every data directory: session/build.py's pattern_cache) named by a hash of the table and of this
 Python's regex engine, and any doubt (another Python, a damaged or foreign file, an internal
 that moved) falls back to compiling, which is always right.
 """
