@@ -4,7 +4,7 @@ reasoning and cancel. Model turns go to the scripted server, so every request is
 from __future__ import annotations
 
 import json
-
+from pathlib import Path
 
 import pexpect
 
@@ -213,7 +213,6 @@ def test_completion_offers_commands_and_known_order_ids():
 
 
 def test_a_history_path_that_cannot_be_used_falls_back_to_memory(spawn_chat, triage_env):
-    from pathlib import Path
 
     (Path(triage_env["TRIAGE_HOME"]) / "chat_history").mkdir(parents=True)
     child = spawn_chat()
@@ -311,7 +310,10 @@ def test_edit_sends_what_was_written_in_the_editor(spawn_chat, run_triage, tmp_p
     import sys
 
     writer = tmp_path / "writer.py"
-    writer.write_text("import sys, pathlib\npathlib.Path(sys.argv[1]).write_text('Where is A1003?\\nThe headphones\\n')\n")
+    seen = tmp_path / "seen.txt"  # the editor notes the file it was given and its mode
+    writer.write_text("import os, sys, pathlib\n"
+                      f"pathlib.Path({str(seen)!r}).write_text(sys.argv[1] + ' ' + oct(os.stat(sys.argv[1]).st_mode & 0o777))\n"
+                      "pathlib.Path(sys.argv[1]).write_text('Where is A1003?\\nThe headphones\\n')\n")
     child = spawn_chat({"VISUAL": "", "EDITOR": f"{sys.executable} {writer}"})
     child.sendline("/edit")
     child.expect("› Where is A1003\\?")
@@ -320,6 +322,8 @@ def test_edit_sends_what_was_written_in_the_editor(spawn_chat, run_triage, tmp_p
     end_chat(child)
     [stored] = json.loads(run_triage("history", "--json").out)
     assert [t["question"] for t in stored["turns"]] == ["Where is A1003?\nThe headphones"]
+    path, mode = seen.read_text().split()
+    assert mode == "0o600" and not Path(path).exists()  # private while edited, removed after
 
 
 def test_edit_with_a_failing_editor_sends_nothing(spawn_chat, run_triage):

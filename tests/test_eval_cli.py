@@ -171,6 +171,10 @@ def test_out_appends_each_result_and_resume_runs_only_the_cases_not_there(run_tr
     assert (out.stat().st_mode & 0o777) == 0o600  # customers' words: private
     again = run_triage("eval", case_file(tmp_path), "--sample", "2", "--seed", "5", "--json")
     assert sorted(json.loads(again.out)["cases"]) == sorted(sampled)  # the same seed, the same sample
+    other = run_triage("eval", case_file(tmp_path), "--trials", "2", "--resume", str(out))  # another kind of run
+    assert other.code == 2 and "holds results of another run (openai gpt-4.1-mini, 1 trial(s) a case)" in other.err
+    assert len(lines_of(out)) == 3 and lines_of(out)[0]["run"] == {"provider": "openai", "model": "gpt-4.1-mini",
+                                                                     "trials": 1}
 
 
 def stopped_run(tmp_path: Path, triage_env: dict[str, str], signum: int, *extra: str):

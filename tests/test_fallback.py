@@ -56,3 +56,20 @@ def test_never_after_the_model_began_its_answer(run_triage):
     report = json.loads(result.out)
     assert result.code == 1 and report["provider"] == "openai" and report["error"]
     assert report["reply"].startswith("Order A1") and not any("offline" in n for n in report["notices"])
+
+
+def test_a_failure_after_a_tool_round_counts_the_calls_and_keeps_one_answer_in_the_history(run_triage):
+    from scripted_server import tools
+
+    with ScriptedServer([tools(("get_order_status", {"order_id": "A1002"})), error(503, "overloaded")]) as server:
+        env = {"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": server.base_url, "TRIAGE_RETRIES": "0",
+               "TRIAGE_FALLBACK": "offline"}
+        result = run_triage("ask", "--json", "where is A1002?", env=env)
+    report = json.loads(result.out)
+    assert result.code == 0 and report["provider"] == "offline" and report["triage"]["order_id"] == "A1002"
+    assert report["usage"]["model_calls"] == 2 and report["usage"]["prompt_tokens"] > 0  # the model's calls count
+    [stored] = json.loads(run_triage("history", "--json").out)
+    turn = json.loads(run_triage("history", "export", str(stored["id"]), "--format", "json").out)["turns"][0]
+    roles = [m["role"] for m in turn["messages"]]
+    assert roles.count("user") == 1 and roles[-1] == "assistant" and "[interrupted]" not in turn["reply"]
+    assert roles.count("tool") == 1  # the rules' own lookup; the model's unanswered round is gone

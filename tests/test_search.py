@@ -9,7 +9,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from triage_cli.engine.events import TriageRecord
+from triage_cli.errors import InvalidValue
 from triage_cli.store.database import DATABASE_NAME, MIGRATIONS, connect
 from triage_cli.store.search import search
 from triage_cli.store.sessions import SessionStore
@@ -53,6 +56,19 @@ def test_questions_replies_and_notes_are_found_by_every_word_in_any_form_best_fi
     assert search(database, "chargeback", 10) == []
 
 
+def test_the_context_is_the_text_as_stored_and_common_words_are_said_on_postgresql(database):
+    store = SessionStore(database)
+    said(store, "my <b>kettle</b> & <lid> came cracked", "Noted: <i>cracked</i> kettle.")
+    said(store, "is it the right one?", "Yes.")
+    [hit] = [h for h in search(database, "kettle", 10) if h.kind == "question"]
+    assert hit.context == "my <b>kettle</b> & <lid> came cracked" and hit.matched == ["kettle"]
+    if type(database).__name__ == "PostgresDatabase":
+        with pytest.raises(InvalidValue, match="leaves out common words"):
+            search(database, "the it", 10)
+    else:
+        assert [h.context for h in search(database, "the it", 10)] == ["is it the right one?"]  # SQLite: every word
+
+
 def test_a_deleted_conversation_leaves_the_index_and_its_tickets_notes_stay(database):
     store = SessionStore(database)
     gone = said(store, "the parcel was stolen from my porch", "I have opened a ticket.")
@@ -62,6 +78,10 @@ def test_a_deleted_conversation_leaves_the_index_and_its_tickets_notes_stay(data
     store.delete(gone)
 
     assert where(search(database, "stolen", 10)) == [(gone, None, ticket.id, "note")]  # the ticket's conversation
+    if type(database).__name__ == "SqliteDatabase":  # the FTS index itself, not just what joins to a row
+        with database.opened("test") as db:
+            assert db.execute("SELECT count(*) FROM search_index WHERE search_index MATCH 'stolen'").fetchone()[0] == 1
+            db.execute("INSERT INTO search_index (search_index) VALUES ('integrity-check')")
 
 
 def test_the_migration_indexes_what_a_database_held_before_it(tmp_path: Path):
@@ -155,3 +175,31 @@ def test_chat_search_shows_the_hits_with_where_they_were_said(spawn_chat):
     assert "my smartwatch never arrived" in shown and "/resume" in shown
     child.sendline("/search")
     child.expect("say what to find")
+
+
+def test_the_migration_indexes_what_a_postgresql_database_held_before_it(postgres_url):
+    import psycopg
+
+    from triage_cli.store.dialect import postgres_statement
+    from triage_cli.store.postgres import PostgresDatabase
+
+    search_migration = next(n for n, m in enumerate(MIGRATIONS) if m.name == "search")
+    with psycopg.connect(postgres_url, autocommit=True) as old:
+        old.execute("CREATE TABLE triage_schema (version INTEGER NOT NULL)")
+        for migration in MIGRATIONS[:search_migration]:
+            for statement in migration.for_postgres():
+                old.execute(postgres_statement(statement))
+        old.execute("INSERT INTO triage_schema (version) VALUES (%s)", (search_migration,))
+        old.execute("INSERT INTO conversations (created_at, updated_at, source, provider, title)"
+                    " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'ask', 'offline', 't')")
+        old.execute("INSERT INTO turns (conversation_id, number, started_at, state, provider, question, partial)"
+                    " VALUES (1, 1, '2026-01-01T00:00:00+00:00', 'complete', 'offline', 'my kettle arrived cracked',"
+                    " 'Sorry about the damaged kettle')")
+        old.execute("INSERT INTO ticket_events (ticket_id, at, action, note)"
+                    " VALUES (4, '2026-01-02T00:00:00+00:00', 'closed', 'sent a replacement kettle')")
+    database = PostgresDatabase(postgres_url)
+    try:
+        assert sorted(where(search(database, "kettles", 10)), key=str) == [
+            (1, 1, None, "question"), (1, 1, None, "reply"), (None, None, 4, "note")]
+    finally:
+        database.close()

@@ -278,7 +278,8 @@ def test_what_an_endpoint_refused_is_remembered_so_the_next_run_starts_at_the_ri
     from pathlib import Path
 
     ask = ("ask", "--json", "--model", "smollm2", "--order", "A1002", "where is it?")
-    with llama_like(lookup_then_answer() * 4) as srv:
+    # Both refusals said in so many words: a 500 for json_schema, an SSE error for streamed tools.
+    with ScriptedServer(lookup_then_answer() * 4, stream_tools="sse_error", response_formats=("json_object",)) as srv:
         first = json.loads(run_triage(*ask, "--base-url", srv.base_url).out)
         second = json.loads(run_triage(*ask, "--base-url", srv.base_url).out)
         shown = json.loads(run_triage("config", "--json", "--base-url", srv.base_url, "--model", "smollm2").out)
@@ -311,3 +312,15 @@ def test_a_fixed_mode_is_never_overridden_by_what_was_remembered(run_triage):
         last = srv.requests[-2:]
     assert json.loads(fixed.out)["usage"]["model_calls"] == 2
     assert [shape(r) for r in last] == [(False, None), (False, None)]  # "off": no response_format at all
+
+
+def test_a_stream_that_broke_after_its_headers_is_remembered_only_when_it_happens_again(run_triage, triage_env):
+    import json
+
+    # llama-cpp-python hangs up after its headers ("empty"): so does a passing network fault, once.
+    ask = ("ask", "--json", "--model", "smollm2", "--order", "A1002", "where is it?")
+    with ScriptedServer(lookup_then_answer() * 3, stream_tools="empty") as srv:
+        calls = [json.loads(run_triage(*ask, "--base-url", srv.base_url).out)["usage"]["model_calls"] for _ in range(3)]
+        shown = json.loads(run_triage("config", "--json", "--base-url", srv.base_url, "--model", "smollm2").out)
+    assert calls == [3, 3, 2]  # probed in the first two runs (one broken stream each); plain from the third
+    assert shown["settings"]["endpoint_memory"]["value"] == "tool_rounds plain"

@@ -109,7 +109,13 @@ class StructuredOutputRejected(ModelError):
 
 class ToolStreamingUnsupported(ModelError):
     """The endpoint cannot stream a call that offers tools (an error saying so, or a 200 stream
-    with nothing in it): the call can be made again with `stream: false`."""
+    with nothing in it): the call can be made again with `stream: false`. `certain`: the endpoint
+    said so, or ended a 200 stream cleanly with nothing in it; not a connection that broke or
+    went quiet after its headers, which a passing fault does too (so it is not remembered)."""
+
+    def __init__(self, message: str, *, certain: bool = True) -> None:
+        super().__init__(message)
+        self.certain = certain
 
 
 class ContextTooLong(ModelError):

@@ -3,6 +3,7 @@ and caches live there. A plain module, so every layer that makes a directory use
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 from pathlib import Path
@@ -41,3 +42,28 @@ def create_private_file(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
     except FileExistsError:
         pass
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically, readable by its owner only: written to a private
+    temporary file beside it, then moved over it, so a reader never sees half of it."""
+    make_private_dirs(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def owned_privately(path: Path) -> bool:
+    """Whether `path` and the directory holding it belong to this user and no one else can write
+    them: what a file whose contents are run (compiled patterns) must be to be trusted."""
+    try:
+        found = [os.stat(path), os.stat(path.parent)]
+    except OSError:
+        return False
+    return all(st.st_uid == os.getuid() and not st.st_mode & 0o022 for st in found)

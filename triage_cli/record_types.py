@@ -150,6 +150,9 @@ class TicketEvent:
         return asdict(self)
 
 
+SEARCHED = ("question", "reply", "note")  # what a search finds
+
+
 @dataclass(frozen=True)
 class SearchHit:
     """One stored text that matched a search: a question, a reply or a ticket note, with the

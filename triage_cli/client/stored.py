@@ -9,7 +9,7 @@ from typing import Any
 from triage_cli.client.http import ServerClient
 from triage_cli.errors import InvalidValue, NotFound
 from triage_cli.record_types import parse_row_id
-from triage_cli.record_types import LATEST, SearchHit, StoredConversation, StoredTurn
+from triage_cli.record_types import LATEST, SEARCHED, SearchHit, StoredConversation, StoredTurn
 from triage_cli.record_types import Ticket, TicketEvent
 from triage_cli.engine.wire import text_of as text_of  # one reading of a payload's text, for both
 
@@ -29,7 +29,8 @@ async def search(client: ServerClient, text: str, limit: int) -> list[SearchHit]
 
 def search_hit(data: dict[str, Any]) -> SearchHit:
     parts = tuple((text_of(p[0]), bool(p[1])) for p in data.get("parts") or () if isinstance(p, list) and len(p) == 2)
-    return SearchHit(kind=text_of(data.get("kind")), at=text_of(data.get("at")), parts=parts,
+    kind = text_of(data.get("kind"))
+    return SearchHit(kind=kind if kind in SEARCHED else "text", at=text_of(data.get("at")), parts=parts,
                      conversation_id=int_of(data.get("conversation_id"), None), turn=int_of(data.get("turn"), None),
                      ticket_id=int_of(data.get("ticket_id"), None))
 

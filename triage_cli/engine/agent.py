@@ -61,6 +61,9 @@ JSON_OBJECT_HINT = 'Set structured_output = "json_object" for it to skip the fir
 PLAIN_ROUNDS_NOTE = ("This endpoint cannot stream tool calls; calls that offer tools are made without streaming "
                      "for the rest of the session.")
 PLAIN_ROUNDS_HINT = 'Set tool_rounds = "plain" for it to skip the first try.'
+# What an endpoint's tool rounds were learned to need: PLAIN (streamed tool calls refused beyond
+# doubt), SUSPECTED (a stream broke after its headers once; a second time makes it PLAIN).
+PLAIN, SUSPECTED = "plain", "plain?"
 # What structured_output = auto tries, in order, while the server refuses.
 STRUCTURED_LADDER = ("json_schema", "json_object", "off")
 
@@ -151,20 +154,33 @@ class Agent:
         tool_rounds: str = "auto", order_id_pattern: re.Pattern[str] = ORDER_ID_PATTERN, policy_guard: str = "strict",
         instructions: str = "", learned: tuple[str | None, str | None] = (None, None),
     ) -> None:
-        """`learned`: the structured-output step and tool-round mode this endpoint settled on in
-        an earlier run (its refusals remembered), where the settings leave them to `auto`."""
+        """`learned`: what this endpoint refused in an earlier run (the structured-output step
+        and the tool-round mode it settled on), used where the settings leave them to `auto`."""
         self.model = model
         self.tools = tools
         self.max_rounds = max_rounds
         self.structured_output = structured_output
-        learned_structured, learned_rounds = learned if structured_output == "auto" else (None, learned[1])
-        self.structured_mode = learned_structured or ("json_schema" if structured_output == "auto" else structured_output)
         self.tool_rounds = tool_rounds
-        plain = tool_rounds == "plain" or (tool_rounds == "auto" and learned_rounds == "plain")
-        self.tool_round_mode = "plain" if plain else "stream"
+        step, rounds = learned if structured_output == "auto" else (None, learned[1])
+        self.structured_mode = step or ("json_schema" if structured_output == "auto" else structured_output)
+        # Streamed tool calls refused beyond doubt (the endpoint said so, or did it in two runs);
+        # suspected: a stream broke or went quiet after its headers once (a passing fault does too).
+        self._plain_for_good = tool_rounds == "auto" and rounds == PLAIN
+        self._suspected = tool_rounds == "auto" and rounds == SUSPECTED
+        self.tool_round_mode = "plain" if tool_rounds == "plain" or self._plain_for_good else "stream"
         self.order_id_pattern = order_id_pattern
         self.policy_guard = policy_guard
         self.instructions = instructions
+
+    @property
+    def learned(self) -> tuple[str | None, str | None]:
+        """What this endpoint refused, worth remembering for the next run: the structured-output
+        step `auto` stepped down to, and PLAIN when streamed tool calls were refused beyond doubt
+        (SUSPECTED after one stream that broke after its headers: a second, in a later run, makes
+        it PLAIN)."""
+        stepped = self.structured_output == "auto" and self.structured_mode != "json_schema"
+        rounds = PLAIN if self._plain_for_good else SUSPECTED if self._suspected else None
+        return (self.structured_mode if stepped else None), rounds
 
     def warm_up(self) -> None:
         self.model.warm_up()
@@ -265,6 +281,8 @@ class Agent:
             hint = ' (set tool_rounds = "plain" for this provider)' if self.tool_rounds == "stream" else ""
             return Error(f"{exc}{hint}", kind="model")
         self.tool_round_mode = "plain"
+        self._plain_for_good = exc.certain or self._suspected
+        self._suspected = not self._plain_for_good
         return Notice(PLAIN_ROUNDS_NOTE, hint=PLAIN_ROUNDS_HINT)
 
     def _outgrown(self, exc: ContextTooLong, run: _Run) -> Notice | Error | None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import marshal
-import os
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from triage_cli.private_dirs import make_private_dirs
+from triage_cli.private_dirs import owned_privately, write_private
 
 _Code = tuple[str, int, list[int], int, dict[str, int]]  # pattern, flags, code, groups, group names
 
@@ -55,12 +54,7 @@ class PatternCache:
         if self.path is None or not self._new:
             return
         with contextlib.suppress(OSError, ValueError):
-            make_private_dirs(self.path.parent)
-            temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(marshal.dumps({**self._known, **self._new}))
-            os.replace(temporary, self.path)
+            write_private(self.path, marshal.dumps({**self._known, **self._new}))
         self._new = {}
 
 
@@ -80,6 +74,9 @@ def _engine_magic() -> int:
 
 
 def _load(path: Path) -> dict[str, _Code]:
+    """The kept code, if this user's alone (code someone else could write decides escalations)."""
+    if not owned_privately(path):
+        return {}
     try:
         data = marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):

@@ -37,6 +37,7 @@ class FallbackEngine:
         await self.standby.aclose()
 
     async def run(self, conversation: Conversation) -> EventStream:
+        start = len(conversation.messages)  # the question is in: what the primary adds goes on failure
         answered = False  # a word of the answer was shown: the model's failure stands
         held: Usage | None = None  # the usage comes just before a failure: held until it is known
         failure: Error | None = None
@@ -57,15 +58,22 @@ class FallbackEngine:
             if held is not None:
                 yield held
             return
-        async for event in self._stand_in(conversation, failure):
+        del conversation.messages[start:]  # its tool rounds and "[interrupted]": the rules answer in its place
+        async for event in self._stand_in(conversation, failure, held or Usage()):
             yield event
 
-    async def _stand_in(self, conversation: Conversation, failure: Error) -> EventStream:
-        if conversation.messages and conversation.messages[-1]["role"] == "assistant":
-            conversation.messages.pop()  # the primary's "[interrupted]": the rules answer in its place
+    async def _stand_in(self, conversation: Conversation, failure: Error, spent: Usage) -> EventStream:
+        """The rules' answer, said to stand in; the usage counts the model's calls that failed."""
         yield Notice(NOTE.format(error=failure.message), hint=HINT)
         async with contextlib.aclosing(self.standby.run(conversation)) as events:
             async for event in events:
                 if isinstance(event, Notice) and event.text == OFFLINE_NOTICE:
                     continue  # "no model": this one said why above
-                yield Done(event.reply, event.finish_reason, answered_by="offline") if isinstance(event, Done) else event
+                if isinstance(event, Usage):
+                    event = Usage(spent.model_calls + event.model_calls, spent.prompt_tokens + event.prompt_tokens,
+                                  spent.completion_tokens + event.completion_tokens,
+                                  None if event.ttft_ms is None else spent.total_ms + event.ttft_ms,
+                                  spent.total_ms + event.total_ms)
+                elif isinstance(event, Done):
+                    event = Done(event.reply, event.finish_reason, answered_by="offline")
+                yield event

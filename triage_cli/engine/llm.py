@@ -19,6 +19,7 @@ import jiter
 from triage_cli.engine.model_errors import KeptAlive, Phase, empty_stream, provider_says, stream_error
 from triage_cli.engine.sse import sse_batches
 from triage_cli.errors import EmptyStream, ModelError
+from triage_cli.providers import without_credentials
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,16 @@ class OpenAIChatModel:
 
     async def list_models(self) -> list[dict[str, Any]]:
         """The models the endpoint's /models lists (id, owned_by, created), as it says them."""
+        import openai
+
         try:
             return [{"id": str(m.id), "owned_by": getattr(m, "owned_by", None), "created": getattr(m, "created", None)}
                     async for m in self._sdk_client().models.list()]
         except ModelError:
             raise
+        except openai.NotFoundError:
+            raise ModelError(f"{self.endpoint.provider} at {without_credentials(self.endpoint.base_url)} has no list "
+                             "of models (HTTP 404 for /models)") from None
         except Exception as exc:
             raise stream_error(exc, "request", {"model": self.endpoint.model}, self.endpoint) from None
 

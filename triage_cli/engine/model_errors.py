@@ -93,10 +93,10 @@ class _Told:
         if "tools" not in self.request:
             return None
         return ToolStreamingUnsupported(f"{self.provider} sent headers, then nothing for {self.timeout:g} s "
-                                        "(the timeout setting)")
+                                        "(the timeout setting)", certain=False)
 
-    def empty(self) -> ModelError:
-        return empty_stream(self.provider, self.request)
+    def empty(self) -> ModelError:  # the connection broke before any chunk: maybe a passing fault
+        return empty_stream(self.provider, self.request, certain=False)
 
     def cut(self) -> ModelError:
         return ModelError(f"the stream from {self.provider} was cut off mid-answer")
@@ -120,11 +120,11 @@ class _Told:
         return ModelError(line)
 
 
-def empty_stream(provider: str, request: dict[str, Any]) -> ModelError:
-    """A 200 stream that ended (or broke) before any chunk: llama-cpp-python's server does this
-    when it cannot stream tool calls (it fails after sending its headers)."""
+def empty_stream(provider: str, request: dict[str, Any], *, certain: bool = True) -> ModelError:
+    """A 200 stream that ended (or, not `certain`, broke) before any chunk: llama-cpp-python's
+    server does this when it cannot stream tool calls (it fails after sending its headers)."""
     line = f"{provider} ended the stream without an answer"
-    return ToolStreamingUnsupported(line) if "tools" in request else EmptyStream(line)
+    return ToolStreamingUnsupported(line, certain=certain) if "tools" in request else EmptyStream(line)
 
 
 _FORMAT_WORDS = ("response_format", "response format", "json_schema", "json_object", "structured")

@@ -1,6 +1,7 @@
 """`triage eval --out FILE` and `--resume FILE`: each case's result appended as one JSON line the
 moment it is scored (a slow model's run loses nothing when it is stopped), and read back to skip
-the cases already done. A line is {"id": …, "message": …, "expected": …, "right": …, "trials": […]}."""
+the cases already done. A line is {"id": …, "run": {"provider", "model", "trials"}, "message": …,
+"expected": …, "right": …, "trials": […]}: a file is resumed only by a run like the one that wrote it."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from triage_cli.eval.cases import Case
 from triage_cli.eval.scoring import CaseResult, trial_from
 
 
-def read_done(path: Path, cases: list[Case]) -> dict[str, CaseResult]:
+def read_done(path: Path, cases: list[Case], run: dict[str, Any]) -> dict[str, CaseResult]:
     """The results in `path` of the cases in `cases` (by id); none when the file is not there yet.
-    A line cut short by a stop mid-write is skipped: its case runs again."""
+    A line cut short by a stop mid-write is skipped: its case runs again. Results of another kind
+    of run (another engine, model or number of trials) are refused: their figures would mix."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -29,6 +31,9 @@ def read_done(path: Path, cases: list[Case]) -> dict[str, CaseResult]:
         data = _line(line)
         case = by_id.get(str(data.get("id"))) if data else None
         if data and case is not None and isinstance(data.get("trials"), list):
+            if data.get("run") != run:
+                raise UsageError(f"{path} holds results of another run ({_described(data.get('run'))}), not of "
+                                 f"{_described(run)}: resume with the same settings, or use another file")
             done[case.id] = CaseResult(case, [trial_from(t) for t in data["trials"] if isinstance(t, dict)])
     return done
 
@@ -41,10 +46,18 @@ def _line(line: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _described(run: Any) -> str:
+    if not isinstance(run, dict):
+        return "an unknown run"
+    engine = " ".join(str(run.get(k)) for k in ("provider", "model") if run.get(k))
+    return f"{engine or 'an unknown engine'}, {run.get('trials')} trial(s) a case"
+
+
 class ResultsFile:
     """The file results are appended to (created 0600 if new), a line each, flushed at once."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, run: dict[str, Any]) -> None:
+        self.run = run
         self.file: IO[str] | None = None
         if path is not None:
             try:
@@ -54,7 +67,8 @@ class ResultsFile:
 
     def add(self, result: CaseResult) -> None:
         if self.file is not None:
-            self.file.write(json.dumps({"id": result.case.id, **result.to_dict()}, ensure_ascii=False) + "\n")
+            line = {"id": result.case.id, "run": self.run, **result.to_dict()}
+            self.file.write(json.dumps(line, ensure_ascii=False) + "\n")
             self.file.flush()
 
     def close(self) -> None:

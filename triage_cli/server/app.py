@@ -35,7 +35,7 @@ from triage_cli.server.stream import TurnStream, close_turn
 from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
-from triage_cli.session.records import found_saying
+from triage_cli.store.search import search
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.database import Database, keep_connections, open_database
 
@@ -139,6 +139,8 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
     async def conversations(order: str | None = None, limit: int = Query(20, ge=1, le=1000),
                             q: str | None = Query(None, max_length=500)) -> dict[str, Any]:
         if q is not None:
+            if order:
+                raise ApiError(400, "invalid", "search with q, or list by order, not both")
             return await asyncio.to_thread(found_saying, database, q, limit)
         about = None if not order else order_flag(order, "order", settings.order_id_pattern)
         found = await asyncio.to_thread(SessionStore(database).list, limit=limit, order_id=about)
@@ -230,3 +232,12 @@ def _add_guards(app: FastAPI, server: ServerSettings, identities: Identities) ->
     app.add_middleware(SameSite, bound=server.host, allowed_hosts=server.allowed_hosts,
                        cors_origins=server.cors_origins)
     app.add_middleware(RequestLog)
+
+
+def found_saying(database: Database, text: str, limit: int) -> dict[str, Any]:
+    """`GET /v1/conversations?q=`: the hits, best first, and the conversations they are in."""
+    hits = search(database, text, limit)
+    ids = list(dict.fromkeys(hit.conversation_id for hit in hits if hit.conversation_id is not None))
+    found = {c.id: c for c in SessionStore(database).list(among=ids)}
+    return {"query": text, "hits": [hit.to_dict() for hit in hits],
+            "conversations": [found[i].to_dict(messages=False) for i in ids if i in found]}

@@ -26,27 +26,23 @@ def remembered(settings: Settings) -> Learned | None:
 
 
 def learned_modes(settings: Settings) -> Modes:
-    """The steps the engine starts at, where the settings leave them to `auto`."""
+    """What the settings' endpoint refused before, for the engine to start from (it applies it
+    where the settings leave the mode to `auto`)."""
     learned = remembered(settings)
-    if learned is None:
-        return None, None
-    return (learned.structured_output if settings.structured_output == "auto" else None,
-            learned.tool_rounds if settings.tool_rounds == "auto" else None)
+    return (None, None) if learned is None else (learned.structured_output, learned.tool_rounds)
 
 
-def engine_modes(engine: Any) -> Modes:
-    return getattr(engine, "structured_mode", None), getattr(engine, "tool_round_mode", None)
+def engine_learned(engine: Any) -> Modes:
+    """What the engine found its endpoint refuses, worth remembering (nothing for the offline one)."""
+    learned: Modes = getattr(engine, "learned", (None, None))
+    return learned
 
 
-async def remember(settings: Settings, before: Modes, after: Modes) -> None:
-    """After a turn: keep what the endpoint refused during it (a step down from `before`)."""
-    if settings.offline or after == before:
-        return
-    structured, rounds = after
-    await asyncio.to_thread(
-        _memory(settings).learn, settings.base_url or "", settings.model or "",
-        structured_output=structured if settings.structured_output == "auto" and structured != "json_schema" else None,
-        tool_rounds=rounds if settings.tool_rounds == "auto" and rounds == "plain" else None)
+async def remember(settings: Settings, learned: Modes) -> None:
+    """After a turn that learned something new about the endpoint: keep it for the next run."""
+    structured, rounds = learned
+    await asyncio.to_thread(_memory(settings).learn, settings.base_url or "", settings.model or "",
+                            structured_output=structured, tool_rounds=rounds)
 
 
 def forget(settings: Settings) -> bool:

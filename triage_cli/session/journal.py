@@ -141,7 +141,7 @@ class Journal:
                 return
         turn, start = begun.turn, begun.start
         seen = TurnSummary()
-        saver = _PartialSaver(lambda: self.redact(seen.reply), turn, partial_saves(self.store))
+        saver = _PartialSaver(lambda: self.stored(seen.reply), turn, partial_saves(self.store))
         heartbeat = asyncio.ensure_future(self._renew(turn))
         saver.heartbeat = heartbeat
         last: Done | Error | None = None

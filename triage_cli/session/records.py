@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from triage_cli.engine.events import TriageRecord
 from triage_cli.record_types import Agent
@@ -106,12 +106,3 @@ def filed_tickets(stored: StoredConversation) -> set[int]:
     """The tickets a conversation's answers filed."""
     return {record.ticket for turn in stored.turns
             if (record := TriageRecord.from_stored(turn.record)) is not None and record.ticket}
-
-
-def found_saying(database: Database, text: str, limit: int) -> dict[str, Any]:
-    """A search as the API answers it: the hits, best first, and their conversations."""
-    hits = search(database, text, limit)
-    ids = list(dict.fromkeys(hit.conversation_id for hit in hits if hit.conversation_id is not None))
-    found = {c.id: c for c in SessionStore(database).list(among=ids)}
-    return {"query": text, "hits": [hit.to_dict() for hit in hits],
-            "conversations": [found[i].to_dict(messages=False) for i in ids if i in found]}

@@ -29,7 +29,7 @@ from triage_cli.engine.session_state import SessionState
 from triage_cli.engine.turn_summary import tally
 from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.redaction import Redactor
-from triage_cli.session.endpoint import engine_modes, remember
+from triage_cli.session.endpoint import engine_learned, remember
 from triage_cli.session.journal import Begun, Journal
 from triage_cli.session.turn import answer_turn, run_turn
 from triage_cli.session.redacted import redacted, redacted_events
@@ -336,7 +336,7 @@ class TriageSession(SessionState, AsyncClosing):
         engine = await self.ready()
         for notice in self._mcp_notices():  # a server that could not start: said once
             yield redacted(notice, self.redactor)
-        before = engine_modes(engine)
+        before = engine_learned(engine)
         events = redacted_events(answering(engine), self.redactor)
         try:
             async with contextlib.aclosing(events):
@@ -344,10 +344,10 @@ class TriageSession(SessionState, AsyncClosing):
                     tally(self, index, event)
                     yield event
         finally:  # what the endpoint refused, kept even when the turn failed after the refusal
-            after = engine_modes(engine)
+            after = engine_learned(engine)
             if after != before:
                 with contextlib.suppress(OSError):
-                    await asyncio.shield(remember(self.settings, before, after))
+                    await asyncio.shield(remember(self.settings, after))
         for notice in self._mcp_notices():  # a server that stopped during the turn
             yield redacted(notice, self.redactor)
 

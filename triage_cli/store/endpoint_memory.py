@@ -7,14 +7,13 @@ refusals are kept: an endpoint that takes everything leaves nothing here."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from triage_cli.private_dirs import write_private
 from triage_cli.providers import without_credentials
 
 MEMORY_FILE = "endpoints.json"
@@ -81,13 +80,5 @@ class EndpointMemory:
         return found if isinstance(found, dict) else {}
 
     def _write(self, entries: dict[str, Any]) -> None:
-        """Atomically (a private temporary file moved over it): two processes never leave half a file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=".endpoints-", dir=self.path.parent)  # 0600
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(entries, file, indent=1, sort_keys=True)
-            os.replace(name, self.path)
-        except BaseException:
-            Path(name).unlink(missing_ok=True)
-            raise
+        """Atomically, 0600: two processes never leave half a file."""
+        write_private(self.path, json.dumps(entries, indent=1, sort_keys=True).encode("utf-8"))

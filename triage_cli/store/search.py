@@ -21,6 +21,8 @@ _WORD = re.compile(r"\w+")
 _START, _END = "\x02", "\x03"  # around a matched word in the context the database returns
 _MARKED = re.compile(f"{_START}(.*?){_END}", re.DOTALL)
 _CONTEXT_WORDS = 16  # words of context around the match
+_BRACKET = {_START: "", _END: "", "\x04": "<", "\x05": ">"}  # markers out, PostgreSQL's brackets back
+_BRACKETS = re.compile("[\x02-\x05]")
 
 _SHOWN = ("SELECT COALESCE(s.conversation_id, t.conversation_id) AS conversation_id, s.turn_number, s.ticket_id,"
           " s.kind, s.at, {context} AS context")
@@ -28,7 +30,9 @@ _SQLITE = (_SHOWN.format(context=f"snippet(search_index, 0, char(2), char(3), 'â
            " FROM search_index JOIN search_text s ON s.id = search_index.rowid"
            " LEFT JOIN tickets t ON t.id = s.ticket_id"
            " WHERE search_index MATCH ? ORDER BY bm25(search_index), s.id DESC LIMIT ?")
-_POSTGRES = (_SHOWN.format(context="ts_headline('english', s.body, q, ?)") +
+# ts_headline drops what its parser takes for markup ("<b>"): the brackets go in as control
+# characters and come back out in marked_parts, so the context is the text as it was stored.
+_POSTGRES = (_SHOWN.format(context="ts_headline('english', translate(s.body, '<>', chr(4) || chr(5)), q, ?)") +
              " FROM search_text s CROSS JOIN plainto_tsquery('english', ?) AS q"
              " LEFT JOIN tickets t ON t.id = s.ticket_id"
              " WHERE s.words @@ q ORDER BY ts_rank(s.words, q) DESC, s.id DESC LIMIT ?")
@@ -57,6 +61,9 @@ def search(database: Database, text: str, limit: int) -> list[SearchHit]:
     with database.opened("the search index") as db:
         if db.postgres:
             rows = db.execute(_POSTGRES, (_HEADLINE, " ".join(words), limit)).fetchall()
+            if not rows and db.execute("SELECT numnode(plainto_tsquery('english', ?))", (" ".join(words),)).fetchone()[0] == 0:
+                raise InvalidValue("PostgreSQL's search leaves out common words (the, it, is, â€¦), and these are all "
+                                   "such words: search for something more particular")
         else:
             rows = db.execute(_SQLITE, (" ".join(f'"{word}"' for word in words), limit)).fetchall()
     return [_hit(row) for row in rows]
@@ -76,4 +83,4 @@ def marked_parts(context: str) -> tuple[tuple[str, bool], ...]:
         parts += [(context[position:match.start()], False), (match.group(1), True)]
         position = match.end()
     parts.append((context[position:], False))
-    return tuple((text.replace(_START, "").replace(_END, ""), hit) for text, hit in parts if text)
+    return tuple((_BRACKETS.sub(lambda m: _BRACKET[m.group()], text), hit) for text, hit in parts if text)

@@ -106,13 +106,14 @@ class SessionStore:
     def _take_over(self, db: Connection, conversation_id: int, ours: Sequence[int]) -> None:
         """In begin_turn's transaction: ConversationBusy while a turn of the conversation holds a
         live lease (not one of `ours`); a lapsed one is ended as interrupted (its answerer is gone)."""
-        for row in db.execute("SELECT id, lease_until FROM turns WHERE conversation_id = ? AND state = 'running'",
-                              (conversation_id,)).fetchall():
+        for row in db.execute("SELECT id, lease_until, number, partial FROM turns"
+                              " WHERE conversation_id = ? AND state = 'running'", (conversation_id,)).fetchall():
             if self._live(row[1]) and row[0] not in ours:
                 raise ConversationBusy(f"conversation {conversation_id} is answering a turn; "
                                        "send the next one when it is done")
             db.execute("UPDATE turns SET state = 'interrupted', error = ?, lease_until = NULL WHERE id = ?",
                        (ABANDONED, row[0]))
+            indexed(db, "reply", row[3], conversation_id=conversation_id, turn_number=row[2])  # as far as it got
 
     def _live(self, lease_until: str | None) -> bool:
         return lease_until is not None and lease_until > iso(self.clock())
@@ -206,7 +207,7 @@ class SessionStore:
             where = "WHERE id IN (SELECT conversation_id FROM conversation_orders WHERE order_id = ?)"
             params.append(order_id.upper())
         elif among is not None:
-            among = builtins.list(among)[:READ_BATCH]
+            among = builtins.list(among)
             where = f"WHERE id IN ({','.join('?' * len(among)) or 'NULL'})"
             params.extend(among)
         sql = f"SELECT * FROM conversations {where} ORDER BY updated_at DESC, id DESC"

@@ -27,13 +27,13 @@ def show_config(report: dict[str, Any], *, as_json: bool, settings: Settings | N
     sys.stdout.write("\n".join(line.rstrip() for line in lines) + "\n")
 
 
-SHOWN_CHARACTERS = 60  # of a long text (the team's instructions); --json has all of it
+SHOWN_CHARACTERS = 60  # of the team's instructions, which can be long; --json has all of them
 
 
 def _line(key: str, row: dict[str, Any]) -> str:
     value = row["value"]
     value = "not set" if value in (None, [], "") else ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-    if len(value) > SHOWN_CHARACTERS:
+    if key == "instructions" and len(value) > SHOWN_CHARACTERS:
         value = f"{one_line(value)[:SHOWN_CHARACTERS - 1]}… ({len(value):,} characters)"
     if key == "api_key":
         value = f"{value} (from {row['source']})" if value == "set" else f"{value} ({row['source']})"
@@ -49,8 +49,9 @@ def endpoint_memory(settings: Settings) -> dict[str, Any]:
     if learned is None:
         source = "offline: no endpoint" if settings.offline else "nothing refused in the last day"
         return {"value": None, "source": source, "group": "answering"}
-    steps = [f"structured_output {learned.structured_output}" if learned.structured_output else "",
-             f"tool_rounds {learned.tool_rounds}" if learned.tool_rounds else ""]
+    rounds = {"plain": "tool_rounds plain",
+              "plain?": "streamed tool calls failed once (plain from the next failure)"}.get(learned.tool_rounds or "", "")
+    steps = [f"structured_output {learned.structured_output}" if learned.structured_output else "", rounds]
     until = learned.until().strftime("%Y-%m-%d %H:%M UTC")
     return {"value": ", ".join(step for step in steps if step), "group": "answering",
             "source": f"learned {learned.at[:16].replace('T', ' ')} UTC; kept until {until} (--reprobe forgets)",

@@ -56,23 +56,7 @@ def run_eval(settings: Settings, source: str | None, run: EvalRun, *, as_json: b
     """Score `settings`' engine on the cases; 0, 1 when the accuracy is under `minimum`, or
     128 + the signal's number when Ctrl-C or SIGTERM stopped it (the cases done so far scored)."""
     cases = sampled(load_cases(source), run.sample, run.seed)
-    done = read_done(run.resume, cases) if run.resume is not None else {}
-    todo = [case for case in cases if case.id not in done]
-    results = list(done.values())
-    output = ResultsFile(run.out or run.resume)
-    try:
-        with _progress(len(cases), results, run.trials, show=not as_json and sys.stderr.isatty()) as shown:
-            def finished(result: CaseResult) -> None:
-                results.append(result)
-                output.add(result)
-                shown.case(result)
-
-            stopped = asyncio.run(_until_stopped(run_cases(settings, todo, trials=run.trials, concurrency=run.concurrency,
-                                                           keep=run.keep, progress=shown.trial, finished=finished)))
-    finally:
-        output.close()
-    order = {case.id: n for n, case in enumerate(cases)}
-    results.sort(key=lambda r: order[r.case.id])
+    results, stopped = _scored(settings, cases, run, show=not as_json and sys.stderr.isatty())
     summary = summarise(results, run.trials)
     summary["engine"] = {"provider": settings.provider, "model": settings.model or None}
     if stopped is not None:
@@ -86,6 +70,30 @@ def run_eval(settings: Settings, source: str | None, run: EvalRun, *, as_json: b
     if stopped is not None:
         return 128 + stopped
     return 1 if minimum is not None and summary["accuracy"] < minimum else 0
+
+
+def _scored(settings: Settings, cases: list[Case], run: EvalRun, *, show: bool) -> tuple[list[CaseResult], int | None]:
+    """The results of the cases, in their order (those of a resumed file first read back), and
+    the signal that stopped the run (None: it ran to the end). Each result is appended to the
+    results file the moment it is scored."""
+    kind = {"provider": settings.provider, "model": settings.model or None, "trials": run.trials}
+    done = read_done(run.resume, cases, kind) if run.resume is not None else {}
+    results = list(done.values())
+    output = ResultsFile(run.out or run.resume, kind)
+    try:
+        with _progress(len(cases), results, run.trials, show=show) as shown:
+            def finished(result: CaseResult) -> None:
+                results.append(result)
+                output.add(result)
+                shown.case(result)
+
+            todo = [case for case in cases if case.id not in done]
+            stopped = asyncio.run(_until_stopped(run_cases(settings, todo, trials=run.trials, concurrency=run.concurrency,
+                                                           keep=run.keep, progress=shown.trial, finished=finished)))
+    finally:
+        output.close()
+    order = {case.id: n for n, case in enumerate(cases)}
+    return sorted(results, key=lambda r: order[r.case.id]), stopped
 
 
 def sampled(cases: list[Case], size: int | None, seed: int) -> list[Case]:

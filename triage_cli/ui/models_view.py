@@ -9,6 +9,7 @@ from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.errors import UsageError
+from triage_cli.redaction import masked_url
 from triage_cli.sanitize import json_text, one_line
 
 
@@ -20,7 +21,8 @@ def run_models(settings: Settings, *, as_json: bool) -> int:
 
     models = sorted(asyncio.run(served_models(settings)), key=lambda m: str(m["id"]).lower())
     if as_json:
-        report = {"provider": settings.provider, "base_url": settings.base_url, "model": settings.model, "models": models}
+        report = {"provider": settings.provider, "base_url": masked_url(settings.base_url or ""), "model": settings.model,
+                  "models": models}
         sys.stdout.write(json_text(report) + "\n")
     elif not sys.stdout.isatty():
         sys.stdout.write("".join(one_line(str(m["id"])) + "\n" for m in models))
@@ -35,7 +37,7 @@ def _show(settings: Settings, models: list[dict[str, Any]]) -> None:
     from triage_cli.ui.terminal import make_console
 
     console = make_console()
-    console.print(Text(f"{one_line(settings.provider)} at {one_line(settings.base_url or '')}: "
+    console.print(Text(f"{one_line(settings.provider)} at {one_line(masked_url(settings.base_url or ''))}: "
                        f"{len(models)} model{'' if len(models) == 1 else 's'}", style="bold"))
     for model in models:
         name = one_line(str(model["id"]))

@@ -18,10 +18,11 @@ HINT = "triage history show ID: the whole conversation · triage tickets show ID
 def where_said(hit: SearchHit) -> str:
     """`#12 turn 2 question` or `ticket 7 note (conversation #12)`."""
     conversation = f"#{hit.conversation_id}" if hit.conversation_id is not None else ""
+    kind = one_line(hit.kind)  # a team server's word: sanitized like the rest
     if hit.ticket_id is not None:
         about = f" (conversation {conversation})" if conversation else ""
-        return f"ticket {hit.ticket_id} {hit.kind}{about}"
-    return f"{conversation} turn {hit.turn} {hit.kind}"
+        return f"ticket {hit.ticket_id} {kind}{about}"
+    return f"{conversation} turn {hit.turn} {kind}"
 
 
 def print_hits(hits: list[SearchHit], text: str, *, as_json: bool, hint: str = HINT) -> None:
@@ -43,7 +44,7 @@ def print_hits(hits: list[SearchHit], text: str, *, as_json: bool, hint: str = H
         console.print(Text(f"Nothing stored says {one_line(text)[:80]!r}.", style="dim"))
         return
     for hit in hits:
-        console.print(Text.assemble((where_said(hit), "bold"), ("  " + when(hit.at), "dim")))
+        console.print(Text.assemble((where_said(hit), "bold"), ("  " + one_line(when(hit.at)), "dim")))
         line = Text("  ")
         for part, matched in hit.parts:
             line.append(_flat(part), style="bold yellow" if matched else "")
@@ -52,8 +53,8 @@ def print_hits(hits: list[SearchHit], text: str, *, as_json: bool, hint: str = H
 
 
 def _row(hit: SearchHit) -> list[str]:
-    return [str(hit.conversation_id or ""), str(hit.turn or ""), str(hit.ticket_id or ""), hit.kind, hit.at,
-            one_line(" ".join(hit.matched)), _flat(hit.context).strip()]
+    return [str(hit.conversation_id or ""), str(hit.turn or ""), str(hit.ticket_id or ""), one_line(hit.kind),
+            one_line(hit.at), one_line(" ".join(hit.matched)), _flat(hit.context).strip()]
 
 
 def _flat(text: str) -> str:

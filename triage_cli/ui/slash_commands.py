@@ -89,6 +89,7 @@ async def _order(repl: Repl, argument: str) -> None:
 @_command("/new", "start a new conversation (drops the context and the order)")
 async def _new(repl: Repl, _: str) -> None:
     repl.session.new()
+    repl.last_reply = ""  # /copy copies this conversation's answers only
     repl.say("new conversation", "")
 
 
