@@ -11,15 +11,24 @@ import pytest
 @pytest.mark.parametrize("as_json", [False, True], ids=["lines", "json"])
 def test_config_masks_the_password_in_every_url_it_shows(run_triage, triage_env, as_json):
     Path(triage_env["TRIAGE_CONFIG"]).write_text('database_url = "postgresql://sam:db-pass-123@db/triage"\n')
-    args = ["config", "--provider", "custom", "--model", "m", "--base-url", "https://user:url-pass-456@host/v1"]
+    args = ["config", "--provider", "custom", "--model", "m", "--base-url", "https://host/v1"]
     result = run_triage(*args, *(["--json"] if as_json else []))
 
     assert result.code == 0, result.err
-    assert "url-pass-456" not in result.out and "db-pass-123" not in result.out
-    assert "https://user:***@host/v1" in result.out and "postgresql://sam:***@db/triage" in result.out
+    assert "db-pass-123" not in result.out and "postgresql://sam:***@db/triage" in result.out
     if as_json:
         rows = json.loads(result.out)["settings"]
-        assert rows["base_url"]["value"] == "https://user:***@host/v1"
+        assert rows["database_url"]["value"] == "postgresql://sam:***@db/triage"
+
+
+@pytest.mark.parametrize("url", ["https://user:url-pass-456@host/v1", "https://host/v1?api-key=url-pass-456"],
+                         ids=["password", "query"])
+def test_a_base_url_carrying_a_secret_is_refused_without_showing_it(run_triage, url):
+    # The SDK would send them to every path (and a key there would show in its errors): refused.
+    for command in (["config"], ["ask", "x"]):
+        result = run_triage(*command, "--provider", "custom", "--model", "m", "--base-url", url)
+        assert result.code == 2 and "url-pass-456" not in result.out + result.err
+        assert "the base URL must be just scheme, host, port and path" in result.err
 
 
 @pytest.mark.parametrize(("url", "shown"), [

@@ -246,3 +246,28 @@ def test_progress_on_a_terminal_shows_cases_accuracy_so_far_and_time_left(tmp_pa
     child.expect(r"right so far \d+/\d+ \(\d+%\) left")  # the time left follows
     child.expect(pexpect.EOF)
     assert "triage eval: 40 cases" in child.before
+
+
+def test_results_files_that_would_mix_runs_or_cases_are_refused_in_one_line(run_triage, tmp_path):
+    cases = case_file(tmp_path)
+    out = tmp_path / "run.jsonl"
+    assert run_triage("eval", cases, "--out", str(out)).code == 0
+    again = run_triage("eval", cases, "--out", str(out))  # a second run would mix its lines in
+    assert again.code == 2 and again.err.strip() == f"error: {out} is not empty: resume it with --resume {out}, or name a new file"
+    into_cases = run_triage("eval", cases, "--out", cases)
+    assert into_cases.code == 2 and "is not empty" in into_cases.err
+    folder = run_triage("eval", cases, "--out", str(tmp_path))
+    assert folder.code == 2 and "is a directory" in folder.err and "Traceback" not in folder.err
+    device = run_triage("eval", cases, "--resume", "/dev/zero")  # never read without end
+    assert device.code == 2 and "/dev/zero is not a regular file" in device.err
+    other = tmp_path / "other.jsonl"
+    other.write_text(Path(cases).read_text().replace("Where is A1002?", "Where is A1005?"))
+    mixed = run_triage("eval", str(other), "--resume", str(out))
+    assert mixed.code == 2 and "holds results of other cases (case late says something else)" in mixed.err
+
+
+def test_with_every_part_each_case_is_named_with_its_part_so_none_is_lost_or_mixed_up():
+    from triage_cli.eval.cases import load_cases
+
+    ids = [case.id for case in load_cases(None)]  # what `triage eval` runs, keys its --json and resumes by
+    assert len(ids) == len(set(ids)) and {"blind5/v001", "blind13/v001"} <= set(ids)

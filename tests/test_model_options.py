@@ -54,7 +54,7 @@ def test_out_of_range_values_are_one_line_and_exit_2(run_triage, model_env):
     flag = run_triage("ask", "--temperature", "3", "x", env=model_env)
     assert flag.code == 2 and "--temperature" in flag.err
     setting = run_triage("ask", "x", env={**model_env, "TRIAGE_MAX_TOKENS": "0"})
-    assert setting.code == 2 and setting.err.strip() == "error: TRIAGE_MAX_TOKENS: max_tokens must be between 1 and 1e+06, got '0'"
+    assert setting.code == 2 and setting.err.strip() == "error: TRIAGE_MAX_TOKENS: max_tokens must be between 1 and 1000000, got '0'"
 
 
 def test_team_instructions_from_a_file_join_the_system_prompt_and_config_shows_them(run_triage, server, model_env,

@@ -51,6 +51,7 @@ def test_questions_replies_and_notes_are_found_by_every_word_in_any_form_best_fi
                                 (refund, 1, None, "reply"), (refund, None, ticket.id, "note")}
     note = next(hit for hit in hits if hit.kind == "note")
     assert note.matched == ["Refunded"] and "carrier's claim" in note.context  # the context, the word marked
+    assert where(search(database, "carrier A1009", 10)) == [(refund, None, ticket.id, "note")]  # the ticket's order
     assert where(search(database, "refund A1002", 10)) == [(refund, 1, None, "question")]  # every word
     assert search(database, "signed delivered", 10)[0].kind == "reply"
     assert search(database, "chargeback", 10) == []
@@ -67,6 +68,13 @@ def test_the_context_is_the_text_as_stored_and_common_words_are_said_on_postgres
             search(database, "the it", 10)
     else:
         assert [h.context for h in search(database, "the it", 10)] == ["is it the right one?"]  # SQLite: every word
+
+
+def test_what_is_found_is_what_a_screen_shows_never_a_hidden_escape(database):
+    store = SessionStore(database)
+    said(store, "Refund approved \x1b[31mRED\x1b]52;c;aGVsbG8=\x07 thanks", "ok")
+    assert [h.context for h in search(database, "red", 10)] == ["Refund approved RED thanks"]
+    assert search(database, "aGVsbG8", 10) == []  # the clipboard payload is not text anyone saw
 
 
 def test_a_deleted_conversation_leaves_the_index_and_its_tickets_notes_stay(database):
@@ -115,7 +123,9 @@ def test_history_search_through_the_cli_piped_json_and_refused_without_words(run
     header, *rows = piped.out.splitlines()
     assert header.split("\t") == ["conversation", "turn", "ticket", "said in", "at", "matched", "context"]
     assert [row.split("\t")[:4] + row.split("\t")[5:] for row in rows] == [
-        ["1", "1", "", "question", "money back", "I want my money back for the shoes"]]
+        ["1", "1", "", "question", "money back", "I want my money back for the shoes (order A1002)"]]
+    by_order = json.loads(run_triage("history", "search", "money", "A1002", "--json").out)  # the order named beside
+    assert [(h["kind"], h["matched"]) for h in by_order] == [("question", ["money", "A1002"])]
 
     found = json.loads(run_triage("history", "search", "headphones", "--json").out)
     assert {(h["conversation_id"], h["kind"]) for h in found} == {(2, "question"), (2, "reply")}

@@ -148,7 +148,9 @@ def reprobe(settings: Settings, asked: bool) -> None:
     if asked:
         from triage_cli.session.endpoint import forget
 
-        forget(settings)
+        if forget(settings):
+            print_error(f"forgot what {settings.provider} · {settings.model} refused before; each step is "
+                        "tried again", label="note")
 
 
 class user_errors:

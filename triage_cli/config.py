@@ -116,6 +116,7 @@ def load_settings(
     if not base_url:
         raise ConfigError(f"provider '{chosen.name}' needs a base URL: pass --base-url URL")
     _check_url(str(base_url), sources["base_url"])
+    _no_credentials(str(base_url), sources["base_url"])
     model = own("model")
     if not model:
         model, sources["model"] = chosen.default_model, _table_source(chosen.name, "model", layers)
@@ -293,6 +294,18 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
     if not ok:
         raise ConfigError(f"{where}: {what} must look like {shape}, "
                           f"got '{without_credentials(url)[:80]}'")
+
+
+def _no_credentials(url: str, where: str) -> None:
+    """A model's base URL carries no user, password or query: the SDK would send them to every
+    path (a key in them would show in errors), and the key belongs in the environment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(f"{where}: the base URL must be just scheme, host, port and path (like "
+                          f"http://host:port/v1), without a user, password or ?query: got "
+                          f"'{parts.scheme}://{parts.hostname}…'; the API key goes in the environment")
 
 
 def _secrets(env: Mapping[str, str], layers: Layers) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from triage_cli.config import Settings
 from triage_cli.config_server import ServerSettings, load_server_settings
-from triage_cli.redaction import masked_url
+from triage_cli.redaction import Redactor, masked_url
 from triage_cli.settings_table import SETTINGS, Layers, Setting, config_file_path, environment
 
 _MASKED = ("base_url", "database_url", "server_url")
@@ -64,6 +64,8 @@ def _value(setting: Setting, settings: Settings, server: ServerSettings, layers:
         return str(value)
     if isinstance(value, tuple):
         return list(value)
+    if key == "instructions" and value:  # text anyone may write a key into: shown without it
+        return Redactor(settings.secrets).text(value)
     return masked_url(value) if key in _MASKED and value else value
 
 

@@ -36,10 +36,16 @@ def number(kind: type, minimum: float, maximum: float = math.inf) -> Check:
             raise ConfigError(f"{where}: {key} must be a {'whole ' if kind is int else ''}number, "
                               f"got {value!r}") from None
         if not math.isfinite(found) or not minimum <= found <= maximum:
-            limits = f"at least {minimum:g}" if maximum == math.inf else f"between {minimum:g} and {maximum:g}"
+            limits = f"at least {_shown(minimum)}" if maximum == math.inf else \
+                f"between {_shown(minimum)} and {_shown(maximum)}"
             raise ConfigError(f"{where}: {key} must be {limits}, got {value!r}")
         return found
     return check
+
+
+def _shown(limit: float) -> str:
+    """1000000 as 1000000 (not 1e+06) and 0.1 as 0.1: how a limit reads in a message."""
+    return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"
 
 
 def choice(choices: tuple[str, ...]) -> Check:

@@ -14,7 +14,7 @@ from triage_cli.engine.events import Done, Error, EventStream, Notice, TextDelta
 from triage_cli.engine.offline import NOTICE as OFFLINE_NOTICE
 
 FALLING_BACK = ("error", "model", "empty")  # the kinds of failure the rules stand in for
-NOTE = "The model failed, so the offline rules engine answered: {error}"
+NOTE = "The model failed, so the offline rules engine answered: {error}."
 HINT = "fallback = \"offline\" is set; check the model's endpoint (triage models), or unset fallback."
 
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -39,8 +39,8 @@ class Case:
 def load_cases(source: str | None) -> list[Case]:
     """The cases in the file `source`; with None, every shipped part; a name in SHIPPED (when
     no such file exists) one shipped part. A bad file or line is a UsageError naming it."""
-    if source is None:
-        return [case for part in SHIPPED for case in load_cases(part)]
+    if source is None:  # ids are a part's own: with all of them, each is named with its part
+        return [replace(case, id=f"{part}/{case.id}") for part in SHIPPED for case in load_cases(part)]
     if source in SHIPPED and not Path(source).exists():
         text = resources.files("triage_cli.eval").joinpath(f"cases/{source}.jsonl").read_text(encoding="utf-8")
         return parse_cases(text, f"the shipped {source} cases")

@@ -12,6 +12,7 @@ from typing import Any
 
 from triage_cli.errors import InvalidValue
 from triage_cli.record_types import SearchHit
+from triage_cli.sanitize import clean
 from triage_cli.store.backend import Database
 from triage_cli.store.dialect import Connection
 from triage_cli.store.database import now
@@ -40,8 +41,11 @@ _HEADLINE = f"StartSel={_START}, StopSel={_END}, MaxWords={_CONTEXT_WORDS + 8}, 
 
 
 def indexed(db: Connection, kind: str, body: str, *, conversation_id: int | None = None,
-            turn_number: int | None = None, ticket_id: int | None = None) -> None:
-    """Add a text to the index, in the caller's transaction (nothing for an empty one)."""
+            turn_number: int | None = None, ticket_id: int | None = None, order: str | None = None) -> None:
+    """Add a text to the index, in the caller's transaction (nothing for an empty one): as it
+    reads on a screen (terminal escapes out, so what shows is what is found and a match never
+    splits one), with the order it is about (`order`, the one named beside it) after it."""
+    body = clean(body) + (f" (order {order})" if order else "")
     if body.strip():
         db.execute("INSERT INTO search_text (conversation_id, turn_number, ticket_id, kind, at, body)"
                    " VALUES (?, ?, ?, ?, ?, ?)", (conversation_id, turn_number, ticket_id, kind, now(), body))
@@ -51,7 +55,7 @@ def search_words(text: str) -> list[str]:
     """The words a search looks for; a search with none is refused."""
     words = _WORD.findall(text)[:MAX_WORDS]
     if not words:
-        raise InvalidValue("search for words, e.g. triage history search refund A1002")
+        raise InvalidValue("search for words, letters or digits, e.g. refund A1002")
     return words
 
 

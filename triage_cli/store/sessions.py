@@ -98,7 +98,8 @@ class SessionStore:
             )
             db.execute("INSERT INTO messages (turn_id, position, role, message) VALUES (?, 0, ?, ?)",
                        (turn_id, question["role"], json.dumps(question, ensure_ascii=False)))
-            indexed(db, "question", text, conversation_id=conversation_id, turn_number=number)
+            indexed(db, "question", text, conversation_id=conversation_id, turn_number=number,
+                    order=question.get("order"))
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, conversation_id))
             self._add_orders(db, conversation_id, order_ids)
         return TurnHandle(conversation_id, turn_id, number)
@@ -158,6 +159,9 @@ class SessionStore:
             )
             if answered_by is not None:
                 db.execute("UPDATE turns SET provider = ?, model = '' WHERE id = ?", (answered_by, turn.turn_id))
+                if turn.number == 1:  # the conversation is listed by who answered its first question
+                    db.execute("UPDATE conversations SET provider = ?, model = '' WHERE id = ?",
+                               (answered_by, turn.conversation_id))
             self._add_orders(db, turn.conversation_id, order_ids)
             indexed(db, "reply", partial, conversation_id=turn.conversation_id, turn_number=turn.number)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (moment, turn.conversation_id))

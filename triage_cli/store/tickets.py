@@ -197,7 +197,8 @@ def _happened(db: Connection, ticket_id: int, action: str, agent: str | None, *,
     db.execute("INSERT INTO ticket_events (ticket_id, at, action, agent, forced, note) VALUES (?, ?, ?, ?, ?, ?)",
                (ticket_id, now(), action, agent, int(forced), note))
     if note:
-        indexed(db, "note", note, ticket_id=ticket_id)
+        order = db.execute("SELECT order_id FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+        indexed(db, "note", note, ticket_id=ticket_id, order=order[0] if order else None)
 
 
 def _check_holder(ticket: Ticket, agent: str | None, force: bool, doing: str) -> None:

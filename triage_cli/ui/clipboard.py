@@ -24,19 +24,22 @@ def osc52(text: str) -> str:
 def refusal(text: str) -> str | None:
     """Why `text` cannot be copied here (None: it can be sent)."""
     if os.environ.get("TERM", "") in ("dumb", ""):
-        return "this terminal cannot take the clipboard (TERM is dumb); see the reply with /json or triage history show"
+        return "this terminal cannot take the clipboard (TERM is dumb); the reply is in: triage history show"
     if len(clean(text).encode("utf-8")) > MAX_BYTES:
         return (f"the reply is too long for the terminal's clipboard (over {MAX_BYTES:,} bytes); "
                 "use triage history export instead")
     return None
 
 
-def caveat() -> str:
-    """What the user may need to know after the escape was sent: tmux passes it on only with
-    set-clipboard on; other terminals may need it allowed."""
+def copied(text: str) -> str:
+    """What to say once the escape is sent: tmux passes it on only with set-clipboard on (then
+    nothing reached the clipboard); other terminals may need it allowed."""
+    size = f"{len(clean(text)):,} characters"
     if os.environ.get("TMUX") and _tmux_clipboard() != "on":
-        return "tmux will not pass it to your terminal: run  tmux set -g set-clipboard on  and /copy again"
-    return "if nothing was copied, allow OSC 52 clipboard access in your terminal's settings"
+        return (f"tmux did not pass the reply ({size}) on to your terminal's clipboard: run  "
+                "tmux set -g set-clipboard on  and /copy again")
+    return (f"copied the last reply ({size}) to the clipboard; if nothing arrived, allow OSC 52 "
+            "clipboard access in your terminal's settings")
 
 
 def _tmux_clipboard() -> str | None:

@@ -52,6 +52,10 @@ def endpoint_memory(settings: Settings) -> dict[str, Any]:
     rounds = {"plain": "tool_rounds plain",
               "plain?": "streamed tool calls failed once (plain from the next failure)"}.get(learned.tool_rounds or "", "")
     steps = [f"structured_output {learned.structured_output}" if learned.structured_output else "", rounds]
+    fixed = [f"{key} is set to {getattr(settings, key)}" for key, step in
+             (("structured_output", steps[0]), ("tool_rounds", rounds)) if step and getattr(settings, key) != "auto"]
+    if fixed:  # the settings win: what was learned waits unused
+        steps.append(f"(not used while {' and '.join(fixed)})")
     until = learned.until().strftime("%Y-%m-%d %H:%M UTC")
     return {"value": ", ".join(step for step in steps if step), "group": "answering",
             "source": f"learned {learned.at[:16].replace('T', ' ')} UTC; kept until {until} (--reprobe forgets)",

@@ -43,6 +43,8 @@ def edited(start: str = "") -> str:
             code = subprocess.call([*command, str(path)])
         except OSError as exc:
             raise TriageError(f"could not start the editor {command[0]}: {exc.strerror or exc}") from None
+        if code < 0:
+            raise TriageError(f"the editor {command[0]} was stopped (signal {-code}); nothing was sent")
         if code != 0:
             raise TriageError(f"the editor {command[0]} exited with status {code}; nothing was sent")
         return path.read_text(encoding="utf-8", errors="replace").strip()

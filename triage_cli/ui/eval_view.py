@@ -79,7 +79,7 @@ def _scored(settings: Settings, cases: list[Case], run: EvalRun, *, show: bool) 
     kind = {"provider": settings.provider, "model": settings.model or None, "trials": run.trials}
     done = read_done(run.resume, cases, kind) if run.resume is not None else {}
     results = list(done.values())
-    output = ResultsFile(run.out or run.resume, kind)
+    output = ResultsFile(run.out or run.resume, kind, resumed=run.resume is not None)
     try:
         with _progress(len(cases), results, run.trials, show=show) as shown:
             def finished(result: CaseResult) -> None:

@@ -214,7 +214,7 @@ async def _edit(repl: Repl, _: str) -> None:
 
 @_command("/copy", "copy the last reply to the clipboard (OSC 52: works over ssh; see the note it prints)")
 async def _copy(repl: Repl, _: str) -> None:
-    from triage_cli.ui.clipboard import caveat, osc52, refusal
+    from triage_cli.ui.clipboard import copied, osc52, refusal
 
     reply = repl.last_reply
     if not reply:
@@ -223,7 +223,7 @@ async def _copy(repl: Repl, _: str) -> None:
     if problem is not None:
         raise TriageError(problem)
     repl.write_raw(osc52(reply))
-    repl.say(f"copied the last reply ({len(reply):,} characters) to the clipboard; {caveat()}", "dim")
+    repl.say(copied(reply), "dim")
 
 
 @_command("/usage", "the last answer's usage and the session's totals")
