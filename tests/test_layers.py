@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "triage_cli"
 
 # Modules outside the layers: no triage_cli import but each other's.
 PLAIN = {"triage_cli", "errors", "order_ids", "nested", "closing", "transcript", "providers", "envfile", "sanitize",
-         "redaction", "limits", "private_dirs", "settings_table", "record_types"}
+         "redaction", "limits", "private_dirs", "settings_table", "record_types", "ages"}
 # unit -> the units it may import (besides PLAIN and itself)
 ALLOWED: dict[str, set[str]] = {
     **{name: set() for name in PLAIN},

@@ -18,6 +18,7 @@ from triage_cli import __version__
 from triage_cli.cli_common import ServerOpt
 from triage_cli.cli_common import no_model_flags as _no_model_flags
 from triage_cli.cli_common import print_error as _print_error
+from triage_cli.cli_common import records as _records
 from triage_cli.cli_common import reprobe as _reprobe
 from triage_cli.cli_common import server as _server
 from triage_cli.cli_common import settings_for as _settings
@@ -272,6 +273,31 @@ def config_command(
         settings = _settings(provider, model, base_url, need_key=False, temperature=temperature, max_tokens=max_tokens)
         _reprobe(settings, reprobe)
         show_config(settings_with_sources(settings), as_json=as_json, settings=settings)
+
+
+@app.command("stats", cls=_Command)
+def stats_command(
+    since: Annotated[str, typer.Option("--since", "-s", metavar="WHEN",
+                                       help="The period: 24h, 7d, 4w back from now, or a date (2026-12-01).")] = "7d",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+    server: ServerOpt = None,
+) -> None:
+    """What the team did: turns, escalations by topic, tickets and their waits, the model.
+
+    From the stored conversations and tickets (this machine's store, or a team server's with
+    --server); `triage eval` runs are not counted. On a terminal, small bar charts per day;
+    piped, one `section  key  value` line a figure.
+
+    \b
+    Examples:
+      triage stats
+      triage stats --since 24h --json
+      triage stats --since 2026-12-01 --server http://triage.internal:8787
+    """
+    with _user_errors():
+        from triage_cli.ui.stats_view import show_stats
+
+        show_stats(_records(server), since, as_json=as_json)
 
 
 @app.command("models", cls=_Command)

@@ -180,6 +180,15 @@ class SearchHit:
                 "parts": [[text, hit] for text, hit in self.parts]}
 
 
+def issue_topics(issue: Any) -> list[str]:
+    """The topics a record's issue names ("refund and damage" -> both); "-" when it names none;
+    one "asks: …" for a request the rules could not name (its quote is the customer's own words)."""
+    text = str(issue or "")
+    if text.startswith("asks: "):
+        return ["asks: (a request the rules could not name)"]
+    return [part for part in re.split(r",\s*|\s+and\s+", text) if part.strip()] or ["-"]
+
+
 def parse_ticket_id(text: str) -> int:
     """`12` or `#12` -> 12; anything else is a usage error."""
     ticket_id = parse_row_id(text)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from triage_cli.client import stored as remote
 from triage_cli.client.http import ServerClient
@@ -50,6 +50,13 @@ class RemoteRecords:
 
     def search(self, text: str, limit: int) -> list[SearchHit]:
         return self._call(lambda c: remote.search(c, text, limit))
+
+    def stats(self, since: str) -> dict[str, Any]:
+        async def read(client: ServerClient) -> dict[str, Any]:
+            found = await client.get("/v1/stats", {"since": since})
+            return found if isinstance(found, dict) else {}
+
+        return self._call(read)
 
     def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
         async def read(client: ServerClient) -> tuple[StoredConversation, dict[int, str]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from triage_cli.eval.cases import Case
+from triage_cli.record_types import issue_topics
 
 
 @dataclass
@@ -105,7 +106,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
                 missed[result.case.id] += 1
             elif result.case.next_step == "answer" and got == "escalate":
                 needless_trials += 1
-                needless.update(_topics(trial.issue))
+                needless.update(issue_topics(trial.issue))
 
     def rate(check: str) -> float | None:
         scored = [trial.checks[check] for trial in runs if check in trial.checks]
@@ -138,7 +139,7 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
         "missed_by_case": dict(missed),
         "needless_by_topic": dict(needless.most_common()),
         "escalations_by_topic": dict(Counter(topic for trial in runs if trial.next_step == "escalate"
-                                             for topic in _topics(trial.issue)).most_common()),
+                                             for topic in issue_topics(trial.issue)).most_common()),
         "per_case": {
             "tokens": round(sum(trial.tokens for trial in runs) / len(runs), 1) if runs else 0,
             "model_calls": round(sum(trial.model_calls for trial in runs) / len(runs), 2) if runs else 0,
@@ -146,11 +147,3 @@ def summarise(results: list[CaseResult], trials: int) -> dict[str, Any]:
         },
         "errors": sum(trial.error is not None for trial in runs),
     }
-
-
-def _topics(issue: str | None) -> list[str]:
-    """The topics of a record's issue ("refund and damage" -> both); "-" when it names none; one
-    "asks: …" for a request the rules could not name (its quote is the customer's own words)."""
-    if (issue or "").startswith("asks: "):
-        return ["asks: (a request the rules could not name)"]
-    return [part for part in re.split(r",\s*|\s+and\s+", issue or "") if part.strip()] or ["-"]

@@ -35,6 +35,7 @@ from triage_cli.server.stream import TurnStream, close_turn
 from triage_cli.server.ticket_routes import ticket_routes
 from triage_cli.server.wire import SafeJSONResponse, secrets_redactor
 from triage_cli.session import SharedEngine, TriageSession
+from triage_cli.session.records import figures_since
 from triage_cli.store.search import search
 from triage_cli.store.sessions import SessionStore
 from triage_cli.store.database import Database, keep_connections, open_database
@@ -145,6 +146,11 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
         about = None if not order else order_flag(order, "order", settings.order_id_pattern)
         found = await asyncio.to_thread(SessionStore(database).list, limit=limit, order_id=about)
         return {"conversations": [c.to_dict(messages=False) for c in found]}
+
+    @app.get("/v1/stats", summary="The figures of a period (since: 7d, 24h or a date; default 7d): turns, "
+                                   "escalations, tickets, the model; `triage stats --json`'s object")
+    async def figures(since: str = Query("7d", max_length=40)) -> dict[str, Any]:
+        return await asyncio.to_thread(figures_since, database, since)
 
     @app.get("/v1/conversations/{conversation_id}", summary="One conversation: its turns, states, records, usage")
     async def conversation(conversation_id: str) -> dict[str, Any]:

@@ -5,16 +5,18 @@ command is written once for both."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from triage_cli.ages import period_start
 from triage_cli.engine.events import TriageRecord
 from triage_cli.record_types import Agent
 from triage_cli.store.agents import AgentStore
 from triage_cli.store.database import Database, as_database
 from triage_cli.record_types import SearchHit, StoredConversation
 from triage_cli.store.search import search
+from triage_cli.store.stats import stats
 from triage_cli.store.sessions import SessionStore
 from triage_cli.record_types import Ticket, TicketEvent
 from triage_cli.store.tickets import TicketStore
@@ -22,6 +24,9 @@ from triage_cli.store.tickets import TicketStore
 
 class Records(Protocol):
     def search(self, text: str, limit: int) -> list[SearchHit]: ...
+    def stats(self, since: str) -> dict[str, Any]:
+        """The figures since `since` (7d, 24h, a date): store/stats.py's object."""
+        ...
     def tickets(self, status: str, limit: int, assignee: str | None = None) -> list[Ticket]: ...
     def ticket(self, ticket_id: int) -> tuple[Ticket, list[TicketEvent]]: ...
     def claim(self, agent: str, ticket_id: int | None) -> Ticket: ...
@@ -60,6 +65,9 @@ class LocalRecords:
 
     def search(self, text: str, limit: int) -> list[SearchHit]:
         return search(self.database, text, limit)
+
+    def stats(self, since: str) -> dict[str, Any]:
+        return figures_since(self.database, since)
 
     def conversation(self, which: str | None) -> tuple[StoredConversation, dict[int, str]]:
         store = SessionStore(self.database)
@@ -106,3 +114,9 @@ def filed_tickets(stored: StoredConversation) -> set[int]:
     """The tickets a conversation's answers filed."""
     return {record.ticket for turn in stored.turns
             if (record := TriageRecord.from_stored(turn.record)) is not None and record.ticket}
+
+
+def figures_since(database: Database, since: str, now: datetime | None = None) -> dict[str, Any]:
+    """store/stats.py's figures from `since` (an age back from now, or a date) to now."""
+    until = now or datetime.now(timezone.utc)
+    return stats(database, period_start(since, until), until)

@@ -8,12 +8,12 @@ Markdown export.
 
 from __future__ import annotations
 
-import re
 import sys
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from triage_cli.ages import age_words, parse_age
 from triage_cli.engine.events import Event, TriageRecord, Usage
 from triage_cli.engine.turn_summary import TurnSummary
 from triage_cli.errors import UsageError
@@ -28,14 +28,11 @@ if TYPE_CHECKING:
 EXPORT_FORMATS = ("md", "json")
 NO_RESULT = "no result: the turn was interrupted"
 GONE = "no longer stored"  # a ticket's state when the ticket cannot be found
-MAX_AGE = timedelta(days=365 * 100)
 
 
 def clock() -> datetime:
     """Now, in UTC: what `prune --older-than` counts back from (a test moves it on)."""
     return datetime.now(timezone.utc)
-_AGE = re.compile(r"^\s*(\d{1,6})\s*([smhdw])\s*$", re.IGNORECASE)
-_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _COLUMNS = ("id", "last active", "from", "turns", "orders", "next step", "first question")
 
 
@@ -191,7 +188,7 @@ def prune_conversations(records: LocalRecords, older_than: str, *, yes: bool = F
     age = parse_age(older_than)
     before = clock() - age
     count = records.prunable(before)
-    what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}"
+    what = f"{count} conversation{'' if count == 1 else 's'} with no activity in the last {age_words(older_than)}"
     if dry_run:
         print(f"Would delete {what}.")
         return 0
@@ -202,27 +199,8 @@ def prune_conversations(records: LocalRecords, older_than: str, *, yes: bool = F
             print("Nothing deleted.")
             return 1
     count = records.prune(before)
-    print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {_age_words(older_than)}.")
+    print(f"Deleted {count} conversation{'' if count == 1 else 's'} with no activity in the last {age_words(older_than)}.")
     return 0
-
-
-def parse_age(text: str) -> timedelta:
-    """`30d`, `12h`, `2w`, `90m`, `45s` -> a timedelta; anything else is a usage error."""
-    match = _AGE.match(text)
-    if not match or int(match[1]) == 0:
-        raise UsageError(f"--older-than takes a number above 0 and a unit (s, m, h, d, w), like 30d, "
-                         f"got '{one_line(text)[:20]}'")
-    age = timedelta(**{_AGE_UNITS[match[2].lower()]: int(match[1])})
-    if age > MAX_AGE:
-        raise UsageError(f"--older-than is at most {MAX_AGE.days // 365} years, got '{one_line(text)[:20]}'")
-    return age
-
-
-def _age_words(text: str) -> str:
-    match = _AGE.match(text)
-    assert match is not None
-    number, unit = int(match[1]), _AGE_UNITS[match[2].lower()]
-    return f"{number} {unit[:-1] if number == 1 else unit}"
 
 
 # the transcript ----------------------------------------------------------------------------
