@@ -38,6 +38,7 @@ class ServerSettings:
     # SIGTERM: no new turn, the open ones may finish for drain_seconds, then the rest are ended.
     drain_seconds: float = BY_KEY["drain_seconds"].default
     workers: int = BY_KEY["workers"].default  # processes serving the one socket, each with its own engine
+    metrics: str = BY_KEY["metrics"].default  # "on": /metrics for Prometheus (server/metrics.py)
 
     @property
     def loopback(self) -> bool:
@@ -45,7 +46,7 @@ class ServerSettings:
 
 
 _AS_READ = ("port", "cors_origins", "max_concurrent_turns", "max_connections", "keep_alive_seconds",
-            "header_seconds", "body_seconds", "send_seconds", "drain_seconds", "workers")
+            "header_seconds", "body_seconds", "send_seconds", "drain_seconds", "workers", "metrics")
 
 
 def load_server_settings(flags: Mapping[str, Any] | None = None, *,

@@ -156,6 +156,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("send_seconds", *SECONDS, default=60.0, check=number(float, 0.1, 3600), group="serve"),
     Setting("drain_seconds", *SECONDS, default=20.0, check=number(float, 0, 3600), group="serve"),
     Setting("workers", int, "a whole number", default=1, check=number(int, 1, 64), flag="--workers", group="serve"),
+    Setting("metrics", str, '"on" or "off"', default="on", check=choice(("on", "off")), group="serve"),
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}
 BY_VARIABLE = {setting.env: setting.key for setting in SETTINGS if setting.env}

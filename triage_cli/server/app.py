@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -53,6 +53,7 @@ class Service:
         self.stopping = asyncio.Event()  # the open streams end now
         self.draining = False  # no new turn; the open ones may finish (up to drain_seconds)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.observe: Callable[[EventStream], EventStream] = lambda events: events  # /metrics counts them
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
@@ -97,7 +98,7 @@ class Service:
         except BaseException:
             await close_turn(session, slot)
             raise
-        return session, events, slot
+        return session, self.observe(events), slot
 
 
 def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
@@ -174,8 +175,23 @@ def create_app(settings: Settings, server: ServerSettings) -> FastAPI:
              "max_turns": service.gate.limit},  # turns: this process's (max_concurrent_turns is per process)
             status_code=200 if reachable else 503)
 
+    if server.metrics == "on":
+        _add_metrics(app, service, database, settings)
     add_page(app)
     return app
+
+
+def _add_metrics(app: FastAPI, service: Service, database: Database, settings: Settings) -> None:
+    from triage_cli.server.metrics import Metrics
+
+    metrics = Metrics(database, settings.provider)
+    service.observe = metrics.observed
+
+    @app.get("/metrics", summary="Prometheus metrics: turns, their times, tokens, errors, tool calls, streams, "
+                                 "open tickets (every worker's, summed)")
+    async def exposition() -> Response:
+        body, content_type = await asyncio.to_thread(metrics.exposition)
+        return Response(body, media_type=content_type)
 
 
 HEALTH_SECONDS = 1.0  # a balancer's check is answered within this, however long the database's own timeout

@@ -8,9 +8,11 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from types import FrameType
 from typing import Any
 
@@ -19,6 +21,7 @@ from triage_cli.config_server import ServerSettings
 from triage_cli.errors import UsageError
 from triage_cli.sanitize import one_line
 from triage_cli.server.guard import replica
+from triage_cli.server.metrics import MULTIPROCESS
 
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
@@ -128,6 +131,8 @@ def _supervise(settings: Settings, server: ServerSettings, sock: socket.socket) 
     _announce(settings, sock, f"{server.workers} workers")
     workers: dict[int, int] = {}
     stopping: list[int] = []
+    made = _metrics_directory() if server.metrics == "on" else None
+    counted = _multiprocess() if server.metrics == "on" else None
 
     def start(slot: int) -> None:
         pid = os.fork()
@@ -157,11 +162,32 @@ def _supervise(settings: Settings, server: ServerSettings, sock: socket.socket) 
             pid, status = os.wait()
         except ChildProcessError:
             break
+        if counted is not None:  # its streams are no longer open; its counts stay in the sums
+            counted.mark_process_dead(pid)
         if pid in workers and not stopping:
             sys.stderr.write(f"triage serve: worker {pid} ended ({_how(status)}); starting another\n")
             start(workers.pop(pid))
         workers.pop(pid, 0)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
     return 0
+
+
+def _metrics_directory() -> str | None:
+    """Where the workers keep their metrics: a private directory made (and removed) here, named in
+    the environment before any worker imports prometheus-client; an operator's own
+    PROMETHEUS_MULTIPROC_DIR is used as it is (and kept: None)."""
+    if os.environ.get(MULTIPROCESS):
+        return None
+    os.environ[MULTIPROCESS] = made = tempfile.mkdtemp(prefix="triage-metrics-")
+    return made
+
+
+def _multiprocess() -> Any:
+    """prometheus-client's multiprocess module (imported once the directory is named)."""
+    from prometheus_client import multiprocess
+
+    return multiprocess
 
 
 def _how(status: int) -> str:
