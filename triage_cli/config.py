@@ -72,6 +72,8 @@ class Settings:
     max_tokens: int | None = None  # the most an answer may spend, when set
     instructions: str = ""  # the team's own instructions for a model (tone, sign-off), read from @FILE
     fallback: str = "off"  # "offline": the rules answer when the model fails before its answer began
+    otel_endpoint: str = ""  # where traces go (OTLP over HTTP); "": no tracing (session/tracing.py)
+    otel_capture_content: bool = False  # the message and the reply in the turn's span
 
     @property
     def offline(self) -> bool:
@@ -150,7 +152,9 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
     return dict(
         **{key: layers.get(key) for key in ("timeout", "tool_timeout", "max_rounds", "retries", "orders_db",
                                             "policy_guard", "mcp_config", "mcp_connect_timeout",
-                                            "turn_lease_seconds", "temperature", "max_tokens", "fallback")},
+                                            "turn_lease_seconds", "temperature", "max_tokens", "fallback",
+                                            "otel_capture_content")},
+        otel_endpoint=layers.get("otel_endpoint") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
         instructions=_instructions(layers, sources),
         **_store_settings(layers)._asdict(),
         config_path=layers.config_path,

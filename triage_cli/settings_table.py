@@ -48,6 +48,18 @@ def _shown(limit: float) -> str:
     return str(int(limit)) if float(limit).is_integer() else f"{limit:g}"
 
 
+def boolean(value: Any, key: str, where: str) -> bool:
+    """true or false (also on/off, yes/no, 1/0, as a variable says it)."""
+    if isinstance(value, bool):
+        return value
+    found = str(value).strip().lower()
+    if found in ("true", "on", "yes", "1"):
+        return True
+    if found in ("false", "off", "no", "0"):
+        return False
+    raise ConfigError(f"{where}: {key} must be true or false, got {value!r}")
+
+
 def choice(choices: tuple[str, ...]) -> Check:
     """One of `choices`, in any case."""
     def check(value: Any, key: str, where: str) -> str:
@@ -127,6 +139,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("temperature", (int, float), "a number between 0 and 2", check=number(float, 0, 2), flag="--temperature"),
     Setting("max_tokens", int, "a whole number", check=number(int, 1, 1_000_000), flag="--max-tokens"),
     Setting("instructions", str, "the team's instructions, or @ and a file path", check=text),
+    Setting("otel_endpoint", str, "an OTLP/HTTP URL"),
+    Setting("otel_capture_content", bool, "true or false", default=False, check=boolean),
     Setting("home", str, "a directory path", group="storage"),
     Setting("orders_db", str, "a file path", check=path, group="storage"),
     Setting("database_url", str, "a postgresql:// URL", group="storage"),
@@ -280,7 +294,7 @@ def _check_file_values(config: Path, values: dict[str, Any], content: str) -> No
         if key not in BY_KEY:
             raise ConfigError(f"{at(key)}: unknown key '{key}' (see config.example.toml)")
         setting = BY_KEY[key]
-        if not isinstance(value, setting.kind) or isinstance(value, bool):
+        if not isinstance(value, setting.kind) or (isinstance(value, bool) and setting.kind is not bool):
             raise ConfigError(f"{at(key)}: '{key}' must be {setting.shape}, got {value!r}")
     for name, table in values.get("providers", {}).items():
         if not isinstance(table, dict):

@@ -30,6 +30,7 @@ from triage_cli.engine.turn_summary import tally
 from triage_cli.errors import ConversationBusy, StoreError
 from triage_cli.redaction import Redactor
 from triage_cli.session.endpoint import engine_learned, remember
+from triage_cli.session.tracing import tracing_for
 from triage_cli.session.journal import Begun, Journal
 from triage_cli.session.turn import answer_turn, run_turn
 from triage_cli.session.redacted import redacted, redacted_events
@@ -134,6 +135,7 @@ class TriageSession(SessionState, AsyncClosing):
         self._engine: Engine | None = None
         self._loading: asyncio.Future[Engine] | None = None
         self._shared = shared
+        self.tracing = tracing_for(settings)  # None unless traces are sent somewhere
         self._approve = approve
         self._mcp: McpTools | None = None  # the MCP servers' connections, once started
         self._servers: list[McpServer] | None = None  # the MCP servers configured, once read
@@ -338,6 +340,8 @@ class TriageSession(SessionState, AsyncClosing):
             yield redacted(notice, self.redactor)
         before = engine_learned(engine)
         events = redacted_events(answering(engine), self.redactor)
+        if self.tracing is not None:
+            events = self.tracing.traced(events, self.redact(self.turns[index][0]))
         try:
             async with contextlib.aclosing(events):
                 async for event in events:

@@ -1,0 +1,156 @@
+"""OpenTelemetry traces (the optional extra `triage-cli[otel]`), off unless `otel_endpoint` or the
+standard OTEL_EXPORTER_OTLP_ENDPOINT is set; opentelemetry is imported only then. One span a turn
+(`invoke_agent triage`), a child span a model call (`chat MODEL`) and a tool call
+(`execute_tool NAME`), with the GenAI semantic conventions' attributes (`gen_ai.operation.name`,
+`gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.usage.input_tokens`, …). The message and
+the reply are never in a span unless `otel_capture_content` is on.
+
+The spans are read off the turn's events, so the engine knows nothing of tracing: a model call
+runs from the turn's start (or the end of the tool round before it) to the tool round it asks for
+(or the answer's end); a tool call from its start to its result. Tokens are the turn's (the
+events give them for the whole turn), on the turn's span."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from triage_cli.config import Settings
+from triage_cli.engine.events import (Done, Error, EventStream, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted,
+                                      TriageRecord, Usage)
+from triage_cli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span, Tracer
+
+SERVICE = "triage"
+_PROVIDER: Any = None  # the process's tracer provider, made on first use
+
+
+class Tracing:
+    def __init__(self, tracer: Tracer, *, provider: str, model: str | None, capture: bool) -> None:
+        self.tracer, self.provider, self.model, self.capture = tracer, provider, model or "", capture
+
+    async def traced(self, events: EventStream, question: str) -> EventStream:
+        """The turn's events as they were, its spans made on the way."""
+        from opentelemetry import trace
+
+        turn = self.tracer.start_span("invoke_agent triage", kind=trace.SpanKind.INTERNAL, attributes={
+            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": SERVICE,
+            "gen_ai.provider.name": self.provider, "gen_ai.request.model": self.model})
+        if self.capture:
+            turn.set_attribute("gen_ai.input.messages", question)
+        spans = _TurnSpans(self, trace.set_span_in_context(turn))
+        reply: list[str] = []
+        try:
+            async with contextlib.aclosing(events):
+                async for event in events:
+                    if type(event) is TextDelta:
+                        reply.append(event.text)
+                    else:
+                        spans.saw(event, turn)
+                    yield event
+        finally:
+            spans.end()
+            if self.capture:
+                turn.set_attribute("gen_ai.output.messages", "".join(reply))
+            turn.end()
+
+
+class _TurnSpans:
+    """The model-call and tool-call spans of one turn, from its events."""
+
+    def __init__(self, tracing: Tracing, parent: Any) -> None:
+        self.tracing, self.parent = tracing, parent
+        self.call: Span | None = None
+        self.tools: dict[str, Span] = {}
+        self._open_call()
+
+    def _open_call(self) -> None:
+        if self.tracing.provider == "offline":
+            return  # the rules make no model call
+        model = self.tracing.model
+        self.call = self.tracing.tracer.start_span(f"chat {model}".strip(), context=self.parent, attributes={
+            "gen_ai.operation.name": "chat", "gen_ai.provider.name": self.tracing.provider,
+            "gen_ai.request.model": model})
+
+    def _end_call(self, finish: str | None = None) -> None:
+        if self.call is not None:
+            if finish:
+                self.call.set_attribute("gen_ai.response.finish_reasons", [finish])
+            self.call.end()
+            self.call = None
+
+    def saw(self, event: Any, turn: Span) -> None:
+        if isinstance(event, ToolCallsPlanned):
+            self._end_call("tool_calls")
+        elif isinstance(event, ToolStarted):
+            self.tools[event.call_id] = self.tracing.tracer.start_span(
+                f"execute_tool {event.name}", context=self.parent, attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": event.name,
+                    "gen_ai.tool.call.id": event.call_id})
+        elif isinstance(event, ToolFinished):
+            span = self.tools.pop(event.call_id, None)
+            if span is not None:
+                if not event.ok:
+                    span.set_attribute("error.type", "tool_error")
+                span.end()
+            if not self.tools and self.call is None:
+                self._open_call()  # the next model call reads the round's results
+        elif isinstance(event, Usage):
+            turn.set_attributes({"gen_ai.usage.input_tokens": event.prompt_tokens,
+                                 "gen_ai.usage.output_tokens": event.completion_tokens,
+                                 "triage.model_calls": event.model_calls})
+        elif isinstance(event, TriageRecord):
+            turn.set_attribute("triage.next_step", event.next_step)
+        elif isinstance(event, Done):
+            self._end_call(event.finish_reason)
+            if event.answered_by:
+                turn.set_attribute("triage.answered_by", event.answered_by)
+        elif isinstance(event, Error):
+            turn.set_attribute("error.type", event.kind)
+            if self.call is not None:
+                self.call.set_attribute("error.type", event.kind)
+
+    def end(self) -> None:
+        """A turn cut short: whatever is open ends with it."""
+        for span in self.tools.values():
+            span.end()
+        self._end_call()
+
+
+def tracing_for(settings: Settings) -> Tracing | None:
+    """The tracing of the settings' turns; None when it is off (nothing imported)."""
+    if not settings.otel_endpoint:
+        return None
+    return Tracing(_tracer(settings), provider=settings.provider, model=settings.model,
+                   capture=settings.otel_capture_content)
+
+
+def _tracer(settings: Settings) -> Tracer:
+    global _PROVIDER
+    if _PROVIDER is None:
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            from opentelemetry.sdk.resources import Resource
+            from opentelemetry.sdk.trace import TracerProvider
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        except ImportError:
+            raise ConfigError("tracing is set (otel_endpoint or OTEL_EXPORTER_OTLP_ENDPOINT) but its packages are "
+                              "not installed: pip install 'triage-cli[otel]'") from None
+        provider = TracerProvider(resource=Resource.create({"service.name": SERVICE}))
+        endpoint = settings.otel_endpoint.rstrip("/")
+        traces = endpoint if endpoint.endswith("/v1/traces") else f"{endpoint}/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=traces)))
+        _PROVIDER = provider
+        import atexit
+
+        atexit.register(_flush)
+    tracer: Tracer = _PROVIDER.get_tracer("triage_cli")
+    return tracer
+
+
+def _flush() -> None:
+    """At exit: the spans still batched are sent (within the exporter's own timeout)."""
+    with contextlib.suppress(Exception):
+        _PROVIDER.shutdown()
