@@ -4,6 +4,8 @@
     python benchmarks/serve_bench.py --streams 10 50     # fewer levels
     python benchmarks/serve_bench.py --streams 200 500 --workers 1 2 --balancer
                                                          # serve --workers N, and each through HAProxy
+    python benchmarks/serve_bench.py --streams 200 --metrics-off
+                                                         # also a server without /metrics: what they cost
 
 A model server (its own process, asyncio) answers every chat completion with 500 tokens at 50
 tokens a second, each token the time it was sent (`1234.567890 `, CLOCK_MONOTONIC, which every
@@ -192,14 +194,14 @@ def wait_for_port(port_file: Path, process: subprocess.Popen[bytes]) -> int:
     return int(port_file.read_text())
 
 
-def start_triage(model_url: str, work: Path, workers: int = 1) -> tuple[subprocess.Popen[bytes], int]:
-    work = work / f"triage-{workers}"
+def start_triage(model_url: str, work: Path, workers: int = 1, metrics: str = "on") -> tuple[subprocess.Popen[bytes], int]:
+    work = work / f"triage-{workers}-metrics-{metrics}"
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_") and not k.endswith("_API_KEY")}
     (work / "config.toml").write_text("")
     env.update({"TRIAGE_HOME": str(work / "home"), "TRIAGE_CONFIG": str(work / "config.toml"),
                 "OPENAI_API_KEY": "sk-bench-not-a-key", "OPENAI_BASE_URL": model_url, "TRIAGE_MODEL": "bench",
-                "TRIAGE_MAX_CONCURRENT_TURNS": "1000"})
+                "TRIAGE_MAX_CONCURRENT_TURNS": "1000", "TRIAGE_METRICS": metrics})
     log = (work / "triage.log").open("wb")
     process = subprocess.Popen([sys.executable, "-m", "triage_cli", "serve", "--port", "0", "--workers", str(workers)],
                                env=env, stdout=subprocess.DEVNULL, stderr=log, cwd=work)
@@ -251,6 +253,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=list(LEVELS))
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="serve --workers N, each")
     parser.add_argument("--balancer", action="store_true", help="each triage server also through HAProxy")
+    parser.add_argument("--metrics-off", action="store_true", help="also one worker without /metrics, to compare")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve-bench-"))
     me = str(Path(__file__).resolve())
@@ -261,6 +264,10 @@ def main() -> None:
         relay = subprocess.Popen([sys.executable, me, "--relay-server", model_url, str(work / "relay.port")])
         processes.append(relay)
         servers = {"relay": (relay, wait_for_port(work / "relay.port", relay))}
+        if args.metrics_off:
+            quiet, quiet_port = start_triage(model_url, work, 1, "off")
+            processes.append(quiet)
+            servers["triage×1 no metrics"] = (quiet, quiet_port)
         for workers in args.workers:
             triage, triage_port = start_triage(model_url, work, workers)
             processes.append(triage)
@@ -291,6 +298,10 @@ def main() -> None:
                       f"CPU/token {row['cpu_us']:.0f} µs  peak RSS {row['rss']:.0f} MiB  (other server: {idle_cpu:.2f} s CPU)",
                       flush=True)
         for streams in args.streams:
+            if args.metrics_off:
+                on, off = rows["triage×1", streams], rows["triage×1 no metrics", streams]
+                print(f"{streams:>4} streams  metrics on/off: CPU per token {on['cpu_us'] / off['cpu_us']:.3f}x, "
+                      f"p95 delay {on['p95']:.1f} ms vs {off['p95']:.1f} ms")
             r = rows["relay", streams]
             for name in (n for n in servers if n != "relay"):
                 t = rows[name, streams]
