@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 
+import httpx2 as httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
@@ -308,3 +309,17 @@ def test_an_agent_signed_in_by_token_sees_release_only_on_their_tickets_and_each
         expect(row.locator(".history li").last).to_contain_text("claimed by ana")
         expect(held.locator(".history summary")).to_be_visible()
     assert store.get(free).assignee == "ana"
+
+
+def test_the_page_shows_the_weeks_figures_and_they_follow_an_answer(open_page, team, team_model):
+    before = httpx.get(f"{team.url}/v1/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30).json()
+    team_model.add(answer("Late, sorry.", order_id="A1002", issue="late", status="delayed", next_step="answer",
+                          summary="late"))
+    page = open_page(team.url)
+    figures = page.locator("#figures")
+    expect(figures).to_contain_text(f"{before['turns']} in {before['conversations']} conversations")
+    ask(page, "Where is it? (stats)", order="A1002")
+    expect(page.locator(".record")).to_contain_text("late")
+    expect(figures).to_contain_text(f"{before['turns'] + 1} in ")  # counted again after the answer
+    expect(page.locator("#days li").last).to_contain_text(re.compile(r"\d{4}-\d\d-\d\d"))
+    assert page.locator("#days .bar").last.evaluate("bar => bar.getBoundingClientRect().width") > 0

@@ -452,6 +452,7 @@
     } finally {
       turn.end();
       refreshTickets();
+      refreshStats();
     }
   }
 
@@ -571,6 +572,33 @@
     }
   }
 
+  // The period's figures (GET /v1/stats: `triage stats --json`'s object), a bar a day.
+  async function refreshStats() {
+    try {
+      const figures = await json("GET", "v1/stats?since=7d");
+      const rate = figures.escalation_rate === null ? "" : ` (${Math.round(figures.escalation_rate * 100)}%)`;
+      const rows = [
+        ["Turns", `${figures.turns} in ${figures.conversations} conversations`],
+        ["Escalated", `${figures.escalations}${rate}`],
+        ["Tickets", `${figures.tickets.opened} opened, ${figures.tickets.closed} closed, ${figures.tickets.open_now} open now`],
+        ["To claim (median)", figures.tickets.to_claim_minutes.median === null ? "-"
+          : `${Math.round(figures.tickets.to_claim_minutes.median)} min`],
+        ["Top topics", Object.entries(figures.by_topic).slice(0, 3).map(([k, v]) => `${k} ${v}`).join(", ") || "-"],
+      ];
+      $("figures").replaceChildren(...rows.flatMap(([term, value]) => [element("dt", "", term), element("dd", "", value)]));
+      const widest = Math.max(1, ...figures.per_day.map((day) => day.turns));
+      $("days").replaceChildren(...figures.per_day.map((day) => {
+        const item = element("li", "day");
+        const bar = element("span", "bar");
+        bar.style.width = `${Math.round(100 * day.turns / widest)}%`;
+        item.append(element("span", "dim", day.day), bar, element("span", "", `${day.turns} (${day.escalations})`));
+        return item;
+      }));
+    } catch (error) {
+      $("figures").replaceChildren(element("dd", "dim", error.message));
+    }
+  }
+
   // --- the page ------------------------------------------------------------------------------
 
   $("ask").addEventListener("submit", async (event) => {
@@ -598,6 +626,7 @@
     $("message").focus();
   });
   $("refresh").addEventListener("click", refreshTickets);
+  $("stats-refresh").addEventListener("click", refreshStats);
   $("close-cancel").addEventListener("click", () => $("close-dialog").close("cancel"));
   $("claim-next").addEventListener("click", () => act("v1/tickets/claim", { agent: agent() }, "Claimed the next ticket."));
   $("agent").value = sessionStorage.getItem(AGENT_KEY) || "";
@@ -606,4 +635,5 @@
     $("status").textContent = [health.provider, health.model].filter(Boolean).join(" · ");
   }).catch(() => { $("status").textContent = "server not reachable"; });
   refreshTickets();
+  refreshStats();
 })();
