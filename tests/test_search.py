@@ -92,6 +92,18 @@ def test_a_deleted_conversation_leaves_the_index_and_its_tickets_notes_stay(data
             db.execute("INSERT INTO search_index (search_index) VALUES ('integrity-check')")
 
 
+# What a database from before the search migration held: a question, its reply, a ticket's note.
+HELD_BEFORE = (
+    "INSERT INTO conversations (created_at, updated_at, source, provider, title)"
+    " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'ask', 'offline', 't')",
+    "INSERT INTO turns (conversation_id, number, started_at, state, provider, question, partial)"
+    " VALUES (1, 1, '2026-01-01T00:00:00+00:00', 'complete', 'offline', 'my kettle arrived cracked',"
+    " 'Sorry about the damaged kettle')",
+    "INSERT INTO ticket_events (ticket_id, at, action, note)"
+    " VALUES (4, '2026-01-02T00:00:00+00:00', 'closed', 'sent a replacement kettle')",
+)
+
+
 def test_the_migration_indexes_what_a_database_held_before_it(tmp_path: Path):
     search_migration = next(n for n, m in enumerate(MIGRATIONS) if m.name == "search")
     with sqlite3.connect(tmp_path / DATABASE_NAME) as old:
@@ -99,13 +111,8 @@ def test_the_migration_indexes_what_a_database_held_before_it(tmp_path: Path):
             for statement in migration:
                 old.execute(statement)
         old.execute(f"PRAGMA user_version = {search_migration}")
-        old.execute("INSERT INTO conversations (created_at, updated_at, source, provider, title)"
-                    " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'ask', 'offline', 't')")
-        old.execute("INSERT INTO turns (conversation_id, number, started_at, state, provider, question, partial)"
-                    " VALUES (1, 1, '2026-01-01T00:00:00+00:00', 'complete', 'offline', 'my kettle arrived cracked',"
-                    " 'Sorry about the damaged kettle')")
-        old.execute("INSERT INTO ticket_events (ticket_id, at, action, note)"
-                    " VALUES (4, '2026-01-02T00:00:00+00:00', 'closed', 'sent a replacement kettle')")
+        for statement in HELD_BEFORE:
+            old.execute(statement)
     old.close()
     connect(tmp_path).close()  # migrates
 
@@ -200,13 +207,8 @@ def test_the_migration_indexes_what_a_postgresql_database_held_before_it(postgre
             for statement in migration.for_postgres():
                 old.execute(postgres_statement(statement))
         old.execute("INSERT INTO triage_schema (version) VALUES (%s)", (search_migration,))
-        old.execute("INSERT INTO conversations (created_at, updated_at, source, provider, title)"
-                    " VALUES ('2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 'ask', 'offline', 't')")
-        old.execute("INSERT INTO turns (conversation_id, number, started_at, state, provider, question, partial)"
-                    " VALUES (1, 1, '2026-01-01T00:00:00+00:00', 'complete', 'offline', 'my kettle arrived cracked',"
-                    " 'Sorry about the damaged kettle')")
-        old.execute("INSERT INTO ticket_events (ticket_id, at, action, note)"
-                    " VALUES (4, '2026-01-02T00:00:00+00:00', 'closed', 'sent a replacement kettle')")
+        for statement in HELD_BEFORE:
+            old.execute(statement)
     database = PostgresDatabase(postgres_url)
     try:
         assert sorted(where(search(database, "kettles", 10)), key=str) == [
