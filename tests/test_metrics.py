@@ -135,3 +135,27 @@ def _listening(log: Path) -> str | None:
         if "Listening on" in line and "address=" in line:
             return line.split("address=", 1)[1].split()[0].strip('"')
     return None
+
+
+def test_tool_names_a_model_makes_up_cannot_flood_the_labels(tmp_path: Path):
+    import asyncio
+
+    from triage_cli.engine.events import ToolFinished
+    from triage_cli.server.metrics import MAX_TOOLS, Metrics
+    from triage_cli.store.database import SqliteDatabase
+
+    metrics = Metrics(SqliteDatabase(tmp_path), "openai")
+
+    async def a_turn() -> None:
+        async def events():
+            for n in range(MAX_TOOLS + 8):
+                yield ToolFinished(f"c{n}", f"made_up_{n}", False, "unknown tool", 1.0)
+            yield ToolFinished("odd", "\\x1b[31m; DROP TABLE", False, "unknown tool", 1.0)
+        async for _ in metrics.observed(events()):
+            pass
+
+    asyncio.run(a_turn())
+    body, _ = metrics.exposition()
+    tools = {sample.labels["tool"] for family in text_string_to_metric_families(body.decode())
+             for sample in family.samples if sample.name == "triage_tool_calls_total"}
+    assert len(tools) == MAX_TOOLS + 1 and "other" in tools and not any("\x1b" in t for t in tools)

@@ -50,13 +50,14 @@ def test_the_figures_count_the_stored_turns_and_tickets(database):
     answered(store, "2026-12-02T10:00:00.000+00:00", next_step="escalate", issue="lost parcel", status="lost",
              usage={**usage, "ttft_ms": 700.0}, source="serve", provider="offline", model="")
     answered(store, "2026-12-03T10:00:00.000+00:00", error="openai is rate-limiting requests (HTTP 429), still after 3 tries")
-    answered(store, "2026-12-03T11:00:00.000+00:00", source="eval")  # a test case, not a customer
+    tested = answered(store, "2026-12-03T11:00:00.000+00:00", source="eval")  # a test case, not a customer
     answered(store, "2026-11-01T11:00:00.000+00:00")  # before the period
     tickets = TicketStore(database)
     lost = TriageRecord("A1009", "lost parcel", "lost", "escalate", "s")
     first = tickets.open_ticket(lost, question="q", reply="r", conversation_id=1)
     second = tickets.open_ticket(lost, question="q", reply="r", conversation_id=2)
     tickets.open_ticket(lost, question="q", reply="r", conversation_id=3)
+    tickets.open_ticket(lost, question="q", reply="r", conversation_id=tested)  # `eval --keep`'s: not counted
     tickets.claim("ana", first.id)
     tickets.close(first.id, "done", agent="ana")
     tickets.claim("ben", second.id)
@@ -78,14 +79,15 @@ def test_the_figures_count_the_stored_turns_and_tickets(database):
     assert figures["by_status"] == {"delayed": 2, "delivered": 1, "lost": 1}
     assert figures["by_source"] == {"ask": 2, "chat": 1, "serve": 1}
     assert figures["by_engine"] == {"openai m": 3, "offline": 1}
-    assert figures["per_day"] == [{"day": "2026-12-01", "turns": 2, "escalations": 1},
-                                  {"day": "2026-12-02", "turns": 1, "escalations": 1},
-                                  {"day": "2026-12-03", "turns": 1, "escalations": 0}]
+    days = {day["day"]: (day["turns"], day["escalations"]) for day in figures["per_day"]}
+    assert list(days) == [f"2026-{d}" for d in ("11-29", "11-30", "12-01", "12-02", "12-03", "12-04", "12-05", "12-06")]
+    assert (days["2026-12-01"], days["2026-12-02"], days["2026-12-03"], days["2026-12-04"]) == ((2, 1), (1, 1), (1, 0), (0, 0))
     t = figures["tickets"]
     assert (t["opened"], t["claimed"], t["closed"], t["open_now"]) == (3, 2, 1, 2)
     assert t["open_by_age"] == {"under 1 h": 1, "1-4 h": 0, "4-24 h": 0, "1-7 d": 1, "over 7 d": 0}
     assert t["to_claim_minutes"] == {"count": 2, "median": 75.0, "p90": 120.0}  # 30 and 120 minutes
     assert t["to_close_minutes"] == {"count": 1, "median": 240.0, "p90": 240.0}
+    assert t["unclaimed"] == 1  # the third, opened half an hour ago
     assert t["by_agent"] == {"ana": {"claimed": 1, "closed": 1}, "ben": {"claimed": 1, "closed": 0}}
     m = figures["model"]
     assert (m["calls"], m["tokens_in"], m["tokens_out"], m["guard_overrides"]) == (6, 300, 60, 1)

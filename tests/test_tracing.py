@@ -7,6 +7,7 @@ collector of the test's own."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import threading
@@ -57,6 +58,7 @@ def test_a_turn_is_a_span_with_a_child_for_each_model_call_and_tool_call(triage_
     assert turn.attributes["gen_ai.usage.input_tokens"] > 0 and turn.attributes["gen_ai.usage.output_tokens"] > 0
     assert turn.attributes["triage.next_step"] == "answer" and turn.attributes["triage.model_calls"] == 2
     calls = [span for span in spans if span.name.startswith("chat ")]
+    assert all(call.kind.name == "CLIENT" for call in calls) and turn.kind.name == "INTERNAL"
     assert [c.attributes["gen_ai.response.finish_reasons"] for c in sorted(calls, key=lambda s: s.start_time)] == [
         ("tool_calls",), ("stop",)]
     tool = by_name["execute_tool get_order_status"]
@@ -71,8 +73,11 @@ def test_with_capture_on_the_turn_carries_the_question_and_the_reply(triage_env)
     with ScriptedServer() as server:
         spans = a_turn(server, capture=True)
     turn = next(span for span in spans if span.name == "invoke_agent triage")
-    assert turn.attributes["gen_ai.input.messages"] == QUESTION
-    assert turn.attributes["gen_ai.output.messages"].startswith("A1002 is late.")
+    # As the GenAI conventions record messages: a JSON list of {role, parts}.
+    assert json.loads(turn.attributes["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": QUESTION}]}]
+    [said] = json.loads(turn.attributes["gen_ai.output.messages"])
+    assert said["role"] == "assistant" and said["parts"][0]["content"].startswith("A1002 is late.")
 
 
 class _Collector(BaseHTTPRequestHandler):
@@ -117,3 +122,16 @@ def test_the_cli_exports_its_spans_over_otlp_and_without_an_endpoint_imports_not
     plain = subprocess.run([sys.executable, "-X", "importtime", "-m", "triage_cli", "ask", "Where is A1002?"],
                            env=triage_env, capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0 and "opentelemetry" not in plain.stderr
+
+
+def test_the_standard_variable_alone_never_breaks_a_triage_that_does_not_trace():
+    from triage_cli.config import load_settings
+
+    grpc = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+    assert load_settings({}, environ=grpc).otel_endpoint == ""  # OTLP over gRPC: not ours to send
+    disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_SDK_DISABLED": "true"}
+    assert load_settings({}, environ=disabled).otel_endpoint == ""
+    off = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "TRIAGE_OTEL_ENDPOINT": "off"}
+    assert load_settings({}, environ=off).otel_endpoint == ""
+    http = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    assert load_settings({}, environ=http).otel_endpoint == "http://collector:4318"  # the extra is installed here

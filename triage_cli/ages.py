@@ -35,13 +35,13 @@ def age_words(text: str) -> str:
 
 
 def period_start(text: str, now: datetime, flag: str = "--since") -> datetime:
-    """The start of a period: an age back from `now` (`7d`, `24h`), or a day (`2026-12-01`,
-    from its midnight, local time), in UTC."""
+    """The start of a period: an age back from `now` (`7d`, `24h`), or a day (`2026-12-01`, from
+    its midnight UTC: the same instant wherever the command or the server runs)."""
     try:
         day = date.fromisoformat(text.strip())
     except ValueError:
         return now - parse_age(text, flag)
-    start = datetime.combine(day, time()).astimezone(timezone.utc)
+    start = datetime.combine(day, time(), tzinfo=timezone.utc)
     if start > now:
         raise UsageError(f"{flag} {day} is in the future")
     return start

@@ -154,7 +154,7 @@ def _common(layers: Layers, env: Mapping[str, str], chosen: Provider, sources: d
                                             "policy_guard", "mcp_config", "mcp_connect_timeout",
                                             "turn_lease_seconds", "temperature", "max_tokens", "fallback",
                                             "otel_capture_content")},
-        otel_endpoint=layers.get("otel_endpoint") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip(),
+        otel_endpoint=_otel_endpoint(layers, env),
         instructions=_instructions(layers, sources),
         **_store_settings(layers)._asdict(),
         config_path=layers.config_path,
@@ -298,6 +298,24 @@ def _check_url(url: str, where: str, what: str = "the base URL", shape: str = "h
     if not ok:
         raise ConfigError(f"{where}: {what} must look like {shape}, "
                           f"got '{without_credentials(url)[:80]}'")
+
+
+def _otel_endpoint(layers: Layers, env: Mapping[str, str]) -> str:
+    """Where traces go: `otel_endpoint` ("off": nowhere); else the standard OTLP variables, when
+    they ask for OTLP over HTTP and the `otel` extra is installed (set for every container of a
+    cluster, they must not break a triage that does not trace); "" for no tracing."""
+    own = str(layers.get("otel_endpoint") or "").strip()
+    if own:
+        return "" if own.lower() == "off" else own
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return ""
+    generic = (env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").strip()
+    protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
+    if not generic or protocol.strip() != "http/protobuf":
+        return ""
+    import importlib.util
+
+    return generic if importlib.util.find_spec("opentelemetry.sdk") is not None else ""
 
 
 def _no_credentials(url: str, where: str) -> None:

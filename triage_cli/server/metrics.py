@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from triage_cli.engine.events import Done, Error, EventStream, TextDelta, ToolFinished, TriageRecord, Usage
+from triage_cli.errors import StoreError
+from triage_cli.session.tracing import tool_label
 from triage_cli.store.backend import Database
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+MAX_TOOLS = 32  # distinct tool labels at most
 TURN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 FIRST_TOKEN_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
 
@@ -44,10 +48,13 @@ class Metrics:
                                   **metric)
         self.streams = Gauge("triage_streams_active", "Turns being answered now", multiprocess_mode="livesum", **metric)
         self.registry.register(_OpenTickets(database))
+        self._tools: set[str] = set()  # the tool names labelled so far (a model may name any)
 
     async def observed(self, events: EventStream) -> EventStream:
-        """The turn's events, as they were, counted on the way."""
+        """The turn's events, as they were, counted on the way; a turn's time whatever its end
+        (answered, failed, cut short)."""
         self.streams.inc()
+        started = time.perf_counter()
         next_step, engine = "none", self.engine
         try:
             async with contextlib.aclosing(events):
@@ -57,24 +64,32 @@ class Metrics:
                     yield event
         finally:
             self.streams.dec()
+            self.turn_seconds.observe(time.perf_counter() - started)
             self.turns.labels(engine, next_step).inc()
 
     def _count(self, event: Any, next_step: str, engine: str) -> tuple[str, str]:
         if isinstance(event, TriageRecord):
             next_step = event.next_step
         elif isinstance(event, Usage):
-            self.turn_seconds.observe(event.total_ms / 1000)
             if event.ttft_ms is not None:
                 self.first_token.observe(event.ttft_ms / 1000)
             self.tokens.labels("in").inc(event.prompt_tokens)
             self.tokens.labels("out").inc(event.completion_tokens)
         elif isinstance(event, ToolFinished):
-            self.tool_calls.labels(event.name, str(event.ok).lower()).inc()
+            self.tool_calls.labels(self._tool(event.name), str(event.ok).lower()).inc()
         elif isinstance(event, Error):
             self.errors.labels(event.kind).inc()
         elif isinstance(event, Done) and event.answered_by:
             engine = event.answered_by
         return next_step, engine
+
+    def _tool(self, name: str) -> str:
+        """The label of a tool: its name, for the first MAX_TOOLS names seen; "other" after
+        (the model chooses names, and every label is a series kept for good)."""
+        name = tool_label(name)
+        if name not in self._tools and len(self._tools) < MAX_TOOLS:
+            self._tools.add(name)
+        return name if name in self._tools else "other"
 
     def exposition(self) -> tuple[bytes, str]:
         """The text a scrape reads, and its content type: every worker's figures summed."""
@@ -102,6 +117,9 @@ class _OpenTickets:
     def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
-        with self.database.opened("the open tickets") as db:
-            count = db.execute("SELECT count(*) FROM tickets WHERE status = 'open'").fetchone()[0]
+        try:
+            with self.database.opened("the open tickets") as db:
+                count = db.execute("SELECT count(*) FROM tickets WHERE status = 'open'").fetchone()[0]
+        except StoreError:
+            return  # the database is away: the scrape still has everything else
         yield GaugeMetricFamily("triage_tickets_open", "Tickets open in the queue now", value=int(count))

@@ -22,6 +22,7 @@ from triage_cli.errors import UsageError
 from triage_cli.sanitize import one_line
 from triage_cli.server.guard import replica
 from triage_cli.server.metrics import MULTIPROCESS
+from triage_cli.session.tracing import check_tracing
 
 GRACE_SECONDS = 3  # for the streams to end and their turns to be stored, within the 5 s promised
 
@@ -71,6 +72,7 @@ def uvicorn_config(app: Any, server: ServerSettings, parser: str = "auto") -> An
 
 def serve(settings: Settings, server: ServerSettings) -> int:
     refuse_unprotected(settings, server)
+    check_tracing(settings)
     sock = bind(server)
     if server.workers > 1:
         return _supervise(settings, server, sock)
@@ -144,6 +146,9 @@ def _supervise(settings: Settings, server: ServerSettings, sock: socket.socket) 
             try:
                 code = _serve_on(settings, server, sock)
             finally:
+                from triage_cli.session.tracing import flush
+
+                flush()  # os._exit runs no atexit: the spans still batched go now
                 os._exit(code)
         workers[pid] = slot
 

@@ -341,7 +341,7 @@ class TriageSession(SessionState, AsyncClosing):
         before = engine_learned(engine)
         events = redacted_events(answering(engine), self.redactor)
         if self.tracing is not None:
-            events = self.tracing.traced(events, self.redact(self.turns[index][0]))
+            events = self.tracing.traced(events, self.redact(self.turns[index][0]), lambda: self.conversation_id)
         try:
             async with contextlib.aclosing(events):
                 async for event in events:

@@ -177,4 +177,9 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX search_text_words ON search_text USING GIN (words)",
         *_SEARCH_FILLED,
     )),
+    Migration('the figures of a period', (
+        # triage stats and /v1/stats read a period's turns and ticket events (store/stats.py).
+        "CREATE INDEX turns_by_start ON turns (started_at)",
+        "CREATE INDEX ticket_events_by_time ON ticket_events (at)",
+    )),
 )

@@ -36,18 +36,25 @@ def stats(database: Database, since: datetime, until: datetime) -> dict[str, Any
             "SELECT t.started_at, t.conversation_id, t.provider, t.model, t.record, t.usage, t.error, c.source"
             " FROM turns t JOIN conversations c ON c.id = t.conversation_id"
             " WHERE t.started_at >= ? AND t.started_at < ? AND c.source <> 'eval'", (iso(since), iso(until))).fetchall()
-        tickets = db.execute("SELECT id, created_at, status, closed_at FROM tickets").fetchall()
-        events = db.execute("SELECT ticket_id, at, action, agent FROM ticket_events WHERE action IN ('claimed', 'closed')"
-                            " ORDER BY id").fetchall()
-    return {"since": iso(since), "until": iso(until), **_turns(turns), "tickets": _tickets(tickets, events, since, until),
-            "model": _model(turns)}
+        # The tickets of customers' conversations (not an `eval --keep` run's): open ones, and those
+        # opened or closed in the period; their claims and closings since it began.
+        tickets = db.execute(
+            "SELECT t.id, t.created_at, t.status, t.closed_at FROM tickets t"
+            " LEFT JOIN conversations c ON c.id = t.conversation_id"
+            " WHERE (c.source IS NULL OR c.source <> 'eval') AND (t.status = 'open' OR t.created_at >= ?"
+            " OR t.closed_at >= ?)", (iso(since), iso(since))).fetchall()
+        events = db.execute("SELECT ticket_id, at, action, agent FROM ticket_events"
+                            " WHERE action IN ('claimed', 'closed') AND at >= ? ORDER BY id", (iso(since),)).fetchall()
+    counted = {row[0] for row in tickets}
+    return {"since": iso(since), "until": iso(until), **_turns(turns, since, until),
+            "tickets": _tickets(tickets, [e for e in events if e[0] in counted], since, until), "model": _model(turns)}
 
 
-def _turns(rows: list[Any]) -> dict[str, Any]:
+def _turns(rows: list[Any], since: datetime, until: datetime) -> dict[str, Any]:
     records = [(row, json.loads(row[4])) for row in rows if row[4]]
     escalated = [(row, record) for row, record in records if record.get("next_step") == "escalate"]
-    per_day: dict[str, list[int]] = {}
-    for row in rows:
+    per_day = {str(since.date() + timedelta(days=n)): [0, 0] for n in range((until.date() - since.date()).days + 1)}
+    for row in rows:  # days in UTC, as the times are stored
         per_day.setdefault(row[0][:10], [0, 0])[0] += 1
     for row, _ in escalated:
         per_day[row[0][:10]][1] += 1
@@ -85,6 +92,7 @@ def _tickets(tickets: list[Any], events: list[Any], since: datetime, until: date
         "open_by_age": {label: waits.get(label, 0) for _, label in AGES},
         "to_claim_minutes": _spread([_minutes(created[t], at) for t, at in first_claim.items()
                                      if t in created and start <= created[t] < end]),
+        "unclaimed": sum(1 for t in opened if t[0] not in first_claim),  # opened in the period, never claimed
         "to_close_minutes": _spread([_minutes(t[1], t[3]) for t in closed_now]),
         "by_agent": {agent: {"claimed": claimed.get(agent, 0), "closed": closed.get(agent, 0)}
                      for agent in sorted(set(claimed) | set(closed))},

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from triage_cli.errors import TriageError
 from triage_cli.sanitize import json_text, one_line
 from triage_cli.session.records import Records
 
@@ -15,6 +16,8 @@ BAR = 30  # the widest bar, in characters
 
 def show_stats(records: Records, since: str, *, as_json: bool) -> None:
     figures = records.stats(since)
+    if not isinstance(figures.get("turns"), int):  # a server of another version, or not a triage server
+        raise TriageError("the server's figures could not be read (GET /v1/stats)")
     if as_json:
         sys.stdout.write(json_text(figures, indent=2) + "\n")
     elif not sys.stdout.isatty():
@@ -61,7 +64,7 @@ def _draw(figures: dict[str, Any]) -> None:
         for day in days:
             whole = max(1, round(BAR * day["turns"] / widest))
             red = round(whole * day["escalations"] / day["turns"]) if day["turns"] else 0
-            console.print(Text(f"{day['day']} ") + Text("█" * red, style="red") + Text("█" * (whole - red), style="green")
+            console.print(Text(f"{one_line(str(day['day']))} ") + Text("█" * red, style="red") + Text("█" * (whole - red), style="green")
                           + Text(f" {day['turns']} ({day['escalations']})", style="dim"))
     _counts(console, "escalations by topic", figures["by_topic"])
     _counts(console, "turns by source", figures["by_source"])
