@@ -110,6 +110,7 @@ def test_stats_through_the_cli_as_json_piped_and_on_a_terminal(run_triage, triag
     shown = plain(child.before)
     assert "3 turns in 3 conversations · 2 escalated (67%)" in shown and "█" in shown
     assert "escalations by topic" in shown and "open now 2" in shown
+    assert all("█" not in line for line in shown.splitlines() if line.endswith(" 0 (0)"))  # no bar for a quiet day
 
 
 def test_a_team_servers_figures_are_the_same_object(run_triage, team, team_model):

@@ -62,7 +62,7 @@ def _draw(figures: dict[str, Any]) -> None:
         console.print(Text("\nturns a day (escalated in red)", style="dim"))
         widest = max(day["turns"] for day in days) or 1
         for day in days:
-            whole = max(1, round(BAR * day["turns"] / widest))
+            whole = max(1, round(BAR * day["turns"] / widest)) if day["turns"] else 0
             red = round(whole * day["escalations"] / day["turns"]) if day["turns"] else 0
             console.print(Text(f"{one_line(str(day['day']))} ") + Text("█" * red, style="red") + Text("█" * (whole - red), style="green")
                           + Text(f" {day['turns']} ({day['escalations']})", style="dim"))
