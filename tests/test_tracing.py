@@ -135,3 +135,25 @@ def test_the_standard_variable_alone_never_breaks_a_triage_that_does_not_trace()
     assert load_settings({}, environ=off).otel_endpoint == ""
     http = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
     assert load_settings({}, environ=http).otel_endpoint == "http://collector:4318"  # the extra is installed here
+
+
+def test_when_the_rules_stand_in_the_failed_model_call_says_so_and_no_other_opens(triage_env):
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = load_settings({}, environ={"OPENAI_API_KEY": "k", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+                                          "TRIAGE_RETRIES": "0", "TRIAGE_FALLBACK": "offline"})
+
+    async def go() -> None:
+        async with await TriageSession.open(settings, source="ask", keep=False) as session:
+            session.tracing = Tracing(provider.get_tracer("test"), provider="openai", model=settings.model, capture=False)
+            async for _ in session.ask("Where is A1002?"):
+                pass
+
+    asyncio.run(go())
+    spans = list(exporter.get_finished_spans())
+    [call] = [span for span in spans if span.name.startswith("chat ")]  # the failed one; the rules make none
+    assert call.status.status_code.name == "ERROR" and call.attributes["error.type"] == "model"
+    turn = next(span for span in spans if span.name == "invoke_agent triage")
+    assert turn.attributes["triage.answered_by"] == "offline" and turn.status.status_code.name != "ERROR"
+    assert [s.name for s in spans if s.name.startswith("execute_tool")] == ["execute_tool get_order_status"]

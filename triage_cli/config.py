@@ -313,9 +313,18 @@ def _otel_endpoint(layers: Layers, env: Mapping[str, str]) -> str:
     protocol = env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "http/protobuf"
     if not generic or protocol.strip() != "http/protobuf":
         return ""
+    return generic if tracing_installed() else ""
+
+
+def tracing_installed() -> bool:
+    """Whether the `otel` extra is installed (looked up, not imported)."""
     import importlib.util
 
-    return generic if importlib.util.find_spec("opentelemetry.sdk") is not None else ""
+    try:
+        return all(importlib.util.find_spec(name) is not None
+                   for name in ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http"))
+    except ModuleNotFoundError:  # a parent package missing
+        return False
 
 
 def _no_credentials(url: str, where: str) -> None:

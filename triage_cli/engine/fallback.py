@@ -18,6 +18,11 @@ NOTE = "The model failed, so the offline rules engine answered: {error}."
 HINT = "fallback = \"offline\" is set; check the model's endpoint (triage models), or unset fallback."
 
 
+def stood_in(event: object) -> bool:
+    """Whether `event` is the notice that the rules stood in for a model that failed."""
+    return isinstance(event, Notice) and event.hint == HINT
+
+
 class FallbackEngine:
     """`primary` (the model agent), with `standby` (the offline engine) answering in its place
     when it fails before its answer began. Everything else (its modes, its warm-up) is the

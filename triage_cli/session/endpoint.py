@@ -14,15 +14,17 @@ from triage_cli.store.endpoint_memory import EndpointMemory, Learned
 Modes = tuple[str | None, str | None]  # (structured-output step, tool-round mode)
 
 
-def _memory(settings: Settings) -> EndpointMemory:
-    return EndpointMemory(settings.home)
+def _memory(settings: Settings) -> tuple[EndpointMemory, str, str]:
+    """The memory in the settings' data directory, and their endpoint: base URL and model."""
+    return EndpointMemory(settings.home), settings.base_url or "", settings.model or ""
 
 
 def remembered(settings: Settings) -> Learned | None:
     """What the settings' endpoint refused in an earlier run (None: nothing, or offline)."""
     if settings.offline:
         return None
-    return _memory(settings).recall(settings.base_url or "", settings.model or "")
+    memory, base_url, model = _memory(settings)
+    return memory.recall(base_url, model)
 
 
 def learned_modes(settings: Settings) -> Modes:
@@ -40,14 +42,14 @@ def engine_learned(engine: Any) -> Modes:
 
 async def remember(settings: Settings, learned: Modes) -> None:
     """After a turn that learned something new about the endpoint: keep it for the next run."""
-    structured, rounds = learned
-    await asyncio.to_thread(_memory(settings).learn, settings.base_url or "", settings.model or "",
-                            structured_output=structured, tool_rounds=rounds)
+    (memory, base_url, model), (structured, rounds) = _memory(settings), learned
+    await asyncio.to_thread(memory.learn, base_url, model, structured_output=structured, tool_rounds=rounds)
 
 
 def forget(settings: Settings) -> bool:
     """--reprobe: probe the endpoint afresh; whether anything was remembered."""
-    return not settings.offline and _memory(settings).forget(settings.base_url or "", settings.model or "")
+    memory, base_url, model = _memory(settings)
+    return not settings.offline and memory.forget(base_url, model)
 
 
 async def served_models(settings: Settings) -> list[dict[str, Any]]:

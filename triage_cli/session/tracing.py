@@ -18,10 +18,10 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from triage_cli.config import Settings
-from triage_cli.engine.events import (Done, Error, EventStream, Notice, TextDelta, ToolCallsPlanned, ToolFinished,
-                                      ToolStarted, TriageRecord, Usage)
-from triage_cli.engine.fallback import NOTE as FALLBACK_NOTE
+from triage_cli.config import Settings, tracing_installed
+from triage_cli.engine.events import (Done, Error, EventStream, TextDelta, ToolCallsPlanned, ToolFinished, ToolStarted,
+                                      TriageRecord, Usage)
+from triage_cli.engine.fallback import stood_in
 from triage_cli.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,7 +31,6 @@ SERVICE = "triage"
 EXPORT_SECONDS = 2  # the most an export (and the one at exit) may take: a collector away costs no more
 _PROVIDER: Any = None  # the process's tracer provider, made on first use
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-FALLBACK_NOTE_START = FALLBACK_NOTE.split("{", 1)[0]
 
 
 class Tracing:
@@ -75,10 +74,11 @@ class _TurnSpans:
         self.tracing, self.parent = tracing, parent
         self.call: Span | None = None
         self.tools: dict[str, Span] = {}
+        self.model_gone = False  # the rules stood in: no more model calls this turn
         self._open_call()
 
     def _open_call(self) -> None:
-        if self.tracing.provider == "offline":
+        if self.tracing.provider == "offline" or self.model_gone:
             return  # the rules make no model call
         from opentelemetry.trace import SpanKind
 
@@ -126,8 +126,11 @@ class _TurnSpans:
             _failed(turn, event.kind)
             if self.call is not None:
                 _failed(self.call, event.kind)
-        elif isinstance(event, Notice) and event.text.startswith(FALLBACK_NOTE_START) and self.call is not None:
-            _failed(self.call, "model")  # the model failed; the rules answered in its place
+        elif stood_in(event):  # the model failed; the rules answer in its place, with no model call
+            if self.call is not None:
+                _failed(self.call, "model")
+            self._end_call()
+            self.model_gone = True
 
     def end(self) -> None:
         """A turn cut short: whatever is open ends with it."""
@@ -155,11 +158,9 @@ def tool_label(name: str) -> str:
 
 
 def check_tracing(settings: Settings) -> None:
-    """At a server's start: a ConfigError now, not at every turn, when tracing is set and its
-    packages are missing (nothing is imported)."""
-    import importlib.util
-
-    if settings.otel_endpoint and importlib.util.find_spec("opentelemetry.sdk") is None:
+    """A ConfigError when tracing is set and its packages are missing (nothing is imported): at
+    a server's start, not at every turn, and before a tracer is made."""
+    if settings.otel_endpoint and not tracing_installed():
         raise ConfigError("tracing is set (otel_endpoint) but its packages are not installed: "
                           "pip install 'triage-cli[otel]'")
 
@@ -175,14 +176,11 @@ def tracing_for(settings: Settings) -> Tracing | None:
 def _tracer(settings: Settings) -> Tracer:
     global _PROVIDER
     if _PROVIDER is None:
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            from opentelemetry.sdk.resources import Resource
-            from opentelemetry.sdk.trace import TracerProvider
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError:
-            raise ConfigError("tracing is set (otel_endpoint or OTEL_EXPORTER_OTLP_ENDPOINT) but its packages are "
-                              "not installed: pip install 'triage-cli[otel]'") from None
+        check_tracing(settings)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
         import logging
         import os
 
